@@ -1,0 +1,400 @@
+"""The async recorder on asyncpg: eventsourcing's PostgreSQL layout and ordering protocol, with group commit.
+
+Tables are exactly those of eventsourcing's `PostgresApplicationRecorder` (events, with `notification_id
+bigserial` and its unique index, plus the composite type `stored_event_uuid` and the function
+`es_insert_events_uuid` it creates) and of its `PostgresAggregateRecorder` for snapshots, so eventsourcing's
+own recorders can read and write the same tables.
+
+Ordering protocol: every inserting transaction takes `LOCK TABLE ... IN EXCLUSIVE MODE` before it draws
+notification ids and sends `NOTIFY <table name>`; transactions therefore commit in id order, and a reader
+following `notification_id` may see gaps but never a lower id appearing later.
+
+Group commit: `write()` queues a save request; one committer task takes everything queued (up to
+`max_batch`) and writes it with `insert()` in one transaction of three round trips:
+`BEGIN; SET LOCAL lock_timeout; LOCK; NOTIFY` — one statement that checks, under the lock, each request's
+optimistic-concurrency condition and command id and inserts the events and command records of the
+requests that pass — `COMMIT`. A request that fails its check fails alone (`VersionConflict`,
+`DuplicateCommand`); the others commit. Two requests touching the same aggregate or command id never share
+a batch: the later one waits for the next, so the first wins and the later sees its result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from eventsourcing.persistence import Notification, StoredEvent
+
+from domain.feil import VersionConflict
+from store import idempotens
+from store.idempotens import DuplicateCommand, Kommando, LagretKommando
+from store.mapper import as_uuid
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SaveRequest:
+    """One save: chained stored events (ascending per aggregate), and for each aggregate the link of the
+    version its first new event follows (`None`: do not compare links, only require the row to exist).
+    The condition checked under the lock: no stored row at or after the first new version, and the stored
+    row just before it carries that link — i.e. the save builds on exactly what is stored."""
+
+    events: Sequence[StoredEvent]
+    heads: Mapping[UUID, bytes | None] = field(default_factory=dict)
+    kommando: Kommando | None = None
+
+    def keys(self) -> set[Any]:
+        keys: set[Any] = {e.originator_id for e in self.events}
+        if self.kommando is not None:
+            keys.add(("kommando", self.kommando.command_id))
+        return keys
+
+
+async def _no_reset(_: asyncpg.Connection) -> None:
+    """asyncpg always rolls back an open transaction on release; the store sets no session state, holds
+    no advisory locks and never LISTENs on pool connections, so the default reset (~14% of a small write,
+    ARCHITECTURE.md) has nothing to undo."""
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
+    """A pool for the store only (see `_no_reset`: do not LISTEN or SET on its connections)."""
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_no_reset, **kwargs)
+
+
+class AsyncPostgresRecorder:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        events_table: str = "forlop_events",
+        snapshots_table: str = "forlop_snapshots",
+        schema: str = "public",
+        lock_timeout: float = 5.0,
+        max_batch: int = 500,
+    ) -> None:
+        for name in (events_table, snapshots_table, schema):
+            if not name.replace("_", "").isalnum() or len(name) > 63:
+                raise ValueError(f"invalid identifier {name!r}")
+        self.pool = pool
+        self.schema = schema
+        self.events_table = events_table
+        self.snapshots_table = snapshots_table
+        self.channel = events_table  # eventsourcing: the table name without the schema
+        self.lock_timeout = lock_timeout
+        self.max_batch = max_batch
+        self._events = f'"{schema}"."{events_table}"'
+        self._snapshots = f'"{schema}"."{snapshots_table}"'
+        self._kommandoer = f'"{schema}"."{idempotens.TABLE}"'
+        self._begin = (
+            f"BEGIN; SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'; "
+            f'LOCK TABLE {self._events} IN EXCLUSIVE MODE; NOTIFY "{self.channel}"'
+        )
+        self._batch_sql = _BATCH_SQL.format(events=self._events, kommandoer=self._kommandoer)
+        self._queue: collections.deque[tuple[SaveRequest, asyncio.Future[list[int]]]] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
+        self.batches = 0  # transactions written by the committer (tests and metrics: batching at work)
+
+    # --- schema -----------------------------------------------------------------------------------
+
+    async def create_tables(self) -> None:
+        e, s = self._events, self._snapshots
+        async with self.pool.acquire() as conn:
+            with contextlib.suppress(asyncpg.DuplicateObjectError):  # CREATE TYPE has no IF NOT EXISTS
+                await conn.execute(
+                    f'CREATE TYPE "{self.schema}".stored_event_uuid AS '
+                    "(originator_id uuid, originator_version bigint, topic text, state bytea)"
+                )
+            async with conn.transaction():
+                await conn.execute(f"CREATE TABLE IF NOT EXISTS {e} ({_COLUMNS}, notification_id bigserial, {_PK}) {_WITH}")
+                await conn.execute(
+                    f'CREATE UNIQUE INDEX IF NOT EXISTS "{self.events_table}_notification_id_idx" '
+                    f"ON {e} (notification_id ASC);"
+                )
+                await conn.execute(_INSERT_FUNCTION.format(schema=self.schema, events=e, channel=self.channel))
+                await conn.execute(f"CREATE TABLE IF NOT EXISTS {s} ({_COLUMNS}, {_PK}) {_WITH}")
+                await conn.execute(idempotens.create_table_sql(self.schema))
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    async def write(self, request: SaveRequest) -> list[int]:
+        """Queue one save for the committer; its notification ids once committed.
+
+        Cancelling the caller does not withdraw a request already taken into a batch."""
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._queue.append((request, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_loop(), name="forlop-group-commit")
+        self._wakeup.set()
+        return await future
+
+    async def _commit_loop(self) -> None:
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch: list[tuple[SaveRequest, asyncio.Future[list[int]]]] = []
+            taken: set[Any] = set()
+            later: list[tuple[SaveRequest, asyncio.Future[list[int]]]] = []
+            while self._queue and len(batch) < self.max_batch:
+                request, future = self._queue.popleft()
+                if future.done():
+                    continue
+                keys = request.keys()
+                if keys & taken:
+                    later.append((request, future))
+                else:
+                    taken |= keys
+                    batch.append((request, future))
+            self._queue.extendleft(reversed(later))
+            self.batches += 1
+            try:
+                results: Sequence[list[int] | BaseException] = await self.insert([r for r, _ in batch])
+            except Exception as e:
+                results = [e] * len(batch)
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    async def insert(self, requests: Sequence[SaveRequest]) -> list[list[int] | BaseException]:
+        """Write `requests` in one transaction; per request its notification ids or its own error.
+
+        Requests must not share an aggregate or a command id (`write()` sees to that). An error of the
+        transaction itself (lock timeout, connection loss) is raised and nothing is written."""
+        arrays: tuple[list[Any], ...] = tuple([] for _ in range(13))
+        (h_no, h_id, h_v0, h_prev, c_no, c_id, c_fp, c_svar, e_no, e_id, e_v, e_topic, e_state) = arrays
+        owner: dict[UUID, int] = {}
+        for no, request in enumerate(requests):
+            first: dict[UUID, int] = {}
+            for se in request.events:
+                oid = se.originator_id
+                if owner.setdefault(oid, no) != no:
+                    raise ValueError(f"aggregate {oid} in two requests of one batch")
+                first.setdefault(oid, se.originator_version)
+                e_no.append(no)
+                e_id.append(oid)
+                e_v.append(se.originator_version)
+                e_topic.append(se.topic)
+                e_state.append(se.state)
+            for oid, v0 in first.items():
+                prev = request.heads.get(oid)
+                h_no.append(no)
+                h_id.append(oid)
+                h_v0.append(v0)
+                h_prev.append(None if prev is None else prev.hex().encode())
+            if request.kommando is not None:
+                if request.kommando.command_id in c_id:
+                    raise ValueError(f"command {request.kommando.command_id!r} in two requests of one batch")
+                c_no.append(no)
+                c_id.append(request.kommando.command_id)
+                c_fp.append(request.kommando.fingerprint)
+                c_svar.append(request.kommando.svar)
+        if not e_no and not c_no:
+            return [[] for _ in requests]
+
+        async with self.pool.acquire() as conn:
+            try:
+                await conn.execute(self._begin)
+                rows = await conn.fetch(self._batch_sql, *arrays)
+                await conn.execute("COMMIT")
+            except BaseException:
+                await _rollback(conn)
+                raise
+
+        results: list[list[int] | BaseException] = [[] for _ in requests]
+        for kind, save_no, oid, notification_id, command_id, fingerprint, svar, registrert in rows:
+            if kind == 0:
+                ids = results[owner[as_uuid(oid)]]
+                assert isinstance(ids, list)
+                ids.append(notification_id)
+            elif kind == 1:
+                ids_of_save = sorted({str(e.originator_id) for e in requests[save_no].events})
+                results[save_no] = VersionConflict("the aggregate was changed by another save", aggregates=ids_of_save)
+            elif not isinstance(results[save_no], VersionConflict):
+                results[save_no] = DuplicateCommand(LagretKommando(command_id, fingerprint, bytes(svar), registrert))
+        for ids in results:
+            if isinstance(ids, list):
+                ids.sort()
+        return results
+
+    async def insert_snapshot(self, stored: StoredEvent) -> None:
+        await self.pool.execute(
+            f"INSERT INTO {self._snapshots} (originator_id, originator_version, topic, state) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            stored.originator_id,
+            stored.originator_version,
+            stored.topic,
+            stored.state,
+        )
+
+    async def close(self) -> None:
+        """Stop the committer; requests still queued fail."""
+        if self._committer is not None:
+            self._committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._committer
+            self._committer = None
+        while self._queue:
+            _, future = self._queue.popleft()
+            if not future.done():
+                future.set_exception(RuntimeError("event store closed"))
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    async def select_events(
+        self,
+        originator_id: UUID,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        return await self._select(self._events, originator_id, gt, lte, desc, limit)
+
+    async def select_snapshots(
+        self,
+        originator_id: UUID,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        return await self._select(self._snapshots, originator_id, gt, lte, desc, limit)
+
+    async def _select(
+        self, table: str, originator_id: UUID, gt: int | None, lte: int | None, desc: bool, limit: int | None
+    ) -> list[StoredEvent]:
+        sql = f"SELECT originator_id, originator_version, topic, state FROM {table} WHERE originator_id = $1"
+        args: list[Any] = [originator_id]
+        if gt is not None:
+            args.append(gt)
+            sql += f" AND originator_version > ${len(args)}"
+        if lte is not None:
+            args.append(lte)
+            sql += f" AND originator_version <= ${len(args)}"
+        sql += " ORDER BY originator_version " + ("DESC" if desc else "ASC")
+        if limit is not None:
+            args.append(limit)
+            sql += f" LIMIT ${len(args)}"
+        rows = await self.pool.fetch(sql, *args)
+        return [StoredEvent(as_uuid(r[0]), r[1], r[2], bytes(r[3])) for r in rows]
+
+    async def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> list[Notification]:
+        """Events ordered by notification id from `start` (inclusive unless told), at most `limit`."""
+        where: list[str] = []
+        args: list[Any] = []
+        if start is not None:
+            args.append(start)
+            where.append(f"notification_id {'>=' if inclusive_of_start else '>'} ${len(args)}")
+        if stop is not None:
+            args.append(stop)
+            where.append(f"notification_id <= ${len(args)}")
+        if topics:
+            args.append(list(topics))
+            where.append(f"topic = ANY(${len(args)}::text[])")
+        args.append(limit)
+        sql = (
+            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {self._events}"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + f" ORDER BY notification_id LIMIT ${len(args)}"
+        )
+        rows = await self.pool.fetch(sql, *args)
+        return [
+            Notification(id=r[0], originator_id=as_uuid(r[1]), originator_version=r[2], topic=r[3], state=bytes(r[4]))
+            for r in rows
+        ]
+
+    async def max_notification_id(self) -> int | None:
+        return await self.pool.fetchval(f"SELECT MAX(notification_id) FROM {self._events}")
+
+
+async def _rollback(conn: asyncpg.Connection) -> None:
+    """After any error the connection may be mid-transaction (e.g. after a lock timeout): roll back, or
+    drop the connection if even that fails (e.g. cancelled mid-protocol)."""
+    try:
+        if not conn.is_closed() and conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
+    except BaseException:
+        conn.terminate()
+
+
+_COLUMNS = "originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text, state bytea"
+_PK = "PRIMARY KEY (originator_id, originator_version)"
+_WITH = (
+    "WITH (autovacuum_enabled = true, autovacuum_vacuum_threshold = 100000000, "
+    "autovacuum_vacuum_scale_factor = 0.5, autovacuum_analyze_threshold = 1000, "
+    "autovacuum_analyze_scale_factor = 0.01)"
+)
+# eventsourcing's insert function (used by its recorder when enable_db_functions is set), lock_timeout 0.
+_INSERT_FUNCTION = (
+    'CREATE OR REPLACE FUNCTION "{schema}".es_insert_events_uuid(events "{schema}".stored_event_uuid[]) '
+    "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$BEGIN"
+    "    SET LOCAL lock_timeout = '0s';"
+    '    NOTIFY "{channel}";'
+    "    RETURN QUERY"
+    "    INSERT INTO {events} AS t (originator_id, originator_version, topic, state)"
+    "    SELECT originator_id, originator_version, topic, state FROM unnest(events)"
+    "    RETURNING notification_id;"
+    "END;$BODY$"
+)
+
+# One statement per batch. Parameters: heads ($1-$4: request no, aggregate id, first new version, hex
+# link of the version before it), commands ($5-$8), events ($9-$13). All CTEs see the same snapshot, taken
+# under the EXCLUSIVE lock, so the checks cannot be overtaken by another writer.
+_BATCH_SQL = """
+WITH heads AS (
+    SELECT * FROM unnest($1::int[], $2::uuid[], $3::bigint[], $4::bytea[]) AS h(save_no, id, v0, prev)
+), cmds AS (
+    SELECT * FROM unnest($5::int[], $6::text[], $7::text[], $8::bytea[]) AS c(save_no, command_id, fingerprint, svar)
+), conflicts AS (
+    SELECT DISTINCT h.save_no FROM heads h
+    WHERE EXISTS (SELECT FROM {events} e WHERE e.originator_id = h.id AND e.originator_version >= h.v0)
+       OR (h.v0 > 1 AND NOT EXISTS (
+           SELECT FROM {events} e
+           WHERE e.originator_id = h.id AND e.originator_version = h.v0 - 1
+             AND (h.prev IS NULL OR substring(e.state FROM 11 FOR 64) = h.prev)))
+), duplicates AS (
+    SELECT c.save_no, k.command_id, k.fingerprint, k.svar, k.registrert
+    FROM cmds c JOIN {kommandoer} k ON k.command_id = c.command_id
+), rejected AS (
+    SELECT save_no FROM conflicts UNION SELECT save_no FROM duplicates
+), inserted AS (
+    INSERT INTO {events} (originator_id, originator_version, topic, state)
+    SELECT n.id, n.v, n.topic, n.state
+    FROM unnest($9::int[], $10::uuid[], $11::bigint[], $12::text[], $13::bytea[])
+         WITH ORDINALITY AS n(save_no, id, v, topic, state, i)
+    WHERE n.save_no NOT IN (SELECT save_no FROM rejected)
+    ORDER BY n.i
+    RETURNING originator_id, notification_id
+), recorded AS (
+    INSERT INTO {kommandoer} (command_id, fingerprint, svar)
+    SELECT c.command_id, c.fingerprint, c.svar FROM cmds c
+    WHERE c.save_no NOT IN (SELECT save_no FROM rejected)
+)
+SELECT 0 AS kind, NULL::int AS save_no, originator_id, notification_id,
+       NULL::text AS command_id, NULL::text AS fingerprint, NULL::bytea AS svar, NULL::timestamptz AS registrert
+FROM inserted
+UNION ALL SELECT 1, save_no, NULL, NULL, NULL, NULL, NULL, NULL FROM conflicts
+UNION ALL SELECT 2, save_no, NULL, NULL, command_id, fingerprint, svar, registrert FROM duplicates
+"""
