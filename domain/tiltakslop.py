@@ -28,7 +28,6 @@ from domain.katalog import (
     Forlengelsesaarsak,
     Forlengelsesgrunn,
     Permisjonstype,
-    Regelsett,
     Stillingstype,
     Tiltaksregel,
     Tiltakstype,
@@ -327,7 +326,6 @@ class Tiltakslop(Aggregate):
         forgjenger_lop_id: UUID | None = None,
         overgang_fra_tiltakstype: Tiltakstype | str | None = None,
         konfig: Regelkonfig = STANDARD,
-        regelsett: tuple[Regelsett, ...] | None = None,
     ) -> Tiltakslop:
         """Judge a grant (LOP-1,2,3,4,7,10,16, GEN-2/3/12, OPP-*, AFT-*, LTS-*, ...) and only then create it."""
         if isinstance(person, str):
@@ -347,7 +345,7 @@ class Tiltakslop(Aggregate):
         )
         if not isinstance(fom, date):
             raise _dato_feil("fom is required")
-        sett = regelsett_for(fom) if regelsett is None else regelsett_for(fom, regelsett)
+        sett = regelsett_for(fom)  # GEN-12
         regel = sett.regel(type_, variant_)
         _sjekk_stilling(regel, stilling)
         if tilskuddsprosent is not None:

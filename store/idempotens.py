@@ -52,7 +52,9 @@ def create_table_sql(schema: str = "public") -> str:
     )
 
 
-async def hent(pool: asyncpg.Pool | asyncpg.Connection, command_id: str, schema: str = "public") -> LagretKommando | None:
+async def hent(
+    pool: asyncpg.Pool | asyncpg.Connection, command_id: str, schema: str = "public"
+) -> LagretKommando | None:
     row = await pool.fetchrow(
         f'SELECT command_id, fingerprint, svar, registrert FROM "{schema}"."{TABLE}" WHERE command_id = $1',
         command_id,

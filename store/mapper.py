@@ -93,7 +93,9 @@ def compute_link(prev: bytes, originator_id: UUID, version: int, topic: str, res
     return h.digest()
 
 
-def chained_state(prev: bytes, originator_id: UUID, version: int, topic: str, body: bytes) -> tuple[bytes, bytes]:
+def chained_state(
+    prev: bytes, originator_id: UUID, version: int, topic: str, body: bytes
+) -> tuple[bytes, bytes]:
     """(link, stored state) for the transcoded JSON object `body` following `prev`."""
     if body[:1] != b"{" or body == b"{}":
         raise ValueError("event state must be a non-empty JSON object")

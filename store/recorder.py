@@ -93,11 +93,9 @@ class AsyncPostgresRecorder:
         self._events = f'"{schema}"."{events_table}"'
         self._snapshots = f'"{schema}"."{snapshots_table}"'
         self._kommandoer = f'"{schema}"."{idempotens.TABLE}"'
-        self._begin = (
-            f"BEGIN; SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'; "
-            f'LOCK TABLE {self._events} IN EXCLUSIVE MODE; NOTIFY "{self.channel}"'
-        )
-        self._batch_sql = _BATCH_SQL.format(events=self._events, kommandoer=self._kommandoer)
+        self._save_function = f'"{schema}"."{_save_function_name(events_table)}"'
+        self._save_sql = f"SELECT * FROM {self._save_function}({', '.join(f'${i}' for i in range(1, 15))})"
+        self._lock_timeout_setting = f"{int(lock_timeout * 1000)}ms"
         self._queue: collections.deque[tuple[SaveRequest, asyncio.Future[list[int]]]] = collections.deque()
         self._wakeup = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
@@ -114,14 +112,26 @@ class AsyncPostgresRecorder:
                     "(originator_id uuid, originator_version bigint, topic text, state bytea)"
                 )
             async with conn.transaction():
-                await conn.execute(f"CREATE TABLE IF NOT EXISTS {e} ({_COLUMNS}, notification_id bigserial, {_PK}) {_WITH}")
+                await conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {e} ({_COLUMNS}, notification_id bigserial, {_PK}) {_WITH}"
+                )
                 await conn.execute(
                     f'CREATE UNIQUE INDEX IF NOT EXISTS "{self.events_table}_notification_id_idx" '
                     f"ON {e} (notification_id ASC);"
                 )
-                await conn.execute(_INSERT_FUNCTION.format(schema=self.schema, events=e, channel=self.channel))
+                await conn.execute(
+                    _INSERT_FUNCTION.format(schema=self.schema, events=e, channel=self.channel)
+                )
                 await conn.execute(f"CREATE TABLE IF NOT EXISTS {s} ({_COLUMNS}, {_PK}) {_WITH}")
                 await conn.execute(idempotens.create_table_sql(self.schema))
+                await conn.execute(
+                    _SAVE_FUNCTION.format(
+                        function=self._save_function,
+                        body=_BATCH_SQL.format(events=e, kommandoer=self._kommandoer),
+                        events=e,
+                        channel=self.channel,
+                    )
+                )
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -205,14 +215,9 @@ class AsyncPostgresRecorder:
         if not e_no and not c_no:
             return [[] for _ in requests]
 
-        async with self.pool.acquire() as conn:
-            try:
-                await conn.execute(self._begin)
-                rows = await conn.fetch(self._batch_sql, *arrays)
-                await conn.execute("COMMIT")
-            except BaseException:
-                await _rollback(conn)
-                raise
+        # One round trip: the function's statement is its own transaction (autocommit), in which it takes
+        # the lock, notifies, checks and inserts. Any error rolls all of it back.
+        rows = await self.pool.fetch(self._save_sql, *arrays, self._lock_timeout_setting)
 
         results: list[list[int] | BaseException] = [[] for _ in requests]
         for kind, save_no, oid, notification_id, command_id, fingerprint, svar, registrert in rows:
@@ -222,9 +227,13 @@ class AsyncPostgresRecorder:
                 ids.append(notification_id)
             elif kind == 1:
                 ids_of_save = sorted({str(e.originator_id) for e in requests[save_no].events})
-                results[save_no] = VersionConflict("the aggregate was changed by another save", aggregates=ids_of_save)
+                results[save_no] = VersionConflict(
+                    "the aggregate was changed by another save", aggregates=ids_of_save
+                )
             elif not isinstance(results[save_no], VersionConflict):
-                results[save_no] = DuplicateCommand(LagretKommando(command_id, fingerprint, bytes(svar), registrert))
+                results[save_no] = DuplicateCommand(
+                    LagretKommando(command_id, fingerprint, bytes(svar), registrert)
+                )
         for ids in results:
             if isinstance(ids, list):
                 ids.sort()
@@ -321,7 +330,9 @@ class AsyncPostgresRecorder:
         )
         rows = await self.pool.fetch(sql, *args)
         return [
-            Notification(id=r[0], originator_id=as_uuid(r[1]), originator_version=r[2], topic=r[3], state=bytes(r[4]))
+            Notification(
+                id=r[0], originator_id=as_uuid(r[1]), originator_version=r[2], topic=r[3], state=bytes(r[4])
+            )
             for r in rows
         ]
 
@@ -329,14 +340,11 @@ class AsyncPostgresRecorder:
         return await self.pool.fetchval(f"SELECT MAX(notification_id) FROM {self._events}")
 
 
-async def _rollback(conn: asyncpg.Connection) -> None:
-    """After any error the connection may be mid-transaction (e.g. after a lock timeout): roll back, or
-    drop the connection if even that fails (e.g. cancelled mid-protocol)."""
-    try:
-        if not conn.is_closed() and conn.is_in_transaction():
-            await conn.execute("ROLLBACK")
-    except BaseException:
-        conn.terminate()
+def _save_function_name(events_table: str) -> str:
+    name = f"forlop_save_{events_table}"
+    if len(name) > 63:
+        raise ValueError(f"events table name too long for {name!r}")
+    return name
 
 
 _COLUMNS = "originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text, state bytea"
@@ -358,6 +366,28 @@ _INSERT_FUNCTION = (
     "    RETURNING notification_id;"
     "END;$BODY$"
 )
+
+# The batch writer: one call per batch. Parameters $1-$13 as in _BATCH_SQL, $14 the lock timeout. The
+# EXCLUSIVE lock is taken before any notification id is drawn and held to the end of the calling
+# statement's transaction, as in eventsourcing's protocol; the plan of the batch statement is generic
+# (cached per session): replanning it per call would cost more than executing it.
+_SAVE_FUNCTION = """
+CREATE OR REPLACE FUNCTION {function}(
+    int[], uuid[], bigint[], bytea[], int[], text[], text[], bytea[], int[], uuid[], bigint[], text[], bytea[], text)
+RETURNS TABLE (kind int, save_no int, originator_id uuid, notification_id bigint,
+               command_id text, fingerprint text, svar bytea, registrert timestamptz)
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $FUNCTION$
+#variable_conflict use_column
+BEGIN
+    PERFORM set_config('lock_timeout', $14, true);
+    LOCK TABLE {events} IN EXCLUSIVE MODE;
+    NOTIFY "{channel}";
+    RETURN QUERY {body};
+END;
+$FUNCTION$
+"""
 
 # One statement per batch. Parameters: heads ($1-$4: request no, aggregate id, first new version, hex
 # link of the version before it), commands ($5-$8), events ($9-$13). All CTEs see the same snapshot, taken

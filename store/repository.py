@@ -140,4 +140,3 @@ class EventStore:
 
     async def close(self) -> None:
         await self.recorder.close()
-

@@ -15,8 +15,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.felles import Aktor, Kontekst
 from domain.feil import DomainError
+from domain.felles import Aktor, Kontekst
 from domain.ident import Fodselsnummer
 
 
@@ -62,7 +62,9 @@ class Konto(Aggregate):
         self.lukket = None
         self.regelsett_id = regelsett_id
 
-    def sett_inn(self, belop: Decimal, kontekst: Kontekst, regelsett_id: str, referanse: UUID | None = None) -> None:
+    def sett_inn(
+        self, belop: Decimal, kontekst: Kontekst, regelsett_id: str, referanse: UUID | None = None
+    ) -> None:
         self.check_apen()
         if belop <= 0:
             raise DomainError("BELOP_IKKE_POSITIVT", belop=belop)
@@ -93,7 +95,9 @@ class Konto(Aggregate):
             raise DomainError("KONTO_LUKKET")
 
     @event("InnskuddRegistrert")
-    def _sett_inn(self, belop: Decimal, referanse: UUID | None, kontekst: Kontekst, regelsett_id: str) -> None:
+    def _sett_inn(
+        self, belop: Decimal, referanse: UUID | None, kontekst: Kontekst, regelsett_id: str
+    ) -> None:
         self.saldo += belop
         self.antall_bevegelser += 1
         if referanse is not None:

@@ -15,6 +15,7 @@ from domain.katalog import (
     Avslutningsaarsak,
     Forlengelsesaarsak,
     Regelsett,
+    Stillingstype,
     Tiltakstype,
     Variant,
     Varighet,
@@ -32,7 +33,11 @@ NAE = Malgruppe.NEDSATT_ARBEIDSEVNE
 def _test_regelsett_2025() -> Regelsett:
     """A test-only later rule set: studiespesialisering gets 4 years, as NAV's code suggests (C-5, §9.3)."""
     studie = SEED_2024.regel(Tiltakstype.OPPLAERING, Variant.STUDIESPESIALISERING)
-    ny = replace(studie, base={g: Varighet(years=4) for g in Malgruppe}, total={g: Varighet(years=4) for g in Malgruppe})
+    ny = replace(
+        studie,
+        base={g: Varighet(years=4) for g in Malgruppe},
+        total={g: Varighet(years=4) for g in Malgruppe},
+    )
     regler = dict(SEED_2024.regler)
     regler[(Tiltakstype.OPPLAERING, Variant.STUDIESPESIALISERING)] = ny
     return Regelsett(id="TEST-2025", gjelder_fra=date(2025, 7, 1), regler=regler)
@@ -46,9 +51,9 @@ def test_gen_12_the_rule_set_in_force_on_fom_is_chosen():
 
     assert foer.id == "SEED-2024"
     assert paa.id == "TEST-2025"
-    assert paa.regel(Tiltakstype.OPPLAERING, Variant.STUDIESPESIALISERING).base_tom(date(2025, 7, 1), AS) == date(
-        2029, 6, 30
-    )
+    assert paa.regel(Tiltakstype.OPPLAERING, Variant.STUDIESPESIALISERING).base_tom(
+        date(2025, 7, 1), AS
+    ) == date(2029, 6, 30)
 
 
 def test_gen_12_the_seed_rule_set_is_the_only_one_in_force_and_can_be_found_by_id():
@@ -146,7 +151,6 @@ def test_lts_5_midlertidig_rates_step_down_by_target_group():
 def test_lts_6_firearig_rates_step_down_each_year_and_cap_follows_the_position_type():
     regel = SEED_2024.regel(Tiltakstype.FIREARIG_LONNSTILSKUDD_FORSOK, None)
     fom = date(2026, 8, 1)
-    from domain.katalog import Stillingstype
 
     assert regel.satser is not None
     satser = [regel.satser.maks_sats(fom, AS, date(2026 + k, 8, 1)) for k in range(4)]
