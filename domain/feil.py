@@ -43,3 +43,12 @@ class VersionConflict(DomainError):
 
     def __init__(self, message: str = "version conflict", **limits: Any) -> None:
         super().__init__("VERSION_CONFLICT", message, **limits)
+
+
+class PreconditionFailed(DomainError):
+    """An If-Match that names another version than the stored one (412)."""
+
+    status = 412
+
+    def __init__(self, message: str = "precondition failed", **limits: Any) -> None:
+        super().__init__("PRECONDITION_FAILED", message, **limits)

@@ -73,7 +73,9 @@ class Person(Aggregate):
 
     # --- checks -------------------------------------------------------------------------------------
 
-    def check_ingen_overlapp(self, lop_id: UUID | None, tiltakstype: str, fom: date, tom: date | None) -> None:
+    def check_ingen_overlapp(
+        self, lop_id: UUID | None, tiltakstype: str, fom: date, tom: date | None
+    ) -> None:
         """LOP-8: the period must not overlap another live løp unless §6.3 allows the pair."""
         for annen_id, annen in sorted(self.lop.items(), key=lambda kv: kv[1].fom):
             if annen_id == lop_id or annen.annullert:
@@ -139,7 +141,13 @@ class Person(Aggregate):
 
     @event("LopRegistrert")
     def _lop_registrert(
-        self, lop_id: UUID, tiltakstype: str, fom: date, tom: date | None, kontekst: Kontekst, regelsett_id: str
+        self,
+        lop_id: UUID,
+        tiltakstype: str,
+        fom: date,
+        tom: date | None,
+        kontekst: Kontekst,
+        regelsett_id: str,
     ) -> None:
         self.lop = {**self.lop, lop_id: LopPeriode(tiltakstype, fom, tom)}
 

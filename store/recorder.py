@@ -96,9 +96,10 @@ class AsyncPostgresRecorder:
         self._save_function = f'"{schema}"."{_save_function_name(events_table)}"'
         self._save_sql = f"SELECT * FROM {self._save_function}({', '.join(f'${i}' for i in range(1, 15))})"
         self._lock_timeout_setting = f"{int(lock_timeout * 1000)}ms"
+        self._load_sql = _LOAD_SQL.format(events=self._events, snapshots=self._snapshots)
         self._queue: collections.deque[tuple[SaveRequest, asyncio.Future[list[int]]]] = collections.deque()
-        self._wakeup = asyncio.Event()
-        self._committer: asyncio.Task[None] | None = None
+        self._leading = False
+        self._drainer: asyncio.Task[None] | None = None
         self.batches = 0  # transactions written by the committer (tests and metrics: batching at work)
 
     # --- schema -----------------------------------------------------------------------------------
@@ -141,43 +142,64 @@ class AsyncPostgresRecorder:
         Cancelling the caller does not withdraw a request already taken into a batch."""
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._queue.append((request, future))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_loop(), name="forlop-group-commit")
-        self._wakeup.set()
+        if not self._leading:
+            # No batch in flight: this caller writes itself (no task hop when alone) until its own
+            # request is committed, then hands what queued up meanwhile to a drain task, so that no
+            # caller keeps writing for others under sustained load.
+            self._leading = True
+            try:
+                while not future.done():
+                    await self._commit_batch()
+            finally:
+                if self._queue:
+                    self._drainer = asyncio.create_task(self._drain(), name="forlop-group-commit")
+                else:
+                    self._leading = False
         return await future
 
-    async def _commit_loop(self) -> None:
-        while True:
-            if not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
+    async def _drain(self) -> None:
+        """Leadership passed from a caller (`_leading` is already set)."""
+        try:
+            while self._queue:
+                await self._commit_batch()
+        finally:
+            self._leading = False
+
+    async def _commit_batch(self) -> None:
+        batch: list[tuple[SaveRequest, asyncio.Future[list[int]]]] = []
+        taken: set[Any] = set()
+        later: list[tuple[SaveRequest, asyncio.Future[list[int]]]] = []
+        while self._queue and len(batch) < self.max_batch:
+            request, future = self._queue.popleft()
+            if future.done():
                 continue
-            batch: list[tuple[SaveRequest, asyncio.Future[list[int]]]] = []
-            taken: set[Any] = set()
-            later: list[tuple[SaveRequest, asyncio.Future[list[int]]]] = []
-            while self._queue and len(batch) < self.max_batch:
-                request, future = self._queue.popleft()
-                if future.done():
-                    continue
-                keys = request.keys()
-                if keys & taken:
-                    later.append((request, future))
-                else:
-                    taken |= keys
-                    batch.append((request, future))
-            self._queue.extendleft(reversed(later))
-            self.batches += 1
-            try:
-                results: Sequence[list[int] | BaseException] = await self.insert([r for r, _ in batch])
-            except Exception as e:
-                results = [e] * len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+            keys = request.keys()
+            if keys & taken:
+                later.append((request, future))
+            else:
+                taken |= keys
+                batch.append((request, future))
+        self._queue.extendleft(reversed(later))
+        if not batch:
+            return
+        self.batches += 1
+        try:
+            results: Sequence[list[int] | BaseException] = await self.insert([r for r, _ in batch])
+        except Exception as e:
+            results = [e] * len(batch)
+        except BaseException:
+            lost = RuntimeError("save outcome unknown: the writing task was cancelled during the commit")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(lost)
+            raise
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
     async def insert(self, requests: Sequence[SaveRequest]) -> list[list[int] | BaseException]:
         """Write `requests` in one transaction; per request its notification ids or its own error.
@@ -226,14 +248,11 @@ class AsyncPostgresRecorder:
                 assert isinstance(ids, list)
                 ids.append(notification_id)
             elif kind == 1:
-                ids_of_save = sorted({str(e.originator_id) for e in requests[save_no].events})
-                results[save_no] = VersionConflict(
-                    "the aggregate was changed by another save", aggregates=ids_of_save
-                )
-            elif not isinstance(results[save_no], VersionConflict):
-                results[save_no] = DuplicateCommand(
-                    LagretKommando(command_id, fingerprint, bytes(svar), registrert)
-                )
+                if not isinstance(results[save_no], DuplicateCommand):
+                    ids_of_save = sorted({str(e.originator_id) for e in requests[save_no].events})
+                    results[save_no] = VersionConflict("the aggregate was changed by another save", aggregates=ids_of_save)
+            else:  # a repeated command is a repeat even if its events would also conflict
+                results[save_no] = DuplicateCommand(LagretKommando(command_id, fingerprint, bytes(svar), registrert))
         for ids in results:
             if isinstance(ids, list):
                 ids.sort()
@@ -250,12 +269,11 @@ class AsyncPostgresRecorder:
         )
 
     async def close(self) -> None:
-        """Stop the committer; requests still queued fail."""
-        if self._committer is not None:
-            self._committer.cancel()
+        """Fail requests still queued (normally none: every write() returns after its commit)."""
+        if self._drainer is not None and not self._drainer.done():
+            self._drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._committer
-            self._committer = None
+                await self._drainer
         while self._queue:
             _, future = self._queue.popleft()
             if not future.done():
@@ -272,6 +290,22 @@ class AsyncPostgresRecorder:
         limit: int | None = None,
     ) -> list[StoredEvent]:
         return await self._select(self._events, originator_id, gt, lte, desc, limit)
+
+    async def select_for_load(
+        self, originator_id: UUID, lte: int | None = None
+    ) -> tuple[StoredEvent | None, list[StoredEvent]]:
+        """In one round trip: the latest snapshot at or below `lte` (None if none), and the events from
+        the snapshot's version (inclusive: the caller wants its link) or from the start, up to `lte`."""
+        rows = await self.pool.fetch(self._load_sql, originator_id, lte)
+        snapshot: StoredEvent | None = None
+        events: list[StoredEvent] = []
+        for is_snapshot, version, topic, state in rows:
+            stored = StoredEvent(originator_id, version, topic, bytes(state))
+            if is_snapshot:
+                snapshot = stored
+            else:
+                events.append(stored)
+        return snapshot, events
 
     async def select_snapshots(
         self,
@@ -367,6 +401,21 @@ _INSERT_FUNCTION = (
     "END;$BODY$"
 )
 
+_LOAD_SQL = """
+WITH s AS (
+    SELECT originator_version, topic, state FROM {snapshots}
+    WHERE originator_id = $1 AND ($2::bigint IS NULL OR originator_version <= $2)
+    ORDER BY originator_version DESC LIMIT 1
+)
+SELECT true, originator_version, topic, state FROM s
+UNION ALL (
+    SELECT false, originator_version, topic, state FROM {events}
+    WHERE originator_id = $1 AND ($2::bigint IS NULL OR originator_version <= $2)
+      AND originator_version >= coalesce((SELECT originator_version FROM s), 0)
+    ORDER BY originator_version
+)
+"""
+
 # The batch writer: one call per batch. Parameters $1-$13 as in _BATCH_SQL, $14 the lock timeout. The
 # EXCLUSIVE lock is taken before any notification id is drawn and held to the end of the calling
 # statement's transaction, as in eventsourcing's protocol; the plan of the batch statement is generic
@@ -398,7 +447,7 @@ WITH heads AS (
 ), cmds AS (
     SELECT * FROM unnest($5::int[], $6::text[], $7::text[], $8::bytea[]) AS c(save_no, command_id, fingerprint, svar)
 ), conflicts AS (
-    SELECT DISTINCT h.save_no FROM heads h
+    SELECT h.save_no FROM heads h
     WHERE EXISTS (SELECT FROM {events} e WHERE e.originator_id = h.id AND e.originator_version >= h.v0)
        OR (h.v0 > 1 AND NOT EXISTS (
            SELECT FROM {events} e
@@ -408,7 +457,7 @@ WITH heads AS (
     SELECT c.save_no, k.command_id, k.fingerprint, k.svar, k.registrert
     FROM cmds c JOIN {kommandoer} k ON k.command_id = c.command_id
 ), rejected AS (
-    SELECT save_no FROM conflicts UNION SELECT save_no FROM duplicates
+    SELECT save_no FROM conflicts UNION ALL SELECT save_no FROM duplicates
 ), inserted AS (
     INSERT INTO {events} (originator_id, originator_version, topic, state)
     SELECT n.id, n.v, n.topic, n.state

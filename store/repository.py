@@ -50,14 +50,13 @@ class EventStore:
     async def get(self, aggregate_id: UUID, cls: type[A] | None = None, version: int | None = None) -> A:
         """The aggregate at `version` (default: latest); NotFound if it has no events (at that version)."""
         aggregate: Any = None
-        gt: int | None = None
         if self.snapshot_every:
-            snapshots = await self.recorder.select_snapshots(aggregate_id, lte=version, desc=True, limit=1)
-            if snapshots:
+            snapshot, stored = await self.recorder.select_for_load(aggregate_id, version)
+            if snapshot is not None:
                 self.rows_read += 1
-                aggregate = self.mapper.to_domain_event(snapshots[0]).mutate(None)
-                gt = aggregate.version - 1  # the snapshot's own event too, for its link
-        stored = await self.recorder.select_events(aggregate_id, gt=gt, lte=version)
+                aggregate = self.mapper.to_domain_event(snapshot).mutate(None)
+        else:
+            stored = await self.recorder.select_events(aggregate_id, lte=version)
         self.rows_read += len(stored)
         link: bytes | None = None
         for se in stored:

@@ -1,0 +1,372 @@
+"""The command service: load → one command → save, for both aggregates and the person boundary.
+
+Each method loads what it needs, calls one domain command (which raises before anything is pending if
+the rules refuse it), and saves every touched aggregate in one store transaction. Cross-stream rules are
+judged on the per-person aggregate (`domain.person.Person`, docs/design.md), saved in that same
+transaction, so two racing commands for one person cannot both commit.
+
+Idempotency (LOP-12): a command with `kontekst.command_id` records (id, fingerprint, answer) in the same
+transaction as its events. A repeat returns the first answer and stores nothing; the same id with another
+fingerprint is refused with IDEMPOTENCY_KEY_REUSED. The record is in PostgreSQL, so it survives restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import msgspec
+from eventsourcing.domain import Aggregate
+
+from domain.feil import DomainError, InvalidRequest, NotFound, PreconditionFailed, VersionConflict
+from domain.felles import Kontekst
+from domain.ident import Fodselsnummer
+from domain.konfig import Regelkonfig
+from domain.person import Person
+from domain.tiltakslop import OvergangTil, Tiltakslop
+from domain.ungdomsgaranti import Ungdomsgaranti
+from store.idempotens import DuplicateCommand, Kommando, LagretKommando, hent
+from store.repository import EventStore
+
+NAMESPACE = UUID("5b0f5a4e-6f1e-4c35-9d0b-2a7f3c1e9d10")
+PERSON_REGELSETT = "PERSON"
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True, slots=True)
+class Kvittering:
+    """The answer to a command: the aggregate it answers for, its new version and the log position of the
+    last event written for that aggregate. `opprettet` is true when the command created it (201)."""
+
+    aggregat: str
+    id: UUID
+    versjon: int
+    posisjon: int
+    opprettet: bool = False
+
+
+class _Svar(msgspec.Struct, frozen=True):
+    aggregat: str
+    id: UUID
+    versjon: int
+    opprettet: bool
+
+
+def _verdi(obj: Any) -> Any:
+    return obj.verdi if isinstance(obj, Fodselsnummer) else str(obj)
+
+
+class Tjeneste:
+    def __init__(self, store: EventStore, konfig: Regelkonfig, person_nokkel: bytes) -> None:
+        self.store = store
+        self.konfig = konfig
+        self._person_nokkel = person_nokkel
+
+    # --- identity -----------------------------------------------------------------------------------
+
+    def person_id(self, person: Fodselsnummer) -> UUID:
+        """The person aggregate's id: a keyed hash of the identifier, so the id reveals nothing."""
+        digest = hmac.new(self._person_nokkel, person.verdi.encode(), hashlib.sha256).hexdigest()
+        return uuid.uuid5(NAMESPACE, digest)
+
+    def avtrykk(self, command: str, **fields: Any) -> str:
+        """The fingerprint stored with an idempotency key: keyed (HMAC), since a body names a person."""
+        body = msgspec.json.encode({"command": command, **fields}, enc_hook=_verdi, order="sorted")
+        return hmac.new(self._person_nokkel, body, hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def _ny_id(kontekst: Kontekst, salt: str = "") -> UUID:
+        """An idempotent command creates the same id on every try; others get a fresh one."""
+        if kontekst.command_id:
+            return uuid.uuid5(NAMESPACE, f"{kontekst.command_id}/{salt}")
+        return uuid.uuid4()
+
+    # --- reads --------------------------------------------------------------------------------------
+
+    async def hent_lop(
+        self, lop_id: UUID, *, versjon: int | None = None, kjent_per: datetime | None = None
+    ) -> Tiltakslop:
+        return await self._hent(lop_id, Tiltakslop, versjon, kjent_per)
+
+    async def hent_garanti(
+        self, garanti_id: UUID, *, versjon: int | None = None, kjent_per: datetime | None = None
+    ) -> Ungdomsgaranti:
+        return await self._hent(garanti_id, Ungdomsgaranti, versjon, kjent_per)
+
+    async def _hent(self, agg_id: UUID, cls: type[A], versjon: int | None, kjent_per: datetime | None) -> A:
+        if kjent_per is not None:
+            return await self.store.get_at_instant(agg_id, kjent_per, cls)
+        return await self.store.get(agg_id, cls, version=versjon)
+
+    async def _person(self, person: Fodselsnummer, kontekst: Kontekst) -> Person:
+        pid = self.person_id(person)
+        try:
+            return await self.store.get(pid, Person)
+        except NotFound:
+            return Person(id=pid, kontekst=kontekst, regelsett_id=PERSON_REGELSETT)
+
+    # --- the command pipeline -----------------------------------------------------------------------
+
+    async def _utfor(
+        self,
+        kontekst: Kontekst,
+        avtrykk: str | None,
+        handling: Callable[[], Awaitable[tuple[Aggregate, bool, tuple[Aggregate, ...]]]],
+        aggregat: str,
+    ) -> Kvittering:
+        """Run `handling` (→ the answering aggregate, whether it was created, everything to save) once."""
+        kommando_id = kontekst.command_id
+        if kommando_id is not None:
+            lagret = await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
+            if lagret is not None:
+                return await self._gjentakelse(lagret, avtrykk)
+        svarer, opprettet, endret = await handling()
+        svar = _Svar(aggregat, svarer.id, svarer.version, opprettet)
+        kommando = None
+        if kommando_id is not None:
+            kommando = Kommando(kommando_id, avtrykk or "", msgspec.json.encode(svar))
+        try:
+            await self.store.save(*endret, idempotency=kommando)
+        except DuplicateCommand as dup:  # the same command raced itself: the first one answers
+            return await self._gjentakelse(dup.stored, avtrykk)
+        except VersionConflict:
+            # A repeat racing its own first try writes the same ids and loses on the version; once the
+            # first try has committed, its record answers.
+            lagret = (
+                await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
+                if kommando_id
+                else None
+            )
+            if lagret is None:
+                raise
+            return await self._gjentakelse(lagret, avtrykk)
+        return Kvittering(
+            aggregat, svarer.id, svarer.version, await self._posisjon(svarer.id, svarer.version), opprettet
+        )
+
+    async def _gjentakelse(self, lagret: LagretKommando, avtrykk: str | None) -> Kvittering:
+        if avtrykk is not None and lagret.fingerprint != avtrykk:
+            raise DomainError(
+                "IDEMPOTENCY_KEY_REUSED", "the idempotency key was used before with another request"
+            )
+        svar = msgspec.json.decode(lagret.svar, type=_Svar)
+        return Kvittering(
+            svar.aggregat, svar.id, svar.versjon, await self._posisjon(svar.id, svar.versjon), svar.opprettet
+        )
+
+    async def _posisjon(self, agg_id: UUID, versjon: int) -> int:
+        recorder = self.store.recorder
+        posisjon = await recorder.pool.fetchval(
+            f'SELECT notification_id FROM "{recorder.schema}"."{recorder.events_table}" '
+            "WHERE originator_id = $1 AND originator_version = $2",
+            agg_id,
+            versjon,
+        )
+        return int(posisjon or 0)
+
+    @staticmethod
+    def _sjekk_versjon(aggregat: Aggregate, forventet_versjon: int | None) -> None:
+        """If-Match: the caller acts on the version it saw, or not at all."""
+        if forventet_versjon is not None and aggregat.version != forventet_versjon:
+            raise PreconditionFailed("the aggregate has changed since that version", versjon=aggregat.version)
+
+    # --- Tiltaksløp ---------------------------------------------------------------------------------
+
+    async def innvilg_lop(
+        self, kontekst: Kontekst, *, avtrykk: str | None = None, **grant: Any
+    ) -> Kvittering:
+        """TiltakslopInnvilget, judged against the person's other løp (LOP-8) in the same transaction."""
+
+        async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
+            lop = Tiltakslop.innvilg(id=self._ny_id(kontekst), kontekst=kontekst, konfig=self.konfig, **grant)
+            person = await self._person(lop.person, kontekst)
+            person.registrer_lop(
+                lop.id, lop.tiltakstype, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id
+            )
+            return lop, True, (lop, person)
+
+        return await self._utfor(
+            kontekst, avtrykk or self.avtrykk("innvilg_lop", **grant), handling, "tiltakslop"
+        )
+
+    async def endre_lop(
+        self,
+        lop_id: UUID,
+        kommando: str,
+        kontekst: Kontekst,
+        *,
+        forventet_versjon: int | None = None,
+        avtrykk: str | None = None,
+        **felter: Any,
+    ) -> Kvittering:
+        """Any command on one løp, by the aggregate method's name (`forleng`, `avkort`, `avslutt`, ...).
+
+        When the command moves the period the løp occupies, or annuls it, the person's record moves in
+        the same transaction, judged against the person's other løp.
+        """
+        if kommando not in _LOP_KOMMANDOER:
+            raise InvalidRequest(f"unknown command {kommando!r}")
+
+        async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
+            lop = await self.store.get(lop_id, Tiltakslop)
+            self._sjekk_versjon(lop, forventet_versjon)
+            for_fom, for_tom, for_annullert = lop.fom, lop.opptatt_tom, lop.annullert
+            metode = getattr(lop, kommando)
+            if kommando in _MED_KONFIG:
+                metode(kontekst=kontekst, konfig=self.konfig, **felter)
+            else:
+                metode(kontekst=kontekst, **felter)
+            endret: tuple[Aggregate, ...] = (lop,)
+            if (lop.fom, lop.opptatt_tom, lop.annullert) != (for_fom, for_tom, for_annullert):
+                person = await self._person(lop.person, kontekst)
+                if lop.annullert and not for_annullert:
+                    person.annuller_lop(lop.id, kontekst, lop.regelsett_id)
+                else:
+                    person.endre_periode(lop.id, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id)
+                endret = (lop, person)
+            return lop, False, endret
+
+        avtrykk = avtrykk or self.avtrykk(kommando, lop_id=lop_id, **felter)
+        return await self._utfor(kontekst, avtrykk, handling, "tiltakslop")
+
+    async def overgang(
+        self,
+        lop_id: UUID,
+        kontekst: Kontekst,
+        *,
+        sluttdato: date | None,
+        til: dict[str, Any],
+        forventet_versjon: int | None = None,
+        avtrykk: str | None = None,
+    ) -> Kvittering:
+        """LOP-14: end this løp (OVERGANG_TILTAK) and grant the next one atomically, or do neither.
+
+        Both events share the correlation id; the answer is the new løp's."""
+        if "person" in til or "fodselsdato" in til:
+            raise InvalidRequest("til: the person is the source løp's and is not sent", felt="til.person")
+
+        async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
+            fra = await self.store.get(lop_id, Tiltakslop)
+            self._sjekk_versjon(fra, forventet_versjon)
+            ny_id = self._ny_id(kontekst, "overgang")
+            ny = Tiltakslop.innvilg(
+                id=ny_id,
+                person=fra.person,
+                fodselsdato=fra.fodselsdato,
+                forgjenger_lop_id=fra.id,
+                overgang_fra_tiltakstype=fra.tiltakstype,
+                kontekst=kontekst,
+                konfig=self.konfig,
+                **til,
+            )
+            fra.avslutt(
+                sluttdato=sluttdato,
+                aarsak="OVERGANG_TILTAK",
+                kontekst=kontekst,
+                overgang_til=OvergangTil(ny.tiltakstype, ny.id),
+            )
+            person = await self._person(fra.person, kontekst)
+            person.endre_periode(fra.id, fra.fom, fra.opptatt_tom, kontekst, fra.regelsett_id)
+            person.registrer_lop(ny.id, ny.tiltakstype, ny.fom, ny.opptatt_tom, kontekst, ny.regelsett_id)
+            return ny, True, (fra, ny, person)
+
+        avtrykk = avtrykk or self.avtrykk("overgang", lop_id=lop_id, sluttdato=sluttdato, **til)
+        return await self._utfor(kontekst, avtrykk, handling, "tiltakslop")
+
+    # --- Ungdomsgaranti -----------------------------------------------------------------------------
+
+    async def innvilg_garanti(
+        self, kontekst: Kontekst, *, avtrykk: str | None = None, **grant: Any
+    ) -> Kvittering:
+        """UngdomsgarantiInnvilget; one active guarantee per person (UG-D1) in the same transaction."""
+
+        if isinstance(grant.get("person"), str):
+            grant["person"] = Fodselsnummer(grant["person"])
+
+        async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
+            garanti = Ungdomsgaranti.innvilg(
+                id=self._ny_id(kontekst), kontekst=kontekst, konfig=self.konfig, **grant
+            )
+            person = await self._person(garanti.person, kontekst)
+            person.registrer_garanti(garanti.id, kontekst, garanti.regelsett_id)
+            return garanti, True, (garanti, person)
+
+        avtrykk = avtrykk or self.avtrykk("innvilg_garanti", **grant)
+        return await self._utfor(kontekst, avtrykk, handling, "ungdomsgaranti")
+
+    async def endre_garanti(
+        self,
+        garanti_id: UUID,
+        kommando: str,
+        kontekst: Kontekst,
+        *,
+        forventet_versjon: int | None = None,
+        avtrykk: str | None = None,
+        **felter: Any,
+    ) -> Kvittering:
+        """Any command on one guarantee by method name; an end frees the person for a new one (UG-D1)."""
+        if kommando not in _GARANTI_KOMMANDOER:
+            raise InvalidRequest(f"unknown command {kommando!r}")
+
+        async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
+            garanti = await self.store.get(garanti_id, Ungdomsgaranti)
+            self._sjekk_versjon(garanti, forventet_versjon)
+            if kommando == "koble_aktivitet" and felter.get("tiltakslop_id") is not None:
+                await self._sjekk_eget_lop(garanti, felter["tiltakslop_id"])
+            var_aktiv = garanti.aktiv
+            getattr(garanti, kommando)(kontekst=kontekst, **felter)
+            endret: tuple[Aggregate, ...] = (garanti,)
+            if var_aktiv and not garanti.aktiv:
+                person = await self._person(garanti.person, kontekst)
+                person.avslutt_garanti(garanti.id, kontekst, garanti.regelsett_id)
+                endret = (garanti, person)
+            return garanti, False, endret
+
+        avtrykk = avtrykk or self.avtrykk(kommando, garanti_id=garanti_id, **felter)
+        return await self._utfor(kontekst, avtrykk, handling, "ungdomsgaranti")
+
+    async def _sjekk_eget_lop(self, garanti: Ungdomsgaranti, lop_id: UUID) -> None:
+        """An activity may link only a løp that exists and belongs to the same person."""
+        try:
+            lop = await self.store.get(lop_id, Tiltakslop)
+        except NotFound:
+            raise InvalidRequest("tiltakslop_id: no such løp", felt="tiltakslop_id") from None
+        if lop.person != garanti.person:
+            raise InvalidRequest("tiltakslop_id: the løp belongs to another person", felt="tiltakslop_id")
+
+
+_LOP_KOMMANDOER = frozenset(
+    {
+        "forleng",
+        "avkort",
+        "endre_malgruppe",
+        "registrer_vurdering",
+        "fastsett_sats",
+        "innvilg_permisjon",
+        "avslutt",
+        "annuller",
+        "korriger",
+    }
+)
+_MED_KONFIG = frozenset({"forleng", "korriger"})
+_GARANTI_KOMMANDOER = frozenset(
+    {
+        "tildel_kontaktperson",
+        "planlegg_samtale",
+        "registrer_samtale",
+        "registrer_utdanningsvurdering",
+        "registrer_samhandling",
+        "tilby_arbeidsgiveroppfolging",
+        "koble_aktivitet",
+        "avslutt",
+        "avslutt_ved_30",
+        "korriger",
+    }
+)
