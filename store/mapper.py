@@ -213,6 +213,11 @@ class ForlopMapper(Mapper[UUID]):
             aggregate_state = dict(state["state"])
             aggregate_state.pop(HEAD_ATTRIBUTE, None)
             state["state"] = aggregate_state
+            aggregate_cls = resolve_topic(domain_event.topic)  # type: ignore[attr-defined]
+            known = self._state_type(aggregate_cls, _aggregate_state_type).__annotations__
+            if unannotated := aggregate_state.keys() - known.keys():
+                # Typed decoding would drop them silently: refuse the snapshot instead.
+                raise TypeError(f"{aggregate_cls.__qualname__} has unannotated state: {sorted(unannotated)}")
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version

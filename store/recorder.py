@@ -3,19 +3,27 @@
 Tables are exactly those of eventsourcing's `PostgresApplicationRecorder` (events, with `notification_id
 bigserial` and its unique index, plus the composite type `stored_event_uuid` and the function
 `es_insert_events_uuid` it creates) and of its `PostgresAggregateRecorder` for snapshots, so eventsourcing's
-own recorders can read and write the same tables.
+own recorders can read and write the same tables. Ours besides: `forlop_kommandoer` (store.idempotens) and
+the batch-writing function `forlop_save_<events table>`.
 
 Ordering protocol: every inserting transaction takes `LOCK TABLE ... IN EXCLUSIVE MODE` before it draws
 notification ids and sends `NOTIFY <table name>`; transactions therefore commit in id order, and a reader
 following `notification_id` may see gaps but never a lower id appearing later.
 
-Group commit: `write()` queues a save request; one committer task takes everything queued (up to
-`max_batch`) and writes it with `insert()` in one transaction of three round trips:
-`BEGIN; SET LOCAL lock_timeout; LOCK; NOTIFY` — one statement that checks, under the lock, each request's
-optimistic-concurrency condition and command id and inserts the events and command records of the
-requests that pass — `COMMIT`. A request that fails its check fails alone (`VersionConflict`,
-`DuplicateCommand`); the others commit. Two requests touching the same aggregate or command id never share
-a batch: the later one waits for the next, so the first wins and the later sees its result.
+Writing a batch is ONE round trip: `SELECT * FROM forlop_save_<table>(arrays..., lock_timeout)` in
+autocommit. The plpgsql function sets `lock_timeout` locally, takes the EXCLUSIVE lock, NOTIFYs, and runs
+one statement that checks each request under the lock (optimistic concurrency: see SaveRequest; command
+id: store.idempotens) and inserts the events and command records of the requests that pass. The call is
+its own transaction, so an error (lock timeout, connection loss) rolls all of it back and leaves no
+connection mid-transaction. A request that fails its check fails alone (`VersionConflict`,
+`DuplicateCommand`); the others commit.
+
+Group commit: `write()` queues a request. If no batch is in flight the caller writes the batch itself
+(no task hop for a lone writer); saves arriving meanwhile queue up and are written together as the next
+batch, by a drain task once the first caller has its answer. Two requests touching the same aggregate or
+command id never share a batch: the later waits for the next batch, so the first wins and the later sees
+its result. The batch writer keeps one pool connection while the store is open: call `close()` before
+closing the pool.
 """
 
 from __future__ import annotations
@@ -100,6 +108,9 @@ class AsyncPostgresRecorder:
         self._queue: collections.deque[tuple[SaveRequest, asyncio.Future[list[int]]]] = collections.deque()
         self._leading = False
         self._drainer: asyncio.Task[None] | None = None
+        # The batch writer keeps one pool connection while the store is open (one batch is in flight at a
+        # time): no acquire/release per batch. Dropped and reacquired after any error.
+        self._writer: asyncpg.pool.PoolConnectionProxy | None = None
         self.batches = 0  # transactions written by the committer (tests and metrics: batching at work)
 
     # --- schema -----------------------------------------------------------------------------------
@@ -129,6 +140,7 @@ class AsyncPostgresRecorder:
                     _SAVE_FUNCTION.format(
                         function=self._save_function,
                         body=_BATCH_SQL.format(events=e, kommandoer=self._kommandoer),
+                        events_only=_EVENTS_ONLY_SQL.format(events=e),
                         events=e,
                         channel=self.channel,
                     )
@@ -184,14 +196,20 @@ class AsyncPostgresRecorder:
             return
         self.batches += 1
         try:
-            results: Sequence[list[int] | BaseException] = await self.insert([r for r, _ in batch])
+            if self._writer is None or self._writer.is_closed():
+                self._writer = await self.pool.acquire()
+            results: Sequence[list[int] | BaseException] = await self.insert(
+                [r for r, _ in batch], self._writer
+            )
         except Exception as e:
             results = [e] * len(batch)
+            await self._release_writer()
         except BaseException:
             lost = RuntimeError("save outcome unknown: the writing task was cancelled during the commit")
             for _, future in batch:
                 if not future.done():
                     future.set_exception(lost)
+            await self._release_writer()
             raise
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
@@ -201,7 +219,9 @@ class AsyncPostgresRecorder:
             else:
                 future.set_result(result)
 
-    async def insert(self, requests: Sequence[SaveRequest]) -> list[list[int] | BaseException]:
+    async def insert(
+        self, requests: Sequence[SaveRequest], connection: asyncpg.Connection | None = None
+    ) -> list[list[int] | BaseException]:
         """Write `requests` in one transaction; per request its notification ids or its own error.
 
         Requests must not share an aggregate or a command id (`write()` sees to that). An error of the
@@ -239,20 +259,24 @@ class AsyncPostgresRecorder:
 
         # One round trip: the function's statement is its own transaction (autocommit), in which it takes
         # the lock, notifies, checks and inserts. Any error rolls all of it back.
-        rows = await self.pool.fetch(self._save_sql, *arrays, self._lock_timeout_setting)
+        rows = await (connection or self.pool).fetch(self._save_sql, *arrays, self._lock_timeout_setting)
 
         results: list[list[int] | BaseException] = [[] for _ in requests]
         for kind, save_no, oid, notification_id, command_id, fingerprint, svar, registrert in rows:
             if kind == 0:
-                ids = results[owner[as_uuid(oid)]]
+                ids = results[owner[oid]]  # asyncpg's UUID hashes and compares equal
                 assert isinstance(ids, list)
                 ids.append(notification_id)
             elif kind == 1:
                 if not isinstance(results[save_no], DuplicateCommand):
                     ids_of_save = sorted({str(e.originator_id) for e in requests[save_no].events})
-                    results[save_no] = VersionConflict("the aggregate was changed by another save", aggregates=ids_of_save)
+                    results[save_no] = VersionConflict(
+                        "the aggregate was changed by another save", aggregates=ids_of_save
+                    )
             else:  # a repeated command is a repeat even if its events would also conflict
-                results[save_no] = DuplicateCommand(LagretKommando(command_id, fingerprint, bytes(svar), registrert))
+                results[save_no] = DuplicateCommand(
+                    LagretKommando(command_id, fingerprint, bytes(svar), registrert)
+                )
         for ids in results:
             if isinstance(ids, list):
                 ids.sort()
@@ -268,12 +292,20 @@ class AsyncPostgresRecorder:
             stored.state,
         )
 
+    async def _release_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                await self.pool.release(writer)
+
     async def close(self) -> None:
-        """Fail requests still queued (normally none: every write() returns after its commit)."""
+        """Fail requests still queued (normally none: every write() returns after its commit), and give
+        the batch writer's connection back to the pool."""
         if self._drainer is not None and not self._drainer.done():
             self._drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._drainer
+        await self._release_writer()
         while self._queue:
             _, future = self._queue.popleft()
             if not future.done():
@@ -433,7 +465,11 @@ BEGIN
     PERFORM set_config('lock_timeout', $14, true);
     LOCK TABLE {events} IN EXCLUSIVE MODE;
     NOTIFY "{channel}";
-    RETURN QUERY {body};
+    IF cardinality($6) = 0 THEN  -- no command ids in the batch: the lighter statement
+        RETURN QUERY {events_only};
+    ELSE
+        RETURN QUERY {body};
+    END IF;
 END;
 $FUNCTION$
 """
@@ -476,4 +512,30 @@ SELECT 0 AS kind, NULL::int AS save_no, originator_id, notification_id,
 FROM inserted
 UNION ALL SELECT 1, save_no, NULL, NULL, NULL, NULL, NULL, NULL FROM conflicts
 UNION ALL SELECT 2, save_no, NULL, NULL, command_id, fingerprint, svar, registrert FROM duplicates
+"""
+
+# _BATCH_SQL without commands (the same parameters; $5-$8 are empty).
+_EVENTS_ONLY_SQL = """
+WITH heads AS (
+    SELECT * FROM unnest($1::int[], $2::uuid[], $3::bigint[], $4::bytea[]) AS h(save_no, id, v0, prev)
+), conflicts AS (
+    SELECT h.save_no FROM heads h
+    WHERE EXISTS (SELECT FROM {events} e WHERE e.originator_id = h.id AND e.originator_version >= h.v0)
+       OR (h.v0 > 1 AND NOT EXISTS (
+           SELECT FROM {events} e
+           WHERE e.originator_id = h.id AND e.originator_version = h.v0 - 1
+             AND (h.prev IS NULL OR substring(e.state FROM 11 FOR 64) = h.prev)))
+), inserted AS (
+    INSERT INTO {events} (originator_id, originator_version, topic, state)
+    SELECT n.id, n.v, n.topic, n.state
+    FROM unnest($9::int[], $10::uuid[], $11::bigint[], $12::text[], $13::bytea[])
+         WITH ORDINALITY AS n(save_no, id, v, topic, state, i)
+    WHERE n.save_no NOT IN (SELECT save_no FROM conflicts)
+    ORDER BY n.i
+    RETURNING originator_id, notification_id
+)
+SELECT 0 AS kind, NULL::int AS save_no, originator_id, notification_id,
+       NULL::text AS command_id, NULL::text AS fingerprint, NULL::bytea AS svar, NULL::timestamptz AS registrert
+FROM inserted
+UNION ALL SELECT 1, save_no, NULL, NULL, NULL, NULL, NULL, NULL FROM conflicts
 """

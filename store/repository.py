@@ -9,9 +9,9 @@ earlier save failed cannot be saved again without reloading it. The link is reme
 so a save costs no extra round trip.
 
 Snapshots: after a save that crosses a multiple of `snapshot_every`, a snapshot of the aggregate is
-written (after the events are committed, so a snapshot is never ahead of the events). `get` starts from
-the latest snapshot at or below the requested version and reads the events after it. It also reads the
-event at the snapshot's version, for its link only.
+written (after the events are committed, so a snapshot is never ahead of the events). `get` reads, in one
+query, the latest snapshot at or below the requested version and the events from its version on (the
+event at the snapshot's version only for its link).
 """
 
 from __future__ import annotations

@@ -147,6 +147,26 @@ class Konto(Aggregate):
         self.trigger_event(self.Sperret, aarsak=aarsak, kontekst=kontekst, regelsett_id=regelsett_id)
 
 
+class Notat(Aggregate):
+    """An aggregate at class version 2: v1 snapshots lack `prioritet` (snapshot upcasting test)."""
+
+    class_version = 2
+
+    tekst: str
+    prioritet: int
+    frist: date | None
+
+    @event("NotatSkrevet")
+    def __init__(self, id: UUID, tekst: str, frist: date | None) -> None:
+        self.tekst = tekst
+        self.prioritet = 3
+        self.frist = frist
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["prioritet"] = 3
+
+
 # --- test helpers ------------------------------------------------------------------------------------
 
 FNR = "01017000027"

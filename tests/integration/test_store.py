@@ -21,6 +21,7 @@ from tests.integration.eksempel import (
     REGELSETT,
     Konto,
     Kontotype,
+    Notat,
     close_store,
     kontekst,
     ny_konto,
@@ -88,6 +89,14 @@ async def test_snapshot_state_round_trips_typed() -> None:
     assert type(restored.referanser[0]) is UUID and type(restored.merknader) is tuple
 
 
+async def test_a_snapshot_of_unannotated_state_is_refused() -> None:
+    konto = ny_konto()
+    konto.collect_events()
+    konto.uannotert = 1  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="uannotert"):
+        ForlopMapper().to_stored_event(Konto.Snapshot.take(konto))
+
+
 async def test_upcasting_of_an_old_event_version() -> None:
     mapper = ForlopMapper()
     v1_state = b'{"timestamp":"2026-01-05T10:00:00Z","kontekst":{"aktor":{"nav_ident":"Z1"},"correlation_id":"%s"},"regelsett_id":"R"}'
@@ -96,6 +105,22 @@ async def test_upcasting_of_an_old_event_version() -> None:
     )
     assert event.aarsak == "UKJENT"
     assert event.kontekst.aktor == Aktor("Z1")
+
+
+async def test_upcasting_of_an_old_snapshot_version() -> None:
+    mapper = ForlopMapper()
+    id = uuid4()
+    v1 = (
+        b'{"timestamp":"2026-01-05T10:00:00Z","topic":"tests.integration.eksempel:Notat","state":'
+        b'{"_created_on":"2026-01-05T09:00:00Z","_modified_on":"2026-01-05T09:30:00Z",'
+        b'"tekst":"hei","frist":"2026-02-01"}}'
+    )
+    notat = mapper.to_domain_event(StoredEvent(id, 4, "eventsourcing.domain:Snapshot", v1)).mutate(None)
+    assert isinstance(notat, Notat) and notat.id == id and notat.version == 4
+    assert notat.prioritet == 3 and notat.frist == date(2026, 2, 1) and type(notat.modified_on) is datetime
+
+    again = mapper.to_domain_event(mapper.to_stored_event(Notat.Snapshot.take(notat))).mutate(None)
+    assert again == notat
 
 
 async def test_missing_aggregate_is_not_found(store) -> None:
@@ -302,6 +327,15 @@ async def test_idempotent_command_survives_restart(database_url: str) -> None:
     racers = [ny_konto() for _ in range(5)]
     results = await asyncio.gather(
         *(store.save(k, idempotency=Kommando("cmd-43", f"fp-{i}", b"1")) for i, k in enumerate(racers)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, list) for r in results) == 1
+    assert sum(isinstance(r, DuplicateCommand) for r in results) == 4
+
+    # Repeats that would also conflict (same aggregate created again) are still repeats.
+    same_id = uuid4()
+    results = await asyncio.gather(
+        *(store.save(ny_konto(same_id), idempotency=Kommando("cmd-44", "fp", b"1")) for _ in range(5)),
         return_exceptions=True,
     )
     assert sum(isinstance(r, list) for r in results) == 1
