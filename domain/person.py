@@ -64,11 +64,13 @@ class LopPeriode:
 
 class Person(Aggregate):
     lop: dict[UUID, LopPeriode]
+    garantier: tuple[UUID, ...]
     aktive_garantier: tuple[UUID, ...]
 
     @event("PersonOpprettet")
     def __init__(self, id: UUID, kontekst: Kontekst, regelsett_id: str) -> None:
         self.lop = {}
+        self.garantier = ()
         self.aktive_garantier = ()
 
     # --- checks -------------------------------------------------------------------------------------
@@ -165,6 +167,7 @@ class Person(Aggregate):
 
     @event("GarantiRegistrert")
     def _garanti_registrert(self, garanti_id: UUID, kontekst: Kontekst, regelsett_id: str) -> None:
+        self.garantier = (*self.garantier, garanti_id)
         self.aktive_garantier = (*self.aktive_garantier, garanti_id)
 
     @event("GarantiAvsluttetRegistrert")

@@ -457,7 +457,7 @@ class Tiltakslop(Aggregate):
         """The total cap for the current target group, from the original fom (DATE-4)."""
         return self.regel().total_tom(self.fom, self.malgruppe, self.stillingstype)
 
-    def _sjekk_apen(self) -> None:
+    def check_apen(self) -> None:
         if self.lukket:
             raise DomainError("LOP_CLOSED", "the løp is ended or annulled; only corrections are accepted")
 
@@ -497,7 +497,7 @@ class Tiltakslop(Aggregate):
         begrunnelse: str | None = None,
         konfig: Regelkonfig = STANDARD,
     ) -> None:
-        self._sjekk_apen()
+        self.check_apen()
         if not isinstance(ny_tom, date):  # (a)
             raise _dato_feil("ny_tom is required")
         if self.tom is None:
@@ -582,7 +582,7 @@ class Tiltakslop(Aggregate):
     # --- shortening ----------------------------------------------------------------------------------------
 
     def avkort(self, *, ny_tom: date | None, kontekst: Kontekst) -> None:
-        self._sjekk_apen()
+        self.check_apen()
         if not isinstance(ny_tom, date):
             raise _dato_feil("ny_tom is required")
         if ny_tom < self.fom or (self.tom is not None and ny_tom >= self.tom):
@@ -607,7 +607,7 @@ class Tiltakslop(Aggregate):
         kontekst: Kontekst,
     ) -> None:
         """IPS-1 / Q5: the new group's caps apply from now on, counted from the original fom; never shortens."""
-        self._sjekk_apen()
+        self.check_apen()
         gruppe = som_enum(Malgruppe, ny_malgruppe, "ny_malgruppe")
         ref = _vedtak_ref(vedtak_ref)
         if not isinstance(fom, date):
@@ -630,7 +630,7 @@ class Tiltakslop(Aggregate):
     def registrer_vurdering(
         self, *, dato: date | None, type: Vurderingstype | str | None, utfall: str | None, kontekst: Kontekst
     ) -> None:
-        self._sjekk_apen()
+        self.check_apen()
         vurderingstype = som_enum(Vurderingstype, type, "type")
         if self.regel().vurderingstype != vurderingstype:
             raise InvalidRequest(f"{vurderingstype} is not a review of {self.tiltakstype}", felt="type")
@@ -665,7 +665,7 @@ class Tiltakslop(Aggregate):
     # --- rates (LOP-10) ------------------------------------------------------------------------------------
 
     def fastsett_sats(self, *, prosent: int | None, fom: date | None, kontekst: Kontekst) -> None:
-        self._sjekk_apen()
+        self.check_apen()
         regel = self.regel()
         if not regel.lonnstilskudd:
             raise InvalidRequest(f"{self.tiltakstype} has no subsidy rate", felt="prosent")
@@ -718,7 +718,7 @@ class Tiltakslop(Aggregate):
         kontekst: Kontekst,
         vertsbedrift: str | None = None,
     ) -> None:
-        self._sjekk_apen()
+        self.check_apen()
         permisjonstype = som_enum(Permisjonstype, type, "type")
         if not self.regel().permisjon:
             raise InvalidRequest(f"{self.tiltakstype} has no leave", felt="type")
@@ -760,7 +760,7 @@ class Tiltakslop(Aggregate):
         begrunnelse: str | None = None,
         overgang_til: OvergangTil | None = None,
     ) -> None:
-        self._sjekk_apen()
+        self.check_apen()
         kode = som_enum(Avslutningsaarsak, aarsak, "aarsak")
         if (kode == Avslutningsaarsak.OVERGANG_TILTAK) != (overgang_til is not None):
             raise InvalidRequest(
@@ -795,7 +795,7 @@ class Tiltakslop(Aggregate):
         self.hendelsestyper.append(_AVSLUTTET)
 
     def annuller(self, *, begrunnelse: str | None, kontekst: Kontekst) -> None:
-        self._sjekk_apen()
+        self.check_apen()
         tekst = _tekst(begrunnelse)
         if tekst is None:
             raise DomainError("BEGRUNNELSE_REQUIRED", "an annulment needs a begrunnelse")

@@ -23,6 +23,7 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
 
 from domain.feil import DomainError, InvalidRequest, NotFound, PreconditionFailed, VersionConflict
 from domain.felles import Kontekst
@@ -32,6 +33,7 @@ from domain.person import Person
 from domain.tiltakslop import OvergangTil, Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
 from store.idempotens import DuplicateCommand, Kommando, LagretKommando, hent
+from store.mapper import link_of
 from store.repository import EventStore
 
 NAMESPACE = UUID("5b0f5a4e-6f1e-4c35-9d0b-2a7f3c1e9d10")
@@ -50,6 +52,7 @@ class Kvittering:
     versjon: int
     posisjon: int
     opprettet: bool = False
+    per: date | None = None
 
 
 class _Svar(msgspec.Struct, frozen=True):
@@ -57,6 +60,11 @@ class _Svar(msgspec.Struct, frozen=True):
     id: UUID
     versjon: int
     opprettet: bool
+    per: date | None = None
+
+
+Tilgang = Callable[[str], None]
+"""An access check given the office (`nav_enhet`) of the aggregate a command acts on; raises to refuse."""
 
 
 def _verdi(obj: Any) -> Any:
@@ -120,46 +128,43 @@ class Tjeneste:
         avtrykk: str | None,
         handling: Callable[[], Awaitable[tuple[Aggregate, bool, tuple[Aggregate, ...]]]],
         aggregat: str,
+        per: date | None,
     ) -> Kvittering:
-        """Run `handling` (→ the answering aggregate, whether it was created, everything to save) once."""
+        """Run `handling` (→ the answering aggregate, whether it was created, everything to save) once.
+
+        The answering aggregate is saved last, so the save's last notification id is its position."""
         kommando_id = kontekst.command_id
         if kommando_id is not None:
             lagret = await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
             if lagret is not None:
                 return await self._gjentakelse(lagret, avtrykk)
         svarer, opprettet, endret = await handling()
-        svar = _Svar(aggregat, svarer.id, svarer.version, opprettet)
+        svar = _Svar(aggregat, svarer.id, svarer.version, opprettet, per)
         kommando = None
         if kommando_id is not None:
             kommando = Kommando(kommando_id, avtrykk or "", msgspec.json.encode(svar))
+        andre = tuple(a for a in endret if a is not svarer)
         try:
-            await self.store.save(*endret, idempotency=kommando)
+            ids = await self.store.save(*andre, svarer, idempotency=kommando)
         except DuplicateCommand as dup:  # the same command raced itself: the first one answers
             return await self._gjentakelse(dup.stored, avtrykk)
         except VersionConflict:
             # A repeat racing its own first try writes the same ids and loses on the version; once the
             # first try has committed, its record answers.
-            lagret = (
-                await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
-                if kommando_id
-                else None
-            )
+            lagret = None
+            if kommando_id is not None:
+                lagret = await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
             if lagret is None:
                 raise
             return await self._gjentakelse(lagret, avtrykk)
-        return Kvittering(
-            aggregat, svarer.id, svarer.version, await self._posisjon(svarer.id, svarer.version), opprettet
-        )
+        return Kvittering(aggregat, svarer.id, svarer.version, ids[-1], opprettet, per)
 
     async def _gjentakelse(self, lagret: LagretKommando, avtrykk: str | None) -> Kvittering:
         if avtrykk is not None and lagret.fingerprint != avtrykk:
-            raise DomainError(
-                "IDEMPOTENCY_KEY_REUSED", "the idempotency key was used before with another request"
-            )
+            raise DomainError("IDEMPOTENCY_KEY_REUSED", "the idempotency key was used before with another request")
         svar = msgspec.json.decode(lagret.svar, type=_Svar)
-        return Kvittering(
-            svar.aggregat, svar.id, svar.versjon, await self._posisjon(svar.id, svar.versjon), svar.opprettet
-        )
+        posisjon = await self._posisjon(svar.id, svar.versjon)
+        return Kvittering(svar.aggregat, svar.id, svar.versjon, posisjon, svar.opprettet, svar.per)
 
     async def _posisjon(self, agg_id: UUID, versjon: int) -> int:
         recorder = self.store.recorder
@@ -180,21 +185,18 @@ class Tjeneste:
     # --- Tiltaksløp ---------------------------------------------------------------------------------
 
     async def innvilg_lop(
-        self, kontekst: Kontekst, *, avtrykk: str | None = None, **grant: Any
+        self, kontekst: Kontekst, *, avtrykk: str | None = None, per: date | None = None, **grant: Any
     ) -> Kvittering:
         """TiltakslopInnvilget, judged against the person's other løp (LOP-8) in the same transaction."""
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             lop = Tiltakslop.innvilg(id=self._ny_id(kontekst), kontekst=kontekst, konfig=self.konfig, **grant)
             person = await self._person(lop.person, kontekst)
-            person.registrer_lop(
-                lop.id, lop.tiltakstype, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id
-            )
+            person.registrer_lop(lop.id, lop.tiltakstype, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id)
             return lop, True, (lop, person)
 
-        return await self._utfor(
-            kontekst, avtrykk or self.avtrykk("innvilg_lop", **grant), handling, "tiltakslop"
-        )
+        avtrykk = avtrykk or self.avtrykk("innvilg_lop", **grant)
+        return await self._utfor(kontekst, avtrykk, handling, "tiltakslop", per)
 
     async def endre_lop(
         self,
@@ -204,18 +206,23 @@ class Tjeneste:
         *,
         forventet_versjon: int | None = None,
         avtrykk: str | None = None,
+        per: date | None = None,
+        tilgang: Tilgang | None = None,
         **felter: Any,
     ) -> Kvittering:
         """Any command on one løp, by the aggregate method's name (`forleng`, `avkort`, `avslutt`, ...).
 
-        When the command moves the period the løp occupies, or annuls it, the person's record moves in
-        the same transaction, judged against the person's other løp.
+        `tilgang` is called with the løp's office right after loading, before any rule is judged. When the
+        command moves the period the løp occupies, or annuls it, the person's record moves in the same
+        transaction, judged against the person's other løp.
         """
         if kommando not in _LOP_KOMMANDOER:
             raise InvalidRequest(f"unknown command {kommando!r}")
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             lop = await self.store.get(lop_id, Tiltakslop)
+            if tilgang is not None:
+                tilgang(lop.nav_enhet)
             self._sjekk_versjon(lop, forventet_versjon)
             for_fom, for_tom, for_annullert = lop.fom, lop.opptatt_tom, lop.annullert
             metode = getattr(lop, kommando)
@@ -234,7 +241,7 @@ class Tjeneste:
             return lop, False, endret
 
         avtrykk = avtrykk or self.avtrykk(kommando, lop_id=lop_id, **felter)
-        return await self._utfor(kontekst, avtrykk, handling, "tiltakslop")
+        return await self._utfor(kontekst, avtrykk, handling, "tiltakslop", per)
 
     async def overgang(
         self,
@@ -245,19 +252,26 @@ class Tjeneste:
         til: dict[str, Any],
         forventet_versjon: int | None = None,
         avtrykk: str | None = None,
+        per: date | None = None,
+        tilgang: Tilgang | None = None,
     ) -> Kvittering:
         """LOP-14: end this løp (OVERGANG_TILTAK) and grant the next one atomically, or do neither.
 
-        Both events share the correlation id; the answer is the new løp's."""
+        Both events share the correlation id; the answer is the new løp's. `tilgang` is asked for the
+        source's office and for the new løp's."""
         if "person" in til or "fodselsdato" in til:
             raise InvalidRequest("til: the person is the source løp's and is not sent", felt="til.person")
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             fra = await self.store.get(lop_id, Tiltakslop)
+            if tilgang is not None:
+                tilgang(fra.nav_enhet)
+                if isinstance(til.get("nav_enhet"), str):
+                    tilgang(til["nav_enhet"])
             self._sjekk_versjon(fra, forventet_versjon)
-            ny_id = self._ny_id(kontekst, "overgang")
+            fra.check_apen()  # LOP-6 first, before the new grant is judged
             ny = Tiltakslop.innvilg(
-                id=ny_id,
+                id=self._ny_id(kontekst, "overgang"),
                 person=fra.person,
                 fodselsdato=fra.fodselsdato,
                 forgjenger_lop_id=fra.id,
@@ -275,31 +289,28 @@ class Tjeneste:
             person = await self._person(fra.person, kontekst)
             person.endre_periode(fra.id, fra.fom, fra.opptatt_tom, kontekst, fra.regelsett_id)
             person.registrer_lop(ny.id, ny.tiltakstype, ny.fom, ny.opptatt_tom, kontekst, ny.regelsett_id)
-            return ny, True, (fra, ny, person)
+            return ny, True, (fra, person, ny)
 
         avtrykk = avtrykk or self.avtrykk("overgang", lop_id=lop_id, sluttdato=sluttdato, **til)
-        return await self._utfor(kontekst, avtrykk, handling, "tiltakslop")
+        return await self._utfor(kontekst, avtrykk, handling, "tiltakslop", per)
 
     # --- Ungdomsgaranti -----------------------------------------------------------------------------
 
     async def innvilg_garanti(
-        self, kontekst: Kontekst, *, avtrykk: str | None = None, **grant: Any
+        self, kontekst: Kontekst, *, avtrykk: str | None = None, per: date | None = None, **grant: Any
     ) -> Kvittering:
         """UngdomsgarantiInnvilget; one active guarantee per person (UG-D1) in the same transaction."""
-
         if isinstance(grant.get("person"), str):
             grant["person"] = Fodselsnummer(grant["person"])
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
-            garanti = Ungdomsgaranti.innvilg(
-                id=self._ny_id(kontekst), kontekst=kontekst, konfig=self.konfig, **grant
-            )
+            garanti = Ungdomsgaranti.innvilg(id=self._ny_id(kontekst), kontekst=kontekst, konfig=self.konfig, **grant)
             person = await self._person(garanti.person, kontekst)
             person.registrer_garanti(garanti.id, kontekst, garanti.regelsett_id)
             return garanti, True, (garanti, person)
 
         avtrykk = avtrykk or self.avtrykk("innvilg_garanti", **grant)
-        return await self._utfor(kontekst, avtrykk, handling, "ungdomsgaranti")
+        return await self._utfor(kontekst, avtrykk, handling, "ungdomsgaranti", per)
 
     async def endre_garanti(
         self,
@@ -309,6 +320,8 @@ class Tjeneste:
         *,
         forventet_versjon: int | None = None,
         avtrykk: str | None = None,
+        per: date | None = None,
+        tilgang: Tilgang | None = None,
         **felter: Any,
     ) -> Kvittering:
         """Any command on one guarantee by method name; an end frees the person for a new one (UG-D1)."""
@@ -317,8 +330,10 @@ class Tjeneste:
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             garanti = await self.store.get(garanti_id, Ungdomsgaranti)
+            if tilgang is not None:
+                tilgang(garanti.nav_enhet)
             self._sjekk_versjon(garanti, forventet_versjon)
-            if kommando == "koble_aktivitet" and felter.get("tiltakslop_id") is not None:
+            if kommando == "koble_aktivitet" and garanti.aktiv and felter.get("tiltakslop_id") is not None:
                 await self._sjekk_eget_lop(garanti, felter["tiltakslop_id"])
             var_aktiv = garanti.aktiv
             getattr(garanti, kommando)(kontekst=kontekst, **felter)
@@ -330,7 +345,7 @@ class Tjeneste:
             return garanti, False, endret
 
         avtrykk = avtrykk or self.avtrykk(kommando, garanti_id=garanti_id, **felter)
-        return await self._utfor(kontekst, avtrykk, handling, "ungdomsgaranti")
+        return await self._utfor(kontekst, avtrykk, handling, "ungdomsgaranti", per)
 
     async def _sjekk_eget_lop(self, garanti: Ungdomsgaranti, lop_id: UUID) -> None:
         """An activity may link only a løp that exists and belongs to the same person."""
@@ -340,6 +355,43 @@ class Tjeneste:
             raise InvalidRequest("tiltakslop_id: no such løp", felt="tiltakslop_id") from None
         if lop.person != garanti.person:
             raise InvalidRequest("tiltakslop_id: the løp belongs to another person", felt="tiltakslop_id")
+
+    # --- person overview and history ----------------------------------------------------------------
+
+    async def oversikt(self, person: Fodselsnummer) -> tuple[list[Tiltakslop], list[Ungdomsgaranti]]:
+        """Every løp and guarantee of one person (POST /personer/oversikt), through the person record."""
+        try:
+            record = await self.store.get(self.person_id(person), Person)
+        except NotFound:
+            return [], []
+        lop = [await self.store.get(i, Tiltakslop) for i in record.lop]
+        garantier = [await self.store.get(i, Ungdomsgaranti) for i in record.garantier]
+        return sorted(lop, key=lambda x: x.fom), sorted(garantier, key=lambda x: x.fom)
+
+    async def historikk(self, agg_id: UUID, cls: type[Aggregate]) -> list[Historikkelement]:
+        """Every event of one stream in order, decoded, with its position and hash-chain link."""
+        recorder = self.store.recorder
+        rows = await recorder.pool.fetch(
+            f'SELECT originator_version, topic, state, notification_id FROM "{recorder.schema}".'
+            f'"{recorder.events_table}" WHERE originator_id = $1 ORDER BY originator_version',
+            agg_id,
+        )
+        # A topic is "module:Aggregate.Event": the stream must be one of `cls`.
+        if not rows or rows[0]["topic"].partition(":")[2].rpartition(".")[0] != cls.__qualname__:
+            raise NotFound("aggregate not found", id=str(agg_id))
+        elementer = []
+        for row in rows:
+            stored = StoredEvent(agg_id, row["originator_version"], row["topic"], bytes(row["state"]))
+            event = self.store.mapper.to_domain_event(stored)
+            elementer.append(Historikkelement(event, row["notification_id"], link_of(stored.state) or b""))
+        return elementer
+
+
+@dataclass(frozen=True, slots=True)
+class Historikkelement:
+    event: Any
+    posisjon: int
+    lenke: bytes
 
 
 _LOP_KOMMANDOER = frozenset(

@@ -58,6 +58,7 @@ async def _up(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     if args.command == "config":
         sys.stdout.write(defaults_toml())
         return 0
