@@ -7,6 +7,7 @@ Nothing else reads `os.environ` or the TOML file. Defaults are those of rules.md
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
@@ -31,6 +32,36 @@ class Settings:
     events_table: str = "forlop_events"
     snapshot_interval: int = 50
     regler: Regelkonfig = field(default_factory=Regelkonfig)
+    jwt_secret: str | None = None
+    person_key: str | None = None
+    log_level: str = "INFO"
+
+    def secret(self, name: str) -> bytes:
+        """A key from configuration, or in development a random one kept under the data directory.
+
+        `name` is `jwt` (signs tokens) or `person` (keys the person record's id and request fingerprints).
+        """
+        configured = {"jwt": self.jwt_secret, "person": self.person_key}[name]
+        if configured:
+            return configured.encode()
+        return dev_secret(self.data_dir, name)
+
+
+def dev_secret(data_dir: Path, name: str) -> bytes:
+    """The development key `name` under `data_dir/keys`, created on first use (readable by the owner only)."""
+    path = data_dir / "keys" / f"{name}.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_hex(32), encoding="ascii")
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)  # atomic: two processes starting at once keep one key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path.read_text(encoding="ascii").strip().encode()
 
 
 def _regelkonfig(raw: dict[str, Any]) -> Regelkonfig:
@@ -94,6 +125,9 @@ def load_settings(
         nats_port=nats_port if nats_port is not None else 4222,
         today=today,
         regler=_regelkonfig(raw),
+        jwt_secret=env.get("FORLOP_JWT_SECRET") or None,
+        person_key=env.get("FORLOP_PERSON_KEY") or None,
+        log_level=env.get("FORLOP_LOG_LEVEL", "INFO"),
     )
 
 

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -35,6 +35,16 @@ from domain.ungdomsgaranti import Ungdomsgaranti
 from store.idempotens import DuplicateCommand, Kommando, LagretKommando, hent
 from store.mapper import link_of
 from store.repository import EventStore
+from store.visning import (
+    Forlengelsesmulighet,
+    GarantiVisning,
+    Historikk,
+    LopVisning,
+    forlengelse_visning,
+    garanti_visning,
+    hendelse_visning,
+    lop_visning,
+)
 
 NAMESPACE = UUID("5b0f5a4e-6f1e-4c35-9d0b-2a7f3c1e9d10")
 PERSON_REGELSETT = "PERSON"
@@ -53,6 +63,7 @@ class Kvittering:
     posisjon: int
     opprettet: bool = False
     per: date | None = None
+    visning: LopVisning | GarantiVisning | None = field(default=None, compare=False)
 
 
 class _Svar(msgspec.Struct, frozen=True):
@@ -63,8 +74,18 @@ class _Svar(msgspec.Struct, frozen=True):
     per: date | None = None
 
 
-Tilgang = Callable[[str], None]
-"""An access check given the office (`nav_enhet`) of the aggregate a command acts on; raises to refuse."""
+Tilgang = Callable[[str], str | None]
+"""An access check given the office (`nav_enhet`) of the aggregate a command acts on: raises to refuse,
+or returns the office the actor acts for (recorded on the events)."""
+
+
+def _med_tilgang(kontekst: Kontekst, tilgang: Tilgang | None, enhet: str) -> Kontekst:
+    if tilgang is None:
+        return kontekst
+    aktor_enhet = tilgang(enhet)
+    if aktor_enhet is None or aktor_enhet == kontekst.aktor.enhet:
+        return kontekst
+    return replace(kontekst, aktor=replace(kontekst.aktor, enhet=aktor_enhet))
 
 
 def _verdi(obj: Any) -> Any:
@@ -113,6 +134,24 @@ class Tjeneste:
             return await self.store.get_at_instant(agg_id, kjent_per, cls)
         return await self.store.get(agg_id, cls, version=versjon)
 
+    async def les(
+        self,
+        agg_id: UUID,
+        aggregat: str,
+        per: date,
+        *,
+        versjon: int | None = None,
+        kjent_per: datetime | None = None,
+    ) -> LopVisning | GarantiVisning:
+        """A løp or guarantee for business date `per`; at a version, or as the system knew it at an instant."""
+        cls = _KLASSER[aggregat]
+        return self.visning(await self._hent(agg_id, cls, versjon, kjent_per), per)
+
+    async def forlengelse(self, lop_id: UUID) -> tuple[Forlengelsesmulighet, str]:
+        """The what-if for a løp and the løp's office (for the access check)."""
+        lop = await self.store.get(lop_id, Tiltakslop)
+        return forlengelse_visning(lop, self.konfig), lop.nav_enhet
+
     async def _person(self, person: Fodselsnummer, kontekst: Kontekst) -> Person:
         pid = self.person_id(person)
         try:
@@ -157,14 +196,27 @@ class Tjeneste:
             if lagret is None:
                 raise
             return await self._gjentakelse(lagret, avtrykk)
-        return Kvittering(aggregat, svarer.id, svarer.version, ids[-1], opprettet, per)
+        visning = self.visning(svarer, per, ids[-1]) if per is not None else None
+        return Kvittering(aggregat, svarer.id, svarer.version, ids[-1], opprettet, per, visning)
 
     async def _gjentakelse(self, lagret: LagretKommando, avtrykk: str | None) -> Kvittering:
         if avtrykk is not None and lagret.fingerprint != avtrykk:
             raise DomainError("IDEMPOTENCY_KEY_REUSED", "the idempotency key was used before with another request")
         svar = msgspec.json.decode(lagret.svar, type=_Svar)
         posisjon = await self._posisjon(svar.id, svar.versjon)
-        return Kvittering(svar.aggregat, svar.id, svar.versjon, posisjon, svar.opprettet, svar.per)
+        visning = None
+        if svar.per is not None:
+            aggregat = await self.store.get(svar.id, _KLASSER[svar.aggregat], version=svar.versjon)
+            visning = self.visning(aggregat, svar.per, posisjon)
+        return Kvittering(svar.aggregat, svar.id, svar.versjon, posisjon, svar.opprettet, svar.per, visning)
+
+    def visning(self, aggregat: Aggregate, per: date, posisjon: int | None = None) -> LopVisning | GarantiVisning:
+        """The state of a løp or guarantee for business date `per`, as reads and command answers show it."""
+        if isinstance(aggregat, Tiltakslop):
+            return lop_visning(aggregat, per, self.konfig, posisjon)
+        if isinstance(aggregat, Ungdomsgaranti):
+            return garanti_visning(aggregat, per, self.konfig, posisjon)
+        raise TypeError(type(aggregat).__name__)
 
     async def _posisjon(self, agg_id: UUID, versjon: int) -> int:
         recorder = self.store.recorder
@@ -221,22 +273,21 @@ class Tjeneste:
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             lop = await self.store.get(lop_id, Tiltakslop)
-            if tilgang is not None:
-                tilgang(lop.nav_enhet)
+            ktx = _med_tilgang(kontekst, tilgang, lop.nav_enhet)
             self._sjekk_versjon(lop, forventet_versjon)
             for_fom, for_tom, for_annullert = lop.fom, lop.opptatt_tom, lop.annullert
             metode = getattr(lop, kommando)
             if kommando in _MED_KONFIG:
-                metode(kontekst=kontekst, konfig=self.konfig, **felter)
+                metode(kontekst=ktx, konfig=self.konfig, **felter)
             else:
-                metode(kontekst=kontekst, **felter)
+                metode(kontekst=ktx, **felter)
             endret: tuple[Aggregate, ...] = (lop,)
             if (lop.fom, lop.opptatt_tom, lop.annullert) != (for_fom, for_tom, for_annullert):
-                person = await self._person(lop.person, kontekst)
+                person = await self._person(lop.person, ktx)
                 if lop.annullert and not for_annullert:
-                    person.annuller_lop(lop.id, kontekst, lop.regelsett_id)
+                    person.annuller_lop(lop.id, ktx, lop.regelsett_id)
                 else:
-                    person.endre_periode(lop.id, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id)
+                    person.endre_periode(lop.id, lop.fom, lop.opptatt_tom, ktx, lop.regelsett_id)
                 endret = (lop, person)
             return lop, False, endret
 
@@ -264,10 +315,9 @@ class Tjeneste:
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             fra = await self.store.get(lop_id, Tiltakslop)
-            if tilgang is not None:
-                tilgang(fra.nav_enhet)
-                if isinstance(til.get("nav_enhet"), str):
-                    tilgang(til["nav_enhet"])
+            ktx = _med_tilgang(kontekst, tilgang, fra.nav_enhet)
+            if tilgang is not None and isinstance(til.get("nav_enhet"), str):
+                tilgang(til["nav_enhet"])
             self._sjekk_versjon(fra, forventet_versjon)
             fra.check_apen()  # LOP-6 first, before the new grant is judged
             ny = Tiltakslop.innvilg(
@@ -276,19 +326,19 @@ class Tjeneste:
                 fodselsdato=fra.fodselsdato,
                 forgjenger_lop_id=fra.id,
                 overgang_fra_tiltakstype=fra.tiltakstype,
-                kontekst=kontekst,
+                kontekst=ktx,
                 konfig=self.konfig,
                 **til,
             )
             fra.avslutt(
                 sluttdato=sluttdato,
                 aarsak="OVERGANG_TILTAK",
-                kontekst=kontekst,
+                kontekst=ktx,
                 overgang_til=OvergangTil(ny.tiltakstype, ny.id),
             )
-            person = await self._person(fra.person, kontekst)
-            person.endre_periode(fra.id, fra.fom, fra.opptatt_tom, kontekst, fra.regelsett_id)
-            person.registrer_lop(ny.id, ny.tiltakstype, ny.fom, ny.opptatt_tom, kontekst, ny.regelsett_id)
+            person = await self._person(fra.person, ktx)
+            person.endre_periode(fra.id, fra.fom, fra.opptatt_tom, ktx, fra.regelsett_id)
+            person.registrer_lop(ny.id, ny.tiltakstype, ny.fom, ny.opptatt_tom, ktx, ny.regelsett_id)
             return ny, True, (fra, person, ny)
 
         avtrykk = avtrykk or self.avtrykk("overgang", lop_id=lop_id, sluttdato=sluttdato, **til)
@@ -330,17 +380,16 @@ class Tjeneste:
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             garanti = await self.store.get(garanti_id, Ungdomsgaranti)
-            if tilgang is not None:
-                tilgang(garanti.nav_enhet)
+            ktx = _med_tilgang(kontekst, tilgang, garanti.nav_enhet)
             self._sjekk_versjon(garanti, forventet_versjon)
             if kommando == "koble_aktivitet" and garanti.aktiv and felter.get("tiltakslop_id") is not None:
                 await self._sjekk_eget_lop(garanti, felter["tiltakslop_id"])
             var_aktiv = garanti.aktiv
-            getattr(garanti, kommando)(kontekst=kontekst, **felter)
+            getattr(garanti, kommando)(kontekst=ktx, **felter)
             endret: tuple[Aggregate, ...] = (garanti,)
             if var_aktiv and not garanti.aktiv:
-                person = await self._person(garanti.person, kontekst)
-                person.avslutt_garanti(garanti.id, kontekst, garanti.regelsett_id)
+                person = await self._person(garanti.person, ktx)
+                person.avslutt_garanti(garanti.id, ktx, garanti.regelsett_id)
                 endret = (garanti, person)
             return garanti, False, endret
 
@@ -358,42 +407,39 @@ class Tjeneste:
 
     # --- person overview and history ----------------------------------------------------------------
 
-    async def oversikt(self, person: Fodselsnummer) -> tuple[list[Tiltakslop], list[Ungdomsgaranti]]:
+    async def oversikt(
+        self, person: Fodselsnummer, per: date
+    ) -> tuple[list[LopVisning], list[GarantiVisning]]:
         """Every løp and guarantee of one person (POST /personer/oversikt), through the person record."""
         try:
             record = await self.store.get(self.person_id(person), Person)
         except NotFound:
             return [], []
-        lop = [await self.store.get(i, Tiltakslop) for i in record.lop]
-        garantier = [await self.store.get(i, Ungdomsgaranti) for i in record.garantier]
+        lop = [lop_visning(await self.store.get(i, Tiltakslop), per, self.konfig) for i in record.lop]
+        garantier = [
+            garanti_visning(await self.store.get(i, Ungdomsgaranti), per, self.konfig) for i in record.garantier
+        ]
         return sorted(lop, key=lambda x: x.fom), sorted(garantier, key=lambda x: x.fom)
 
-    async def historikk(self, agg_id: UUID, cls: type[Aggregate]) -> list[Historikkelement]:
-        """Every event of one stream in order, decoded, with its position and hash-chain link."""
+    async def historikk(self, agg_id: UUID, aggregat: str) -> tuple[Historikk, str]:
+        """Every event of one stream in order, with position and hash-chain link; and the case's office."""
+        cls = _KLASSER[aggregat]
+        naa = await self.store.get(agg_id, cls)
         recorder = self.store.recorder
         rows = await recorder.pool.fetch(
             f'SELECT originator_version, topic, state, notification_id FROM "{recorder.schema}".'
             f'"{recorder.events_table}" WHERE originator_id = $1 ORDER BY originator_version',
             agg_id,
         )
-        # A topic is "module:Aggregate.Event": the stream must be one of `cls`.
-        if not rows or rows[0]["topic"].partition(":")[2].rpartition(".")[0] != cls.__qualname__:
-            raise NotFound("aggregate not found", id=str(agg_id))
         elementer = []
         for row in rows:
             stored = StoredEvent(agg_id, row["originator_version"], row["topic"], bytes(row["state"]))
             event = self.store.mapper.to_domain_event(stored)
-            elementer.append(Historikkelement(event, row["notification_id"], link_of(stored.state) or b""))
-        return elementer
+            elementer.append(hendelse_visning(event, row["notification_id"], link_of(stored.state) or b""))
+        return Historikk(aggregat=aggregat, aggregat_id=agg_id, elementer=elementer), naa.nav_enhet
 
 
-@dataclass(frozen=True, slots=True)
-class Historikkelement:
-    event: Any
-    posisjon: int
-    lenke: bytes
-
-
+_KLASSER: dict[str, type[Any]] = {"tiltakslop": Tiltakslop, "ungdomsgaranti": Ungdomsgaranti}
 _LOP_KOMMANDOER = frozenset(
     {
         "forleng",

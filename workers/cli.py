@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from datetime import date
 from pathlib import Path
 
 from store.settings import Settings, defaults_toml, load_settings
-
-log = logging.getLogger("forlop")
 
 
 def _parse_date(text: str) -> date:
@@ -32,6 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--nats-port", type=int, default=4222)
     up.add_argument("--today", type=_parse_date, default=None)
     up.add_argument("--config", type=Path, default=None)
+
+    token = sub.add_parser("token", help="print a JWT the local instance accepts")
+    token.add_argument("--data-dir", type=Path, default=Path(".forlop"))
+    token.add_argument("--rolle", required=True, choices=["saksbehandler", "revisor", "system"])
+    token.add_argument("--enhet", action="append", default=[], help="a NAV office; repeat for several")
+    token.add_argument("--ident", default="Z990001", help="the actor's NAV ident (the token's sub)")
+    token.add_argument("--config", type=Path, default=None)
 
     config = sub.add_parser("config", help="show configuration")
     config.add_argument("--defaults", action="store_true", help="print the default configuration (TOML)")
@@ -57,15 +61,22 @@ async def _up(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    if args.command == "token":
+        from api.auth import lag_token
+
+        settings = load_settings(args.config, data_dir=args.data_dir)
+        print(lag_token(settings.secret("jwt"), ident=args.ident, roller=[args.rolle], enheter=args.enhet))
+        return 0
     if args.command == "config":
         sys.stdout.write(defaults_toml())
         return 0
     if args.command == "up":
+        from api.observability import configure_logging
+
         settings = load_settings(
             args.config, data_dir=args.data_dir, port=args.port, nats_port=args.nats_port, today=args.today
         )
+        configure_logging(settings.log_level)
         asyncio.run(_up(settings))
         return 0
     return 2

@@ -1,0 +1,122 @@
+"""The Litestar application: `create_app(settings)` wires controllers, auth, errors, logs and metrics.
+
+Importing this module opens no sockets; the pool, the store, the service and the NATS connection are
+opened in the lifespan and closed in `finally`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import nats
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+
+from api.auth import jwt_auth
+from api.helse import HelseController
+from api.observability import Metrics, correlation_middleware
+from api.personer import PersonController
+from api.problem import EXCEPTION_HANDLERS
+from api.tiltakslop import TiltakslopController
+from api.ungdomsgarantier import UngdomsgarantiController
+from store.recorder import AsyncPostgresRecorder, create_pool
+from store.repository import EventStore
+from store.settings import Settings
+from store.tjeneste import Tjeneste
+
+log = logging.getLogger(__name__)
+
+
+class NatsForbindelse:
+    """A NATS connection that keeps trying in the background, so the API starts while NATS is down."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self.client: nats.NATS | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.url is not None:
+            self._task = asyncio.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        while True:
+            try:
+                self.client = await nats.connect(
+                    self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2, name="forlop-api"
+                )
+                return
+            except Exception:  # noqa: BLE001 - keep trying; readiness reports it meanwhile
+                log.warning("nats not reachable yet")
+                await asyncio.sleep(1)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                await self.client.close()
+
+
+def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litestar:
+    if settings.database_url is None:
+        raise ValueError("create_app needs settings.database_url (forlop up fills it in for the embedded server)")
+    metrics = metrics or Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = await create_pool(settings.database_url, min_size=2, max_size=20)
+        recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
+        forbindelse = NatsForbindelse(settings.nats_url)
+        try:
+            await recorder.create_tables()
+            store = EventStore(recorder, snapshot_every=settings.snapshot_interval)
+            app.state.tjeneste = Tjeneste(store, settings.regler, settings.secret("person"))
+            app.state.pool = pool
+            app.state.nats = forbindelse
+            app.state.metrics = metrics
+            forbindelse.start()
+            yield
+        finally:
+            await forbindelse.close()
+            await recorder.close()
+            await pool.close()
+
+    def tjeneste(state: State) -> Tjeneste:
+        return state.tjeneste
+
+    def innstillinger() -> Settings:
+        return settings
+
+    auth = jwt_auth(settings.secret("jwt"))
+    app = Litestar(
+        route_handlers=[TiltakslopController, UngdomsgarantiController, PersonController, HelseController],
+        lifespan=[lifespan],
+        dependencies={
+            "tjeneste": Provide(tjeneste, sync_to_thread=False),
+            "settings": Provide(innstillinger, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_app_init=[auth.on_app_init],
+        openapi_config=OpenAPIConfig(
+            title="Forløp",
+            version="1.0.0",
+            description="Case lifecycles for NAV's labour-market measures and the youth guarantee (contract.md).",
+            path="/schema",
+        ),
+        logging_config=None,
+        debug=False,
+    )
+    # Outermost, so unmatched routes and refused tokens get a correlation id, a log line and a sample too.
+    app.asgi_handler = correlation_middleware(metrics)(app.asgi_handler)
+    return app
+
+

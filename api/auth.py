@@ -1,0 +1,104 @@
+"""Authentication (JWT, Litestar's JWTAuth) and authorisation (roles and offices, contract.md §2).
+
+Claims: `sub` is the actor's NAV ident, `roller` holds SAKSBEHANDLER / REVISOR / SYSTEM, `enheter` the
+offices. SAKSBEHANDLER acts only on cases of its own offices; REVISOR reads everything and writes
+nothing; SYSTEM reads everything and runs every command, but not `/revisjon/*`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.security.jwt import JWTAuth, Token
+
+ALGORITHM = "HS256"
+
+
+class Rolle(StrEnum):
+    SAKSBEHANDLER = "SAKSBEHANDLER"
+    REVISOR = "REVISOR"
+    SYSTEM = "SYSTEM"
+
+
+@dataclass(frozen=True, slots=True)
+class Bruker:
+    ident: str
+    roller: frozenset[Rolle]
+    enheter: tuple[str, ...]
+
+    @property
+    def kan_skrive(self) -> bool:
+        return bool(self.roller & {Rolle.SAKSBEHANDLER, Rolle.SYSTEM})
+
+    @property
+    def ser_alt(self) -> bool:
+        return bool(self.roller & {Rolle.REVISOR, Rolle.SYSTEM})
+
+    def har_enhet(self, enhet: str) -> bool:
+        return self.ser_alt or enhet in self.enheter
+
+    def sjekk_les(self, enhet: str) -> None:
+        """A read of one case: REVISOR and SYSTEM see all; SAKSBEHANDLER its own offices."""
+        if not self.har_enhet(enhet):
+            raise PermissionDeniedException("the case belongs to another office")
+
+    def sjekk_skriv(self, enhet: str) -> str | None:
+        """A command on a case of office `enhet`; returns the office the actor acts for."""
+        if not self.kan_skrive:
+            raise PermissionDeniedException("the role may not run commands")
+        if Rolle.SYSTEM in self.roller:
+            return enhet
+        if enhet not in self.enheter:
+            raise PermissionDeniedException("the case belongs to another office")
+        return enhet
+
+
+async def _bruker_fra_token(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Bruker | None:
+    try:
+        roller = frozenset(Rolle(r) for r in token.extras.get("roller", ()))
+    except (ValueError, TypeError):
+        return None
+    enheter = token.extras.get("enheter", ())
+    if not roller or not isinstance(enheter, list) or not all(isinstance(e, str) for e in enheter):
+        return None
+    return Bruker(ident=token.sub, roller=roller, enheter=tuple(enheter))
+
+
+def jwt_auth(secret: bytes) -> JWTAuth[Bruker, Token]:
+    return JWTAuth[Bruker, Token](
+        token_secret=secret.decode(),
+        retrieve_user_handler=_bruker_fra_token,
+        algorithm=ALGORITHM,
+        exclude=["^/health", "^/metrics", "^/schema"],
+    )
+
+
+def lag_token(
+    secret: bytes, *, ident: str, roller: list[str], enheter: list[str], gyldig: timedelta = timedelta(hours=12)
+) -> str:
+    """A token the instance keyed by `secret` accepts (`forlop token`)."""
+    token = Token(
+        sub=ident,
+        exp=datetime.now(UTC) + gyldig,
+        extras={"roller": [r.upper() for r in roller], "enheter": list(enheter)},
+    )
+    return token.encode(secret.decode(), ALGORITHM)
+
+
+def bruker(connection: ASGIConnection[Any, Any, Any, Any]) -> Bruker:
+    user = connection.user
+    if not isinstance(user, Bruker):  # the JWT middleware lets no request through without one
+        raise PermissionDeniedException("no user")
+    return user
+
+
+def skriver(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for commands: REVISOR is refused before anything else is looked at."""
+    if not bruker(connection).kan_skrive:
+        raise PermissionDeniedException("the role may not run commands")

@@ -1,0 +1,72 @@
+"""What every controller shares: the actor's context, the business date, If-Match and command answers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+import msgspec
+from litestar import Request, Response
+
+from api.auth import Bruker, bruker
+from api.observability import correlation_id
+from domain.feil import InvalidRequest
+from domain.felles import Aktor, Kontekst
+from store.settings import Settings
+from store.tjeneste import Kvittering, Tjeneste
+
+OSLO = ZoneInfo("Europe/Oslo")
+API = "/api/v1"
+
+
+def i_dag(settings: Settings) -> date:
+    """The business date: pinned by `--today`, else today in Europe/Oslo."""
+    return settings.today or datetime.now(OSLO).date()
+
+
+def kontekst(request: Request[Any, Any, Any], enhet: str | None = None) -> Kontekst:
+    """Who acts (token), for which office, under which correlation id and idempotency key."""
+    user: Bruker = bruker(request)
+    if enhet is None and len(user.enheter) == 1:
+        enhet = user.enheter[0]
+    return Kontekst(
+        aktor=Aktor(nav_ident=user.ident, enhet=enhet),
+        correlation_id=correlation_id.get() or uuid4(),
+        command_id=request.headers.get("idempotency-key") or None,
+    )
+
+
+def forventet_versjon(request: Request[Any, Any, Any]) -> int | None:
+    """If-Match: `"3"`, `W/"3"` or `3`; `*` matches any version."""
+    raw = request.headers.get("if-match")
+    if raw is None or raw.strip() == "*":
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise InvalidRequest("If-Match must name a version, as the ETag gives it")
+    return int(value)
+
+
+async def avtrykk(request: Request[Any, Any, Any], tjeneste: Tjeneste) -> str | None:
+    """The fingerprint of an idempotent request: its path and its body as parsed JSON (contract.md §2)."""
+    if request.headers.get("idempotency-key") is None:
+        return None
+    raw = await request.body()
+    body = msgspec.json.decode(raw) if raw else None
+    return tjeneste.avtrykk("http", path=request.url.path, body=body, aktor=bruker(request).ident)
+
+
+def svar(kvittering: Kvittering) -> Response[Any]:
+    """201 with Location for a created aggregate, 200 otherwise; ETag is the new version."""
+    sti = "tiltakslop" if kvittering.aggregat == "tiltakslop" else "ungdomsgarantier"
+    return Response(
+        content=kvittering.visning,
+        status_code=201 if kvittering.opprettet else 200,
+        headers={"ETag": f'"{kvittering.versjon}"', "Location": f"{API}/{sti}/{kvittering.id}"},
+    )
+
+
+def les_svar(visning: Any) -> Response[Any]:
+    return Response(content=visning, headers={"ETag": f'"{visning.versjon}"'})

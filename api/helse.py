@@ -1,0 +1,48 @@
+"""`/health/live`, `/health/ready` and `/metrics` (contract.md §1)."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, Response, get
+from litestar.datastructures import State
+
+from api.observability import Metrics
+
+
+class Klarhet(msgspec.Struct, kw_only=True):
+    klar: bool
+    database: bool
+    nats: bool
+    projeksjoner: dict[str, bool]
+
+
+class HelseController(Controller):
+    path = "/"
+    tags = ["drift"]
+    include_in_schema = True
+
+    @get("/health/live", summary="The process is up")
+    async def live(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/health/ready", summary="200 only when the database, NATS and every projection are up")
+    async def ready(self, state: State) -> Response[Klarhet]:
+        database = False
+        try:
+            async with state.pool.acquire(timeout=2) as conn:
+                database = await conn.fetchval("SELECT 1", timeout=2) == 1
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            database = False
+        nc = state.nats.client
+        nats_ok = nc is not None and nc.is_connected
+        projeksjoner: dict[str, bool] = {}  # no projection exists yet (the Projections issue adds them)
+        klar = database and nats_ok and all(projeksjoner.values())
+        body = Klarhet(klar=klar, database=database, nats=nats_ok, projeksjoner=projeksjoner)
+        return Response(content=body, status_code=200 if klar else 503)
+
+    @get("/metrics", media_type="text/plain; version=0.0.4", summary="Prometheus metrics")
+    async def metrics(self, state: State) -> str:
+        metrics: Metrics = state.metrics
+        return metrics.render()
+
+

@@ -1,0 +1,174 @@
+"""Correlation ids, structured JSON logs and Prometheus metrics for the API.
+
+Every response carries `X-Correlation-ID` (the caller's, when it is a UUID, else a new one) and every log
+line written while a request runs carries it too. Log lines hold the method, the path (whose only
+parameters are aggregate ids: the person identifier never travels in a URL), the status and the duration;
+never a body.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+HEADER = "x-correlation-id"
+correlation_id: contextvars.ContextVar[UUID | None] = contextvars.ContextVar("correlation_id", default=None)
+log = logging.getLogger("forlop.http")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, correlation id and the record's extras."""
+
+    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        cid = correlation_id.get()
+        if cid is not None:
+            entry["correlation_id"] = str(cid)
+        for key, value in vars(record).items():
+            if key not in self._STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").disabled = True  # our own request line replaces it
+
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """In-process counters and a latency histogram per route, rendered as Prometheus text."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
+        self.buckets: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * (len(_BUCKETS) + 1))
+        self.sums: dict[tuple[str, str], float] = defaultdict(float)
+        self.gauges: dict[str, Any] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests[(method, route, status)] += 1
+        key = (method, route)
+        self.sums[key] += seconds
+        counts = self.buckets[key]
+        for i, bound in enumerate(_BUCKETS):
+            if seconds <= bound:
+                counts[i] += 1
+        counts[-1] += 1
+
+    def render(self) -> str:
+        lines = [
+            "# HELP forlop_http_requests_total HTTP requests by method, route and status.",
+            "# TYPE forlop_http_requests_total counter",
+        ]
+        for (method, route, status), n in sorted(self.requests.items()):
+            lines.append(f'forlop_http_requests_total{{method="{method}",route="{route}",status="{status}"}} {n}')
+        lines += [
+            "# HELP forlop_http_request_duration_seconds HTTP request duration.",
+            "# TYPE forlop_http_request_duration_seconds histogram",
+        ]
+        for (method, route), counts in sorted(self.buckets.items()):
+            labels = f'method="{method}",route="{route}"'
+            for bound, n in zip(_BUCKETS, counts, strict=False):
+                lines.append(f'forlop_http_request_duration_seconds_bucket{{{labels},le="{bound}"}} {n}')
+            lines.append(f'forlop_http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {counts[-1]}')
+            lines.append(f"forlop_http_request_duration_seconds_sum{{{labels}}} {self.sums[(method, route)]:.6f}")
+            lines.append(f"forlop_http_request_duration_seconds_count{{{labels}}} {counts[-1]}")
+        for name, value in sorted(self.gauges.items()):
+            value = value() if callable(value) else value
+            lines += [f"# TYPE {name} gauge", f"{name} {value}"]
+        return "\n".join(lines) + "\n"
+
+
+def _route_of(scope: Scope) -> str:
+    handler = scope.get("route_handler")
+    paths = getattr(handler, "paths", None)
+    if paths:
+        return scope.get("path_template") or next(iter(paths))
+    return "unmatched"
+
+
+def correlation_middleware(metrics: Metrics) -> Any:
+    """ASGI middleware: correlation id in and out, one JSON log line and one metrics sample per request."""
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            cid = _parse(dict(scope["headers"]).get(HEADER.encode()))
+            token = correlation_id.set(cid)
+            started = time.perf_counter()
+            status = 500
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    MutableScopeHeaders.from_message(message)[HEADER] = str(cid)
+                await send(message)
+
+            try:
+                await app(scope, receive, send_with_id)
+            finally:
+                elapsed = time.perf_counter() - started
+                route = _route_of(scope)
+                metrics.observe(scope["method"], route, status, elapsed)
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": _DIGITS.sub(_mask, scope["path"]),
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+                correlation_id.reset(token)
+
+        return wrapped
+
+    return middleware
+
+
+_DIGITS = re.compile(r"\d{11,}")
+
+
+def _mask(match: re.Match[str]) -> str:
+    """A client that puts an identifier in a URL anyway does not get it logged."""
+    return "*" * len(match.group(0))
+
+
+def _parse(raw: bytes | None) -> UUID:
+    if raw:
+        try:
+            return UUID(raw.decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            pass
+    return uuid4()

@@ -1,0 +1,47 @@
+"""`POST /api/v1/personer/oversikt`: a read with the person in the body, never in the URL."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, post
+
+from api.auth import bruker
+from api.felles import API, i_dag
+from api.schemas import OversiktCreate
+from domain.feil import InvalidRequest
+from domain.ident import Fodselsnummer
+from store.settings import Settings
+from store.tjeneste import Tjeneste
+from store.visning import GarantiVisning, LopVisning
+
+
+class Oversikt(msgspec.Struct, kw_only=True):
+    tiltakslop: list[LopVisning]
+    ungdomsgarantier: list[GarantiVisning]
+
+
+class PersonController(Controller):
+    path = f"{API}/personer"
+    tags = ["personer"]
+
+    @post("/oversikt", status_code=200, summary="All løp and guarantees of one person (a read)")
+    async def oversikt(
+        self,
+        request: Request[Any, Any, Any],
+        data: OversiktCreate,
+        tjeneste: Tjeneste,
+        settings: Settings,
+        per: date | None = None,
+    ) -> Oversikt:
+        if data.person is None or data.person.ident is None:
+            raise InvalidRequest("person.ident is required", felt="person")
+        lop, garantier = await tjeneste.oversikt(Fodselsnummer(data.person.ident), per or i_dag(settings))
+        user = bruker(request)
+        # A SAKSBEHANDLER's lists hold only cases of its own offices.
+        return Oversikt(
+            tiltakslop=[x for x in lop if user.har_enhet(x.nav_enhet)],
+            ungdomsgarantier=[x for x in garantier if user.har_enhet(x.nav_enhet)],
+        )

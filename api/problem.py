@@ -1,0 +1,110 @@
+"""Errors as `application/problem+json` (RFC 9457) with a machine `code` and the limits that explain them.
+
+One map from exception to answer: domain errors carry their status and code; Litestar's own errors
+(malformed body or query, no token, a guard's refusal, an unknown route) get the contract's codes.
+Nothing reaches a client as a 500 with a stack trace; an unexpected error is logged with its correlation id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+
+from api.observability import correlation_id
+from domain.feil import DomainError
+
+MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("forlop.api")
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    412: "Precondition Failed",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The error body; refusals add their limits (`max_tom`, `max_prosent`, ...) as extra members."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    instance: str | None = None
+    correlation_id: str | None = None
+
+
+def problem(request: Request[Any, Any, Any], status: int, code: str, detail: str | None, **limits: Any) -> Response[Any]:
+    cid = correlation_id.get()
+    body = msgspec.to_builtins(
+        Problem(
+            type=f"urn:forlop:problem:{code.lower()}",
+            title=_TITLES.get(status, "Error"),
+            status=status,
+            code=code,
+            detail=detail,
+            instance=request.url.path,
+            correlation_id=str(cid) if cid else None,
+        )
+    )
+    body.update(msgspec.to_builtins(limits))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(content=body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    return problem(request, exc.status, exc.code, exc.message, **exc.limits)
+
+
+def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    feil = exc.extra if isinstance(exc.extra, list) else None
+    return problem(request, 400, "INVALID_REQUEST", exc.detail, **({"feil": feil} if feil else {}))
+
+
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    code = {
+        400: "INVALID_REQUEST",
+        401: "UNAUTHENTICATED",
+        403: "FORBIDDEN",
+        404: "NOT_FOUND",
+        405: "METHOD_NOT_ALLOWED",
+        503: "UNAVAILABLE",
+    }.get(status, "ERROR")
+    return problem(request, status, code, exc.detail)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unexpected error", extra={"error": type(exc).__name__})
+    return problem(request, 500, "INTERNAL_ERROR", "an unexpected error; the correlation id finds it in the logs")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: _domain,
+    ValidationException: _validation,
+    NotAuthorizedException: _http,
+    PermissionDeniedException: _http,
+    NotFoundException: _http,
+    MethodNotAllowedException: _http,
+    HTTPException: _http,
+    Exception: _unexpected,
+}

@@ -1,0 +1,201 @@
+"""`/api/v1/tiltakslop`: one person's course through one measure (contract.md §2)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+
+from api.auth import bruker, skriver
+from api.felles import API, avtrykk, forventet_versjon, i_dag, kontekst, les_svar, svar
+from api.schemas import (
+    AnnulleringCreate,
+    AvkortingCreate,
+    AvslutningCreate,
+    ForlengelseCreate,
+    KorrigeringCreate,
+    MalgruppeCreate,
+    OvergangCreate,
+    PermisjonCreate,
+    PersonCreate,
+    TilCreate,
+    TilskuddssatsCreate,
+    TiltakslopCreate,
+    VurderingCreate,
+    felter,
+)
+from domain.feil import InvalidRequest
+from store.settings import Settings
+from store.tjeneste import Tjeneste
+from store.visning import Forlengelsesmulighet, Historikk, LopVisning
+
+Svar = Response[LopVisning]
+
+
+def _grant(body: TilCreate) -> dict[str, Any]:
+    grant = felter(body, utelat=("person", "mottar_uforetrygd"))
+    grant["mottar_uforetrygd"] = bool(body.mottar_uforetrygd)
+    return grant
+
+
+def _aware(instant: datetime | None) -> datetime | None:
+    if instant is not None and instant.tzinfo is None:
+        raise InvalidRequest("kjent_per must be an instant with an offset (RFC 3339)", felt="kjent_per")
+    return instant
+
+
+class TiltakslopController(Controller):
+    path = f"{API}/tiltakslop"
+    tags = ["tiltakslop"]
+
+    async def _endre(
+        self, request: Request[Any, Any, Any], tjeneste: Tjeneste, settings: Settings, lop_id: UUID, kommando: str,
+        **felt: Any,
+    ) -> Svar:
+        kvittering = await tjeneste.endre_lop(
+            lop_id,
+            kommando,
+            kontekst(request),
+            forventet_versjon=forventet_versjon(request),
+            avtrykk=await avtrykk(request, tjeneste),
+            per=i_dag(settings),
+            tilgang=bruker(request).sjekk_skriv,
+            **felt,
+        )
+        return svar(kvittering)
+
+    @post("/", guards=[skriver], summary="Grant a løp (TiltakslopInnvilget)")
+    async def innvilg(
+        self, request: Request[Any, Any, Any], data: TiltakslopCreate, tjeneste: Tjeneste, settings: Settings
+    ) -> Svar:
+        if isinstance(data.nav_enhet, str):
+            bruker(request).sjekk_skriv(data.nav_enhet)  # 403 before any rule is judged
+        person = data.person or PersonCreate()
+        kvittering = await tjeneste.innvilg_lop(
+            kontekst(request, data.nav_enhet),
+            avtrykk=await avtrykk(request, tjeneste),
+            per=i_dag(settings),
+            person=person.ident,
+            fodselsdato=person.fodselsdato,
+            **_grant(data),
+        )
+        return svar(kvittering)
+
+    @post("/{lop_id:uuid}/forlengelser", guards=[skriver], summary="Extend (TiltakslopForlenget)")
+    async def forleng(
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: ForlengelseCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, lop_id, "forleng", **felter(data))
+
+    @post("/{lop_id:uuid}/avkorting", guards=[skriver], summary="Shorten (TiltakslopAvkortet)")
+    async def avkort(
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: AvkortingCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, lop_id, "avkort", **felter(data))
+
+    @post("/{lop_id:uuid}/malgruppe", guards=[skriver], summary="Change target group (MalgruppeEndret)")
+    async def malgruppe(
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: MalgruppeCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, lop_id, "endre_malgruppe", **felter(data))
+
+    @post("/{lop_id:uuid}/vurderinger", guards=[skriver], summary="Record a review (OppfolgingsvurderingGjennomfort)")
+    async def vurdering(
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: VurderingCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, lop_id, "registrer_vurdering", **felter(data))
+
+    @post("/{lop_id:uuid}/tilskuddssats", guards=[skriver], summary="Set the subsidy rate (TilskuddssatsFastsatt)")
+    async def tilskuddssats(
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: TilskuddssatsCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, lop_id, "fastsett_sats", **felter(data))
+
+    @post("/{lop_id:uuid}/permisjoner", guards=[skriver], summary="Grant a leave (PermisjonInnvilget)")
+    async def permisjon(
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: PermisjonCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, lop_id, "innvilg_permisjon", **felter(data))
+
+    @post("/{lop_id:uuid}/avslutning", guards=[skriver], summary="End the løp (TiltakslopAvsluttet)")
+    async def avslutt(
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: AvslutningCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, lop_id, "avslutt", **felter(data))
+
+    @post("/{lop_id:uuid}/annullering", guards=[skriver], summary="Annul the grant (TiltakslopAnnullert)")
+    async def annuller(
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: AnnulleringCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, lop_id, "annuller", **felter(data))
+
+    @post("/{lop_id:uuid}/korrigeringer", guards=[skriver], summary="Correct recorded facts (TiltakslopKorrigert)")
+    async def korriger(
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: KorrigeringCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, lop_id, "korriger", **felter(data))
+
+    @post(
+        "/{lop_id:uuid}/overgang",
+        guards=[skriver],
+        summary="Transition: end this løp and grant the next atomically; answers with the new løp",
+    )
+    async def overgang(
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: OvergangCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        user = bruker(request)
+        kvittering = await tjeneste.overgang(
+            lop_id,
+            kontekst(request),
+            sluttdato=data.sluttdato,
+            til=_grant(data.til or TilCreate()),
+            forventet_versjon=forventet_versjon(request),
+            avtrykk=await avtrykk(request, tjeneste),
+            per=i_dag(settings),
+            tilgang=user.sjekk_skriv,
+        )
+        return svar(kvittering)
+
+    @get("/{lop_id:uuid}", summary="A løp with its limits and deadlines for a business date")
+    async def hent(
+        self,
+        request: Request[Any, Any, Any],
+        lop_id: UUID,
+        tjeneste: Tjeneste,
+        settings: Settings,
+        per: date | None = None,
+        versjon: int | None = Parameter(default=None, ge=1),
+        kjent_per: datetime | None = None,
+    ) -> Svar:
+        visning = await tjeneste.les(
+            lop_id, "tiltakslop", per or i_dag(settings), versjon=versjon, kjent_per=_aware(kjent_per)
+        )
+        bruker(request).sjekk_les(visning.nav_enhet)
+        return les_svar(visning)
+
+    @get("/{lop_id:uuid}/historikk", summary="Every event of the løp, with actor, reason and hash-chain link")
+    async def historikk(self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Tjeneste) -> Historikk:
+        historikk, enhet = await tjeneste.historikk(lop_id, "tiltakslop")
+        bruker(request).sjekk_les(enhet)
+        return historikk
+
+    @get("/{lop_id:uuid}/forlengelse", summary="What-if: the extension reasons allowed now and how far each reaches")
+    async def forlengelse(
+        self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Tjeneste
+    ) -> Forlengelsesmulighet:
+        mulighet, enhet = await tjeneste.forlengelse(lop_id)
+        bruker(request).sjekk_les(enhet)
+        return mulighet

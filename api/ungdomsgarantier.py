@@ -1,0 +1,129 @@
+"""`/api/v1/ungdomsgarantier`: the youth guarantee (contract.md §2, rules.md §5)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+
+from api.auth import bruker, skriver
+from api.felles import API, avtrykk, forventet_versjon, i_dag, kontekst, les_svar, svar
+from api.schemas import (
+    AktivitetCreate,
+    GarantiAvslutningCreate,
+    GarantiKorrigeringCreate,
+    KontaktpersonCreate,
+    PersonCreate,
+    SamtaleCreate,
+    UngdomsgarantiCreate,
+    felter,
+)
+from api.tiltakslop import _aware
+from store.settings import Settings
+from store.tjeneste import Tjeneste
+from store.visning import GarantiVisning, Historikk
+
+Svar = Response[GarantiVisning]
+
+
+class UngdomsgarantiController(Controller):
+    path = f"{API}/ungdomsgarantier"
+    tags = ["ungdomsgarantier"]
+
+    async def _endre(
+        self, request: Request[Any, Any, Any], tjeneste: Tjeneste, settings: Settings, garanti_id: UUID,
+        kommando: str, **felt: Any,
+    ) -> Svar:
+        kvittering = await tjeneste.endre_garanti(
+            garanti_id,
+            kommando,
+            kontekst(request),
+            forventet_versjon=forventet_versjon(request),
+            avtrykk=await avtrykk(request, tjeneste),
+            per=i_dag(settings),
+            tilgang=bruker(request).sjekk_skriv,
+            **felt,
+        )
+        return svar(kvittering)
+
+    @post("/", guards=[skriver], summary="Include a young person in the guarantee (UngdomsgarantiInnvilget)")
+    async def innvilg(
+        self, request: Request[Any, Any, Any], data: UngdomsgarantiCreate, tjeneste: Tjeneste, settings: Settings
+    ) -> Svar:
+        if isinstance(data.nav_enhet, str):
+            bruker(request).sjekk_skriv(data.nav_enhet)  # 403 before any rule is judged
+        person = data.person or PersonCreate()
+        kvittering = await tjeneste.innvilg_garanti(
+            kontekst(request, data.nav_enhet),
+            avtrykk=await avtrykk(request, tjeneste),
+            per=i_dag(settings),
+            person=person.ident,
+            fodselsdato=person.fodselsdato,
+            **felter(data, utelat=("person",)),
+        )
+        return svar(kvittering)
+
+    @post(
+        "/{garanti_id:uuid}/kontaktperson",
+        guards=[skriver],
+        summary="Assign or change the contact person (KontaktpersonTildelt / KontaktpersonByttet)",
+    )
+    async def kontaktperson(
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: KontaktpersonCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, garanti_id, "tildel_kontaktperson", **felter(data))
+
+    @post("/{garanti_id:uuid}/samtaler", guards=[skriver], summary="Record a follow-up conversation")
+    async def samtale(
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: SamtaleCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, garanti_id, "registrer_samtale", **felter(data))
+
+    @post("/{garanti_id:uuid}/aktiviteter", guards=[skriver], summary="Link an activity (AktivitetKoblet)")
+    async def aktivitet(
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: AktivitetCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, garanti_id, "koble_aktivitet", **felter(data))
+
+    @post("/{garanti_id:uuid}/avslutning", guards=[skriver], summary="End the guarantee (UngdomsgarantiAvsluttet)")
+    async def avslutt(
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: GarantiAvslutningCreate, tjeneste: Tjeneste,
+        settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, garanti_id, "avslutt", **felter(data))
+
+    @post("/{garanti_id:uuid}/korrigeringer", guards=[skriver], summary="Correct recorded facts")
+    async def korriger(
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: GarantiKorrigeringCreate,
+        tjeneste: Tjeneste, settings: Settings,
+    ) -> Svar:
+        return await self._endre(request, tjeneste, settings, garanti_id, "korriger", **felter(data))
+
+    @get("/{garanti_id:uuid}", summary="A guarantee with its contact person, conversations and alerts")
+    async def hent(
+        self,
+        request: Request[Any, Any, Any],
+        garanti_id: UUID,
+        tjeneste: Tjeneste,
+        settings: Settings,
+        per: date | None = None,
+        versjon: int | None = Parameter(default=None, ge=1),
+        kjent_per: datetime | None = None,
+    ) -> Svar:
+        visning = await tjeneste.les(
+            garanti_id, "ungdomsgaranti", per or i_dag(settings), versjon=versjon, kjent_per=_aware(kjent_per)
+        )
+        bruker(request).sjekk_les(visning.nav_enhet)
+        return les_svar(visning)
+
+    @get("/{garanti_id:uuid}/historikk", summary="Every event of the guarantee")
+    async def historikk(self, request: Request[Any, Any, Any], garanti_id: UUID, tjeneste: Tjeneste) -> Historikk:
+        historikk, enhet = await tjeneste.historikk(garanti_id, "ungdomsgaranti")
+        bruker(request).sjekk_les(enhet)
+        return historikk
