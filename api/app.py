@@ -19,12 +19,16 @@ from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 
 from api.auth import jwt_auth
+from api.frister import FristController
 from api.helse import HelseController
 from api.observability import Metrics, correlation_middleware
 from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
 from api.tiltakslop import TiltakslopController
 from api.ungdomsgarantier import UngdomsgarantiController
+from projections.oversikt import Oversikt
+from projections.runner import SPORING_DDL
+from store.mapper import ForlopMapper
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.settings import Settings
@@ -78,11 +82,14 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litesta
         forbindelse = NatsForbindelse(settings.nats_url)
         try:
             await recorder.create_tables()
+            await pool.execute(SPORING_DDL)
             store = EventStore(recorder, snapshot_every=settings.snapshot_interval)
             app.state.tjeneste = Tjeneste(store, settings.regler, settings.secret("person"))
             app.state.pool = pool
             app.state.nats = forbindelse
             app.state.metrics = metrics
+            app.state.oversikt = Oversikt(ForlopMapper(), settings.regler, settings.secret("person"))
+            app.state.settings = settings
             forbindelse.start()
             yield
         finally:
@@ -90,7 +97,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litesta
             await recorder.close()
             await pool.close()
 
-    def tjeneste(state: State) -> Tjeneste:
+    def tjeneste(state: State, settings: Settings) -> Tjeneste:  # noqa: ARG001
+        # `settings` is unused: depending on it puts the two providers in separate batches, and Litestar
+        # resolves a batch of two or more in an anyio task group per request (measured in bench_http).
         return state.tjeneste
 
     def innstillinger() -> Settings:
@@ -98,7 +107,13 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litesta
 
     auth = jwt_auth(settings.secret("jwt"))
     app = Litestar(
-        route_handlers=[TiltakslopController, UngdomsgarantiController, PersonController, HelseController],
+        route_handlers=[
+            TiltakslopController,
+            UngdomsgarantiController,
+            PersonController,
+            FristController,
+            HelseController,
+        ],
         lifespan=[lifespan],
         dependencies={
             "tjeneste": Provide(tjeneste, sync_to_thread=False),

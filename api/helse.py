@@ -7,6 +7,7 @@ from litestar import Controller, Response, get
 from litestar.datastructures import State
 
 from api.observability import Metrics
+from projections.runner import etterslep
 
 
 class Klarhet(msgspec.Struct, kw_only=True):
@@ -35,7 +36,7 @@ class HelseController(Controller):
             database = False
         nc = state.nats.client
         nats_ok = nc is not None and nc.is_connected
-        projeksjoner: dict[str, bool] = {}  # no projection exists yet (the Projections issue adds them)
+        projeksjoner = {navn: await _projeksjon_klar(state, navn) for navn in PROJEKSJONER}
         klar = database and nats_ok and all(projeksjoner.values())
         body = Klarhet(klar=klar, database=database, nats=nats_ok, projeksjoner=projeksjoner)
         return Response(content=body, status_code=200 if klar else 503)
@@ -43,6 +44,23 @@ class HelseController(Controller):
     @get("/metrics", media_type="text/plain; version=0.0.4", summary="Prometheus metrics")
     async def metrics(self, state: State) -> str:
         metrics: Metrics = state.metrics
+        for navn in PROJEKSJONER:
+            lag = await etterslep(state.pool, navn, state.settings.events_table)
+            hendelser, sekunder = lag if lag is not None else (-1, -1.0)
+            metrics.gauges[f'forlop_projeksjon_etterslep_hendelser{{projeksjon="{navn}"}}'] = hendelser
+            metrics.gauges[f'forlop_projeksjon_etterslep_sekunder{{projeksjon="{navn}"}}'] = round(sekunder, 3)
         return metrics.render()
+
+
+PROJEKSJONER = ("oversikt",)
+
+
+async def _projeksjon_klar(state: State, navn: str) -> bool:
+    """Up, and not further behind than the configured bound (`FORLOP_PROJEKSJON_MAKS_ETTERSLEP`)."""
+    try:
+        lag = await etterslep(state.pool, navn, state.settings.events_table)
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        return False
+    return lag is not None and lag[1] <= state.settings.projeksjon_maks_etterslep_sekunder
 
 

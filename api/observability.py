@@ -100,9 +100,13 @@ class Metrics:
             lines.append(f'forlop_http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {counts[-1]}')
             lines.append(f"forlop_http_request_duration_seconds_sum{{{labels}}} {self.sums[(method, route)]:.6f}")
             lines.append(f"forlop_http_request_duration_seconds_count{{{labels}}} {counts[-1]}")
+        typed: set[str] = set()
         for name, value in sorted(self.gauges.items()):
-            value = value() if callable(value) else value
-            lines += [f"# TYPE {name} gauge", f"{name} {value}"]
+            base = name.partition("{")[0]
+            if base not in typed:
+                typed.add(base)
+                lines.append(f"# TYPE {base} gauge")
+            lines.append(f"{name} {value() if callable(value) else value}")
         return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,9 @@ The aggregate holds no personal data: its id is derived from a keyed hash of the
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
@@ -19,6 +22,16 @@ from eventsourcing.domain import Aggregate, event
 from domain.datoer import overlapper
 from domain.feil import DomainError
 from domain.felles import Kontekst
+from domain.ident import Fodselsnummer
+
+NAMESPACE = UUID("5b0f5a4e-6f1e-4c35-9d0b-2a7f3c1e9d10")
+
+
+def person_id(nokkel: bytes, person: Fodselsnummer) -> UUID:
+    """The person record's id: a keyed hash of the identifier, so neither the id nor the views that carry
+    it reveal the person to anyone without the key."""
+    digest = hmac.new(nokkel, person.verdi.encode(), hashlib.sha256).hexdigest()
+    return uuid.uuid5(NAMESPACE, digest)
 
 _OPPLAERING = frozenset({"OPPLAERING", "OPPLAERING_LENGRE_VARIGHET_FORSOK"})
 _LONNSTILSKUDD = frozenset({"MIDLERTIDIG_LONNSTILSKUDD", "VARIG_LONNSTILSKUDD"})

@@ -35,6 +35,7 @@ class Settings:
     jwt_secret: str | None = None
     person_key: str | None = None
     log_level: str = "INFO"
+    projeksjon_maks_etterslep_sekunder: float = 30.0
 
     def secret(self, name: str) -> bytes:
         """A key from configuration, or in development a random one kept under the data directory.
@@ -128,6 +129,7 @@ def load_settings(
         jwt_secret=env.get("FORLOP_JWT_SECRET") or None,
         person_key=env.get("FORLOP_PERSON_KEY") or None,
         log_level=env.get("FORLOP_LOG_LEVEL", "INFO"),
+        projeksjon_maks_etterslep_sekunder=float(env.get("FORLOP_PROJEKSJON_MAKS_ETTERSLEP", "30")),
     )
 
 

@@ -29,7 +29,7 @@ from domain.feil import DomainError, InvalidRequest, NotFound, PreconditionFaile
 from domain.felles import Kontekst
 from domain.ident import Fodselsnummer
 from domain.konfig import Regelkonfig
-from domain.person import Person
+from domain.person import NAMESPACE, Person, person_id
 from domain.tiltakslop import OvergangTil, Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
 from store.idempotens import DuplicateCommand, Kommando, LagretKommando, hent
@@ -46,7 +46,6 @@ from store.visning import (
     lop_visning,
 )
 
-NAMESPACE = UUID("5b0f5a4e-6f1e-4c35-9d0b-2a7f3c1e9d10")
 PERSON_REGELSETT = "PERSON"
 
 A = TypeVar("A", bound=Aggregate)
@@ -101,9 +100,7 @@ class Tjeneste:
     # --- identity -----------------------------------------------------------------------------------
 
     def person_id(self, person: Fodselsnummer) -> UUID:
-        """The person aggregate's id: a keyed hash of the identifier, so the id reveals nothing."""
-        digest = hmac.new(self._person_nokkel, person.verdi.encode(), hashlib.sha256).hexdigest()
-        return uuid.uuid5(NAMESPACE, digest)
+        return person_id(self._person_nokkel, person)
 
     def avtrykk(self, command: str, **fields: Any) -> str:
         """The fingerprint stored with an idempotency key: keyed (HMAC), since a body names a person."""

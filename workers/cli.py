@@ -37,9 +37,69 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ident", default="Z990001", help="the actor's NAV ident (the token's sub)")
     token.add_argument("--config", type=Path, default=None)
 
+    rebuild = sub.add_parser("rebuild", help="rebuild projections from the log into shadow tables and swap them in")
+    rebuild.add_argument("--view", choices=sorted(_projeksjoner()), default=None, help="one view (default: all)")
+    rebuild.add_argument("--data-dir", type=Path, default=Path(".forlop"))
+    rebuild.add_argument("--config", type=Path, default=None)
+
+    runner = sub.add_parser("projeksjon", help="run one projection's runner (a standby waits for the lock)")
+    runner.add_argument("--view", choices=sorted(_projeksjoner()), required=True)
+    runner.add_argument("--data-dir", type=Path, default=Path(".forlop"))
+    runner.add_argument("--config", type=Path, default=None)
+    runner.add_argument("--batch", type=int, default=500)
+
     config = sub.add_parser("config", help="show configuration")
     config.add_argument("--defaults", action="store_true", help="print the default configuration (TOML)")
     return parser
+
+
+def _projeksjoner() -> dict[str, object]:
+    from workers.projeksjoner import PROJEKSJONER
+
+    return dict(PROJEKSJONER)
+
+
+def _database_url(settings: Settings) -> tuple[str, object | None]:
+    """DATABASE_URL, or the embedded server under the data directory (started if it is not running)."""
+    if settings.database_url:
+        return settings.database_url, None
+    from store.embedded import start_postgres
+
+    return start_postgres(settings.data_dir.resolve() / "pg")
+
+
+async def _rebuild(settings: Settings, views: list[str]) -> None:
+    from projections.rebuild import fremdriftslinje, gjenoppbygg
+    from workers.projeksjoner import PROJEKSJONER
+
+    dsn, server = _database_url(settings)
+    try:
+        for navn in views:
+            print(f"rebuilding {navn}", file=sys.stderr)
+            pos = await gjenoppbygg(
+                dsn, PROJEKSJONER[navn](settings), events_table=settings.events_table, fremdrift=fremdriftslinje()
+            )
+            print(f"{navn}: rebuilt to position {pos} and swapped in", flush=True)
+    finally:
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+
+
+async def _runner(settings: Settings, view: str, batch: int) -> None:
+    from projections.runner import Runner
+    from workers.projeksjoner import PROJEKSJONER
+
+    dsn, server = _database_url(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        runner = Runner(dsn, PROJEKSJONER[view](settings), events_table=settings.events_table, batch=batch)
+        await runner.kjor(stop)
+    finally:
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
 
 
 async def _up(settings: Settings) -> None:
@@ -69,6 +129,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "config":
         sys.stdout.write(defaults_toml())
+        return 0
+    if args.command in ("rebuild", "projeksjon"):
+        from api.observability import configure_logging
+
+        settings = load_settings(args.config, data_dir=args.data_dir)
+        configure_logging(settings.log_level)
+        if args.command == "rebuild":
+            asyncio.run(_rebuild(settings, [args.view] if args.view else sorted(_projeksjoner())))
+        else:
+            asyncio.run(_runner(settings, args.view, args.batch))
         return 0
     if args.command == "up":
         from api.observability import configure_logging

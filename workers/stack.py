@@ -13,9 +13,11 @@ from dataclasses import replace
 import uvicorn
 
 from api.app import create_app
+from projections.runner import Runner
 from store.embedded import start_postgres
 from store.settings import Settings
 from workers.embedded_nats import start_nats
+from workers.projeksjoner import PROJEKSJONER
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ class Stack:
         self._nats_proc: subprocess.Popen[bytes] | None = None
         self._api: _Server | None = None
         self._api_task: asyncio.Task[None] | None = None
+        self._stopp = asyncio.Event()
+        self._workers: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         data_dir = self.settings.data_dir.resolve()
@@ -52,6 +56,9 @@ class Stack:
             access_log=False,
             lifespan="on",
         )
+        for lag in PROJEKSJONER.values():
+            runner = Runner(database_url, lag(self.settings), events_table=self.settings.events_table)
+            self._workers.append(asyncio.create_task(runner.kjor(self._stopp)))
         self._api = _Server(config)
         self._api_task = asyncio.create_task(self._api.serve())
         while not self._api.started:
@@ -64,6 +71,10 @@ class Stack:
         return f"forlop ready: api=http://127.0.0.1:{self.settings.port} nats={self.settings.nats_url}"
 
     async def stop(self) -> None:
+        self._stopp.set()
+        for task in self._workers:
+            with contextlib.suppress(Exception):
+                await task
         if self._api is not None and self._api_task is not None:
             self._api.should_exit = True
             with contextlib.suppress(Exception):

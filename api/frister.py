@@ -1,0 +1,95 @@
+"""`GET /api/v1/frister`: the deadline board, read from the `oversikt` views (contract.md §2)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import Parameter
+
+from api.auth import Bruker, bruker
+from api.felles import API, i_dag
+from domain.feil import DomainError
+from projections import sporringer
+from projections.runner import vent_til
+from store.settings import Settings
+from store.visning import garanti_visning, lop_visning
+
+PROJEKSJON = "oversikt"
+
+
+class ViewsBehind(DomainError):
+    status = 503
+
+    def __init__(self, min_posisjon: int) -> None:
+        super().__init__(
+            "VIEWS_BEHIND", "the views did not reach the position within 5 s", min_posisjon=min_posisjon
+        )
+
+
+class FristSide(msgspec.Struct, kw_only=True):
+    """One page of the board: rows of open løp and guarantees (their read fields for `per`, plus `aggregat`
+    and `aggregat_id`); pass `neste` back as `?etter=` for the next page (null on the last)."""
+
+    elementer: list[dict[str, Any]]
+    neste: str | None
+
+
+def enheter_for(user: Bruker, enhet: list[str] | None) -> list[str] | None:
+    """Office scoping: a SAKSBEHANDLER sees its own offices, and naming another is 403."""
+    if user.ser_alt:
+        return enhet or None
+    if enhet:
+        if any(e not in user.enheter for e in enhet):
+            raise PermissionDeniedException("another office's cases")
+        return enhet
+    return list(user.enheter)
+
+
+async def vent_paa_visninger(state: State, min_posisjon: int | None) -> None:
+    """Read-your-writes (`?min_posisjon=`): wait up to 5 s until the views have reached it, else 503."""
+    if min_posisjon is not None and not await vent_til(state.pool, PROJEKSJON, min_posisjon, 5.0):
+        raise ViewsBehind(min_posisjon)
+
+
+class FristController(Controller):
+    path = f"{API}/frister"
+    tags = ["frister"]
+
+    @get("/", summary="The deadline board: one row per open løp or guarantee, evaluated for `per`")
+    async def frister(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        settings: Settings,
+        enhet: list[str] | None = Parameter(default=None, description="NAV office(s); repeat for several"),
+        fra: date | None = Parameter(default=None, description="earliest `frist` of the alert (inclusive)"),
+        til: date | None = Parameter(default=None, description="latest `frist` of the alert (inclusive)"),
+        type: str | None = Parameter(default=None, description="an alert type of rules.md §8.5/§5.3"),
+        per: date | None = Parameter(default=None, description="business date (default: today)"),
+        etter: str | None = Parameter(default=None, description="the `neste` cursor of the previous page"),
+        antall: int = Parameter(default=100, ge=1, le=1000),
+        min_posisjon: int | None = Parameter(default=None, ge=0, description="wait until the views reach it"),
+    ) -> FristSide:
+        enheter = enheter_for(bruker(request), enhet)
+        await vent_paa_visninger(state, min_posisjon)
+        per = per or i_dag(settings)
+        rader, neste = await sporringer.frister(
+            state.pool, per=per, enheter=enheter, type=type, fra=fra, til=til, etter=etter, antall=antall
+        )
+        oversikt = state.oversikt
+        elementer = []
+        for rad in rader:
+            aggregat = oversikt.dekod(rad.aggregat_id, rad.versjon, rad.tilstand)
+            if rad.aggregat == "tiltakslop":
+                visning: Any = lop_visning(aggregat, per, settings.regler)
+            else:
+                visning = garanti_visning(aggregat, per, settings.regler)
+            element = msgspec.to_builtins(visning)
+            element.update(aggregat=rad.aggregat, aggregat_id=str(rad.aggregat_id))
+            elementer.append(element)
+        return FristSide(elementer=elementer, neste=neste)

@@ -1,0 +1,220 @@
+"""The deadline views of rules.md §8 and §5.3, kept from the event log.
+
+Two tables, one row per løp and one per guarantee:
+
+- `v_lop`: FristOversikt (§8.1) with the review cadence (§8.2) and the rate schedule (§8.3) as columns, and
+  Tiltakshistorikk (§8.4) as a query over it by person (every løp, closed and annulled ones too, with the
+  `forgjenger_lop_id` link of a transition).
+- `v_garanti`: UngdomsgarantiOversikt; KontaktpersonCaseload is a query over it (active guarantees per
+  contact person).
+
+Each row holds the columns the board filters and sorts on, and the aggregate's state as of its last event
+(`tilstand`, encoded by the store's mapper). The fields that depend on the business date (`days_to_tom`,
+`review_status`, `current_rate`, open alerts) are computed for the asked `per` by the same domain code that
+judges commands, so the board shows exactly what `GET /tiltakslop/{id}?per=` shows. Applying an event
+replays nothing: the row's state is decoded, the event applied, the row written back.
+
+The person is stored only as the person record's id (a keyed hash), never as an identifier.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.utils import get_topic
+
+from domain.konfig import Regelkonfig
+from domain.person import person_id
+from domain.tiltakslop import Tiltakslop
+from domain.ungdomsgaranti import Ungdomsgaranti
+from projections.runner import Projeksjon
+from store.mapper import ForlopMapper
+
+_LOP_PREFIX = f"{Tiltakslop.__module__}:{Tiltakslop.__qualname__}."
+_GARANTI_PREFIX = f"{Ungdomsgaranti.__module__}:{Ungdomsgaranti.__qualname__}."
+_SNAPSHOT_TOPIC = get_topic(Snapshot)
+_MAKS_SATSENDRINGER = 8
+
+
+def tabeller(suffix: str = "") -> tuple[str, str]:
+    return f"v_lop{suffix}", f"v_garanti{suffix}"
+
+
+def ddl(suffix: str = "") -> list[str]:
+    lop, garanti = tabeller(suffix)
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {lop} (
+            lop_id uuid PRIMARY KEY,
+            versjon bigint NOT NULL,
+            person uuid NOT NULL,
+            nav_enhet text NOT NULL,
+            tiltakstype text NOT NULL,
+            fom date NOT NULL,
+            tom date,
+            opptatt_tom date,
+            avsluttet boolean NOT NULL,
+            annullert boolean NOT NULL,
+            base_cap_tom date,
+            total_cap_tom date,
+            next_review_due date,
+            satsendringer date[] NOT NULL,
+            forgjenger_lop_id uuid,
+            tilstand bytea NOT NULL)""",
+        f"CREATE INDEX IF NOT EXISTS {lop}_enhet_idx ON {lop} (nav_enhet, lop_id)",
+        f"CREATE INDEX IF NOT EXISTS {lop}_person_idx ON {lop} (person)",
+        f"""CREATE TABLE IF NOT EXISTS {garanti} (
+            garanti_id uuid PRIMARY KEY,
+            versjon bigint NOT NULL,
+            person uuid NOT NULL,
+            nav_enhet text NOT NULL,
+            fom date NOT NULL,
+            tom date,
+            aktiv boolean NOT NULL,
+            aldersgrense_dato date NOT NULL,
+            kontaktperson text,
+            next_samtale_due date NOT NULL,
+            kontaktperson_frist date NOT NULL,
+            tilstand bytea NOT NULL)""",
+        f"CREATE INDEX IF NOT EXISTS {garanti}_enhet_idx ON {garanti} (nav_enhet, garanti_id)",
+        f"CREATE INDEX IF NOT EXISTS {garanti}_person_idx ON {garanti} (person)",
+        f"CREATE INDEX IF NOT EXISTS {garanti}_kontaktperson_idx ON {garanti} (kontaktperson) WHERE aktiv",
+    ]
+
+
+class Oversikt(Projeksjon):
+    """The projection `oversikt`: applies a batch of events to `v_lop` and `v_garanti` (with a suffix: the
+    shadow tables of a rebuild)."""
+
+    navn = "oversikt"
+
+    def __init__(self, mapper: ForlopMapper, konfig: Regelkonfig, person_nokkel: bytes) -> None:
+        self.mapper = mapper
+        self.konfig = konfig
+        self.person_nokkel = person_nokkel
+
+    def ddl(self, suffix: str = "") -> list[str]:
+        return ddl(suffix)
+
+    def tabeller(self, suffix: str = "") -> tuple[str, ...]:
+        return tabeller(suffix)
+
+    # --- state encoding ---------------------------------------------------------------------------------
+
+    def kod(self, aggregat: Any) -> bytes:
+        """The aggregate's state; stamped with its last change (not the clock), so a rebuild gives equal bytes."""
+        snapshot = dataclasses.replace(Snapshot.take(aggregat), timestamp=aggregat.modified_on)
+        return self.mapper.to_stored_event(snapshot).state
+
+    def dekod(self, aggregat_id: UUID, versjon: int, tilstand: bytes) -> Any:
+        stored = StoredEvent(aggregat_id, versjon, _SNAPSHOT_TOPIC, bytes(tilstand))
+        return self.mapper.to_domain_event(stored).mutate(None)
+
+    # --- applying events --------------------------------------------------------------------------------
+
+    async def anvend(
+        self, conn: asyncpg.Connection, hendelser: Sequence[Notification], suffix: str = ""
+    ) -> None:
+        """Apply the events, in log order, and write each touched row once (in the caller's transaction)."""
+        lop_tabell, garanti_tabell = tabeller(suffix)
+        lop_ids = {h.originator_id for h in hendelser if h.topic.startswith(_LOP_PREFIX)}
+        garanti_ids = {h.originator_id for h in hendelser if h.topic.startswith(_GARANTI_PREFIX)}
+        if not lop_ids and not garanti_ids:
+            return
+        aggregater: dict[UUID, Any] = {}
+        for tabell, kolonne, ids in (
+            (lop_tabell, "lop_id", lop_ids),
+            (garanti_tabell, "garanti_id", garanti_ids),
+        ):
+            if ids:
+                rows = await conn.fetch(
+                    f"SELECT {kolonne}, versjon, tilstand FROM {tabell} WHERE {kolonne} = ANY($1::uuid[])",
+                    list(ids),
+                )
+                for r in rows:
+                    aggregater[r[0]] = self.dekod(r[0], r[1], r[2])
+        for h in hendelser:
+            if h.originator_id not in lop_ids and h.originator_id not in garanti_ids:
+                continue
+            forrige = aggregater.get(h.originator_id)
+            if forrige is not None and h.originator_version <= forrige.version:
+                continue  # already applied (a rebuild catching up over what it has)
+            aggregater[h.originator_id] = self.mapper.to_domain_event(h).mutate(forrige)
+        lop_rader = [self._lop_rad(aggregater[i]) for i in lop_ids if i in aggregater]
+        garanti_rader = [self._garanti_rad(aggregater[i]) for i in garanti_ids if i in aggregater]
+        if lop_rader:
+            await conn.executemany(
+                f"""INSERT INTO {lop_tabell} VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
+                ON CONFLICT (lop_id) DO UPDATE SET versjon=excluded.versjon, person=excluded.person,
+                nav_enhet=excluded.nav_enhet, tiltakstype=excluded.tiltakstype, fom=excluded.fom, tom=excluded.tom,
+                opptatt_tom=excluded.opptatt_tom, avsluttet=excluded.avsluttet, annullert=excluded.annullert,
+                base_cap_tom=excluded.base_cap_tom, total_cap_tom=excluded.total_cap_tom,
+                next_review_due=excluded.next_review_due, satsendringer=excluded.satsendringer,
+                forgjenger_lop_id=excluded.forgjenger_lop_id, tilstand=excluded.tilstand""",
+                lop_rader,
+            )
+        if garanti_rader:
+            await conn.executemany(
+                f"""INSERT INTO {garanti_tabell} VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
+                ON CONFLICT (garanti_id) DO UPDATE SET versjon=excluded.versjon, person=excluded.person,
+                nav_enhet=excluded.nav_enhet, fom=excluded.fom, tom=excluded.tom, aktiv=excluded.aktiv,
+                aldersgrense_dato=excluded.aldersgrense_dato, kontaktperson=excluded.kontaktperson,
+                next_samtale_due=excluded.next_samtale_due, kontaktperson_frist=excluded.kontaktperson_frist,
+                tilstand=excluded.tilstand""",
+                garanti_rader,
+            )
+
+    def _lop_rad(self, lop: Tiltakslop) -> tuple[Any, ...]:
+        return (
+            lop.id,
+            lop.version,
+            person_id(self.person_nokkel, lop.person),
+            lop.nav_enhet,
+            lop.tiltakstype.value,
+            lop.fom,
+            lop.tom,
+            lop.opptatt_tom,
+            lop.avsluttet,
+            lop.annullert,
+            lop.base_cap_tom(),
+            lop.total_cap_tom(),
+            lop.neste_vurdering(self.konfig),
+            satsendringer(lop),
+            lop.forgjenger_lop_id,
+            self.kod(lop),
+        )
+
+    def _garanti_rad(self, garanti: Ungdomsgaranti) -> tuple[Any, ...]:
+        return (
+            garanti.id,
+            garanti.version,
+            person_id(self.person_nokkel, garanti.person),
+            garanti.nav_enhet,
+            garanti.fom,
+            garanti.avsluttet_tom,
+            garanti.aktiv,
+            garanti.aldersgrense_dato,
+            garanti.kontaktperson,
+            garanti.next_samtale_due(date.max, self.konfig),
+            garanti.fom + timedelta(days=self.konfig.kontaktperson_frist_dager),
+            self.kod(garanti),
+        )
+
+
+def satsendringer(lop: Tiltakslop) -> list[date]:
+    """§8.3: every scheduled rate step-down of the løp, in order."""
+    datoer: list[date] = []
+    per = lop.fom
+    while len(datoer) < _MAKS_SATSENDRINGER:
+        neste = lop.neste_satsendring(per)
+        if neste is None or neste <= per:
+            break
+        datoer.append(neste)
+        per = neste
+    return datoer

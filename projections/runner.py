@@ -1,0 +1,230 @@
+"""The projection runner: follows the events table by notification id and keeps the views, exactly once.
+
+- Wakes on NOTIFY (the channel is the events table's name, as eventsourcing's recorder notifies) and polls
+  as a fallback. Notification ids may have gaps but never reorder (the store's table lock), so reading
+  "after my position" never skips a committed event.
+- Each batch is one transaction: it locks the projection's tracking row, reads the events after the
+  position, applies them to the views and moves the position. A crash anywhere rolls the whole batch back,
+  so every event changes the views exactly once. A rebuild swaps tables under the same row lock.
+- One active runner per projection across replicas: a session advisory lock held on a connection of its
+  own. A standby polls for the lock and takes over when the active one's session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from eventsourcing.persistence import Notification
+
+from store.mapper import as_uuid
+
+log = logging.getLogger(__name__)
+
+SPORING = "forlop_sporing"
+SPORING_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {SPORING} ("
+    "projeksjon text PRIMARY KEY, posisjon bigint NOT NULL DEFAULT 0, "
+    "oppdatert timestamptz NOT NULL DEFAULT now())"
+)
+
+
+class Projeksjon:
+    """What the runner drives: a name, its tables' DDL, and `anvend` (applies events inside a transaction)."""
+
+    navn: str
+
+    def ddl(self, suffix: str = "") -> list[str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    async def anvend(
+        self, conn: asyncpg.Connection, hendelser: Sequence[Notification], suffix: str = ""
+    ) -> None:
+        raise NotImplementedError  # pragma: no cover - interface
+
+
+def laase_nokkel(navn: str) -> int:
+    """A stable 32-bit advisory-lock key for a projection name."""
+    return zlib.crc32(f"forlop.projeksjon.{navn}".encode())
+
+
+def til_notifikasjoner(rows: Sequence[asyncpg.Record]) -> list[Notification]:
+    return [
+        Notification(
+            id=r[0], originator_id=as_uuid(r[1]), originator_version=r[2], topic=r[3], state=bytes(r[4])
+        )
+        for r in rows
+    ]
+
+
+async def opprett(conn: asyncpg.Connection | asyncpg.Pool, projeksjon: Projeksjon) -> None:
+    """The tracking table, the projection's tables and its tracking row (idempotent)."""
+    await conn.execute(SPORING_DDL)
+    for statement in projeksjon.ddl(""):
+        await conn.execute(statement)
+    await conn.execute(
+        f"INSERT INTO {SPORING} (projeksjon) VALUES ($1) ON CONFLICT (projeksjon) DO NOTHING", projeksjon.navn
+    )
+
+
+async def posisjon(conn: asyncpg.Connection | asyncpg.Pool, navn: str) -> int | None:
+    return await conn.fetchval(f"SELECT posisjon FROM {SPORING} WHERE projeksjon = $1", navn)
+
+
+@dataclass
+class Status:
+    """What /metrics and /health/ready show of one projection."""
+
+    aktiv: bool = False
+    posisjon: int = 0
+    hode: int = 0
+    siden_fremdrift: float = field(default_factory=time.monotonic)
+
+    @property
+    def etter_hendelser(self) -> int:
+        return max(0, self.hode - self.posisjon)
+
+    @property
+    def etter_sekunder(self) -> float:
+        return 0.0 if self.etter_hendelser == 0 else time.monotonic() - self.siden_fremdrift
+
+
+class Runner:
+    def __init__(
+        self,
+        dsn: str,
+        projeksjon: Projeksjon,
+        *,
+        events_table: str = "forlop_events",
+        batch: int = 500,
+        poll_sekunder: float = 1.0,
+    ) -> None:
+        self.dsn = dsn
+        self.projeksjon = projeksjon
+        self.events_table = events_table
+        self.batch = batch
+        self.poll_sekunder = poll_sekunder
+        self.status = Status()
+        self._vekk = asyncio.Event()
+
+    async def kjor(self, stopp: asyncio.Event) -> None:
+        """Run until `stopp` is set: standby until the lock is ours, then follow the log."""
+        pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
+        try:
+            await opprett(pool, self.projeksjon)
+            while not stopp.is_set():
+                try:
+                    await self._som_aktiv(pool, stopp)
+                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+                    log.warning("projection runner lost its database connection", extra={"error": str(e)})
+                    self.status.aktiv = False
+                    await _vent(stopp, self.poll_sekunder)
+        finally:
+            await pool.close()
+
+    async def _som_aktiv(self, pool: asyncpg.Pool, stopp: asyncio.Event) -> None:
+        laas = await asyncpg.connect(self.dsn)
+        try:
+            while not await laas.fetchval(
+                "SELECT pg_try_advisory_lock($1)", laase_nokkel(self.projeksjon.navn)
+            ):
+                if await _vent(stopp, self.poll_sekunder):
+                    return
+            self.status.aktiv = True
+            log.info("projection runner active", extra={"projeksjon": self.projeksjon.navn})
+            await laas.add_listener(self.events_table, self._varslet)
+            while not stopp.is_set():
+                if laas.is_closed():
+                    raise asyncpg.InterfaceError("the lock connection is closed")
+                if await self.kjor_batch(pool) == 0:
+                    self._vekk.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._vekk.wait(), self.poll_sekunder)
+        finally:
+            self.status.aktiv = False
+            with contextlib.suppress(Exception):
+                await laas.close()
+
+    def _varslet(self, *_: Any) -> None:
+        self._vekk.set()
+
+    async def kjor_batch(self, pool: asyncpg.Pool) -> int:
+        """One batch in one transaction; the number of events it read."""
+        async with pool.acquire() as conn, conn.transaction():
+            pos = await conn.fetchval(
+                f"SELECT posisjon FROM {SPORING} WHERE projeksjon = $1 FOR UPDATE", self.projeksjon.navn
+            )
+            rows = await conn.fetch(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                f"FROM {self.events_table} WHERE notification_id > $1 ORDER BY notification_id LIMIT $2",
+                pos,
+                self.batch,
+            )
+            self.status.hode = max(self.status.hode, rows[-1][0] if rows else pos)
+            if not rows:
+                self.status.posisjon = pos
+                self.status.hode = max(
+                    pos,
+                    await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {self.events_table}"),
+                )
+                return 0
+            await self.projeksjon.anvend(conn, til_notifikasjoner(rows), "")
+            await conn.execute(
+                f"UPDATE {SPORING} SET posisjon = $2, oppdatert = now() WHERE projeksjon = $1",
+                self.projeksjon.navn,
+                rows[-1][0],
+            )
+        self.status.posisjon = rows[-1][0]
+        self.status.siden_fremdrift = time.monotonic()
+        return len(rows)
+
+
+async def _vent(stopp: asyncio.Event, sekunder: float) -> bool:
+    """Wait up to `sekunder`; True if `stopp` was set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopp.wait(), sekunder)
+    return stopp.is_set()
+
+
+async def vent_til(pool: asyncpg.Pool, navn: str, min_posisjon: int, tidsfrist: float = 5.0) -> bool:
+    """Read-your-writes: wait (bounded) until the projection has passed `min_posisjon`."""
+    slutt = time.monotonic() + tidsfrist
+    while True:
+        pos = await posisjon(pool, navn)
+        if pos is not None and pos >= min_posisjon:
+            return True
+        if time.monotonic() >= slutt:
+            return False
+        await asyncio.sleep(0.02)
+
+
+async def etterslep(
+    conn: asyncpg.Connection | asyncpg.Pool, navn: str, events_table: str
+) -> tuple[int, float] | None:
+    """(events behind, seconds behind) of a projection, read from the database (works across processes).
+
+    Seconds behind is the age of the oldest event the projection has not applied; None if the projection
+    has never run."""
+    row = await conn.fetchrow(
+        f"""SELECT s.posisjon,
+                   (SELECT coalesce(max(notification_id), 0) FROM {events_table}) AS hode,
+                   (SELECT (convert_from(e.state, 'UTF8')::json ->> 'timestamp')::timestamptz
+                      FROM {events_table} e WHERE e.notification_id > s.posisjon
+                      ORDER BY e.notification_id LIMIT 1) AS eldste
+            FROM {SPORING} s WHERE s.projeksjon = $1""",
+        navn,
+    )
+    if row is None:
+        return None
+    hendelser = max(0, row["hode"] - row["posisjon"])
+    if row["eldste"] is None:
+        return hendelser, 0.0
+    sekunder = await conn.fetchval("SELECT extract(epoch FROM now() - $1::timestamptz)", row["eldste"])
+    return hendelser, max(0.0, float(sekunder))

@@ -1,0 +1,450 @@
+"""The projection runner and the `oversikt` views on real PostgreSQL: exactly once, rebuildable, one
+active runner, and the §8 columns read for business dates on both sides of each deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from domain.felles import Aktor, Kontekst
+from domain.konfig import STANDARD
+from projections import sporringer
+from projections.oversikt import Oversikt
+from projections.rebuild import gjenoppbygg
+from projections.runner import Runner, etterslep, opprett, posisjon, til_notifikasjoner
+from store.mapper import ForlopMapper
+from store.recorder import AsyncPostgresRecorder, create_pool
+from store.repository import EventStore
+from store.tjeneste import Tjeneste
+from store.visning import garanti_visning, lop_visning
+
+KEY = b"test-person-key"
+
+
+def ktx() -> Kontekst:
+    return Kontekst(aktor=Aktor("Z990001", "0315"), correlation_id=uuid4())
+
+
+def identer(antall: int) -> list[str]:
+    """Valid synthetic identifiers born 15.08.1990: individual numbers whose mod-11 digits both exist."""
+    from domain.ident import _K1, _K2, _kontrollsiffer
+
+    out = []
+    for nr in range(1000):
+        siffer = [int(c) for c in f"150890{nr:03d}"]
+        k1 = _kontrollsiffer(siffer, _K1)
+        k2 = None if k1 is None else _kontrollsiffer([*siffer, k1], _K2)
+        if k2 is not None:
+            out.append(f"150890{nr:03d}{k1}{k2}")
+        if len(out) == antall:
+            return out
+    raise AssertionError("not enough identifiers")
+
+
+IDENTER = identer(60)
+
+
+def oversikt() -> Oversikt:
+    return Oversikt(ForlopMapper(), STANDARD, KEY)
+
+
+@pytest.fixture
+async def tjeneste(database_url) -> AsyncIterator[Tjeneste]:
+    pool = await create_pool(database_url)
+    recorder = AsyncPostgresRecorder(pool)
+    await recorder.create_tables()
+    await opprett(pool, oversikt())
+    try:
+        yield Tjeneste(EventStore(recorder), STANDARD, KEY)
+    finally:
+        await recorder.close()
+        await pool.close()
+
+
+async def innvilg(tjeneste: Tjeneste, nr: int, tiltakstype="ARBEIDSTRENING", **extra):
+    grant = dict(
+        person=IDENTER[nr],
+        fodselsdato=date(1990, 8, 15),
+        tiltakstype=tiltakstype,
+        malgruppe="NEDSATT_ARBEIDSEVNE",
+        fom=date(2025, 1, 1),
+        tom=date(2025, 12, 31),
+        nav_enhet="0315",
+        vedtak_ref="V-1",
+    )
+    grant.update(extra)
+    return await tjeneste.innvilg_lop(ktx(), **grant)
+
+
+async def catch_up(database_url: str) -> Runner:
+    runner = Runner(database_url, oversikt())
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        while await runner.kjor_batch(pool):
+            pass
+    finally:
+        await pool.close()
+    return runner
+
+
+async def tabell(conn, navn: str) -> list[tuple]:
+    kolonne = "lop_id" if navn.startswith("v_lop") else "garanti_id"
+    return [tuple(r) for r in await conn.fetch(f"SELECT * FROM {navn} ORDER BY {kolonne}")]
+
+
+async def kontroll(database_url: str) -> tuple[list[tuple], list[tuple]]:
+    """Views built from scratch, straight from the log, into tables of their own."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        projeksjon = oversikt()
+        for statement in projeksjon.ddl("__kontroll"):
+            await conn.execute(statement)
+        await conn.execute("TRUNCATE v_lop__kontroll, v_garanti__kontroll")
+        rows = await conn.fetch(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM forlop_events "
+            "ORDER BY notification_id"
+        )
+        async with conn.transaction():
+            await projeksjon.anvend(conn, til_notifikasjoner(rows), "__kontroll")
+        return await tabell(conn, "v_lop__kontroll"), await tabell(conn, "v_garanti__kontroll")
+    finally:
+        await conn.close()
+
+
+async def live(database_url: str) -> tuple[list[tuple], list[tuple]]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await tabell(conn, "v_lop"), await tabell(conn, "v_garanti")
+    finally:
+        await conn.close()
+
+
+async def test_runner_applies_each_event_once_and_records_its_position(tjeneste, database_url):
+    first = await innvilg(tjeneste, 0)
+    await tjeneste.endre_lop(
+        first.id, "forleng", ktx(), ny_tom=date(2026, 3, 31), aarsak="NEDSATT_ARBEIDSEVNE"
+    )
+
+    await catch_up(database_url)
+    await catch_up(database_url)  # a second pass finds nothing new and changes nothing
+
+    pool = tjeneste.store.recorder.pool
+    row = await pool.fetchrow("SELECT * FROM v_lop WHERE lop_id = $1", first.id)
+    assert row["versjon"] == 2
+    assert row["tom"] == date(2026, 3, 31)
+    assert row["total_cap_tom"] == date(2026, 6, 30)
+    assert await posisjon(pool, "oversikt") == await pool.fetchval(
+        "SELECT max(notification_id) FROM forlop_events"
+    )
+    assert await etterslep(pool, "oversikt", "forlop_events") == (0, 0.0)
+    assert await live(database_url) == await kontroll(database_url)
+
+
+async def test_runner_survives_gaps_in_notification_ids(tjeneste, database_url):
+    await innvilg(tjeneste, 0)
+    await tjeneste.store.recorder.pool.execute(
+        "SELECT nextval('forlop_events_notification_id_seq') FROM generate_series(1, 5)"
+    )
+    await innvilg(tjeneste, 1)
+
+    await catch_up(database_url)
+
+    assert len((await live(database_url))[0]) == 2
+
+
+async def test_rebuild_swaps_in_views_equal_to_the_log(tjeneste, database_url):
+    for nr in range(5):
+        await innvilg(tjeneste, nr)
+    await catch_up(database_url)
+    await tjeneste.store.recorder.pool.execute("UPDATE v_lop SET tom = NULL")  # a damaged view
+
+    pos = await gjenoppbygg(database_url, oversikt())
+
+    assert pos == await tjeneste.store.recorder.pool.fetchval(
+        "SELECT max(notification_id) FROM forlop_events"
+    )
+    assert await live(database_url) == await kontroll(database_url)
+    await gjenoppbygg(database_url, oversikt())  # and again: the swapped-in tables' names are reusable
+    indexes = await tjeneste.store.recorder.pool.fetch(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'v_lop'"
+    )
+    assert {"v_lop_enhet_idx", "v_lop_person_idx"} <= {r[0] for r in indexes}
+
+
+async def test_rebuild_while_commands_arrive_never_shows_a_partial_view(tjeneste, database_url):
+    for nr in range(20):
+        await innvilg(tjeneste, nr)
+    stop = asyncio.Event()
+    runner = Runner(database_url, oversikt(), poll_sekunder=0.05)
+    runner_task = asyncio.create_task(runner.kjor(stop))
+    await asyncio.sleep(0.5)
+    seen: list[int] = []
+
+    async def commands():
+        for nr in range(20, 40):
+            await innvilg(tjeneste, nr)
+            await asyncio.sleep(0.01)
+
+    async def reader():
+        conn = await asyncpg.connect(database_url)
+        try:
+            while not stop.is_set():
+                seen.append(await conn.fetchval("SELECT count(*) FROM v_lop"))
+                await asyncio.sleep(0.005)
+        finally:
+            await conn.close()
+
+    reader_task = asyncio.create_task(reader())
+    await asyncio.gather(commands(), gjenoppbygg(database_url, oversikt(), batch=7))
+    for _ in range(100):
+        lag = await etterslep(tjeneste.store.recorder.pool, "oversikt", "forlop_events")
+        if lag is not None and lag[0] == 0:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.gather(runner_task, reader_task)
+
+    assert seen and min(seen) >= 20
+    assert all(a <= b for a, b in zip(seen, seen[1:], strict=False)), "a query saw rows disappear"
+    assert await live(database_url) == await kontroll(database_url)
+    assert len((await live(database_url))[0]) == 40
+
+
+async def test_only_one_runner_is_active_and_a_standby_takes_over(tjeneste, database_url):
+    stop_a, stop_b = asyncio.Event(), asyncio.Event()
+    a, b = (
+        Runner(database_url, oversikt(), poll_sekunder=0.05),
+        Runner(database_url, oversikt(), poll_sekunder=0.05),
+    )
+    task_a = asyncio.create_task(a.kjor(stop_a))
+    await asyncio.sleep(0.3)
+    task_b = asyncio.create_task(b.kjor(stop_b))
+    await asyncio.sleep(0.3)
+
+    both_active = a.status.aktiv and b.status.aktiv
+    stop_a.set()
+    await task_a
+    for _ in range(100):
+        if b.status.aktiv:
+            break
+        await asyncio.sleep(0.05)
+    await innvilg(tjeneste, 0)
+    for _ in range(100):
+        if len((await live(database_url))[0]) == 1:
+            break
+        await asyncio.sleep(0.05)
+    stop_b.set()
+    await task_b
+
+    assert not both_active
+    assert b.status.aktiv is False  # it stopped
+    assert len((await live(database_url))[0]) == 1
+
+
+async def test_runner_killed_mid_batch_resumes_and_equals_a_fresh_rebuild(tjeneste, database_url, tmp_path):
+    for nr in range(60):
+        lop = await innvilg(tjeneste, nr)
+        for k in range(4):
+            await tjeneste.endre_lop(
+                lop.id, "avkort", ktx(), ny_tom=date(2025, 12, 31) - timedelta(days=k + 1)
+            )
+    total = await tjeneste.store.recorder.pool.fetchval("SELECT max(notification_id) FROM forlop_events")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "FORLOP_PERSON_KEY": KEY.decode(),
+        "FORLOP_LOG_LEVEL": "WARNING",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "workers.cli",
+        "projeksjon",
+        "--view",
+        "oversikt",
+        "--batch",
+        "20",
+        "--data-dir",
+        str(tmp_path),
+    ]
+
+    proc = subprocess.Popen(cmd, env=env)
+    pool = tjeneste.store.recorder.pool
+    for _ in range(400):
+        pos = await posisjon(pool, "oversikt") or 0
+        if pos > 0:
+            break
+        await asyncio.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    killed_at = await posisjon(pool, "oversikt")
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        for _ in range(600):
+            if await posisjon(pool, "oversikt") == total:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+    assert 0 < killed_at < total, "the kill did not land mid-run; make the log longer"
+    assert await posisjon(pool, "oversikt") == total
+    assert await live(database_url) == await kontroll(database_url)
+
+
+async def board(pool, per: date, **filters) -> list:
+    rows, _ = await sporringer.frister(
+        pool,
+        per=per,
+        enheter=filters.pop("enheter", None),
+        type=filters.pop("type", None),
+        fra=filters.pop("fra", None),
+        til=filters.pop("til", None),
+        etter=None,
+        antall=100,
+    )
+    o = oversikt()
+    out = []
+    for r in rows:
+        agg = o.dekod(r.aggregat_id, r.versjon, r.tilstand)
+        out.append(
+            lop_visning(agg, per, STANDARD)
+            if r.aggregat == "tiltakslop"
+            else garanti_visning(agg, per, STANDARD)
+        )
+    return out
+
+
+async def test_aft_3_review_cadence_on_the_board_both_sides_of_the_due_date(tjeneste, database_url):
+    await innvilg(tjeneste, 0, tiltakstype="AFT", fom=date(2025, 1, 1), tom=date(2025, 12, 31))
+    await catch_up(database_url)
+    pool = tjeneste.store.recorder.pool
+
+    on_due = (await board(pool, date(2025, 4, 1)))[0]
+    after = (await board(pool, date(2025, 4, 2)))[0]
+    before_lead = (await board(pool, date(2025, 3, 17)))[0]
+    filtered = await board(
+        pool, date(2025, 4, 2), type="VURDERING_FORFALT", fra=date(2025, 4, 1), til=date(2025, 4, 1)
+    )
+    outside = await board(
+        pool, date(2025, 4, 2), type="VURDERING_FORFALT", fra=date(2025, 4, 2), til=date(2025, 5, 1)
+    )
+
+    assert on_due.next_review_due == date(2025, 4, 1)
+    assert on_due.review_status == "DUE_SOON" and "VURDERING_FORFALT" not in on_due.open_alerts
+    assert after.review_status == "OVERDUE" and "VURDERING_FORFALT" in after.open_alerts
+    assert before_lead.review_status == "OK"
+    assert len(filtered) == 1 and outside == []
+
+
+async def test_lts_5_rate_schedule_on_the_board_steps_down_on_the_change_date(tjeneste, database_url):
+    await innvilg(
+        tjeneste,
+        0,
+        tiltakstype="MIDLERTIDIG_LONNSTILSKUDD",
+        malgruppe="ARBEIDSSOKER",
+        fom=date(2025, 1, 1),
+        tom=date(2025, 12, 31),
+    )
+    await catch_up(database_url)
+    pool = tjeneste.store.recorder.pool
+
+    before = (await board(pool, date(2025, 6, 30)))[0]
+    on = (await board(pool, date(2025, 7, 1)))[0]
+    alert_window = await board(
+        pool, date(2025, 6, 1), type="RATE_ENDRES", fra=date(2025, 7, 1), til=date(2025, 7, 1)
+    )
+
+    assert (before.current_rate, before.next_rate_change_date) == (40, date(2025, 7, 1))
+    assert on.current_rate == 30
+    assert [v.lop_id for v in alert_window] == [before.lop_id]
+    assert "RATE_ENDRES" in alert_window[0].open_alerts
+
+
+async def test_date_8_tom_and_cap_alerts_on_the_board_fire_at_their_lead(tjeneste, database_url):
+    await innvilg(tjeneste, 0, fom=date(2025, 1, 1), tom=date(2025, 12, 31))
+    await catch_up(database_url)
+    pool = tjeneste.store.recorder.pool
+
+    day_before = (await board(pool, date(2025, 11, 30)))[0]
+    fire_day = (await board(pool, date(2025, 12, 1)))[0]
+    after_tom = (await board(pool, date(2026, 1, 1)))[0]
+    cap = await board(
+        pool, date(2025, 12, 1), type="CAP_NAERMER_SEG", fra=date(2026, 6, 30), til=date(2026, 6, 30)
+    )
+
+    assert "TOM_NAERMER_SEG" not in day_before.open_alerts
+    assert "TOM_NAERMER_SEG" in fire_day.open_alerts
+    assert after_tom.open_alerts == []
+    assert fire_day.total_cap_tom == date(2026, 6, 30) and fire_day.base_cap_tom == date(2025, 12, 31)
+    assert len(cap) == 1
+
+
+async def test_ug_d8_guarantee_alerts_on_the_board_and_the_contact_person_caseload(tjeneste, database_url):
+    garanti = await tjeneste.innvilg_garanti(
+        ktx(),
+        person=IDENTER[1],
+        fodselsdato=date(2000, 8, 15),
+        fom=date(2025, 1, 2),
+        nav_enhet="0315",
+        bistandsbehov_vedtak_ref="14A-1",
+    )
+    await catch_up(database_url)
+    pool = tjeneste.store.recorder.pool
+
+    day_15 = (await board(pool, date(2025, 1, 16)))[0]
+    day_16 = (await board(pool, date(2025, 1, 17)))[0]
+    await tjeneste.endre_garanti(
+        garanti.id, "tildel_kontaktperson", ktx(), nav_ident="Z123456", fom=date(2025, 1, 10)
+    )
+    await catch_up(database_url)
+    assigned = (await board(pool, date(2025, 1, 17)))[0]
+    caseload = await sporringer.kontaktperson_caseload(pool, max_caseload=0)
+
+    assert "KONTAKTPERSON_MANGLER" not in day_15.open_alerts
+    assert "KONTAKTPERSON_MANGLER" in day_16.open_alerts
+    assert "KONTAKTPERSON_MANGLER" not in assigned.open_alerts
+    assert caseload == [{"nav_ident": "Z123456", "antall": 1, "over_maks": True}]
+
+
+async def test_tiltakshistorikk_lists_every_lop_of_the_person_with_the_transition_link(
+    tjeneste, database_url
+):
+    fra = await innvilg(tjeneste, 0)
+    ny = await tjeneste.overgang(
+        fra.id,
+        ktx(),
+        sluttdato=date(2025, 6, 30),
+        til=dict(
+            tiltakstype="OPPFOLGING",
+            malgruppe="NEDSATT_ARBEIDSEVNE",
+            fom=date(2025, 7, 1),
+            tom=date(2025, 12, 31),
+            nav_enhet="0315",
+            vedtak_ref="V-2",
+        ),
+    )
+    await innvilg(tjeneste, 1)
+    await catch_up(database_url)
+
+    from domain.ident import Fodselsnummer
+    from domain.person import person_id
+
+    rows = await sporringer.tiltakshistorikk(
+        tjeneste.store.recorder.pool, person_id(KEY, Fodselsnummer(IDENTER[0]))
+    )
+
+    o = oversikt()
+    lop = [o.dekod(r.aggregat_id, r.versjon, r.tilstand) for r in rows]
+    assert [x.id for x in lop] == [fra.id, ny.id]
+    assert lop[1].forgjenger_lop_id == fra.id
