@@ -26,6 +26,7 @@ from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
 from api.tiltakslop import TiltakslopController
 from api.ungdomsgarantier import UngdomsgarantiController
+from api.varsler import VarselController
 from projections.oversikt import Oversikt
 from projections.runner import SPORING_DDL
 from store.mapper import ForlopMapper
@@ -53,7 +54,7 @@ class NatsForbindelse:
         while True:
             try:
                 self.client = await nats.connect(
-                    self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2, name="forlop-api"
+                    self.url.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2, name="forlop-api"
                 )
                 return
             except Exception:  # noqa: BLE001 - keep trying; readiness reports it meanwhile
@@ -112,6 +113,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litesta
             UngdomsgarantiController,
             PersonController,
             FristController,
+            VarselController,
             HelseController,
         ],
         lifespan=[lifespan],

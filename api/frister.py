@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import Parameter
 
+from api import eksempler
 from api.auth import Bruker, bruker
 from api.felles import API, i_dag
 from domain.feil import DomainError
@@ -60,7 +61,10 @@ class FristController(Controller):
     path = f"{API}/frister"
     tags = ["frister"]
 
-    @get("/", summary="The deadline board: one row per open løp or guarantee, evaluated for `per`")
+    @get(
+        "/", summary="The deadline board: one row per open løp or guarantee, evaluated for `per`",
+        responses=eksempler.frister_svar(FristSide),
+    )
     async def frister(
         self,
         request: Request[Any, Any, Any],

@@ -6,6 +6,7 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 
+from api import eksempler
 from api.observability import Metrics
 from projections.runner import etterslep
 
@@ -22,11 +23,17 @@ class HelseController(Controller):
     tags = ["drift"]
     include_in_schema = True
 
-    @get("/health/live", summary="The process is up")
+    @get(
+        "/health/live", summary="The process is up", security=[{}],
+        responses=eksempler.LEVER_SVAR,
+    )
     async def live(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/health/ready", summary="200 only when the database, NATS and every projection are up")
+    @get(
+        "/health/ready", summary="200 only when the database, NATS and every projection are up", security=[{}],
+        responses=eksempler.klar_svar(Klarhet),
+    )
     async def ready(self, state: State) -> Response[Klarhet]:
         database = False
         try:
@@ -41,7 +48,10 @@ class HelseController(Controller):
         body = Klarhet(klar=klar, database=database, nats=nats_ok, projeksjoner=projeksjoner)
         return Response(content=body, status_code=200 if klar else 503)
 
-    @get("/metrics", media_type="text/plain; version=0.0.4", summary="Prometheus metrics")
+    @get(
+        "/metrics", media_type="text/plain; version=0.0.4", summary="Prometheus metrics", security=[{}],
+        response_description="Prometheus text exposition format",
+    )
     async def metrics(self, state: State) -> str:
         metrics: Metrics = state.metrics
         for navn in PROJEKSJONER:

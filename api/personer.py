@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, post
 
+from api import eksempler
 from api.auth import bruker
 from api.felles import API, i_dag
 from api.schemas import OversiktCreate
@@ -27,11 +28,14 @@ class PersonController(Controller):
     path = f"{API}/personer"
     tags = ["personer"]
 
-    @post("/oversikt", status_code=200, summary="All løp and guarantees of one person (a read)")
+    @post(
+        "/oversikt", status_code=200, summary="All løp and guarantees of one person (a read)",
+        responses=eksempler.oversikt_svar(Oversikt),
+    )
     async def oversikt(
         self,
         request: Request[Any, Any, Any],
-        data: OversiktCreate,
+        data: Annotated[OversiktCreate, eksempler.OVERSIKT],
         tjeneste: Tjeneste,
         settings: Settings,
         per: date | None = None,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
+from api import eksempler
 from api.auth import bruker, skriver
 from api.felles import API, avtrykk, forventet_versjon, i_dag, kontekst, les_svar, svar
 from api.schemas import (
@@ -67,9 +68,10 @@ class TiltakslopController(Controller):
         )
         return svar(kvittering)
 
-    @post("/", guards=[skriver], summary="Grant a løp (TiltakslopInnvilget)")
+    @post("/", guards=[skriver], summary="Grant a løp (TiltakslopInnvilget)", responses=eksempler.INNVILG_LOP_SVAR)
     async def innvilg(
-        self, request: Request[Any, Any, Any], data: TiltakslopCreate, tjeneste: Tjeneste, settings: Settings
+        self, request: Request[Any, Any, Any], data: Annotated[TiltakslopCreate, eksempler.INNVILG_LOP],
+        tjeneste: Tjeneste, settings: Settings
     ) -> Svar:
         if isinstance(data.nav_enhet, str):
             bruker(request).sjekk_skriv(data.nav_enhet)  # 403 before any rule is judged
@@ -84,66 +86,93 @@ class TiltakslopController(Controller):
         )
         return svar(kvittering)
 
-    @post("/{lop_id:uuid}/forlengelser", guards=[skriver], summary="Extend (TiltakslopForlenget)")
+    @post(
+        "/{lop_id:uuid}/forlengelser", guards=[skriver], summary="Extend (TiltakslopForlenget)", status_code=200,
+        responses=eksempler.FORLENG_SVAR,
+    )
     async def forleng(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: ForlengelseCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[ForlengelseCreate, eksempler.FORLENG],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, lop_id, "forleng", **felter(data))
 
-    @post("/{lop_id:uuid}/avkorting", guards=[skriver], summary="Shorten (TiltakslopAvkortet)")
+    @post(
+        "/{lop_id:uuid}/avkorting", guards=[skriver], summary="Shorten (TiltakslopAvkortet)", status_code=200,
+        responses=eksempler.AVKORT_SVAR,
+    )
     async def avkort(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: AvkortingCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AvkortingCreate, eksempler.AVKORT],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, lop_id, "avkort", **felter(data))
 
-    @post("/{lop_id:uuid}/malgruppe", guards=[skriver], summary="Change target group (MalgruppeEndret)")
+    @post(
+        "/{lop_id:uuid}/malgruppe", guards=[skriver], summary="Change target group (MalgruppeEndret)", status_code=200,
+        responses=eksempler.MALGRUPPE_SVAR,
+    )
     async def malgruppe(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: MalgruppeCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[MalgruppeCreate, eksempler.MALGRUPPE],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, lop_id, "endre_malgruppe", **felter(data))
 
-    @post("/{lop_id:uuid}/vurderinger", guards=[skriver], summary="Record a review (OppfolgingsvurderingGjennomfort)")
+    @post(
+        "/{lop_id:uuid}/vurderinger", guards=[skriver], summary="Record a review (OppfolgingsvurderingGjennomfort)", status_code=200,
+        responses=eksempler.VURDERING_SVAR,
+    )
     async def vurdering(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: VurderingCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[VurderingCreate, eksempler.VURDERING],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, lop_id, "registrer_vurdering", **felter(data))
 
-    @post("/{lop_id:uuid}/tilskuddssats", guards=[skriver], summary="Set the subsidy rate (TilskuddssatsFastsatt)")
+    @post(
+        "/{lop_id:uuid}/tilskuddssats", guards=[skriver], summary="Set the subsidy rate (TilskuddssatsFastsatt)", status_code=200,
+        responses=eksempler.TILSKUDDSSATS_SVAR,
+    )
     async def tilskuddssats(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: TilskuddssatsCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[TilskuddssatsCreate, eksempler.TILSKUDDSSATS],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, lop_id, "fastsett_sats", **felter(data))
 
-    @post("/{lop_id:uuid}/permisjoner", guards=[skriver], summary="Grant a leave (PermisjonInnvilget)")
+    @post(
+        "/{lop_id:uuid}/permisjoner", guards=[skriver], summary="Grant a leave (PermisjonInnvilget)", status_code=200,
+        responses=eksempler.PERMISJON_SVAR,
+    )
     async def permisjon(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: PermisjonCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[PermisjonCreate, eksempler.PERMISJON],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, lop_id, "innvilg_permisjon", **felter(data))
 
-    @post("/{lop_id:uuid}/avslutning", guards=[skriver], summary="End the løp (TiltakslopAvsluttet)")
+    @post(
+        "/{lop_id:uuid}/avslutning", guards=[skriver], summary="End the løp (TiltakslopAvsluttet)", status_code=200,
+        responses=eksempler.AVSLUTT_LOP_SVAR,
+    )
     async def avslutt(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: AvslutningCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AvslutningCreate, eksempler.AVSLUTT_LOP],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, lop_id, "avslutt", **felter(data))
 
-    @post("/{lop_id:uuid}/annullering", guards=[skriver], summary="Annul the grant (TiltakslopAnnullert)")
+    @post(
+        "/{lop_id:uuid}/annullering", guards=[skriver], summary="Annul the grant (TiltakslopAnnullert)", status_code=200,
+        responses=eksempler.ANNULLER_SVAR,
+    )
     async def annuller(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: AnnulleringCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AnnulleringCreate, eksempler.ANNULLER],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, lop_id, "annuller", **felter(data))
 
-    @post("/{lop_id:uuid}/korrigeringer", guards=[skriver], summary="Correct recorded facts (TiltakslopKorrigert)")
+    @post(
+        "/{lop_id:uuid}/korrigeringer", guards=[skriver], summary="Correct recorded facts (TiltakslopKorrigert)", status_code=200,
+        responses=eksempler.KORRIGER_LOP_SVAR,
+    )
     async def korriger(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: KorrigeringCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[KorrigeringCreate, eksempler.KORRIGER_LOP],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, lop_id, "korriger", **felter(data))
 
@@ -151,10 +180,11 @@ class TiltakslopController(Controller):
         "/{lop_id:uuid}/overgang",
         guards=[skriver],
         summary="Transition: end this løp and grant the next atomically; answers with the new løp",
+        responses=eksempler.OVERGANG_SVAR,
     )
     async def overgang(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: OvergangCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[OvergangCreate, eksempler.OVERGANG],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         user = bruker(request)
         kvittering = await tjeneste.overgang(
@@ -169,13 +199,15 @@ class TiltakslopController(Controller):
         )
         return svar(kvittering)
 
-    @get("/{lop_id:uuid}", summary="A løp with its limits and deadlines for a business date")
+    @get(
+        "/{lop_id:uuid}", summary="A løp with its limits and deadlines for a business date",
+        responses=eksempler.HENT_LOP_SVAR,
+    )
     async def hent(
         self,
         request: Request[Any, Any, Any],
         lop_id: UUID,
-        tjeneste: Tjeneste,
-        settings: Settings,
+        tjeneste: Tjeneste, settings: Settings,
         per: date | None = None,
         versjon: int | None = Parameter(default=None, ge=1),
         kjent_per: datetime | None = None,
@@ -186,13 +218,20 @@ class TiltakslopController(Controller):
         bruker(request).sjekk_les(visning.nav_enhet)
         return les_svar(visning)
 
-    @get("/{lop_id:uuid}/historikk", summary="Every event of the løp, with actor, reason and hash-chain link")
+    @get(
+        "/{lop_id:uuid}/historikk", summary="Every event of the løp, with actor, reason and hash-chain link",
+        responses=eksempler.LOP_HISTORIKK_SVAR,
+    )
     async def historikk(self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Tjeneste) -> Historikk:
         historikk, enhet = await tjeneste.historikk(lop_id, "tiltakslop")
         bruker(request).sjekk_les(enhet)
         return historikk
 
-    @get("/{lop_id:uuid}/forlengelse", summary="What-if: the extension reasons allowed now and how far each reaches")
+    @get(
+        "/{lop_id:uuid}/forlengelse",
+        summary="What-if: the extension reasons allowed now and how far each reaches",
+        responses=eksempler.FORLENGELSE_SVAR,
+    )
     async def forlengelse(
         self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Tjeneste
     ) -> Forlengelsesmulighet:

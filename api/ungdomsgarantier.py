@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
+from api import eksempler
 from api.auth import bruker, skriver
 from api.felles import API, avtrykk, forventet_versjon, i_dag, kontekst, les_svar, svar
 from api.schemas import (
@@ -49,9 +50,13 @@ class UngdomsgarantiController(Controller):
         )
         return svar(kvittering)
 
-    @post("/", guards=[skriver], summary="Include a young person in the guarantee (UngdomsgarantiInnvilget)")
+    @post(
+        "/", guards=[skriver], summary="Include a young person in the guarantee (UngdomsgarantiInnvilget)",
+        responses=eksempler.INNVILG_GARANTI_SVAR,
+    )
     async def innvilg(
-        self, request: Request[Any, Any, Any], data: UngdomsgarantiCreate, tjeneste: Tjeneste, settings: Settings
+        self, request: Request[Any, Any, Any], data: Annotated[UngdomsgarantiCreate, eksempler.INNVILG_GARANTI],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         if isinstance(data.nav_enhet, str):
             bruker(request).sjekk_skriv(data.nav_enhet)  # 403 before any rule is judged
@@ -70,42 +75,59 @@ class UngdomsgarantiController(Controller):
         "/{garanti_id:uuid}/kontaktperson",
         guards=[skriver],
         summary="Assign or change the contact person (KontaktpersonTildelt / KontaktpersonByttet)",
+        status_code=200,
+        responses=eksempler.KONTAKTPERSON_SVAR,
     )
     async def kontaktperson(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: KontaktpersonCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[KontaktpersonCreate, eksempler.KONTAKTPERSON],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, garanti_id, "tildel_kontaktperson", **felter(data))
 
-    @post("/{garanti_id:uuid}/samtaler", guards=[skriver], summary="Record a follow-up conversation")
+    @post(
+        "/{garanti_id:uuid}/samtaler", guards=[skriver], summary="Record a follow-up conversation", status_code=200,
+        responses=eksempler.SAMTALE_SVAR,
+    )
     async def samtale(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: SamtaleCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[SamtaleCreate, eksempler.SAMTALE],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, garanti_id, "registrer_samtale", **felter(data))
 
-    @post("/{garanti_id:uuid}/aktiviteter", guards=[skriver], summary="Link an activity (AktivitetKoblet)")
+    @post(
+        "/{garanti_id:uuid}/aktiviteter", guards=[skriver], summary="Link an activity (AktivitetKoblet)",
+        status_code=200, responses=eksempler.AKTIVITET_SVAR,
+    )
     async def aktivitet(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: AktivitetCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[AktivitetCreate, eksempler.AKTIVITET],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, garanti_id, "koble_aktivitet", **felter(data))
 
-    @post("/{garanti_id:uuid}/avslutning", guards=[skriver], summary="End the guarantee (UngdomsgarantiAvsluttet)")
+    @post(
+        "/{garanti_id:uuid}/avslutning", guards=[skriver], summary="End the guarantee (UngdomsgarantiAvsluttet)",
+        status_code=200, responses=eksempler.AVSLUTT_GARANTI_SVAR,
+    )
     async def avslutt(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: GarantiAvslutningCreate, tjeneste: Tjeneste,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[GarantiAvslutningCreate, eksempler.AVSLUTT_GARANTI],
+        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, garanti_id, "avslutt", **felter(data))
 
-    @post("/{garanti_id:uuid}/korrigeringer", guards=[skriver], summary="Correct recorded facts")
+    @post(
+        "/{garanti_id:uuid}/korrigeringer", guards=[skriver], summary="Correct recorded facts", status_code=200,
+        responses=eksempler.KORRIGER_GARANTI_SVAR,
+    )
     async def korriger(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: GarantiKorrigeringCreate,
-        tjeneste: Tjeneste, settings: Settings,
+        self, request: Request[Any, Any, Any], garanti_id: UUID,
+        data: Annotated[GarantiKorrigeringCreate, eksempler.KORRIGER_GARANTI], tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, garanti_id, "korriger", **felter(data))
 
-    @get("/{garanti_id:uuid}", summary="A guarantee with its contact person, conversations and alerts")
+    @get(
+        "/{garanti_id:uuid}", summary="A guarantee with its contact person, conversations and alerts",
+        responses=eksempler.HENT_GARANTI_SVAR,
+    )
     async def hent(
         self,
         request: Request[Any, Any, Any],
@@ -122,7 +144,10 @@ class UngdomsgarantiController(Controller):
         bruker(request).sjekk_les(visning.nav_enhet)
         return les_svar(visning)
 
-    @get("/{garanti_id:uuid}/historikk", summary="Every event of the guarantee")
+    @get(
+        "/{garanti_id:uuid}/historikk", summary="Every event of the guarantee",
+        responses=eksempler.GARANTI_HISTORIKK_SVAR,
+    )
     async def historikk(self, request: Request[Any, Any, Any], garanti_id: UUID, tjeneste: Tjeneste) -> Historikk:
         historikk, enhet = await tjeneste.historikk(garanti_id, "ungdomsgaranti")
         bruker(request).sjekk_les(enhet)

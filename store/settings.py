@@ -34,15 +34,18 @@ class Settings:
     regler: Regelkonfig = field(default_factory=Regelkonfig)
     jwt_secret: str | None = None
     person_key: str | None = None
+    pseudonym_key: str | None = None
+    nats_replicas: int = 1
     log_level: str = "INFO"
     projeksjon_maks_etterslep_sekunder: float = 30.0
 
     def secret(self, name: str) -> bytes:
         """A key from configuration, or in development a random one kept under the data directory.
 
-        `name` is `jwt` (signs tokens) or `person` (keys the person record's id and request fingerprints).
+        `name` is `jwt` (signs tokens), `person` (keys the person record's id and request fingerprints) or
+        `pseudonym` (keys `person_pseudonym` on NATS, which subscribers see).
         """
-        configured = {"jwt": self.jwt_secret, "person": self.person_key}[name]
+        configured = {"jwt": self.jwt_secret, "person": self.person_key, "pseudonym": self.pseudonym_key}[name]
         if configured:
             return configured.encode()
         return dev_secret(self.data_dir, name)
@@ -128,6 +131,8 @@ def load_settings(
         regler=_regelkonfig(raw),
         jwt_secret=env.get("FORLOP_JWT_SECRET") or None,
         person_key=env.get("FORLOP_PERSON_KEY") or None,
+        pseudonym_key=env.get("FORLOP_PSEUDONYM_KEY") or None,
+        nats_replicas=int(env.get("FORLOP_NATS_REPLICAS", "1")),
         log_level=env.get("FORLOP_LOG_LEVEL", "INFO"),
         projeksjon_maks_etterslep_sekunder=float(env.get("FORLOP_PROJEKSJON_MAKS_ETTERSLEP", "30")),
     )

@@ -129,7 +129,10 @@ class Tjeneste:
     async def _hent(self, agg_id: UUID, cls: type[A], versjon: int | None, kjent_per: datetime | None) -> A:
         if kjent_per is not None:
             return await self.store.get_at_instant(agg_id, kjent_per, cls)
-        return await self.store.get(agg_id, cls, version=versjon)
+        aggregat = await self.store.get(agg_id, cls, version=versjon)
+        if versjon is not None and aggregat.version < versjon:  # no such version yet: not the latest instead
+            raise NotFound("the aggregate has no such version", id=agg_id, versjon=aggregat.version)
+        return aggregat
 
     async def les(
         self,

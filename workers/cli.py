@@ -42,11 +42,36 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--data-dir", type=Path, default=Path(".forlop"))
     rebuild.add_argument("--config", type=Path, default=None)
 
+    seed = sub.add_parser("seed", help="write a realistic synthetic caseload through the command service")
+    seed.add_argument("--lop", type=int, required=True, help="number of løp (transitions included)")
+    seed.add_argument("--garantier", type=int, default=0, help="number of youth guarantees")
+    seed.add_argument("--seed", type=int, default=1, help="the same seed gives the same data set")
+    seed.add_argument("--samtidige", type=int, default=16, help="concurrent writers (group commit)")
+    seed.add_argument("--today", type=_parse_date, default=None, help="business date (default: today)")
+    seed.add_argument("--data-dir", type=Path, default=Path(".forlop"))
+    seed.add_argument("--config", type=Path, default=None)
+
     runner = sub.add_parser("projeksjon", help="run one projection's runner (a standby waits for the lock)")
     runner.add_argument("--view", choices=sorted(_projeksjoner()), required=True)
     runner.add_argument("--data-dir", type=Path, default=Path(".forlop"))
     runner.add_argument("--config", type=Path, default=None)
     runner.add_argument("--batch", type=int, default=500)
+
+    relay = sub.add_parser("relay", help="run the event relay to NATS (a standby waits for the lock)")
+    relay.add_argument("--data-dir", type=Path, default=Path(".forlop"))
+    relay.add_argument("--config", type=Path, default=None)
+
+    varsler = sub.add_parser("varsler", help="the deadline-alert worker")
+    varsler_sub = varsler.add_subparsers(dest="varsler_command", required=True)
+    kjor = varsler_sub.add_parser("kjor", help="decide the alerts open on a business date once and send them")
+    kjor.add_argument("--per", type=_parse_date, required=True, help="the business date (YYYY-MM-DD)")
+    kjor.add_argument("--data-dir", type=Path, default=Path(".forlop"))
+    kjor.add_argument("--config", type=Path, default=None)
+
+    tail = sub.add_parser("tail", help="print events from NATS as a durable JetStream consumer would see them")
+    tail.add_argument("--subject", default="forlop.hendelse.>")
+    tail.add_argument("--durable", default="forlop-tail", help="consumer name: a restart resumes where it stopped")
+    tail.add_argument("--nats-url", default=None, help="default: NATS_URL, else nats://127.0.0.1:4222")
 
     config = sub.add_parser("config", help="show configuration")
     config.add_argument("--defaults", action="store_true", help="print the default configuration (TOML)")
@@ -85,6 +110,32 @@ async def _rebuild(settings: Settings, views: list[str]) -> None:
             server.cleanup()  # type: ignore[attr-defined]
 
 
+async def _seed(settings: Settings, args: argparse.Namespace) -> int:
+    from api.felles import i_dag
+    from workers.seed import fremdriftslinje, sammendrag, seed_database
+
+    dsn, server = _database_url(settings)
+    try:
+        plan, res = await seed_database(
+            dsn,
+            settings.regler,
+            settings.secret("person"),
+            lop=args.lop,
+            garantier=args.garantier,
+            seed=args.seed,
+            i_dag=args.today or i_dag(settings),
+            samtidige=args.samtidige,
+            events_table=settings.events_table,
+            snapshot_every=settings.snapshot_interval,
+            fremdrift=fremdriftslinje(),
+        )
+        print(sammendrag(plan, res), flush=True)
+        return 1 if res.avvist else 0
+    finally:
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+
+
 async def _runner(settings: Settings, view: str, batch: int) -> None:
     from projections.runner import Runner
     from workers.projeksjoner import PROJEKSJONER
@@ -97,6 +148,43 @@ async def _runner(settings: Settings, view: str, batch: int) -> None:
     try:
         runner = Runner(dsn, PROJEKSJONER[view](settings), events_table=settings.events_table, batch=batch)
         await runner.kjor(stop)
+    finally:
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+
+
+async def _varsler_kjor(settings: Settings, per: date) -> None:
+    from workers.projeksjoner import oversikt
+    from workers.varsler import kjor_en_gang
+
+    dsn, server = _database_url(settings)
+    try:
+        besluttet, sendt, usendt = await kjor_en_gang(
+            dsn, settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}", oversikt(settings), per
+        )
+        print(f"varsler {per.isoformat()}: {besluttet} decided, {sendt} published, {usendt} unsent", flush=True)
+    finally:
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+
+
+async def _relay(settings: Settings) -> None:
+    from workers.relay import Relay
+
+    dsn, server = _database_url(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        relay = Relay(
+            dsn,
+            settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}",
+            settings.secret("pseudonym"),
+            events_table=settings.events_table,
+            replikaer=settings.nats_replicas,
+        )
+        await relay.kjor(stop)
     finally:
         if server is not None:
             server.cleanup()  # type: ignore[attr-defined]
@@ -130,6 +218,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config":
         sys.stdout.write(defaults_toml())
         return 0
+    if args.command == "tail":
+        from workers.tail import tail
+
+        url = args.nats_url or load_settings().nats_url or "nats://127.0.0.1:4222"
+        asyncio.run(tail(url, args.subject, args.durable))
+        return 0
+    if args.command == "varsler":
+        from api.observability import configure_logging
+
+        settings = load_settings(args.config, data_dir=args.data_dir)
+        configure_logging(settings.log_level)
+        asyncio.run(_varsler_kjor(settings, args.per))
+        return 0
+    if args.command == "relay":
+        from api.observability import configure_logging
+
+        settings = load_settings(args.config, data_dir=args.data_dir)
+        configure_logging(settings.log_level)
+        asyncio.run(_relay(settings))
+        return 0
+    if args.command == "seed":
+        from api.observability import configure_logging
+
+        settings = load_settings(args.config, data_dir=args.data_dir, today=args.today)
+        configure_logging(settings.log_level)
+        return asyncio.run(_seed(settings, args))
     if args.command in ("rebuild", "projeksjon"):
         from api.observability import configure_logging
 

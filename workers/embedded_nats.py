@@ -32,14 +32,27 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
             time.sleep(0.05)
 
 
-def start_nats(store_dir: Path, port: int, *, host: str = "127.0.0.1") -> tuple[str, subprocess.Popen[bytes]]:
-    """Start nats-server with JetStream under `store_dir`; returns (url, process)."""
+def start_nats(
+    store_dir: Path,
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    config: Path | None = None,
+    cluster: tuple[str, int, list[int]] | None = None,
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start nats-server with JetStream under `store_dir`; returns (url, process).
+
+    `config` is a nats-server configuration file (e.g. one with `sync_interval`); `cluster` is
+    (server name, cluster port, the other nodes' cluster ports) for a node of a loopback cluster."""
     store_dir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [nats_server_binary(), "-js", "-a", host, "-p", str(port), "-sd", str(store_dir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    args = [nats_server_binary(), "-js", "-a", host, "-p", str(port), "-sd", str(store_dir)]
+    if config is not None:
+        args += ["-c", str(config)]
+    if cluster is not None:
+        name, cluster_port, peers = cluster
+        routes = ",".join(f"nats://{host}:{p}" for p in peers)
+        args += ["-n", name, "--cluster_name", "forlop", "--cluster", f"nats://{host}:{cluster_port}", "--routes", routes]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(host, port)
     except TimeoutError:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 BENCHES = [
     "tests.perf.bench_store",
+    "tests.perf.bench_http",
 ]
 
 OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"

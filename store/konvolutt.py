@@ -1,0 +1,93 @@
+"""The envelope every published event travels in (contract.md §3), shared by the relay and `GET /hendelser`.
+
+`id, posisjon, aggregat, aggregat_id, versjon, type, skjema_versjon, registrert, aktor, correlation_id, data`.
+`data` holds the event's fields under the command bodies' names, without the person: the identifier is
+replaced by `person_pseudonym` (lowercase hex HMAC-SHA256 of the identifier under the configured key) and
+the birth date is not sent. Only the two public aggregates' events are published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import Notification
+
+from domain.ident import Fodselsnummer
+from domain.tiltakslop import Tiltakslop, hendelse_id
+from domain.ungdomsgaranti import Ungdomsgaranti
+from store.mapper import ForlopMapper
+
+AGGREGATER: dict[str, str] = {
+    f"{Tiltakslop.__module__}:{Tiltakslop.__qualname__}.": "tiltakslop",
+    f"{Ungdomsgaranti.__module__}:{Ungdomsgaranti.__qualname__}.": "ungdomsgaranti",
+}
+_METADATA = frozenset(
+    {"originator_id", "originator_version", "timestamp", "originator_topic", "kontekst", "regelsett_id", "lenke"}
+)
+_PERSONLIG = frozenset({"person", "fodselsdato"})
+
+
+class Aktor(msgspec.Struct, kw_only=True):
+    nav_ident: str
+    enhet: str | None
+
+
+class Konvolutt(msgspec.Struct, kw_only=True):
+    id: UUID
+    posisjon: int
+    aggregat: str
+    aggregat_id: UUID
+    versjon: int
+    type: str
+    skjema_versjon: int
+    registrert: datetime
+    aktor: Aktor
+    correlation_id: UUID
+    data: dict[str, Any]
+
+
+def aggregat_av(topic: str) -> str | None:
+    """`tiltakslop` / `ungdomsgaranti` for a published aggregate's event topic, else None."""
+    for prefix, navn in AGGREGATER.items():
+        if topic.startswith(prefix):
+            return navn
+    return None
+
+
+def pseudonym(nokkel: bytes, person: Fodselsnummer) -> str:
+    return hmac.new(nokkel, person.verdi.encode(), hashlib.sha256).hexdigest()
+
+
+def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel: bytes) -> Konvolutt | None:
+    """The envelope of one stored event, or None for an event that is not published (the person record)."""
+    aggregat = aggregat_av(notifikasjon.topic)
+    if aggregat is None:
+        return None
+    event = mapper.to_domain_event(notifikasjon)
+    data = {k: msgspec.to_builtins(v) for k, v in vars(event).items() if k not in _METADATA and k not in _PERSONLIG}
+    person = getattr(event, "person", None)
+    if isinstance(person, Fodselsnummer):
+        data["person_pseudonym"] = pseudonym(pseudonym_nokkel, person)
+    kontekst = event.kontekst
+    return Konvolutt(
+        id=hendelse_id(event.originator_id, event.originator_version),
+        posisjon=notifikasjon.id,
+        aggregat=aggregat,
+        aggregat_id=event.originator_id,
+        versjon=event.originator_version,
+        type=type(event).__name__,
+        skjema_versjon=getattr(type(event), "class_version", 1),
+        registrert=event.timestamp,
+        aktor=Aktor(nav_ident=kontekst.aktor.nav_ident, enhet=kontekst.aktor.enhet),
+        correlation_id=kontekst.correlation_id,
+        data=data,
+    )
+
+
+def subject(k: Konvolutt) -> str:
+    return f"forlop.hendelse.{k.aggregat}.{k.type}"

@@ -1,0 +1,226 @@
+"""The event relay against real PostgreSQL and real nats-server processes (contract.md §3)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import date
+from uuid import uuid4
+
+import pytest
+
+from domain.felles import Aktor, Kontekst
+from domain.konfig import STANDARD
+from store.recorder import AsyncPostgresRecorder, create_pool
+from store.repository import EventStore
+from store.tjeneste import Tjeneste
+from tests.integration.nats_hjelp import i_rekkefolge_per_aggregat, ledig_port, les_strom
+from tests.integration.test_projeksjoner import IDENTER
+from workers.embedded_nats import start_nats
+from workers.nats_oppsett import HENDELSER
+from workers.relay import Relay
+
+PSEUDONYM_KEY = b"pseudonym-key"
+
+
+def ktx() -> Kontekst:
+    return Kontekst(aktor=Aktor("Z990001", "0315"), correlation_id=uuid4())
+
+
+@pytest.fixture
+async def tjeneste(database_url) -> AsyncIterator[Tjeneste]:
+    pool = await create_pool(database_url)
+    recorder = AsyncPostgresRecorder(pool)
+    await recorder.create_tables()
+    try:
+        yield Tjeneste(EventStore(recorder), STANDARD, b"person-key")
+    finally:
+        await recorder.close()
+        await pool.close()
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    port = ledig_port()
+    url, proc = start_nats(tmp_path / "nats", port)
+    server = {"url": url, "port": port, "dir": tmp_path / "nats", "proc": proc}
+    yield server
+    server["proc"].terminate()
+    server["proc"].wait(10)
+
+
+async def grant_and_extend(tjeneste: Tjeneste, nr: int) -> None:
+    lop = await tjeneste.innvilg_lop(
+        ktx(), person=IDENTER[nr], fodselsdato=date(1990, 8, 15), tiltakstype="ARBEIDSTRENING",
+        malgruppe="NEDSATT_ARBEIDSEVNE", fom=date(2025, 1, 1), tom=date(2025, 6, 30), nav_enhet="0315",
+        vedtak_ref="V-1",
+    )
+    await tjeneste.endre_lop(lop.id, "forleng", ktx(), ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE")
+
+
+async def published_events(tjeneste: Tjeneste) -> int:
+    return await tjeneste.store.recorder.pool.fetchval(
+        "SELECT count(*) FROM forlop_events WHERE topic NOT LIKE 'domain.person:%'"
+    )
+
+
+async def until(predicate, seconds: float = 30.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+async def stream_count(url: str) -> int:
+    import nats
+
+    try:
+        nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0)
+    except Exception:  # noqa: BLE001 - not up yet
+        return -1
+    try:
+        return (await nc.jetstream().stream_info(HENDELSER)).state.messages
+    except Exception:  # noqa: BLE001 - no stream yet
+        return -1
+    finally:
+        await nc.close()
+
+
+async def test_relay_publishes_every_event_once_in_order_with_its_id_and_no_identifier(tjeneste, database_url, nats_server):
+    for nr in range(10):
+        await grant_and_extend(tjeneste, nr)
+    stop = asyncio.Event()
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1)
+    task = asyncio.create_task(relay.kjor(stop))
+    total = await published_events(tjeneste)
+
+    await until(lambda: _eq(stream_count(nats_server["url"]), total))
+    stop.set()
+    await task
+    msgs = await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")
+
+    assert len(msgs) == total == 20
+    assert len({m[1]["id"] for m in msgs}) == total
+    assert all(m[2]["Nats-Msg-Id"] == m[1]["id"] for m in msgs)
+    assert i_rekkefolge_per_aggregat(msgs)
+    first = msgs[0][1]
+    assert set(first) == {"id", "posisjon", "aggregat", "aggregat_id", "versjon", "type", "skjema_versjon",
+                          "registrert", "aktor", "correlation_id", "data"}
+    assert first["type"] == "TiltakslopInnvilget" and first["aggregat"] == "tiltakslop"
+    assert re.fullmatch(r"[0-9a-f]{64}", first["data"]["person_pseudonym"])
+    assert "fodselsdato" not in first["data"] and "person" not in first["data"]
+    raw = "".join(str(m[1]) for m in msgs)
+    assert not any(ident in raw for ident in IDENTER[:10])
+
+
+async def _eq(coro, expected) -> bool:
+    return (await coro) == expected
+
+
+async def test_nats_down_while_commands_arrive_then_every_event_once_in_order(tjeneste, database_url, nats_server):
+    stop = asyncio.Event()
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1, ack_tidsfrist=1.0)
+    task = asyncio.create_task(relay.kjor(stop))
+    for nr in range(5):
+        await grant_and_extend(tjeneste, nr)
+    await until(lambda: _eq(stream_count(nats_server["url"]), 10))
+
+    nats_server["proc"].terminate()
+    nats_server["proc"].wait(10)
+    for nr in range(5, 15):
+        await grant_and_extend(tjeneste, nr)
+    await asyncio.sleep(1.5)
+    _, nats_server["proc"] = start_nats(nats_server["dir"], nats_server["port"])
+    total = await published_events(tjeneste)
+    await until(lambda: _eq(stream_count(nats_server["url"]), total), 60)
+    stop.set()
+    await task
+    msgs = await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")
+
+    assert len(msgs) == total == 30
+    assert len({m[1]["id"] for m in msgs}) == total
+    assert i_rekkefolge_per_aggregat(msgs)
+
+
+async def test_relay_killed_mid_batch_loses_nothing_and_the_stream_drops_the_repeats(tjeneste, database_url, nats_server, tmp_path):
+    for nr in range(60):
+        await grant_and_extend(tjeneste, nr)
+    total = await published_events(tjeneste)
+    env = {**os.environ, "DATABASE_URL": database_url, "NATS_URL": nats_server["url"],
+           "FORLOP_PSEUDONYM_KEY": PSEUDONYM_KEY.decode(), "FORLOP_LOG_LEVEL": "WARNING"}
+    cmd = [sys.executable, "-m", "workers.cli", "relay", "--data-dir", str(tmp_path / "data")]
+    pool = tjeneste.store.recorder.pool
+
+    proc = subprocess.Popen(cmd, env=env)
+    await until(lambda: _gt(stream_count(nats_server["url"]), 0))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    position_at_kill = await pool.fetchval("SELECT posisjon FROM forlop_sporing WHERE projeksjon = 'relay'")
+    await pool.execute("UPDATE forlop_sporing SET posisjon = 0 WHERE projeksjon = 'relay'")  # worst case: ack lost
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        await until(lambda: _eq(stream_count(nats_server["url"]), total), 60)
+        await until(lambda: relay_caught_up(pool), 30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    msgs = await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")
+
+    assert position_at_kill is not None
+    assert len(msgs) == total == 120
+    assert len({m[1]["id"] for m in msgs}) == total
+    assert i_rekkefolge_per_aggregat(msgs)
+
+
+async def _gt(coro, n) -> bool:
+    return (await coro) > n
+
+
+async def relay_caught_up(pool) -> bool:
+    return await pool.fetchval(
+        "SELECT posisjon = (SELECT max(notification_id) FROM forlop_events) FROM forlop_sporing WHERE projeksjon = 'relay'"
+    )
+
+
+async def test_three_node_cluster_loses_nothing_when_a_node_stops_during_publishing(tjeneste, database_url, tmp_path):
+    ports = [ledig_port() for _ in range(3)]
+    cluster_ports = [ledig_port() for _ in range(3)]
+    procs = []
+    for i in range(3):
+        peers = [p for j, p in enumerate(cluster_ports) if j != i]
+        _, proc = start_nats(tmp_path / f"n{i}", ports[i], cluster=(f"n{i}", cluster_ports[i], peers))
+        procs.append(proc)
+    urls = ",".join(f"nats://127.0.0.1:{p}" for p in ports)
+    try:
+        await asyncio.sleep(2)  # let the cluster elect a meta leader
+        stop = asyncio.Event()
+        relay = Relay(database_url, urls, PSEUDONYM_KEY, replikaer=3, poll_sekunder=0.1, ack_tidsfrist=2.0)
+        task = asyncio.create_task(relay.kjor(stop))
+        for nr in range(10):
+            await grant_and_extend(tjeneste, nr)
+        await until(lambda: _gt(stream_count(f"nats://127.0.0.1:{ports[0]}"), 0), 60)
+
+        procs[2].terminate()
+        procs[2].wait(10)
+        for nr in range(10, 30):
+            await grant_and_extend(tjeneste, nr)
+        total = await published_events(tjeneste)
+        await until(lambda: _eq(stream_count(f"nats://127.0.0.1:{ports[0]}"), total), 90)
+        stop.set()
+        await task
+        msgs = await les_strom(f"nats://127.0.0.1:{ports[1]}", HENDELSER, "forlop.hendelse.>")
+
+        assert len(msgs) == total == 60
+        assert len({m[1]["id"] for m in msgs}) == total
+        assert i_rekkefolge_per_aggregat(msgs)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)

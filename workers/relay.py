@@ -1,0 +1,216 @@
+"""The event relay: every stored event of the two public aggregates to JetStream, at least once, in order.
+
+- Follows the events table by notification id (NOTIFY wakes it, polling is the fallback), like the
+  projection runner, from its own position in `forlop_sporing` (row `relay`).
+- Publishes with `Nats-Msg-Id` = the event's id, pipelined (`publish_async`, a bounded number in flight) in
+  log order on one connection, so each aggregate's events reach the stream in order.
+- The position moves only past events whose publish was acknowledged (and past the unpublished person
+  record's events between them), together with the stream sequence each one got (`forlop_relay_logg`), in
+  one transaction. A crash after an ack and before that commit republishes; the stream's duplicate window
+  drops the repeat by Msg-Id.
+- One active replica (a PostgreSQL advisory lock); NATS being down only pauses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import msgspec
+import nats
+from nats.js import JetStreamContext
+
+from projections.runner import SPORING, SPORING_DDL, til_notifikasjoner
+from store.konvolutt import konvolutt, subject
+from store.laas import ta_laas, vent
+from store.mapper import ForlopMapper
+from workers.nats_oppsett import sikre_strommer
+
+log = logging.getLogger(__name__)
+
+NAVN = "relay"
+LOGG = "forlop_relay_logg"
+LOGG_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {LOGG} (posisjon bigint PRIMARY KEY, hendelse_id uuid NOT NULL, "
+    "sekvens bigint NOT NULL, publisert timestamptz NOT NULL DEFAULT now())"
+)
+
+
+class NatsUtilgjengelig(Exception):
+    """A publish was not acknowledged in time: NATS (or the stream's leader) is not there right now."""
+
+
+@dataclass
+class RelayStatus:
+    aktiv: bool = False
+    posisjon: int = 0
+    publisert: int = 0
+    siden_fremdrift: float = field(default_factory=time.monotonic)
+
+
+async def koble_til(url: str, stopp: asyncio.Event, navn: str) -> nats.NATS | None:
+    """Connect to NATS, retrying until it answers or `stopp` is set."""
+    while not stopp.is_set():
+        try:
+            return await nats.connect(
+                url.split(","), name=navn, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
+            )
+        except Exception:  # noqa: BLE001 - keep trying while NATS is down
+            log.warning("nats not reachable", extra={"worker": navn})
+            await vent(stopp, 1.0)
+    return None
+
+
+class Relay:
+    def __init__(
+        self,
+        dsn: str,
+        nats_url: str,
+        pseudonym_nokkel: bytes,
+        *,
+        events_table: str = "forlop_events",
+        batch: int = 1000,
+        i_luften: int = 512,
+        ack_tidsfrist: float = 5.0,
+        replikaer: int = 1,
+        poll_sekunder: float = 1.0,
+    ) -> None:
+        self.dsn = dsn
+        self.nats_url = nats_url
+        self.pseudonym_nokkel = pseudonym_nokkel
+        self.events_table = events_table
+        self.batch = batch
+        self.i_luften = i_luften
+        self.ack_tidsfrist = ack_tidsfrist
+        self.replikaer = replikaer
+        self.poll_sekunder = poll_sekunder
+        self.mapper = ForlopMapper()
+        self.status = RelayStatus()
+        self._vekk = asyncio.Event()
+
+    async def kjor(self, stopp: asyncio.Event) -> None:
+        pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
+        try:
+            await opprett(pool)
+            while not stopp.is_set():
+                try:
+                    await self._som_aktiv(pool, stopp)
+                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+                    log.warning("relay lost its database connection", extra={"error": str(e)})
+                    await vent(stopp, self.poll_sekunder)
+        finally:
+            self.status.aktiv = False
+            await pool.close()
+
+    async def _som_aktiv(self, pool: asyncpg.Pool, stopp: asyncio.Event) -> None:
+        laas = await ta_laas(self.dsn, NAVN, stopp, self.poll_sekunder)
+        if laas is None:
+            return
+        nc = None
+        try:
+            nc = await koble_til(self.nats_url, stopp, "forlop-relay")
+            if nc is None:
+                return
+            js = nc.jetstream(publish_async_max_pending=self.i_luften)
+            await laas.add_listener(self.events_table, lambda *_: self._vekk.set())
+            self.status.aktiv = True
+            klar = False
+            while not stopp.is_set():
+                if laas.is_closed():
+                    raise asyncpg.InterfaceError("the lock connection is closed")
+                try:
+                    if not klar:
+                        await sikre_strommer(js, self.replikaer)
+                        klar = True
+                    n = await self.publiser_batch(pool, js)
+                except (NatsUtilgjengelig, nats.errors.Error, TimeoutError) as e:
+                    log.warning("publishing paused: nats unavailable", extra={"error": type(e).__name__})
+                    klar = False
+                    await vent(stopp, self.poll_sekunder)
+                    continue
+                if n == 0:
+                    self._vekk.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._vekk.wait(), self.poll_sekunder)
+        finally:
+            self.status.aktiv = False
+            if nc is not None:
+                with contextlib.suppress(Exception):
+                    await nc.close()
+            with contextlib.suppress(Exception):
+                await laas.close()
+
+    async def publiser_batch(self, pool: asyncpg.Pool, js: JetStreamContext) -> int:
+        """Publish the events after the position; the number read. Raises NatsUtilgjengelig on a missing
+        ack after moving the position past what was acknowledged."""
+        pos = await pool.fetchval(f"SELECT posisjon FROM {SPORING} WHERE projeksjon = $1", NAVN)
+        rows = await pool.fetch(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table} WHERE notification_id > $1 ORDER BY notification_id LIMIT $2",
+            pos,
+            self.batch,
+        )
+        if not rows:
+            self.status.posisjon = pos
+            return 0
+        sendt: list[tuple[int, Any, asyncio.Future[Any] | None]] = []
+        try:
+            for n in til_notifikasjoner(rows):
+                k = konvolutt(self.mapper, n, self.pseudonym_nokkel)
+                if k is None:
+                    sendt.append((n.id, None, None))
+                    continue
+                fut = await js.publish_async(
+                    subject(k), msgspec.json.encode(k), headers={"Nats-Msg-Id": str(k.id)}, wait_stall=self.ack_tidsfrist
+                )
+                sendt.append((n.id, k.id, fut))
+        except (nats.errors.Error, TimeoutError) as e:
+            log.warning("publish failed", extra={"error": type(e).__name__})
+        ny_pos, logg, feil = await self._kvitteringer(pos, sendt)
+        if ny_pos > pos:
+            async with pool.acquire() as conn, conn.transaction():
+                if logg:
+                    await conn.executemany(
+                        f"INSERT INTO {LOGG} (posisjon, hendelse_id, sekvens) VALUES ($1, $2, $3) "
+                        "ON CONFLICT (posisjon) DO UPDATE SET sekvens = excluded.sekvens, publisert = now()",
+                        logg,
+                    )
+                await conn.execute(
+                    f"UPDATE {SPORING} SET posisjon = $2, oppdatert = now() WHERE projeksjon = $1", NAVN, ny_pos
+                )
+            self.status.posisjon = ny_pos
+            self.status.publisert += len(logg)
+            self.status.siden_fremdrift = time.monotonic()
+        if feil or len(sendt) < len(rows):
+            raise NatsUtilgjengelig(f"acknowledged up to position {ny_pos} of {rows[-1][0]}")
+        return len(rows)
+
+    async def _kvitteringer(
+        self, pos: int, sendt: Sequence[tuple[int, Any, asyncio.Future[Any] | None]]
+    ) -> tuple[int, list[tuple[int, Any, int]], bool]:
+        """Await the acks in log order: the position after the last contiguous ack, and the log rows."""
+        ny_pos, logg = pos, []
+        for i, (nid, hendelse, fut) in enumerate(sendt):
+            if fut is not None:
+                try:
+                    ack = await asyncio.wait_for(fut, self.ack_tidsfrist)
+                except (TimeoutError, asyncio.CancelledError, nats.errors.Error, Exception):  # noqa: BLE001
+                    for _, _, rest in sendt[i:]:
+                        if rest is not None and not rest.done():
+                            rest.cancel()
+                    return ny_pos, logg, True
+                logg.append((nid, hendelse, ack.seq))
+            ny_pos = nid
+        return ny_pos, logg, False
+
+
+async def opprett(conn: asyncpg.Pool | asyncpg.Connection) -> None:
+    await conn.execute(SPORING_DDL)
+    await conn.execute(LOGG_DDL)
+    await conn.execute(f"INSERT INTO {SPORING} (projeksjon) VALUES ($1) ON CONFLICT DO NOTHING", NAVN)

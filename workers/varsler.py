@@ -1,0 +1,687 @@
+"""The deadline-alert worker (contract.md §3 FORLOP_VARSLER, rules.md §8.5, §5.3, DATE-8).
+
+Deciding and sending are two steps with an outbox (`forlop_varsler`) between them:
+
+- **Deciding** (`bestem`) reads candidate rows of `v_lop` / `v_garanti` by their `frist` columns in date
+  windows derived from the configured leads, decodes each candidate's state and keeps the alert types whose
+  condition holds, computed by the same domain code as the reads (`Tiltakslop.tilstand(per).open_alerts`,
+  `Ungdomsgaranti.open_alerts(per)`). Each alert is stored once: its id is the UUIDv5 of (type, aggregat_id,
+  frist), and the insert is `ON CONFLICT DO NOTHING`. The row's `per` is the alert's fire date (frist − lead,
+  or the first overdue day), `dager_igjen` = frist − per.
+- **Sending** (`publiser`) sends unsent rows in outbox order to `forlop.varsel.<TYPE>` with `Nats-Msg-Id` =
+  varsel_id, pipelined, and marks each row `publisert` with the stream sequence of its ack.
+
+`forsinket` (DATE-8) is true when the alert reached NATS, or was decided, on a business date after its fire
+date. Precisely: at decision it is `decided on > per`; at each publish attempt the payload carries
+`forsinket OR (business date of the attempt > per)`, and the row keeps the flag of the copy the stream
+holds: the one sent, or, when the ack says the stream already had the id (an earlier attempt whose ack was
+lost), the stored copy's flag read back from the stream. So the row, `GET /varsler` and the stream agree.
+
+What the worker decides on a pass (business date `per`):
+1. on start: everything open on `per` (a full pass: windows `frist ∈ [per, per + lead]`, overdue ones
+   `due < per`), and the fire dates skipped since the last business date it acted on (catch-up, late);
+2. on a new business date: the alerts whose fire date is in `(last date, per]` (one window per type);
+3. every pass: the løp and guarantees whose events the views have applied since the last pass, evaluated
+   on `per` (back-dated facts: a fire date already passed, so `forsinket`).
+The pass and its tracking row (`forlop_varsler_sporing`: business date, event position) commit together.
+
+One replica is active (an advisory lock on a connection of its own); NATS being down only pauses sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID, uuid5
+
+import asyncpg
+import msgspec
+import nats
+from nats.js import JetStreamContext
+
+from domain.datoer import add_days, varseldato
+from domain.konfig import Regelkonfig
+from domain.tiltakslop import Tiltakslop
+from domain.tiltakslop import Varseltype as LopVarsel
+from domain.ungdomsgaranti import Ungdomsgaranti
+from domain.ungdomsgaranti import Varseltype as GarantiVarsel
+from projections.oversikt import Oversikt, satsendringer, tabeller
+from projections.runner import SPORING as PROJEKSJON_SPORING
+from projections.runner import opprett as opprett_visninger
+from store.laas import laase_nokkel, ta_laas, vent
+from workers.nats_oppsett import VARSEL_SUBJECT, VARSLER, sikre_strommer
+
+log = logging.getLogger(__name__)
+
+NAVN = "varsler"
+TABELL = "forlop_varsler"
+SPORING = "forlop_varsler_sporing"
+PROJEKSJON = "oversikt"
+# The namespace of `varsel_id` = uuid5(VARSEL_NAMESPACE, "<type>:<aggregat_id>:<frist>"): fixed forever,
+# since subscribers and the stream's duplicate window rely on the same alert getting the same id.
+VARSEL_NAMESPACE = UUID("4d881099-fb36-4418-baf5-90cd1726e847")
+VARSELTYPER = frozenset(v.value for v in LopVarsel) | frozenset(v.value for v in GarantiVarsel)
+# Alert types that fire on the first overdue day (no lead): fire date = frist + 1.
+FORFALT = frozenset({"VURDERING_FORFALT", "SAMTALE_FORFALT", "KONTAKTPERSON_MANGLER"})
+MAKS_OPPHENTING_DAGER = 400  # a longer gap is caught up by a full pass instead of day windows
+
+DDL = [
+    f"""CREATE TABLE IF NOT EXISTS {TABELL} (
+        varsel_id uuid PRIMARY KEY,
+        nr bigserial NOT NULL,
+        type text NOT NULL,
+        frist date NOT NULL,
+        per date NOT NULL,
+        dager_igjen integer NOT NULL,
+        aggregat text NOT NULL,
+        aggregat_id uuid NOT NULL,
+        nav_enhet text NOT NULL,
+        kontaktperson text,
+        forsinket boolean NOT NULL,
+        besluttet timestamptz NOT NULL DEFAULT now(),
+        besluttet_per date NOT NULL,
+        publisert timestamptz,
+        nats_sekvens bigint)""",
+    f"CREATE INDEX IF NOT EXISTS {TABELL}_usendt_idx ON {TABELL} (nr) WHERE publisert IS NULL",
+    f"CREATE INDEX IF NOT EXISTS {TABELL}_innboks_idx ON {TABELL} (nav_enhet, per DESC, varsel_id)",
+    f"CREATE INDEX IF NOT EXISTS {TABELL}_per_idx ON {TABELL} (per DESC, varsel_id)",
+    f"""CREATE TABLE IF NOT EXISTS {SPORING} (
+        navn text PRIMARY KEY,
+        per date,
+        posisjon bigint NOT NULL,
+        oppdatert timestamptz NOT NULL DEFAULT now())""",
+]
+
+
+def varsel_id(type: str, aggregat_id: UUID, frist: date) -> UUID:
+    """contract.md §3: the UUIDv5 of (type, aggregat_id, frist); also the `Nats-Msg-Id`."""
+    return uuid5(VARSEL_NAMESPACE, f"{type}:{aggregat_id}:{frist.isoformat()}")
+
+
+def subject(type: str) -> str:
+    return f"{VARSEL_SUBJECT}.{type}"
+
+
+class VarselMelding(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The FORLOP_VARSLER payload (contract.md §3); `kontaktperson` only when the guarantee has one."""
+
+    varsel_id: UUID
+    type: str
+    frist: date
+    dager_igjen: int
+    aggregat: str
+    aggregat_id: UUID
+    nav_enhet: str
+    per: date
+    forsinket: bool
+    kontaktperson: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Varsel:
+    """One decided alert (a row of the outbox)."""
+
+    varsel_id: UUID
+    type: str
+    frist: date
+    per: date
+    aggregat: str
+    aggregat_id: UUID
+    nav_enhet: str
+    kontaktperson: str | None
+    forsinket: bool
+
+    @property
+    def dager_igjen(self) -> int:
+        return (self.frist - self.per).days
+
+
+async def opprett(conn: asyncpg.Connection | asyncpg.Pool, oversikt: Oversikt | None = None) -> None:
+    """The outbox and the tracking table (idempotent); with `oversikt`, the views it reads too."""
+    if oversikt is not None:
+        await opprett_visninger(conn, oversikt)
+    for statement in DDL:
+        await conn.execute(statement)
+
+
+# --- deciding -----------------------------------------------------------------------------------------------
+
+
+def _fyringsdato(type: str, frist: date, konfig: Regelkonfig) -> date:
+    """DATE-8: frist − lead; the overdue types fire on the first overdue day."""
+    if type in FORFALT:
+        return add_days(frist, 1)
+    return varseldato(frist, konfig.lead_days.get(type, 0))
+
+
+def _lop_varsler(lop: Tiltakslop, dag: date, konfig: Regelkonfig) -> list[tuple[str, date, str | None]]:
+    """(type, frist, kontaktperson) of each alert open on `dag`, from the same code as GET /tiltakslop."""
+    tilstand = lop.tilstand(dag, konfig)
+    frister = {
+        LopVarsel.CAP_NAERMER_SEG: tilstand.total_cap_tom,
+        LopVarsel.TOM_NAERMER_SEG: lop.tom,
+        LopVarsel.VURDERING_FORFALLER: tilstand.next_review_due,
+        LopVarsel.VURDERING_FORFALT: tilstand.next_review_due,
+        LopVarsel.RATE_ENDRES: tilstand.next_rate_change_date,
+    }
+    return [(v.value, frister[v], None) for v in tilstand.open_alerts if frister[v] is not None]  # type: ignore[misc]
+
+
+def _garanti_varsler(
+    garanti: Ungdomsgaranti, dag: date, konfig: Regelkonfig
+) -> list[tuple[str, date, str | None]]:
+    kontaktperson = garanti.kontaktperson_per(dag)
+    return [
+        (v.value, garanti.varsel_frist(v, dag, konfig), kontaktperson) for v in garanti.open_alerts(dag, konfig)
+    ]
+
+
+def _mulige_fyringsdager(aggregat: Any, fra: date, til: date, konfig: Regelkonfig) -> set[date]:
+    """The days in [fra, til] on which one of the aggregate's alerts may first hold (its fire dates)."""
+    frister: list[tuple[str, date | None]]
+    if isinstance(aggregat, Tiltakslop):
+        neste = aggregat.neste_vurdering(konfig)
+        frister = [
+            ("CAP_NAERMER_SEG", aggregat.total_cap_tom()),
+            ("TOM_NAERMER_SEG", aggregat.tom),
+            ("VURDERING_FORFALLER", neste),
+            ("VURDERING_FORFALT", neste),
+            *(("RATE_ENDRES", d) for d in satsendringer(aggregat)),
+        ]
+    else:
+        frister = [(v.value, aggregat.varsel_frist(v, til, konfig)) for v in GarantiVarsel]
+    dager = {til}
+    for type, frist in frister:
+        if frist is not None and fra <= (dag := _fyringsdato(type, frist, konfig)) <= til:
+            dager.add(dag)
+    return dager
+
+
+def _vindu(konfig: Regelkonfig, type: str, fra: date | None, til: date) -> tuple[date, date]:
+    """The `frist` range of the alerts of `type` whose fire date lies in [fra, til]; with `fra` None, those
+    open on `til` (the lead window, or every overdue one)."""
+    if type in FORFALT:
+        return (date.min if fra is None else add_days(fra, -1)), add_days(til, -1)
+    lead = konfig.lead_days.get(type, 0)
+    return (til if fra is None else add_days(fra, lead)), add_days(til, lead)
+
+
+@dataclass(frozen=True, slots=True)
+class _Kandidat:
+    aggregat: str
+    aggregat_id: UUID
+    versjon: int
+    tilstand: bytes
+
+
+async def _kandidater_i_vinduer(
+    conn: asyncpg.Connection, konfig: Regelkonfig, fra: date | None, til: date
+) -> list[_Kandidat]:
+    """Rows whose `frist` columns fall in the windows: plain range predicates on the columns (an index on
+    each column serves them), OR-ed per table."""
+    lop, garanti = tabeller()
+    ut: list[_Kandidat] = []
+    # v_lop: closed (ended or annulled) løp raise no alert (DATE-8); nor do they after their tom.
+    args: list[Any] = [til if fra is None else fra]
+    deler = []
+    for type, kolonne in (
+        ("TOM_NAERMER_SEG", "tom"),
+        ("CAP_NAERMER_SEG", "total_cap_tom"),
+        ("VURDERING_FORFALLER", "next_review_due"),
+        ("VURDERING_FORFALT", "next_review_due"),
+    ):
+        lo, hi = _vindu(konfig, type, fra, til)
+        args += [lo, hi]
+        deler.append(f"{kolonne} BETWEEN ${len(args) - 1} AND ${len(args)}")
+    lo, hi = _vindu(konfig, "RATE_ENDRES", fra, til)
+    args.append([lo + timedelta(days=i) for i in range((hi - lo).days + 1)])
+    deler.append(f"satsendringer && ${len(args)}::date[]")
+    rows = await conn.fetch(
+        f"SELECT lop_id, versjon, tilstand FROM {lop} WHERE NOT annullert AND NOT avsluttet "
+        f"AND (tom IS NULL OR tom >= $1) AND ({' OR '.join(deler)})",
+        *args,
+    )
+    ut += [_Kandidat("tiltakslop", r[0], r[1], bytes(r[2])) for r in rows]
+    args = [til if fra is None else fra]
+    deler = []
+    for type, kolonne in (
+        ("SAMTALE_FORFALLER", "next_samtale_due"),
+        ("SAMTALE_FORFALT", "next_samtale_due"),
+        ("ALDERSGRENSE_NAERMER_SEG", "aldersgrense_dato"),
+        ("KONTAKTPERSON_MANGLER", "kontaktperson_frist"),
+    ):
+        lo, hi = _vindu(konfig, type, fra, til)
+        args += [lo, hi]
+        vilkar = f"{kolonne} BETWEEN ${len(args) - 1} AND ${len(args)}"
+        if type == "KONTAKTPERSON_MANGLER" and fra is None:
+            vilkar = f"(kontaktperson IS NULL AND {vilkar})"  # every overdue one: only those still without
+        deler.append(vilkar)
+    rows = await conn.fetch(
+        f"SELECT garanti_id, versjon, tilstand FROM {garanti} WHERE (aktiv OR tom >= $1) "
+        f"AND aldersgrense_dato > $1 AND ({' OR '.join(deler)})",
+        *args,
+    )
+    ut += [_Kandidat("ungdomsgaranti", r[0], r[1], bytes(r[2])) for r in rows]
+    return ut
+
+
+async def _kandidater_med_id(conn: asyncpg.Connection, ider: Collection[UUID]) -> list[_Kandidat]:
+    lop, garanti = tabeller()
+    ut: list[_Kandidat] = []
+    for aggregat, tabell, kolonne in (("tiltakslop", lop, "lop_id"), ("ungdomsgaranti", garanti, "garanti_id")):
+        rows = await conn.fetch(
+            f"SELECT {kolonne}, versjon, tilstand FROM {tabell} WHERE {kolonne} = ANY($1::uuid[])", list(ider)
+        )
+        ut += [_Kandidat(aggregat, r[0], r[1], bytes(r[2])) for r in rows]
+    return ut
+
+
+async def bestem(
+    conn: asyncpg.Connection,
+    per: date,
+    oversikt: Oversikt,
+    *,
+    fra: date | None = None,
+    ider: Collection[UUID] | None = None,
+) -> list[Varsel]:
+    """Decide the alerts for business date `per` and store each once; returns those stored now.
+
+    - default: every alert open on `per` (a full pass);
+    - `fra`: the alerts whose fire date lies in [fra, per], each evaluated on its fire date (a new
+      business date, or a catch-up over days the worker did not act on);
+    - `ider`: the given løp and guarantees, evaluated on `per` (those changed since the last pass).
+    `forsinket` is set when the fire date is before `per` (decided late)."""
+    konfig = oversikt.konfig
+    if ider is not None:
+        kandidater = await _kandidater_med_id(conn, ider) if ider else []
+    else:
+        kandidater = await _kandidater_i_vinduer(conn, konfig, fra, per)
+    varsler: dict[UUID, Varsel] = {}
+    for k in kandidater:
+        aggregat = oversikt.dekod(k.aggregat_id, k.versjon, k.tilstand)
+        dager = {per} if fra is None or ider is not None else _mulige_fyringsdager(aggregat, fra, per, konfig)
+        for dag in sorted(dager):
+            apne = (
+                _lop_varsler(aggregat, dag, konfig)
+                if k.aggregat == "tiltakslop"
+                else _garanti_varsler(aggregat, dag, konfig)
+            )
+            for type, frist, kontaktperson in apne:
+                vid = varsel_id(type, k.aggregat_id, frist)
+                if vid in varsler:
+                    continue
+                fyring = _fyringsdato(type, frist, konfig)
+                varsler[vid] = Varsel(
+                    varsel_id=vid,
+                    type=type,
+                    frist=frist,
+                    per=fyring,
+                    aggregat=k.aggregat,
+                    aggregat_id=k.aggregat_id,
+                    nav_enhet=aggregat.nav_enhet,
+                    kontaktperson=kontaktperson,
+                    forsinket=per > fyring,
+                )
+    if not varsler:
+        return []
+    # Outbox order: by fire date, then type and aggregate, so a pass publishes deterministically.
+    rader = sorted(varsler.values(), key=lambda v: (v.per, v.type, str(v.aggregat_id)))
+    lagret = await conn.fetch(
+        f"""INSERT INTO {TABELL} (varsel_id, type, frist, per, dager_igjen, aggregat, aggregat_id, nav_enhet,
+                kontaktperson, forsinket, besluttet_per)
+            SELECT u.varsel_id, u.type, u.frist, u.per, u.dager_igjen, u.aggregat, u.aggregat_id, u.nav_enhet,
+                u.kontaktperson, u.forsinket, $11::date
+            FROM unnest($1::uuid[], $2::text[], $3::date[], $4::date[], $5::int[], $6::text[], $7::uuid[],
+                $8::text[], $9::text[], $10::bool[])
+                WITH ORDINALITY AS u(varsel_id, type, frist, per, dager_igjen, aggregat, aggregat_id, nav_enhet,
+                    kontaktperson, forsinket, i)
+            ORDER BY u.i
+            ON CONFLICT (varsel_id) DO NOTHING RETURNING varsel_id""",
+        [v.varsel_id for v in rader],
+        [v.type for v in rader],
+        [v.frist for v in rader],
+        [v.per for v in rader],
+        [v.dager_igjen for v in rader],
+        [v.aggregat for v in rader],
+        [v.aggregat_id for v in rader],
+        [v.nav_enhet for v in rader],
+        [v.kontaktperson for v in rader],
+        [v.forsinket for v in rader],
+        per,
+    )
+    nye = {r[0] for r in lagret}
+    return [v for v in rader if v.varsel_id in nye]
+
+
+async def bestem_runde(
+    conn: asyncpg.Connection, per: date, oversikt: Oversikt, events_table: str, *, start: bool = False
+) -> int:
+    """One pass of the worker for business date `per` (the module docstring's steps 1–3), in one
+    transaction with its tracking row; the number of alerts stored. `start`: the worker has just started
+    (a full pass too, which also covers a lead changed in the configuration)."""
+    async with conn.transaction():
+        await conn.execute(
+            f"INSERT INTO {SPORING} (navn, per, posisjon) VALUES ($1, NULL, 0) ON CONFLICT DO NOTHING", NAVN
+        )
+        spor = await conn.fetchrow(f"SELECT per, posisjon FROM {SPORING} WHERE navn = $1 FOR UPDATE", NAVN)
+        forrige_per, forrige_pos = spor["per"], spor["posisjon"]
+        visning_pos = await conn.fetchval(
+            f"SELECT posisjon FROM {PROJEKSJON_SPORING} WHERE projeksjon = $1", PROJEKSJON
+        )
+        visning_pos = max(forrige_pos, visning_pos or 0)
+        antall = 0
+        if forrige_per is not None and per > forrige_per:
+            fra = add_days(forrige_per, 1)
+            if (per - fra).days > MAKS_OPPHENTING_DAGER:
+                start = True
+            else:
+                antall += len(await bestem(conn, per, oversikt, fra=fra))
+        if forrige_per is None or start:
+            antall += len(await bestem(conn, per, oversikt))
+        if forrige_per is not None and visning_pos > forrige_pos:
+            ider = [
+                r[0]
+                for r in await conn.fetch(
+                    f"SELECT DISTINCT originator_id FROM {events_table} "
+                    "WHERE notification_id > $1 AND notification_id <= $2",
+                    forrige_pos,
+                    visning_pos,
+                )
+            ]
+            antall += len(await bestem(conn, per, oversikt, ider=ider))
+        await conn.execute(
+            f"UPDATE {SPORING} SET per = greatest(per, $2), posisjon = $3, oppdatert = now() WHERE navn = $1",
+            NAVN,
+            per,
+            visning_pos,
+        )
+    return antall
+
+
+# --- sending ------------------------------------------------------------------------------------------------
+
+
+class NatsUtilgjengelig(Exception):
+    """A publish was not acknowledged in time: NATS (or the stream's leader) is not there right now."""
+
+
+async def publiser(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    js: JetStreamContext,
+    per: date,
+    *,
+    batch: int = 500,
+    ack_tidsfrist: float = 5.0,
+) -> int:
+    """Send up to `batch` unsent alerts in outbox order, pipelined (`publish_async`; the context's
+    `publish_async_max_pending` bounds what is in flight), and mark each acknowledged one `publisert` with
+    its stream sequence. `per` is the business date of this attempt (`forsinket` when after the fire date).
+    Returns the number marked; raises NatsUtilgjengelig when acks are missing (after marking the others)."""
+    rows = await conn.fetch(
+        f"SELECT varsel_id, type, frist, per, dager_igjen, aggregat, aggregat_id, nav_enhet, kontaktperson, "
+        f"forsinket FROM {TABELL} WHERE publisert IS NULL ORDER BY nr LIMIT $1",
+        batch,
+    )
+    if not rows:
+        return 0
+    sendt: list[tuple[VarselMelding, asyncio.Future[Any]]] = []
+    try:
+        for r in rows:
+            melding = VarselMelding(
+                varsel_id=r["varsel_id"],
+                type=r["type"],
+                frist=r["frist"],
+                dager_igjen=r["dager_igjen"],
+                aggregat=r["aggregat"],
+                aggregat_id=r["aggregat_id"],
+                nav_enhet=r["nav_enhet"],
+                per=r["per"],
+                forsinket=r["forsinket"] or per > r["per"],
+                kontaktperson=r["kontaktperson"],
+            )
+            fut = await js.publish_async(
+                subject(melding.type),
+                msgspec.json.encode(melding),
+                headers={"Nats-Msg-Id": str(melding.varsel_id)},
+                wait_stall=ack_tidsfrist,
+            )
+            sendt.append((melding, fut))
+    except (nats.errors.Error, TimeoutError) as e:
+        log.warning("publishing alerts failed", extra={"error": type(e).__name__})
+    if sendt:
+        # One deadline for the whole batch, so a NATS outage costs one timeout, not one per message.
+        await asyncio.wait([f for _, f in sendt], timeout=ack_tidsfrist)
+    merket: list[tuple[UUID, int, bool]] = []
+    for melding, fut in sendt:
+        if not fut.done():
+            fut.cancel()
+            continue
+        if fut.cancelled() or fut.exception() is not None:
+            continue
+        ack = fut.result()
+        forsinket = melding.forsinket
+        if ack.duplicate:
+            forsinket = await _lagret_flagg(js, ack.seq, forsinket)
+        merket.append((melding.varsel_id, ack.seq, forsinket))
+    if merket:
+        await conn.executemany(
+            f"UPDATE {TABELL} SET publisert = now(), nats_sekvens = $2, forsinket = $3 "
+            "WHERE varsel_id = $1 AND publisert IS NULL",
+            merket,
+        )
+    if len(merket) < len(rows):
+        raise NatsUtilgjengelig(f"{len(merket)} of {len(rows)} alerts acknowledged")
+    return len(merket)
+
+
+async def _lagret_flagg(js: JetStreamContext, sekvens: int, sendt: bool) -> bool:
+    """The `forsinket` of the copy the stream already holds (a retry whose first attempt landed)."""
+    try:
+        lagret = await js.get_msg(VARSLER, sekvens)
+        return bool(msgspec.json.decode(lagret.data or b"{}").get("forsinket", sendt))
+    except Exception:  # noqa: BLE001 - keep the flag sent; the stream may have dropped the message
+        return sendt
+
+
+async def etterslep(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[int, float]:
+    """For /metrics: (unsent alerts, age in seconds of the oldest unsent one, 0 when none)."""
+    row = await conn.fetchrow(
+        f"SELECT count(*), coalesce(extract(epoch FROM now() - min(besluttet)), 0) FROM {TABELL} "
+        "WHERE publisert IS NULL"
+    )
+    return int(row[0]), max(0.0, float(row[1]))
+
+
+# --- the worker ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VarselStatus:
+    aktiv: bool = False
+    nats: bool = False
+    per: date | None = None
+    besluttet: int = 0
+    publisert: int = 0
+    siste_runde: float = field(default_factory=time.monotonic)
+
+
+class Varselarbeider:
+    """Decides alerts every `intervall` seconds (and at start) for the business date `i_dag()` and sends
+    them whenever NATS is there. Several replicas may run; one is active."""
+
+    def __init__(
+        self,
+        dsn: str,
+        nats_url: str | None,
+        oversikt: Oversikt,
+        i_dag: Callable[[], date],
+        *,
+        events_table: str = "forlop_events",
+        intervall: float = 60.0,
+        poll_sekunder: float = 1.0,
+        batch: int = 500,
+        i_luften: int = 256,
+        ack_tidsfrist: float = 5.0,
+        replikaer: int = 1,
+    ) -> None:
+        self.dsn = dsn
+        self.nats_url = nats_url
+        self.oversikt = oversikt
+        self.i_dag = i_dag
+        self.events_table = events_table
+        self.intervall = intervall
+        self.poll_sekunder = poll_sekunder
+        self.batch = batch
+        self.i_luften = i_luften
+        self.ack_tidsfrist = ack_tidsfrist
+        self.replikaer = replikaer
+        self.status = VarselStatus()
+        self._js: JetStreamContext | None = None
+        self._vekk = asyncio.Event()
+
+    def vekk(self) -> None:
+        """Run a pass now (e.g. after a command, or in tests)."""
+        self._vekk.set()
+
+    async def kjor(self, stopp: asyncio.Event) -> None:
+        pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
+        try:
+            await opprett(pool, self.oversikt)
+            while not stopp.is_set():
+                try:
+                    await self._som_aktiv(pool, stopp)
+                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+                    log.warning("alert worker lost its database connection", extra={"error": str(e)})
+                    self.status.aktiv = False
+                    await vent(stopp, self.poll_sekunder)
+        finally:
+            self.status.aktiv = False
+            await pool.close()
+
+    async def _som_aktiv(self, pool: asyncpg.Pool, stopp: asyncio.Event) -> None:
+        laas = await ta_laas(self.dsn, NAVN, stopp, self.poll_sekunder)
+        if laas is None:
+            return
+        forbindelse = asyncio.create_task(self._nats(stopp))
+        try:
+            self.status.aktiv = True
+            log.info("alert worker active")
+            neste_runde, startet = 0.0, False
+            while not stopp.is_set():
+                if laas.is_closed():
+                    raise asyncpg.InterfaceError("the lock connection is closed")
+                per = self.i_dag()
+                if time.monotonic() >= neste_runde or per != self.status.per:
+                    async with pool.acquire() as conn:
+                        self.status.besluttet += await bestem_runde(
+                            conn, per, self.oversikt, self.events_table, start=not startet
+                        )
+                    startet = True
+                    self.status.per = per
+                    self.status.siste_runde = time.monotonic()
+                    neste_runde = time.monotonic() + self.intervall
+                await self._send(pool, per)
+                self._vekk.clear()
+                if not await vent(stopp, 0):
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._vekk.wait(), self.poll_sekunder)
+                    if self._vekk.is_set():
+                        neste_runde = 0.0
+        finally:
+            self.status.aktiv = False
+            forbindelse.cancel()
+            with contextlib.suppress(BaseException):
+                await forbindelse
+            with contextlib.suppress(Exception):
+                await laas.close()
+
+    async def _send(self, pool: asyncpg.Pool, per: date) -> None:
+        js = self._js
+        if js is None:
+            return
+        try:
+            if not self.status.nats:
+                await sikre_strommer(js, self.replikaer)
+                self.status.nats = True
+            while n := await publiser(pool, js, per, batch=self.batch, ack_tidsfrist=self.ack_tidsfrist):
+                self.status.publisert += n
+        except (NatsUtilgjengelig, nats.errors.Error, TimeoutError) as e:
+            log.warning("alerts wait for nats", extra={"error": type(e).__name__})
+            self.status.nats = False
+
+    async def _nats(self, stopp: asyncio.Event) -> None:
+        """Connect (retrying while NATS is down) and keep the client; nats-py reconnects by itself."""
+        if self.nats_url is None:
+            return
+        nc = None
+        try:
+            while nc is None and not stopp.is_set():
+                try:
+                    nc = await nats.connect(
+                        self.nats_url,
+                        name="forlop-varsler",
+                        max_reconnect_attempts=-1,
+                        reconnect_time_wait=0.5,
+                        connect_timeout=2,
+                        allow_reconnect=True,
+                    )
+                except Exception:  # noqa: BLE001 - keep trying while NATS is down
+                    log.warning("nats not reachable (alerts are decided and kept meanwhile)")
+                    await vent(stopp, 1.0)
+            if nc is None:
+                return
+            self._js = nc.jetstream(publish_async_max_pending=self.i_luften)
+            await stopp.wait()
+        finally:
+            self._js = None
+            self.status.nats = False
+            if nc is not None:
+                with contextlib.suppress(Exception):
+                    await nc.close()
+
+
+async def kjor_en_gang(
+    dsn: str,
+    nats_url: str | None,
+    oversikt: Oversikt,
+    per: date,
+    *,
+    events_table: str = "forlop_events",
+    ack_tidsfrist: float = 5.0,
+) -> tuple[int, int, int]:
+    """`forlop varsler kjor --per`: decide everything open on `per` and, unless a running worker holds the
+    lock (it sends them itself), send what is unsent. Returns (decided now, sent now, still unsent)."""
+    del events_table  # the one-shot pass reads the views only
+    conn = await asyncpg.connect(dsn)
+    try:
+        await opprett(conn, oversikt)
+        async with conn.transaction():
+            besluttet = len(await bestem(conn, per, oversikt))
+        sendt = 0
+        if nats_url is not None and await conn.fetchval("SELECT pg_try_advisory_lock($1)", laase_nokkel(NAVN)):
+            try:
+                nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0, name="forlop-varsler-cli")
+            except Exception:  # noqa: BLE001 - NATS down: the alerts stay in the outbox for the worker
+                nc = None
+            if nc is not None:
+                try:
+                    js = nc.jetstream()
+                    await sikre_strommer(js)
+                    while n := await publiser(conn, js, per, ack_tidsfrist=ack_tidsfrist):
+                        sendt += n
+                except (NatsUtilgjengelig, nats.errors.Error, TimeoutError) as e:
+                    log.warning("alerts left in the outbox", extra={"error": type(e).__name__})
+                finally:
+                    await nc.close()
+            await conn.execute("SELECT pg_advisory_unlock($1)", laase_nokkel(NAVN))
+        usendt, _ = await etterslep(conn)
+        return besluttet, sendt, usendt
+    finally:
+        await conn.close()
+
