@@ -29,6 +29,7 @@ from api.ungdomsgarantier import UngdomsgarantiController
 from api.varsler import VarselController
 from projections.oversikt import Oversikt
 from projections.runner import SPORING_DDL
+from store.laas import kjor_ddl
 from store.mapper import ForlopMapper
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
@@ -83,7 +84,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litesta
         forbindelse = NatsForbindelse(settings.nats_url)
         try:
             await recorder.create_tables()
-            await pool.execute(SPORING_DDL)
+            await kjor_ddl(pool, [SPORING_DDL])
             store = EventStore(recorder, snapshot_every=settings.snapshot_interval)
             app.state.tjeneste = Tjeneste(store, settings.regler, settings.secret("person"))
             app.state.pool = pool

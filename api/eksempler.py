@@ -570,3 +570,40 @@ def klar_svar(container: Any) -> dict[int, ResponseSpec]:
         **_svar(503, container, "Not ready: the body says which part is down.", "NATS down", IKKE_KLAR),
     }
 LEVER_SVAR = _svar(200, dict[str, str], "The process is up (no token needed).", "Up", {"status": "ok"})
+
+
+VARSLER = {
+    "elementer": [
+        {
+            "varsel_id": "6f1c2b9e-3d4a-5e8f-9a0b-1c2d3e4f5a6b",
+            "type": "SAMTALE_FORFALLER",
+            "frist": "2025-03-05",
+            "dager_igjen": 7,
+            "aggregat": "ungdomsgaranti",
+            "aggregat_id": GARANTI_ID,
+            "nav_enhet": "0315",
+            "kontaktperson": "Z990001",
+            "per": "2025-02-26",
+            "forsinket": False,
+            "publisert": "2025-02-26T05:00:02.118000Z",
+        }
+    ],
+    "neste": None,
+}
+
+
+def liste_svar(
+    container: Any, instance: str, beskrivelse: str, verdi: Any, *statuser: int, **eksempler: dict[str, Any]
+) -> dict[int, ResponseSpec]:
+    """A list read (`{"elementer": [...], "neste": ...}`): 200 with an example, and 400 (a bad query or
+    cursor), 401 and 403 (another office) unless `statuser` names others."""
+    return les(container, instance, beskrivelse, verdi, *(statuser or (400, 401, 403)), **eksempler)
+
+
+def varsler_svar(container: Any) -> dict[int, ResponseSpec]:
+    return liste_svar(
+        container, "/api/v1/varsler",
+        "One page of the alerts decided for the offices, newest fire date first; pass `neste` back as `?etter=`.",
+        VARSLER,
+        s403=problem(403, "FORBIDDEN", "another office's cases", "/api/v1/varsler"),
+    )

@@ -54,15 +54,17 @@ class HelseController(Controller):
     )
     async def metrics(self, state: State) -> str:
         metrics: Metrics = state.metrics
-        for navn in PROJEKSJONER:
+        for navn in (*PROJEKSJONER, *ARBEIDERE):
             lag = await etterslep(state.pool, navn, state.settings.events_table)
             hendelser, sekunder = lag if lag is not None else (-1, -1.0)
-            metrics.gauges[f'forlop_projeksjon_etterslep_hendelser{{projeksjon="{navn}"}}'] = hendelser
-            metrics.gauges[f'forlop_projeksjon_etterslep_sekunder{{projeksjon="{navn}"}}'] = round(sekunder, 3)
+            slag = "projeksjon" if navn in PROJEKSJONER else "arbeider"
+            metrics.gauges[f'forlop_{slag}_etterslep_hendelser{{{slag}="{navn}"}}'] = hendelser
+            metrics.gauges[f'forlop_{slag}_etterslep_sekunder{{{slag}="{navn}"}}'] = round(sekunder, 3)
         return metrics.render()
 
 
 PROJEKSJONER = ("oversikt",)
+ARBEIDERE = ("relay",)  # workers that follow the log from a position of their own (events behind, seconds behind)
 
 
 async def _projeksjon_klar(state: State, navn: str) -> bool:

@@ -8,6 +8,7 @@ Nothing reaches a client as a 500 with a stack trace; an unexpected error is log
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -93,6 +94,17 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return problem(request, status, code, exc.detail)
 
 
+_UTENFOR_KALENDEREN = re.compile(r"^(year -?\d+ is out of range|date value out of range)$")
+
+
+def _kalender(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A date so far out (year 9999) that the limits computed from it leave the calendar: the dates are
+    refused as a range the catalogue cannot judge (422 INVALID_DATE_RANGE), not a server error."""
+    if _UTENFOR_KALENDEREN.match(str(exc)):
+        return problem(request, 422, "INVALID_DATE_RANGE", "a date is so far out that its limits fall outside the calendar")
+    return _unexpected(request, exc)
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unexpected error", extra={"error": type(exc).__name__})
     return problem(request, 500, "INTERNAL_ERROR", "an unexpected error; the correlation id finds it in the logs")
@@ -106,5 +118,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     NotFoundException: _http,
     MethodNotAllowedException: _http,
     HTTPException: _http,
+    ValueError: _kalender,  # date(10000, ...) in date arithmetic
+    OverflowError: _kalender,  # date + timedelta past 9999-12-31
     Exception: _unexpected,
 }

@@ -135,7 +135,7 @@ class UngdomsgarantiController(Controller):
         tjeneste: Tjeneste,
         settings: Settings,
         per: date | None = None,
-        versjon: int | None = Parameter(default=None, ge=1),
+        versjon: int | None = Parameter(default=None, ge=1, le=2**63 - 1),  # a bigint in the store
         kjent_per: datetime | None = None,
     ) -> Svar:
         visning = await tjeneste.les(

@@ -13,6 +13,7 @@ from litestar import Controller, Request, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from api import eksempler
 from api.auth import bruker
 from api.felles import API, i_dag
 from api.frister import enheter_for
@@ -106,7 +107,10 @@ class VarselController(Controller):
     path = f"{API}/varsler"
     tags = ["varsler"]
 
-    @get("/", summary="The alerts decided for an office for business dates up to `per` (the inbox)")
+    @get(
+        "/", summary="The alerts decided for an office for business dates up to `per` (the inbox)",
+        responses=eksempler.varsler_svar(VarselSide),
+    )
     async def varsler(
         self,
         request: Request[Any, Any, Any],

@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 from eventsourcing.persistence import Notification
 
-from store.laas import laase_nokkel, ta_laas, vent
+from store.laas import kjor_ddl, laase_nokkel, ta_laas, vent
 from store.mapper import as_uuid
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,7 @@ def til_notifikasjoner(rows: Sequence[asyncpg.Record]) -> list[Notification]:
 
 async def opprett(conn: asyncpg.Connection | asyncpg.Pool, projeksjon: Projeksjon) -> None:
     """The tracking table, the projection's tables and its tracking row (idempotent)."""
-    await conn.execute(SPORING_DDL)
-    for statement in projeksjon.ddl(""):
-        await conn.execute(statement)
+    await kjor_ddl(conn, [SPORING_DDL, *projeksjon.ddl("")])
     await conn.execute(
         f"INSERT INTO {SPORING} (projeksjon) VALUES ($1) ON CONFLICT (projeksjon) DO NOTHING", projeksjon.navn
     )
@@ -115,7 +113,6 @@ class Runner:
         """Run until `stopp` is set: standby until the lock is ours, then follow the log."""
         pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
         try:
-            await opprett(pool, self.projeksjon)
             while not stopp.is_set():
                 try:
                     await self._som_aktiv(pool, stopp)
@@ -123,10 +120,15 @@ class Runner:
                     log.warning("projection runner lost its database connection", extra={"error": str(e)})
                     self.status.aktiv = False
                     await vent(stopp, self.poll_sekunder)
+                except Exception:  # a worker must never die silently: log, pause, try again
+                    log.exception("projection runner failed; retrying", extra={"projeksjon": self.projeksjon.navn})
+                    self.status.aktiv = False
+                    await vent(stopp, self.poll_sekunder)
         finally:
             await pool.close()
 
     async def _som_aktiv(self, pool: asyncpg.Pool, stopp: asyncio.Event) -> None:
+        await opprett(pool, self.projeksjon)
         laas = await ta_laas(self.dsn, f"projeksjon.{self.projeksjon.navn}", stopp, self.poll_sekunder)
         if laas is None:
             return

@@ -43,6 +43,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 from domain.feil import VersionConflict
 from store import idempotens
 from store.idempotens import DuplicateCommand, Kommando, LagretKommando
+from store.laas import skjemalaas
 from store.mapper import as_uuid
 
 log = logging.getLogger(__name__)
@@ -117,34 +118,39 @@ class AsyncPostgresRecorder:
 
     async def create_tables(self) -> None:
         e, s = self._events, self._snapshots
-        async with self.pool.acquire() as conn:
-            with contextlib.suppress(asyncpg.DuplicateObjectError):  # CREATE TYPE has no IF NOT EXISTS
+        async with self.pool.acquire() as conn, conn.transaction():
+            await skjemalaas(conn)  # several processes may start at once
+            exists = await conn.fetchval(
+                "SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                "WHERE t.typname = 'stored_event_uuid' AND n.nspname = $1",
+                self.schema,
+            )
+            if not exists:  # CREATE TYPE has no IF NOT EXISTS
                 await conn.execute(
                     f'CREATE TYPE "{self.schema}".stored_event_uuid AS '
                     "(originator_id uuid, originator_version bigint, topic text, state bytea)"
                 )
-            async with conn.transaction():
-                await conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {e} ({_COLUMNS}, notification_id bigserial, {_PK}) {_WITH}"
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {e} ({_COLUMNS}, notification_id bigserial, {_PK}) {_WITH}"
+            )
+            await conn.execute(
+                f'CREATE UNIQUE INDEX IF NOT EXISTS "{self.events_table}_notification_id_idx" '
+                f"ON {e} (notification_id ASC);"
+            )
+            await conn.execute(
+                _INSERT_FUNCTION.format(schema=self.schema, events=e, channel=self.channel)
+            )
+            await conn.execute(f"CREATE TABLE IF NOT EXISTS {s} ({_COLUMNS}, {_PK}) {_WITH}")
+            await conn.execute(idempotens.create_table_sql(self.schema))
+            await conn.execute(
+                _SAVE_FUNCTION.format(
+                    function=self._save_function,
+                    body=_BATCH_SQL.format(events=e, kommandoer=self._kommandoer),
+                    events_only=_EVENTS_ONLY_SQL.format(events=e),
+                    events=e,
+                    channel=self.channel,
                 )
-                await conn.execute(
-                    f'CREATE UNIQUE INDEX IF NOT EXISTS "{self.events_table}_notification_id_idx" '
-                    f"ON {e} (notification_id ASC);"
-                )
-                await conn.execute(
-                    _INSERT_FUNCTION.format(schema=self.schema, events=e, channel=self.channel)
-                )
-                await conn.execute(f"CREATE TABLE IF NOT EXISTS {s} ({_COLUMNS}, {_PK}) {_WITH}")
-                await conn.execute(idempotens.create_table_sql(self.schema))
-                await conn.execute(
-                    _SAVE_FUNCTION.format(
-                        function=self._save_function,
-                        body=_BATCH_SQL.format(events=e, kommandoer=self._kommandoer),
-                        events_only=_EVENTS_ONLY_SQL.format(events=e),
-                        events=e,
-                        channel=self.channel,
-                    )
-                )
+            )
 
     # --- writing ----------------------------------------------------------------------------------
 

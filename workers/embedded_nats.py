@@ -9,6 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+# JetStream acknowledges a publish before fsync by default (its file store syncs every two minutes), so an
+# OS crash can lose acknowledged messages; `always` syncs each write first (docs/operations.md).
+SYNC_ALWAYS_CONF = "jetstream {\n  sync_interval: always\n}\n"
+
 
 def nats_server_binary() -> str:
     beside_python = Path(sys.executable).with_name("nats-server")
@@ -39,12 +43,17 @@ def start_nats(
     host: str = "127.0.0.1",
     config: Path | None = None,
     cluster: tuple[str, int, list[int]] | None = None,
+    sync_always: bool = False,
 ) -> tuple[str, subprocess.Popen[bytes]]:
     """Start nats-server with JetStream under `store_dir`; returns (url, process).
 
     `config` is a nats-server configuration file (e.g. one with `sync_interval`); `cluster` is
-    (server name, cluster port, the other nodes' cluster ports) for a node of a loopback cluster."""
+    (server name, cluster port, the other nodes' cluster ports) for a node of a loopback cluster;
+    `sync_always` makes JetStream fsync every write before it acknowledges (`sync_interval: always`)."""
     store_dir.mkdir(parents=True, exist_ok=True)
+    if sync_always and config is None:
+        config = store_dir / "nats.conf"
+        config.write_text(SYNC_ALWAYS_CONF, encoding="utf-8")
     args = [nats_server_binary(), "-js", "-a", host, "-p", str(port), "-sd", str(store_dir)]
     if config is not None:
         args += ["-c", str(config)]

@@ -28,7 +28,7 @@ from nats.js import JetStreamContext
 
 from projections.runner import SPORING, SPORING_DDL, til_notifikasjoner
 from store.konvolutt import konvolutt, subject
-from store.laas import ta_laas, vent
+from store.laas import kjor_ddl, ta_laas, vent
 from store.mapper import ForlopMapper
 from workers.nats_oppsett import sikre_strommer
 
@@ -97,12 +97,15 @@ class Relay:
     async def kjor(self, stopp: asyncio.Event) -> None:
         pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
         try:
-            await opprett(pool)
             while not stopp.is_set():
                 try:
+                    await opprett(pool)
                     await self._som_aktiv(pool, stopp)
                 except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
                     log.warning("relay lost its database connection", extra={"error": str(e)})
+                    await vent(stopp, self.poll_sekunder)
+                except Exception:  # a worker must never die silently: log, pause, try again
+                    log.exception("relay failed; retrying")
                     await vent(stopp, self.poll_sekunder)
         finally:
             self.status.aktiv = False
@@ -211,6 +214,5 @@ class Relay:
 
 
 async def opprett(conn: asyncpg.Pool | asyncpg.Connection) -> None:
-    await conn.execute(SPORING_DDL)
-    await conn.execute(LOGG_DDL)
+    await kjor_ddl(conn, [SPORING_DDL, LOGG_DDL])
     await conn.execute(f"INSERT INTO {SPORING} (projeksjon) VALUES ($1) ON CONFLICT DO NOTHING", NAVN)

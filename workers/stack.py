@@ -15,9 +15,11 @@ import uvicorn
 from api.app import create_app
 from projections.runner import Runner
 from store.embedded import start_postgres
+from store.recorder import AsyncPostgresRecorder, create_pool
 from store.settings import Settings
 from workers.embedded_nats import start_nats
 from workers.projeksjoner import PROJEKSJONER
+from workers.relay import Relay
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,17 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+async def opprett_lagret(database_url: str, events_table: str) -> None:
+    """The store's tables before any worker follows them."""
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        recorder = AsyncPostgresRecorder(pool, events_table=events_table)
+        await recorder.create_tables()
+        await recorder.close()
+    finally:
+        await pool.close()
 
 
 class Stack:
@@ -46,8 +59,11 @@ class Stack:
         if database_url is None:
             database_url, self._pg_server = await asyncio.to_thread(start_postgres, data_dir / "pg")
         if nats_url is None:
-            nats_url, self._nats_proc = await asyncio.to_thread(start_nats, data_dir / "nats", self.settings.nats_port)
+            nats_url, self._nats_proc = await asyncio.to_thread(
+                start_nats, data_dir / "nats", self.settings.nats_port, sync_always=True
+            )
         self.settings = replace(self.settings, database_url=database_url, nats_url=nats_url, data_dir=data_dir)
+        await opprett_lagret(database_url, self.settings.events_table)
         config = uvicorn.Config(
             create_app(self.settings),
             host="127.0.0.1",
@@ -59,6 +75,14 @@ class Stack:
         for lag in PROJEKSJONER.values():
             runner = Runner(database_url, lag(self.settings), events_table=self.settings.events_table)
             self._workers.append(asyncio.create_task(runner.kjor(self._stopp)))
+        relay = Relay(
+            database_url,
+            nats_url,
+            self.settings.secret("pseudonym"),
+            events_table=self.settings.events_table,
+            replikaer=self.settings.nats_replicas,
+        )
+        self._workers.append(asyncio.create_task(relay.kjor(self._stopp)))
         self._api = _Server(config)
         self._api_task = asyncio.create_task(self._api.serve())
         while not self._api.started:

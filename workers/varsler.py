@@ -572,26 +572,34 @@ class Varselarbeider:
         try:
             self.status.aktiv = True
             log.info("alert worker active")
-            neste_runde, startet = 0.0, False
+            neste_runde, startet, forsokt_per = 0.0, False, None
             while not stopp.is_set():
                 if laas.is_closed():
                     raise asyncpg.InterfaceError("the lock connection is closed")
                 per = self.i_dag()
-                if time.monotonic() >= neste_runde or per != self.status.per:
-                    async with pool.acquire() as conn:
-                        self.status.besluttet += await bestem_runde(
-                            conn, per, self.oversikt, self.events_table, start=not startet
-                        )
-                    startet = True
-                    self.status.per = per
-                    self.status.siste_runde = time.monotonic()
-                    neste_runde = time.monotonic() + self.intervall
+                if time.monotonic() >= neste_runde or per != forsokt_per:
+                    neste_runde, forsokt_per = time.monotonic() + self.intervall, per
+                    try:
+                        async with pool.acquire() as conn:
+                            self.status.besluttet += await bestem_runde(
+                                conn, per, self.oversikt, self.events_table, start=not startet
+                            )
+                    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+                        raise
+                    except Exception:
+                        # A pass that fails (say, a row that does not decode) is retried next interval;
+                        # sending what was decided goes on meanwhile.
+                        log.exception("deciding alerts failed", extra={"per": per.isoformat()})
+                    else:
+                        startet = True
+                        self.status.per = per
+                        self.status.siste_runde = time.monotonic()
                 await self._send(pool, per)
-                self._vekk.clear()
-                if not await vent(stopp, 0):
+                if not stopp.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._vekk.wait(), self.poll_sekunder)
                     if self._vekk.is_set():
+                        self._vekk.clear()
                         neste_runde = 0.0
         finally:
             self.status.aktiv = False

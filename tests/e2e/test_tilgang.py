@@ -4,10 +4,13 @@ checked before the body is judged; REVISOR reads everything and writes nothing; 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
+from api.app import create_app
+from store.settings import load_settings
 from tests.e2e.conftest import API, Server, arbeidstrening, garanti, ny_ident, person
 
 # The cases all belong to NAV office 0315 (Oslo); the "other office" is 4601 (Bergen).
@@ -40,9 +43,15 @@ MATRIX: list[tuple[str, int, int, int, int, int]] = [
     ("POST /personer/oversikt",             401,     200,     200,     200,     200),  # SB 4601: empty lists
     ("GET /frister",                        401,     200,     200,     200,     200),  # SB: own offices only
     ("GET /frister?enhet=0315",             401,     200,     403,     200,     200),
+    ("GET /varsler",                        401,     200,     200,     200,     200),  # SB: own offices only
+    ("GET /varsler?enhet=0315",             401,     200,     403,     200,     200),
+    ("GET /hendelser",                      401,     200,     403,     403,     200),  # REVISOR and SYSTEM
+    ("GET /revisjon/verifisering",          401,     200,     403,     403,     403),  # REVISOR only
+    ("GET /revisjon/innsyn",                401,     200,     403,     403,     403),
     ("GET /health/live",                    200,     200,     200,     200,     200),
     ("GET /health/ready",                   200,     200,     200,     200,     200),
     ("GET /metrics",                        200,     200,     200,     200,     200),
+    ("GET /schema",                         200,     200,     200,     200,     200),
     ("GET /schema/openapi.json",            200,     200,     200,     200,     200),
 ]
 CALLERS = ("no token", "REVISOR", "SB 4601", "SB 0315", "SYSTEM")
@@ -72,12 +81,44 @@ BODIES: dict[str, dict[str, Any]] = {
 }
 
 
+def _route(endpoint: str) -> tuple[str, str]:
+    """`POST /tiltakslop/{lop}/avkorting past the cap` → ("POST", "/api/v1/tiltakslop/{}/avkorting")."""
+    method, template = endpoint.split(" ")[:2]
+    path = re.sub(r"\{[^}]*\}", "{}", template.split("?")[0])
+    return method, path if path.startswith(("/health", "/metrics", "/schema")) else API + path
+
+
+def _served() -> set[tuple[str, str]]:
+    """The (method, path) pairs the app serves, besides the OpenAPI viewers under /schema/."""
+    app = create_app(load_settings(environ={"DATABASE_URL": "postgresql://unused/x", "FORLOP_JWT_SECRET": "s" * 32}))
+    served = set()
+    for route in app.routes:
+        path = re.sub(r"\{[^}]*\}", "{}", route.path)
+        if path.startswith("/schema/") and path != "/schema/openapi.json":
+            continue
+        served |= {(m, path) for m in getattr(route, "methods", ()) if m not in ("OPTIONS", "HEAD")}
+    return served
+
+
+SERVED = _served()
+
+
 def _params() -> list[Any]:
     params = []
     for endpoint, *expected in MATRIX:
+        missing = _route(endpoint) not in SERVED
         for caller, status in zip(CALLERS, expected, strict=True):
-            params.append(pytest.param(endpoint, caller, status, id=f"{endpoint} | {caller} -> {status}"))
+            marks = [pytest.mark.skip(reason="the app does not serve this endpoint of contract.md §2 yet")] if missing else []
+            params.append(pytest.param(endpoint, caller, status, id=f"{endpoint} | {caller} -> {status}", marks=marks))
     return params
+
+
+def test_the_table_names_every_endpoint_the_app_serves():
+    listed = {_route(endpoint) for endpoint, *_ in MATRIX}
+
+    unlisted = SERVED - listed
+
+    assert not unlisted, f"add these endpoints to MATRIX with the status each caller gets: {sorted(unlisted)}"
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,8 @@
 """`make bench`: run every benchmark module and write docs/benchmarks.md.
 
-A benchmark module exposes `run() -> str`, a markdown section; add its import path to BENCHES.
+A benchmark module exposes `run() -> str`, a markdown section starting with a `## ` heading; add its import
+path to BENCHES. `python -m tests.perf.run_all projeksjoner [store ...]` runs only the named sections
+(`tests.perf.bench_<name>`) and replaces just those sections in docs/benchmarks.md, keeping the others.
 """
 
 from __future__ import annotations
@@ -15,16 +17,33 @@ from pathlib import Path
 BENCHES = [
     "tests.perf.bench_store",
     "tests.perf.bench_http",
+    "tests.perf.bench_projeksjoner",
 ]
 
 OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 
 
-def main() -> None:
-    sections = []
-    for name in BENCHES:
+def _sections(text: str) -> dict[str, str]:
+    """The `## ` sections of a generated file, by heading line."""
+    parts = ("\n" + text).split("\n## ")[1:]
+    return {"## " + p.split("\n", 1)[0]: ("## " + p).rstrip("\n") + "\n" for p in parts}
+
+
+def main(argv: list[str] | None = None) -> None:
+    names = sys.argv[1:] if argv is None else argv
+    chosen = [f"tests.perf.bench_{n}" for n in names] or BENCHES
+    unknown = [c for c in chosen if c not in BENCHES]
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s): {unknown}; known: {[b.rsplit('_', 1)[1] for b in BENCHES]}")
+    new: list[str] = []
+    for name in chosen:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        sections.append(importlib.import_module(name).run())
+        new.append(importlib.import_module(name).run())
+    sections = new
+    if names and OUTPUT.exists():  # a subset: replace those sections, keep the others in BENCHES order
+        kept = _sections(OUTPUT.read_text(encoding="utf-8"))
+        kept.update(_sections("\n".join(new)))
+        sections = list(kept.values())
     header = [
         "# Benchmarks",
         "",
