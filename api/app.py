@@ -19,6 +19,7 @@ from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 
 from api.auth import jwt_auth
+from api.felles import streng_kropp
 from api.frister import FristController
 from api.helse import HelseController
 from api.observability import Metrics, correlation_middleware
@@ -123,6 +124,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litesta
             "settings": Provide(innstillinger, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=streng_kropp,  # wrong types are 400, not coerced
         on_app_init=[auth.on_app_init],
         openapi_config=OpenAPIConfig(
             title="Forløp",

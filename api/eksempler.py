@@ -106,12 +106,16 @@ VURDERING = body(
     (
         "AFT status and progress review",
         {"dato": "2025-03-28", "type": "AFT_STATUS_PROGRESJON", "utfall": "FORTSETTER"},
-    )
+    ),
+    (
+        "Half-yearly review of a wage subsidy",
+        {"dato": "2025-06-27", "type": "LTS_HALVAARSVURDERING", "utfall": "FORTSETTER"},
+    ),
 )
-TILSKUDDSSATS = body(("Lower the wage-subsidy rate to 50 %", {"prosent": 50, "fom": "2025-10-01"}))
+TILSKUDDSSATS = body(("Lower a wage subsidy's rate to 50 %", {"prosent": 50, "fom": "2025-10-01"}))
 PERMISJON = body(
     (
-        "Work placement (hospitering) at a host company",
+        "Work placement (hospitering) at a host company, on a VTA løp",
         {"fom": "2025-04-07", "tom": "2025-04-25", "type": "HOSPITERING", "vertsbedrift": "Eksempel Bygg AS"},
     )
 )
@@ -513,11 +517,11 @@ HENT_LOP_SVAR = les(
 )
 LOP_HISTORIKK_SVAR = les(
     Historikk, f"{_LOP_STI}/historikk", "Every event of the løp in order, with its hash-chain link.", HISTORIKK,
-    401, 403, 404,
+    400, 401, 403, 404,
 )
 FORLENGELSE_SVAR = les(
     Forlengelsesmulighet, f"{_LOP_STI}/forlengelse",
-    "The extension reasons allowed now and the latest `ny_tom` each reaches.", _UTVIDELSE, 401, 403, 404,
+    "The extension reasons allowed now and the latest `ny_tom` each reaches.", _UTVIDELSE, 400, 401, 403, 404,
 )
 HENT_GARANTI_SVAR = les(
     GarantiVisning, _GARANTI_STI,
@@ -526,7 +530,7 @@ HENT_GARANTI_SVAR = les(
 )
 GARANTI_HISTORIKK_SVAR = les(
     Historikk, f"{_GARANTI_STI}/historikk", "Every event of the guarantee in order, with its hash-chain link.",
-    GARANTI_HISTORIKK, 401, 403, 404,
+    GARANTI_HISTORIKK, 400, 401, 403, 404,
 )
 FORLENG_SVAR = lop("/forlengelser", "EXCEEDS_MAX_DURATION", "ny_tom is past the total cap", max_tom="2026-07-05")
 AVKORT_SVAR = lop("/avkorting", "INVALID_DATE_RANGE", "ny_tom must be before tom and not before fom")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Request, Response
+from litestar.exceptions import ValidationException
 
 from api.auth import Bruker, bruker
 from api.observability import correlation_id
@@ -70,3 +71,20 @@ def svar(kvittering: Kvittering) -> Response[Any]:
 
 def les_svar(visning: Any) -> Response[Any]:
     return Response(content=visning, headers={"ETag": f'"{visning.versjon}"'})
+
+
+async def streng_kropp(request: Request[Any, Any, Any]) -> None:
+    """Wrong types are 400 (contract.md §2), but Litestar converts bodies leniently (`"50"` → 50, `"true"` →
+    True): a command's JSON body is first decoded strictly against the handler's schema (`before_request`)."""
+    parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if parameter is None:
+        return
+    try:
+        msgspec.json.decode(await request.body(), type=parameter.annotation, strict=True)
+    except msgspec.ValidationError as e:
+        raise ValidationException(
+            f"Validation failed for {request.method} {request.url.path}",
+            extra=[{"message": str(e), "source": "body"}],
+        ) from None
+    except msgspec.DecodeError:
+        return  # not JSON at all: Litestar's own decoding answers 400

@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--garantier", type=int, default=0, help="number of youth guarantees")
     seed.add_argument("--seed", type=int, default=1, help="the same seed gives the same data set")
     seed.add_argument("--samtidige", type=int, default=16, help="concurrent writers (group commit)")
+    seed.add_argument("--per-person", action="store_true", help="each person's history in one burst")
     seed.add_argument("--today", type=_parse_date, default=None, help="business date (default: today)")
     seed.add_argument("--data-dir", type=Path, default=Path(".forlop"))
     seed.add_argument("--config", type=Path, default=None)
@@ -60,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     relay = sub.add_parser("relay", help="run the event relay to NATS (a standby waits for the lock)")
     relay.add_argument("--data-dir", type=Path, default=Path(".forlop"))
     relay.add_argument("--config", type=Path, default=None)
+    relay_sub = relay.add_subparsers(dest="relay_command")
+    replay = relay_sub.add_parser("replay", help="publish a range of the log again (same Msg-Ids)")
+    replay.add_argument("--fra", type=int, required=True, help="first position (inclusive)")
+    replay.add_argument("--til", type=int, default=None, help="last position (inclusive; default: the end)")
+    replay.add_argument("--data-dir", type=Path, default=Path(".forlop"))
+    replay.add_argument("--config", type=Path, default=None)
 
     varsler = sub.add_parser("varsler", help="the deadline-alert worker")
     varsler_sub = varsler.add_subparsers(dest="varsler_command", required=True)
@@ -125,6 +132,7 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> int:
             seed=args.seed,
             i_dag=args.today or i_dag(settings),
             samtidige=args.samtidige,
+            flettet=not args.per_person,
             events_table=settings.events_table,
             snapshot_every=settings.snapshot_interval,
             fremdrift=fremdriftslinje(),
@@ -160,7 +168,11 @@ async def _varsler_kjor(settings: Settings, per: date) -> None:
     dsn, server = _database_url(settings)
     try:
         besluttet, sendt, usendt = await kjor_en_gang(
-            dsn, settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}", oversikt(settings), per
+            dsn,
+            settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}",
+            oversikt(settings),
+            per,
+            replikaer=settings.nats_replicas,
         )
         print(f"varsler {per.isoformat()}: {besluttet} decided, {sendt} published, {usendt} unsent", flush=True)
     finally:
@@ -185,6 +197,25 @@ async def _relay(settings: Settings) -> None:
             replikaer=settings.nats_replicas,
         )
         await relay.kjor(stop)
+    finally:
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+
+
+async def _replay(settings: Settings, fra: int, til: int | None) -> None:
+    from workers.relay import publiser_paa_nytt
+
+    dsn, server = _database_url(settings)
+    try:
+        sendt, duplikater = await publiser_paa_nytt(
+            dsn,
+            settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}",
+            settings.secret("pseudonym"),
+            fra,
+            til,
+            events_table=settings.events_table,
+        )
+        print(f"published {sendt} events again; the stream dropped {duplikater} as duplicates of known ids")
     finally:
         if server is not None:
             server.cleanup()  # type: ignore[attr-defined]
@@ -236,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = load_settings(args.config, data_dir=args.data_dir)
         configure_logging(settings.log_level)
-        asyncio.run(_relay(settings))
+        if args.relay_command == "replay":
+            asyncio.run(_replay(settings, args.fra, args.til))
+        else:
+            asyncio.run(_relay(settings))
         return 0
     if args.command == "seed":
         from api.observability import configure_logging

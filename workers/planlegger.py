@@ -30,7 +30,11 @@ from domain.person import NAMESPACE
 from projections.oversikt import Oversikt, tabeller
 from projections.runner import opprett as opprett_visninger
 from store.laas import ta_laas, vent
+from store.recorder import AsyncPostgresRecorder, create_pool
+from store.repository import EventStore
+from store.settings import Settings
 from store.tjeneste import Tjeneste
+from workers.varsler import forretningsdato
 
 log = logging.getLogger(__name__)
 
@@ -74,33 +78,51 @@ class PlanleggerStatus:
 
 class Planlegger:
     """Runs `avslutt_fylt30` for the business date `i_dag()` at start and every `intervall` seconds (and at
-    once when the date changes). Several replicas may run; one is active."""
+    once when the date changes). Several replicas may run; one is active.
+
+    Without a `tjeneste`, it opens its own command service on `dsn` (the events table `events_table`,
+    the rule configuration and person key of `oversikt`) for as long as `kjor` runs."""
 
     def __init__(
         self,
         dsn: str,
-        tjeneste: Tjeneste,
         oversikt: Oversikt,
         i_dag: Callable[[], date],
         *,
+        tjeneste: Tjeneste | None = None,
+        events_table: str = "forlop_events",
+        snapshot_every: int | None = 50,
         intervall: float = 60.0,
         poll_sekunder: float = 1.0,
     ) -> None:
         self.dsn = dsn
-        self.tjeneste = tjeneste
         self.oversikt = oversikt
         self.i_dag = i_dag
+        self.tjeneste = tjeneste
+        self.events_table = events_table
+        self.snapshot_every = snapshot_every
         self.intervall = intervall
         self.poll_sekunder = poll_sekunder
         self.status = PlanleggerStatus()
 
     async def kjor(self, stopp: asyncio.Event) -> None:
         pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
+        egen: AsyncPostgresRecorder | None = None
         try:
+            if self.tjeneste is None:
+                egen = AsyncPostgresRecorder(
+                    await create_pool(self.dsn, min_size=1, max_size=4), events_table=self.events_table
+                )
+                await egen.create_tables()
+                self.tjeneste = Tjeneste(
+                    EventStore(egen, snapshot_every=self.snapshot_every),
+                    self.oversikt.konfig,
+                    self.oversikt.person_nokkel,
+                )
             await opprett_visninger(pool, self.oversikt)
             while not stopp.is_set():
                 try:
-                    await self._som_aktiv(pool, stopp)
+                    await self._som_aktiv(pool, stopp, self.tjeneste)
                 except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
                     log.warning("scheduler lost its database connection", extra={"error": str(e)})
                     self.status.aktiv = False
@@ -108,8 +130,12 @@ class Planlegger:
         finally:
             self.status.aktiv = False
             await pool.close()
+            if egen is not None:
+                self.tjeneste = None
+                await egen.close()
+                await egen.pool.close()
 
-    async def _som_aktiv(self, pool: asyncpg.Pool, stopp: asyncio.Event) -> None:
+    async def _som_aktiv(self, pool: asyncpg.Pool, stopp: asyncio.Event, tjeneste: Tjeneste) -> None:
         laas = await ta_laas(self.dsn, NAVN, stopp, self.poll_sekunder)
         if laas is None:
             return
@@ -121,7 +147,7 @@ class Planlegger:
                     raise asyncpg.InterfaceError("the lock connection is closed")
                 per = self.i_dag()
                 if time.monotonic() >= neste or per != self.status.per:
-                    self.status.kommandoer += len(await avslutt_fylt30(pool, self.tjeneste, per))
+                    self.status.kommandoer += len(await avslutt_fylt30(pool, tjeneste, per))
                     self.status.per = per
                     self.status.siste_runde = time.monotonic()
                     neste = time.monotonic() + self.intervall
@@ -130,3 +156,15 @@ class Planlegger:
             self.status.aktiv = False
             with contextlib.suppress(Exception):
                 await laas.close()
+
+
+def planlegger(settings: Settings, dsn: str, oversikt: Oversikt, **kwargs: object) -> Planlegger:
+    """The scheduler `forlop up` runs: business date from `--today` or Europe/Oslo, its own service."""
+    return Planlegger(
+        dsn,
+        oversikt,
+        forretningsdato(settings),
+        events_table=settings.events_table,
+        snapshot_every=settings.snapshot_interval,
+        **kwargs,  # type: ignore[arg-type]
+    )

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from projections.runner import SPORING, SPORING_DDL, til_notifikasjoner
 from store.konvolutt import konvolutt, subject
 from store.laas import kjor_ddl, ta_laas, vent
 from store.mapper import ForlopMapper
-from workers.nats_oppsett import sikre_strommer
+from workers.nats_oppsett import HENDELSER, sikre_strommer
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,47 @@ LOGG_DDL = (
     f"CREATE TABLE IF NOT EXISTS {LOGG} (posisjon bigint PRIMARY KEY, hendelse_id uuid NOT NULL, "
     "sekvens bigint NOT NULL, publisert timestamptz NOT NULL DEFAULT now())"
 )
+LOGG_INDEKS = f"CREATE INDEX IF NOT EXISTS {LOGG}_sekvens_idx ON {LOGG} (sekvens)"
+KONTROLL_SEKUNDER = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Stromtilstand:
+    """What JetStream holds of a stream: the sequences in [first, last] except the deleted ones."""
+
+    first_seq: int
+    last_seq: int
+    slettet: tuple[int, ...]
+
+    def mangler(self, sekvens: int) -> bool:
+        return sekvens < self.first_seq or sekvens > self.last_seq or sekvens in self.slettet
+
+
+async def stromtilstand(nc: nats.NATS, stream: str) -> Stromtilstand | None:
+    """The stream's state with the list of deleted sequences (nats-py's stream_info does not ask for it)."""
+    svar = await nc.request(f"$JS.API.STREAM.INFO.{stream}", b'{"deleted_details": true}', timeout=5)
+    info = msgspec.json.decode(svar.data)
+    if "error" in info:
+        if info["error"].get("code") == 404:
+            return None
+        raise NatsUtilgjengelig(info["error"].get("description", "stream info failed"))
+    state = info["state"]
+    return Stromtilstand(state.get("first_seq", 0), state.get("last_seq", 0), tuple(state.get("deleted") or ()))
+
+
+async def har_tapt(conn: asyncpg.Pool | asyncpg.Connection, tabell: str, kolonne: str, t: Stromtilstand | None) -> bool:
+    """Whether any sequence recorded in `tabell.kolonne` is no longer in the stream (None: the stream is gone)."""
+    if t is None:
+        return bool(await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {tabell} WHERE {kolonne} IS NOT NULL)"))
+    return bool(
+        await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {tabell} WHERE {kolonne} < $1 OR {kolonne} > $2 "
+            f"OR {kolonne} = ANY($3::bigint[]))",
+            t.first_seq,
+            t.last_seq,
+            list(t.slettet),
+        )
+    )
 
 
 class NatsUtilgjengelig(Exception):
@@ -51,15 +92,23 @@ class RelayStatus:
     aktiv: bool = False
     posisjon: int = 0
     publisert: int = 0
+    spolt_tilbake: int = 0
     siden_fremdrift: float = field(default_factory=time.monotonic)
 
 
-async def koble_til(url: str, stopp: asyncio.Event, navn: str) -> nats.NATS | None:
-    """Connect to NATS, retrying until it answers or `stopp` is set."""
+async def koble_til(
+    url: str, stopp: asyncio.Event, navn: str, gjenoppkoblet: Callable[[], Awaitable[None]] | None = None
+) -> nats.NATS | None:
+    """Connect to NATS, retrying until it answers or `stopp` is set; `gjenoppkoblet` runs on each reconnect."""
     while not stopp.is_set():
         try:
             return await nats.connect(
-                url.split(","), name=navn, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
+                url.split(","),
+                name=navn,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=2,
+                reconnected_cb=gjenoppkoblet,
             )
         except Exception:  # noqa: BLE001 - keep trying while NATS is down
             log.warning("nats not reachable", extra={"worker": navn})
@@ -93,6 +142,7 @@ class Relay:
         self.mapper = ForlopMapper()
         self.status = RelayStatus()
         self._vekk = asyncio.Event()
+        self._kontroller = True
 
     async def kjor(self, stopp: asyncio.Event) -> None:
         pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
@@ -117,20 +167,26 @@ class Relay:
             return
         nc = None
         try:
-            nc = await koble_til(self.nats_url, stopp, "forlop-relay")
+            nc = await koble_til(self.nats_url, stopp, "forlop-relay", self._gjenoppkoblet)
             if nc is None:
                 return
             js = nc.jetstream(publish_async_max_pending=self.i_luften)
             await laas.add_listener(self.events_table, lambda *_: self._vekk.set())
             self.status.aktiv = True
             klar = False
+            self._kontroller = True
+            neste_kontroll = 0.0
             while not stopp.is_set():
                 if laas.is_closed():
                     raise asyncpg.InterfaceError("the lock connection is closed")
                 try:
-                    if not klar:
+                    if not klar or self._kontroller or time.monotonic() >= neste_kontroll:
+                        self._kontroller = False
+                        # On every (re)connect and periodically: has the stream lost what it acknowledged?
+                        await self.kontroller_strom(pool, nc)
                         await sikre_strommer(js, self.replikaer)
                         klar = True
+                        neste_kontroll = time.monotonic() + KONTROLL_SEKUNDER
                     n = await self.publiser_batch(pool, js)
                 except (NatsUtilgjengelig, nats.errors.Error, TimeoutError) as e:
                     log.warning("publishing paused: nats unavailable", extra={"error": type(e).__name__})
@@ -148,6 +204,39 @@ class Relay:
                     await nc.close()
             with contextlib.suppress(Exception):
                 await laas.close()
+
+    async def _gjenoppkoblet(self) -> None:
+        """A reconnect may follow a NATS restart that lost acknowledged writes: check before publishing."""
+        self._kontroller = True
+        self._vekk.set()
+
+    async def kontroller_strom(self, pool: asyncpg.Pool, nc: nats.NATS) -> int | None:
+        """Rewind to the first event the stream no longer holds although it acknowledged it (a JetStream
+        that lost acknowledged writes: an OS crash before fsync, a truncated or corrupted store, a purge).
+        Returns the position rewound to, or None when nothing was lost."""
+        tilstand = await stromtilstand(nc, HENDELSER)
+        if not await har_tapt(pool, LOGG, "sekvens", tilstand):
+            return None
+        async with pool.acquire() as conn, conn.transaction():
+            if tilstand is None:
+                forste = await conn.fetchval(f"SELECT min(posisjon) FROM {LOGG}")
+            else:
+                forste = await conn.fetchval(
+                    f"SELECT min(posisjon) FROM {LOGG} WHERE sekvens < $1 OR sekvens > $2 OR sekvens = ANY($3::bigint[])",
+                    tilstand.first_seq,
+                    tilstand.last_seq,
+                    list(tilstand.slettet),
+                )
+            # Sequences past the stream's end will be handed out again: forget them with the rewind.
+            await conn.execute(f"DELETE FROM {LOGG} WHERE posisjon >= $1", forste)
+            await conn.execute(
+                f"UPDATE {SPORING} SET posisjon = LEAST(posisjon, $2), oppdatert = now() WHERE projeksjon = $1",
+                NAVN,
+                forste - 1,
+            )
+        log.warning("stream lost acknowledged events: republishing from the log", extra={"fra_posisjon": forste})
+        self.status.spolt_tilbake += 1
+        return forste - 1
 
     async def publiser_batch(self, pool: asyncpg.Pool, js: JetStreamContext) -> int:
         """Publish the events after the position; the number read. Raises NatsUtilgjengelig on a missing
@@ -214,5 +303,37 @@ class Relay:
 
 
 async def opprett(conn: asyncpg.Pool | asyncpg.Connection) -> None:
-    await kjor_ddl(conn, [SPORING_DDL, LOGG_DDL])
+    await kjor_ddl(conn, [SPORING_DDL, LOGG_DDL, LOGG_INDEKS])
     await conn.execute(f"INSERT INTO {SPORING} (projeksjon) VALUES ($1) ON CONFLICT DO NOTHING", NAVN)
+
+
+async def publiser_paa_nytt(
+    dsn: str, nats_url: str, pseudonym_nokkel: bytes, fra: int, til: int | None, *, events_table: str = "forlop_events"
+) -> tuple[int, int]:
+    """`forlop relay replay`: publish a range of the log again, with the same Msg-Ids (subscribers see
+    repeats of known ids; inside the duplicate window the stream drops them). Returns (sent, dropped as
+    duplicates). The relay's own position is not touched."""
+    mapper = ForlopMapper()
+    conn = await asyncpg.connect(dsn)
+    nc = await nats.connect(nats_url.split(","), name="forlop-relay-replay")
+    try:
+        js = nc.jetstream(publish_async_max_pending=512)
+        rows = await conn.fetch(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM "
+            f"{events_table} WHERE notification_id >= $1 AND ($2::bigint IS NULL OR notification_id <= $2) "
+            "ORDER BY notification_id",
+            fra,
+            til,
+        )
+        futures = []
+        for n in til_notifikasjoner(rows):
+            k = konvolutt(mapper, n, pseudonym_nokkel)
+            if k is not None:
+                futures.append(
+                    await js.publish_async(subject(k), msgspec.json.encode(k), headers={"Nats-Msg-Id": str(k.id)})
+                )
+        acks = [await asyncio.wait_for(f, 10) for f in futures]
+        return len(acks), sum(1 for a in acks if a.duplicate)
+    finally:
+        await nc.close()
+        await conn.close()

@@ -22,8 +22,10 @@ What the worker decides on a pass (business date `per`):
    `due < per`), and the fire dates skipped since the last business date it acted on (catch-up, late);
 2. on a new business date: the alerts whose fire date is in `(last date, per]` (one window per type);
 3. every pass: the løp and guarantees whose events the views have applied since the last pass, evaluated
-   on `per` (back-dated facts: a fire date already passed, so `forsinket`).
+   on `per` (back-dated facts: a fire date already passed, so `forsinket`) and, after a gap, on their fire
+   dates in the gap too (a conversation held while the worker was down does not hide the alerts before it).
 The pass and its tracking row (`forlop_varsler_sporing`: business date, event position) commit together.
+A pass runs at start, whenever the business date changes, and every `intervall` (60 s) otherwise.
 
 One replica is active (an advisory lock on a connection of its own); NATS being down only pauses sending.
 """
@@ -36,9 +38,10 @@ import logging
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
@@ -55,6 +58,7 @@ from projections.oversikt import Oversikt, satsendringer, tabeller
 from projections.runner import SPORING as PROJEKSJON_SPORING
 from projections.runner import opprett as opprett_visninger
 from store.laas import laase_nokkel, ta_laas, vent
+from store.settings import Settings
 from workers.nats_oppsett import VARSEL_SUBJECT, VARSLER, sikre_strommer
 
 log = logging.getLogger(__name__)
@@ -70,6 +74,7 @@ VARSELTYPER = frozenset(v.value for v in LopVarsel) | frozenset(v.value for v in
 # Alert types that fire on the first overdue day (no lead): fire date = frist + 1.
 FORFALT = frozenset({"VURDERING_FORFALT", "SAMTALE_FORFALT", "KONTAKTPERSON_MANGLER"})
 MAKS_OPPHENTING_DAGER = 400  # a longer gap is caught up by a full pass instead of day windows
+OSLO = ZoneInfo("Europe/Oslo")
 
 DDL = [
     f"""CREATE TABLE IF NOT EXISTS {TABELL} (
@@ -97,6 +102,12 @@ DDL = [
         posisjon bigint NOT NULL,
         oppdatert timestamptz NOT NULL DEFAULT now())""",
 ]
+
+
+def forretningsdato(settings: Settings) -> Callable[[], date]:
+    """The business date the workers act on: pinned by `--today`, else today in Europe/Oslo (read anew on
+    each call, so a worker moves to the next date at midnight)."""
+    return lambda: settings.today or datetime.now(OSLO).date()
 
 
 def varsel_id(type: str, aggregat_id: UUID, frist: date) -> UUID:
@@ -196,6 +207,11 @@ def _mulige_fyringsdager(aggregat: Any, fra: date, til: date, konfig: Regelkonfi
         ]
     else:
         frister = [(v.value, aggregat.varsel_frist(v, til, konfig)) for v in GarantiVarsel]
+        # A conversation held during the gap moved the due date: the due date before it counts too.
+        for holdt in aggregat.samtaler:
+            if fra <= holdt <= til:
+                forrige = aggregat.next_samtale_due(add_days(holdt, -1), konfig)
+                frister += [("SAMTALE_FORFALLER", forrige), ("SAMTALE_FORFALT", forrige)]
     dager = {til}
     for type, frist in frister:
         if frist is not None and fra <= (dag := _fyringsdato(type, frist, konfig)) <= til:
@@ -295,7 +311,8 @@ async def bestem(
     - default: every alert open on `per` (a full pass);
     - `fra`: the alerts whose fire date lies in [fra, per], each evaluated on its fire date (a new
       business date, or a catch-up over days the worker did not act on);
-    - `ider`: the given løp and guarantees, evaluated on `per` (those changed since the last pass).
+    - `ider`: only the given løp and guarantees (those changed since the last pass), evaluated on `per`,
+      and with `fra` on their fire dates in [fra, per] too.
     `forsinket` is set when the fire date is before `per` (decided late)."""
     konfig = oversikt.konfig
     if ider is not None:
@@ -305,7 +322,7 @@ async def bestem(
     varsler: dict[UUID, Varsel] = {}
     for k in kandidater:
         aggregat = oversikt.dekod(k.aggregat_id, k.versjon, k.tilstand)
-        dager = {per} if fra is None or ider is not None else _mulige_fyringsdager(aggregat, fra, per, konfig)
+        dager = {per} if fra is None else _mulige_fyringsdager(aggregat, fra, per, konfig)
         for dag in sorted(dager):
             apne = (
                 _lop_varsler(aggregat, dag, konfig)
@@ -376,10 +393,11 @@ async def bestem_runde(
         )
         visning_pos = max(forrige_pos, visning_pos or 0)
         antall = 0
+        fra = None
         if forrige_per is not None and per > forrige_per:
             fra = add_days(forrige_per, 1)
             if (per - fra).days > MAKS_OPPHENTING_DAGER:
-                start = True
+                start, fra = True, None
             else:
                 antall += len(await bestem(conn, per, oversikt, fra=fra))
         if forrige_per is None or start:
@@ -394,7 +412,7 @@ async def bestem_runde(
                     visning_pos,
                 )
             ]
-            antall += len(await bestem(conn, per, oversikt, ider=ider))
+            antall += len(await bestem(conn, per, oversikt, fra=fra, ider=ider))
         await conn.execute(
             f"UPDATE {SPORING} SET per = greatest(per, $2), posisjon = $3, oppdatert = now() WHERE navn = $1",
             NAVN,
@@ -490,11 +508,15 @@ async def _lagret_flagg(js: JetStreamContext, sekvens: int, sendt: bool) -> bool
 
 
 async def etterslep(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[int, float]:
-    """For /metrics: (unsent alerts, age in seconds of the oldest unsent one, 0 when none)."""
-    row = await conn.fetchrow(
-        f"SELECT count(*), coalesce(extract(epoch FROM now() - min(besluttet)), 0) FROM {TABELL} "
-        "WHERE publisert IS NULL"
-    )
+    """For /metrics: (unsent alerts, age in seconds of the oldest unsent one, 0 when none). Read from the
+    database, so any process (the API) can report it."""
+    try:
+        row = await conn.fetchrow(
+            f"SELECT count(*), coalesce(extract(epoch FROM now() - min(besluttet)), 0) FROM {TABELL} "
+            "WHERE publisert IS NULL"
+        )
+    except asyncpg.UndefinedTableError:  # the worker has not run yet
+        return 0, 0.0
     return int(row[0]), max(0.0, float(row[1]))
 
 
@@ -660,12 +682,11 @@ async def kjor_en_gang(
     oversikt: Oversikt,
     per: date,
     *,
-    events_table: str = "forlop_events",
+    replikaer: int = 1,
     ack_tidsfrist: float = 5.0,
 ) -> tuple[int, int, int]:
     """`forlop varsler kjor --per`: decide everything open on `per` and, unless a running worker holds the
     lock (it sends them itself), send what is unsent. Returns (decided now, sent now, still unsent)."""
-    del events_table  # the one-shot pass reads the views only
     conn = await asyncpg.connect(dsn)
     try:
         await opprett(conn, oversikt)
@@ -680,7 +701,7 @@ async def kjor_en_gang(
             if nc is not None:
                 try:
                     js = nc.jetstream()
-                    await sikre_strommer(js)
+                    await sikre_strommer(js, replikaer)
                     while n := await publiser(conn, js, per, ack_tidsfrist=ack_tidsfrist):
                         sendt += n
                 except (NatsUtilgjengelig, nats.errors.Error, TimeoutError) as e:
@@ -693,3 +714,17 @@ async def kjor_en_gang(
     finally:
         await conn.close()
 
+
+def varselarbeider(
+    settings: Settings, dsn: str, nats_url: str | None, oversikt: Oversikt, **kwargs: Any
+) -> Varselarbeider:
+    """The alert worker `forlop up` runs (`settings.today` pins its business date)."""
+    return Varselarbeider(
+        dsn,
+        nats_url,
+        oversikt,
+        forretningsdato(settings),
+        events_table=settings.events_table,
+        replikaer=settings.nats_replicas,
+        **kwargs,
+    )

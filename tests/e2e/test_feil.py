@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -103,6 +104,12 @@ def opplaering(**endring: Any) -> dict[str, Any]:
 INVALID_REQUESTS = {
     "an unknown field": ("", "/tiltakslop", grant(farge="blå")),
     "a wrong type": ("", "/tiltakslop", grant(tom=20251231)),
+    "a number sent as a string": ("vlt", "/tilskuddssats", {"prosent": "50", "fom": "2025-03-01"}),
+    "a boolean sent as a string": ("", "/tiltakslop", grant(tiltakstype="VTA", tom=None, mottar_uforetrygd="true")),
+    "a boolean sent as a number": ("", "/tiltakslop", grant(tiltakstype="VTA", tom=None, mottar_uforetrygd=1)),
+    "a fraction for a whole percentage": ("vlt", "/tilskuddssats", {"prosent": 50.5, "fom": "2025-03-01"}),
+    "a wrong type inside til": ("lop", "/overgang", {"sluttdato": "2025-03-31", "til": {"tilskuddsprosent": "70"}}),
+    "a JSON array for a body": ("lop", "/avkorting", [{"ny_tom": "2025-05-31"}]),
     "a date that does not exist": ("", "/tiltakslop", grant(fom="2025-02-30")),
     "an identifier that fails mod-11": ("", "/tiltakslop", grant(person=person("01817000093"))),
     "an identifier of ten digits": ("", "/tiltakslop", grant(person=person("0181700009"))),
@@ -198,6 +205,19 @@ async def test_a_request_without_a_valid_token_is_401_unauthenticated(which, cli
     assert_problem(command, 401, "UNAUTHENTICATED")
     assert_problem(read, 401, "UNAUTHENTICATED")
     assert command.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_a_token_that_expires_after_it_was_accepted_is_refused_from_then_on(client, server, saker):
+    short = bearer(lag_token(
+        server.settings.secret("jwt"), ident="Z1", roller=["SAKSBEHANDLER"], enheter=["0315"], gyldig=timedelta(seconds=1)
+    ))
+    accepted = await client.get(saker.lop, headers=short)
+    assert accepted.status_code == 200, accepted.text
+
+    await asyncio.sleep(2.1)
+    expired = await client.get(saker.lop, headers=short)
+
+    assert_problem(expired, 401, "UNAUTHENTICATED")
 
 
 async def test_an_actor_outside_its_role_or_offices_is_403_before_the_body_is_judged(

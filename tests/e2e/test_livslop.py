@@ -151,6 +151,8 @@ async def test_a_lop_goes_from_grant_through_extensions_reviews_shortening_and_c
     assert events[2]["begrunnelse"] == "fagbrev" and events[5]["begrunnelse"] == "feil referanse"
     assert [e["posisjon"] for e in events] == sorted(e["posisjon"] for e in events)
     assert all("person" not in e["data"] for e in events)
+    assert events[0]["posisjon"] == lop["posisjon"] and events[1]["posisjon"] == extended.json()["posisjon"]
+    assert events[-1]["posisjon"] == ended.json()["posisjon"]
 
 
 async def test_a_what_if_max_tom_is_accepted_by_a_real_extension_and_the_day_after_is_refused(client, sb_0315):
@@ -262,6 +264,8 @@ async def test_an_overgang_answers_with_the_new_lop_and_ends_the_source_with_ove
     hist_old = (await client.get(f"{source_url}/historikk", headers=sb_0315)).json()["elementer"]
     hist_new = (await client.get(f"{moved.headers['Location']}/historikk", headers=sb_0315)).json()["elementer"]
     assert hist_old[-1]["correlation_id"] == hist_new[0]["correlation_id"] == cid
+    assert hist_old[-1]["type"] == "TiltakslopAvsluttet" and hist_new[0]["type"] == "TiltakslopInnvilget"
+    assert new["posisjon"] == hist_new[0]["posisjon"] > hist_old[-1]["posisjon"]
 
 
 async def test_a_refused_overgang_leaves_the_source_open_and_stores_nothing(client, sb_0315, server):
@@ -338,6 +342,10 @@ async def test_a_guarantee_runs_from_inclusion_through_contact_people_conversati
     assert ended.json()["tom"] == "2025-03-01" and ended.json()["status"] == "AVSLUTTET"
     closed = await client.post(f"{g_url}/samtaler", json={"dato": "2025-03-01", "kanal": "MOTE"}, headers=sb_0315)
     assert closed.status_code == 422 and closed.json()["code"] == "GUARANTEE_CLOSED"
+    corrected = await client.post(f"{g_url}/korrigeringer", json={"tom": "2025-02-28", "begrunnelse": "feil dato"},
+                                  headers=sb_0315)
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["tom"] == "2025-02-28"
     renewed = await client.post(f"{API}/ungdomsgarantier", json=garanti(fom="2025-03-03"), headers=sb_0315)
     assert renewed.status_code == 201, renewed.text
     assert renewed.json()["id"] != created.json()["id"]

@@ -153,7 +153,8 @@ async def test_two_schedulers_racing_write_the_end_once(tjeneste, database_url):
     for _ in range(2):
         stopp = asyncio.Event()
         planleggere = [
-            Planlegger(database_url, tjeneste, oversikt(), lambda: BURSDAG_30, poll_sekunder=0.05) for _ in range(2)
+            Planlegger(database_url, oversikt(), lambda: BURSDAG_30, tjeneste=tjeneste, poll_sekunder=0.05),
+            Planlegger(database_url, oversikt(), lambda: BURSDAG_30, poll_sekunder=0.05),  # its own service
         ]
         tasks = [asyncio.create_task(p.kjor(stopp)) for p in planleggere]
         await asyncio.sleep(0.5)

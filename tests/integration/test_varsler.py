@@ -593,3 +593,22 @@ async def test_forlop_varsler_kjor_decides_a_business_date_once_and_sends_it(
     assert "0 decided, 0 published, 0 unsent" in second.stdout
     assert len(await les_strom(nats_url)) == 2
     assert all(r["nats_sekvens"] is not None for r in await rader(conn))
+
+
+async def test_a_conversation_held_while_the_worker_was_down_does_not_hide_the_alerts_before_it(
+    tjeneste, conn, database_url
+):
+    garanti_id = await _garanti(tjeneste)
+    await catch_up(database_url)
+    o = oversikt()
+    await bestem_runde(conn, date(2025, 1, 20), o, "forlop_events", start=True)
+    # Down until 2025-02-20; meanwhile a conversation was held on 02-10 (due 02-01: overdue from 02-02).
+    await tjeneste.endre_garanti(garanti_id, "registrer_samtale", ktx(), dato=date(2025, 2, 10), kanal="MOTE")
+    await catch_up(database_url)
+    await bestem_runde(conn, date(2025, 2, 20), o, "forlop_events", start=True)
+
+    samtale = {(r["type"], r["frist"], r["per"], r["forsinket"]) for r in await rader(conn) if "SAMTALE" in r["type"]}
+    assert samtale == {
+        ("SAMTALE_FORFALLER", date(2025, 2, 1), date(2025, 1, 25), True),
+        ("SAMTALE_FORFALT", date(2025, 2, 1), date(2025, 2, 2), True),
+    }

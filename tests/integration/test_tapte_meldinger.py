@@ -1,0 +1,130 @@
+"""Delivery that survives JetStream losing acknowledged messages: the log in PostgreSQL is the truth, and
+the relay publishes again whatever the stream no longer holds (issue: Jepsen's NATS 2.12.1 analysis)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import nats
+import pytest
+
+from tests.integration.nats_hjelp import i_rekkefolge_per_aggregat, ledig_port, les_strom
+from tests.integration.test_relay import (
+    PSEUDONYM_KEY,
+    _eq,
+    grant_and_extend,
+    published_events,
+    stream_count,
+    tjeneste,  # noqa: F401 - fixture
+    until,
+)
+from workers.embedded_nats import start_nats
+from workers.nats_oppsett import HENDELSER
+from workers.relay import Relay
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    port = ledig_port()
+    url, proc = start_nats(tmp_path / "nats", port, sync_always=True)
+    server = {"url": url, "port": port, "dir": tmp_path / "nats", "proc": proc}
+    yield server
+    if server["proc"].poll() is None:
+        server["proc"].terminate()
+        server["proc"].wait(10)
+
+
+async def test_purged_messages_are_published_again_from_the_log_and_nothing_else_repeats(tjeneste, database_url, nats_server):  # noqa: F811
+    for nr in range(10):
+        await grant_and_extend(tjeneste, nr)
+    total = await published_events(tjeneste)
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.kjor(stop))
+    await until(lambda: _eq(stream_count(nats_server["url"]), total))
+    before = {m[1]["id"]: m[0] for m in await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")}
+
+    nc = await nats.connect(nats_server["url"])
+    await nc.jetstream().purge_stream(HENDELSER, seq=8)  # the stream drops sequences 1..7
+    await nc.close()
+    rewound_to = await relay.kontroller_strom(tjeneste.store.recorder.pool, await nats.connect(nats_server["url"]))
+    await until(lambda: _eq(stream_count(nats_server["url"]), total))
+    stop.set()
+    await task
+    after = await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")
+
+    assert rewound_to == 0
+    assert len(after) == total == 20
+    assert {m[1]["id"] for m in after} == set(before)
+    republished = [m for m in after if m[0] > max(before.values())]
+    assert sorted(m[1]["posisjon"] for m in republished) == sorted(
+        m[1]["posisjon"] for m in after if before[m[1]["id"]] < 8
+    )
+    assert i_rekkefolge_per_aggregat(republished)
+
+
+async def test_nats_killed_and_its_store_truncated_then_every_lost_event_is_republished(tjeneste, database_url, nats_server):  # noqa: F811
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1, ack_tidsfrist=1.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.kjor(stop))
+    for nr in range(5):
+        await grant_and_extend(tjeneste, nr)
+    await until(lambda: _eq(stream_count(nats_server["url"]), 10))
+    nc = await nats.connect(nats_server["url"])
+    await nc.jetstream().stream_info(HENDELSER)
+    await nc.close()
+    for nr in range(5, 10):
+        await grant_and_extend(tjeneste, nr)
+    await until(lambda: _eq(stream_count(nats_server["url"]), 20))
+
+    nats_server["proc"].send_signal(signal.SIGKILL)
+    nats_server["proc"].wait(10)
+    blocks = sorted(Path(nats_server["dir"]).rglob("msgs/*.blk"))
+    assert blocks, "no message blocks found to truncate"
+    for block in blocks:
+        size = block.stat().st_size
+        with open(block, "r+b") as f:
+            f.truncate(size // 3)  # lose the tail of what was acknowledged
+    for index in Path(nats_server["dir"]).rglob("msgs/*.idx"):
+        index.unlink()
+    for state in Path(nats_server["dir"]).rglob("index.db"):
+        state.unlink()
+    _, nats_server["proc"] = start_nats(nats_server["dir"], nats_server["port"], sync_always=True)
+    await asyncio.sleep(0.5)
+    lost = 20 - await stream_count(nats_server["url"])
+    total = await published_events(tjeneste)
+    await until(lambda: _eq(stream_count(nats_server["url"]), total), 90)
+    stop.set()
+    await task
+    msgs = await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")
+
+    assert lost > 0, "truncating the store lost nothing; the test did not exercise the loss"
+    assert len(msgs) == total == 20
+    assert len({m[1]["id"] for m in msgs}) == total
+    assert i_rekkefolge_per_aggregat(msgs)
+
+
+async def test_relay_replay_publishes_a_range_again_as_repeats_of_known_ids(tjeneste, database_url, nats_server, tmp_path):  # noqa: F811
+    for nr in range(3):
+        await grant_and_extend(tjeneste, nr)
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.kjor(stop))
+    await until(lambda: _eq(stream_count(nats_server["url"]), 6))
+    stop.set()
+    await task
+    env = {**os.environ, "DATABASE_URL": database_url, "NATS_URL": nats_server["url"],
+           "FORLOP_PSEUDONYM_KEY": PSEUDONYM_KEY.decode()}
+
+    out = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "relay", "replay", "--fra", "1", "--data-dir", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )
+
+    assert "published 6 events again; the stream dropped 6 as duplicates" in out.stdout
+    assert await stream_count(nats_server["url"]) == 6
