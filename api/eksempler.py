@@ -9,10 +9,13 @@ for synthetic persons: 15085012344 (born 1990-08-15) and 20054352183 (born 2003-
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import Example, Operation, Schema
+from litestar.openapi.spec import Parameter as OpenAPIParameter
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Body, BodyKwarg
 
 from api.problem import MEDIA_TYPE, Problem
@@ -611,3 +614,48 @@ def varsler_svar(container: Any) -> dict[int, ResponseSpec]:
         VARSLER,
         s403=problem(403, "FORBIDDEN", "another office's cases", "/api/v1/varsler"),
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Request headers of the commands (contract.md §2): documented through the operation (`operation_class=`),
+# since the handlers read them from the request and Litestar documents only what a signature declares
+# ---------------------------------------------------------------------------------------------------------
+
+_IDEMPOTENCY_KEY = OpenAPIParameter(
+    name="Idempotency-Key",
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING),
+    description=(
+        "The command's id (rules.md LOP-12), global across paths: a repeat with the same key and body gets the "
+        "first answer and appends nothing; the same key with another body is 422 `IDEMPOTENCY_KEY_REUSED`."
+    ),
+    examples={"uuid": Example(summary="A UUID per command", value="b7e0c8a2-4f1d-4c3b-9e6a-2d5f8a1c0e37")},
+)
+_IF_MATCH = OpenAPIParameter(
+    name="If-Match",
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING),
+    description=(
+        'The version the command expects, as the `ETag` gave it (`"3"`, `W/"3"` or `3`; `*` matches any): '
+        "another current version is 412 `PRECONDITION_FAILED`; a value that names no version is 400."
+    ),
+    examples={"versjon": Example(summary="Version 2", value='"2"')},
+)
+
+
+@dataclass
+class Opprett(Operation):
+    """A command that creates an aggregate: documents `Idempotency-Key`."""
+
+    def __post_init__(self) -> None:
+        self.parameters = [*(self.parameters or []), _IDEMPOTENCY_KEY]
+
+
+@dataclass
+class Kommando(Operation):
+    """A command on an existing aggregate: documents `Idempotency-Key` and `If-Match`."""
+
+    def __post_init__(self) -> None:
+        self.parameters = [*(self.parameters or []), _IDEMPOTENCY_KEY, _IF_MATCH]

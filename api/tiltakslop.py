@@ -68,7 +68,9 @@ class TiltakslopController(Controller):
         )
         return svar(kvittering)
 
-    @post("/", guards=[skriver], summary="Grant a løp (TiltakslopInnvilget)", responses=eksempler.INNVILG_LOP_SVAR)
+    @post("/", guards=[skriver], summary="Grant a løp (TiltakslopInnvilget)", responses=eksempler.INNVILG_LOP_SVAR,
+        operation_class=eksempler.Opprett,
+    )
     async def innvilg(
         self, request: Request[Any, Any, Any], data: Annotated[TiltakslopCreate, eksempler.INNVILG_LOP],
         tjeneste: Tjeneste, settings: Settings
@@ -88,7 +90,7 @@ class TiltakslopController(Controller):
 
     @post(
         "/{lop_id:uuid}/forlengelser", guards=[skriver], summary="Extend (TiltakslopForlenget)", status_code=200,
-        responses=eksempler.FORLENG_SVAR,
+        responses=eksempler.FORLENG_SVAR, operation_class=eksempler.Kommando,
     )
     async def forleng(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[ForlengelseCreate, eksempler.FORLENG],
@@ -98,7 +100,7 @@ class TiltakslopController(Controller):
 
     @post(
         "/{lop_id:uuid}/avkorting", guards=[skriver], summary="Shorten (TiltakslopAvkortet)", status_code=200,
-        responses=eksempler.AVKORT_SVAR,
+        responses=eksempler.AVKORT_SVAR, operation_class=eksempler.Kommando,
     )
     async def avkort(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AvkortingCreate, eksempler.AVKORT],
@@ -108,7 +110,7 @@ class TiltakslopController(Controller):
 
     @post(
         "/{lop_id:uuid}/malgruppe", guards=[skriver], summary="Change target group (MalgruppeEndret)", status_code=200,
-        responses=eksempler.MALGRUPPE_SVAR,
+        responses=eksempler.MALGRUPPE_SVAR, operation_class=eksempler.Kommando,
     )
     async def malgruppe(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[MalgruppeCreate, eksempler.MALGRUPPE],
@@ -118,7 +120,7 @@ class TiltakslopController(Controller):
 
     @post(
         "/{lop_id:uuid}/vurderinger", guards=[skriver], summary="Record a review (OppfolgingsvurderingGjennomfort)", status_code=200,
-        responses=eksempler.VURDERING_SVAR,
+        responses=eksempler.VURDERING_SVAR, operation_class=eksempler.Kommando,
     )
     async def vurdering(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[VurderingCreate, eksempler.VURDERING],
@@ -128,7 +130,7 @@ class TiltakslopController(Controller):
 
     @post(
         "/{lop_id:uuid}/tilskuddssats", guards=[skriver], summary="Set the subsidy rate (TilskuddssatsFastsatt)", status_code=200,
-        responses=eksempler.TILSKUDDSSATS_SVAR,
+        responses=eksempler.TILSKUDDSSATS_SVAR, operation_class=eksempler.Kommando,
     )
     async def tilskuddssats(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[TilskuddssatsCreate, eksempler.TILSKUDDSSATS],
@@ -138,7 +140,7 @@ class TiltakslopController(Controller):
 
     @post(
         "/{lop_id:uuid}/permisjoner", guards=[skriver], summary="Grant a leave (PermisjonInnvilget)", status_code=200,
-        responses=eksempler.PERMISJON_SVAR,
+        responses=eksempler.PERMISJON_SVAR, operation_class=eksempler.Kommando,
     )
     async def permisjon(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[PermisjonCreate, eksempler.PERMISJON],
@@ -148,7 +150,7 @@ class TiltakslopController(Controller):
 
     @post(
         "/{lop_id:uuid}/avslutning", guards=[skriver], summary="End the løp (TiltakslopAvsluttet)", status_code=200,
-        responses=eksempler.AVSLUTT_LOP_SVAR,
+        responses=eksempler.AVSLUTT_LOP_SVAR, operation_class=eksempler.Kommando,
     )
     async def avslutt(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AvslutningCreate, eksempler.AVSLUTT_LOP],
@@ -158,7 +160,7 @@ class TiltakslopController(Controller):
 
     @post(
         "/{lop_id:uuid}/annullering", guards=[skriver], summary="Annul the grant (TiltakslopAnnullert)", status_code=200,
-        responses=eksempler.ANNULLER_SVAR,
+        responses=eksempler.ANNULLER_SVAR, operation_class=eksempler.Kommando,
     )
     async def annuller(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AnnulleringCreate, eksempler.ANNULLER],
@@ -168,7 +170,7 @@ class TiltakslopController(Controller):
 
     @post(
         "/{lop_id:uuid}/korrigeringer", guards=[skriver], summary="Correct recorded facts (TiltakslopKorrigert)", status_code=200,
-        responses=eksempler.KORRIGER_LOP_SVAR,
+        responses=eksempler.KORRIGER_LOP_SVAR, operation_class=eksempler.Kommando,
     )
     async def korriger(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[KorrigeringCreate, eksempler.KORRIGER_LOP],
@@ -180,7 +182,7 @@ class TiltakslopController(Controller):
         "/{lop_id:uuid}/overgang",
         guards=[skriver],
         summary="Transition: end this løp and grant the next atomically; answers with the new løp",
-        responses=eksempler.OVERGANG_SVAR,
+        responses=eksempler.OVERGANG_SVAR, operation_class=eksempler.Kommando,
     )
     async def overgang(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[OvergangCreate, eksempler.OVERGANG],

@@ -52,7 +52,7 @@ class UngdomsgarantiController(Controller):
 
     @post(
         "/", guards=[skriver], summary="Include a young person in the guarantee (UngdomsgarantiInnvilget)",
-        responses=eksempler.INNVILG_GARANTI_SVAR,
+        responses=eksempler.INNVILG_GARANTI_SVAR, operation_class=eksempler.Opprett,
     )
     async def innvilg(
         self, request: Request[Any, Any, Any], data: Annotated[UngdomsgarantiCreate, eksempler.INNVILG_GARANTI],
@@ -76,7 +76,7 @@ class UngdomsgarantiController(Controller):
         guards=[skriver],
         summary="Assign or change the contact person (KontaktpersonTildelt / KontaktpersonByttet)",
         status_code=200,
-        responses=eksempler.KONTAKTPERSON_SVAR,
+        responses=eksempler.KONTAKTPERSON_SVAR, operation_class=eksempler.Kommando,
     )
     async def kontaktperson(
         self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[KontaktpersonCreate, eksempler.KONTAKTPERSON],
@@ -86,7 +86,7 @@ class UngdomsgarantiController(Controller):
 
     @post(
         "/{garanti_id:uuid}/samtaler", guards=[skriver], summary="Record a follow-up conversation", status_code=200,
-        responses=eksempler.SAMTALE_SVAR,
+        responses=eksempler.SAMTALE_SVAR, operation_class=eksempler.Kommando,
     )
     async def samtale(
         self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[SamtaleCreate, eksempler.SAMTALE],
@@ -96,7 +96,7 @@ class UngdomsgarantiController(Controller):
 
     @post(
         "/{garanti_id:uuid}/aktiviteter", guards=[skriver], summary="Link an activity (AktivitetKoblet)",
-        status_code=200, responses=eksempler.AKTIVITET_SVAR,
+        status_code=200, responses=eksempler.AKTIVITET_SVAR, operation_class=eksempler.Kommando,
     )
     async def aktivitet(
         self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[AktivitetCreate, eksempler.AKTIVITET],
@@ -106,7 +106,7 @@ class UngdomsgarantiController(Controller):
 
     @post(
         "/{garanti_id:uuid}/avslutning", guards=[skriver], summary="End the guarantee (UngdomsgarantiAvsluttet)",
-        status_code=200, responses=eksempler.AVSLUTT_GARANTI_SVAR,
+        status_code=200, responses=eksempler.AVSLUTT_GARANTI_SVAR, operation_class=eksempler.Kommando,
     )
     async def avslutt(
         self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[GarantiAvslutningCreate, eksempler.AVSLUTT_GARANTI],
@@ -116,7 +116,7 @@ class UngdomsgarantiController(Controller):
 
     @post(
         "/{garanti_id:uuid}/korrigeringer", guards=[skriver], summary="Correct recorded facts", status_code=200,
-        responses=eksempler.KORRIGER_GARANTI_SVAR,
+        responses=eksempler.KORRIGER_GARANTI_SVAR, operation_class=eksempler.Kommando,
     )
     async def korriger(
         self, request: Request[Any, Any, Any], garanti_id: UUID,

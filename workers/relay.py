@@ -143,6 +143,7 @@ class Relay:
         self.status = RelayStatus()
         self._vekk = asyncio.Event()
         self._kontroller = True
+        self._uten_msg_id: set[int] = set()
 
     async def kjor(self, stopp: asyncio.Event) -> None:
         pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
@@ -213,22 +214,32 @@ class Relay:
     async def kontroller_strom(self, pool: asyncpg.Pool, nc: nats.NATS) -> int | None:
         """Rewind to the first event the stream no longer holds although it acknowledged it (a JetStream
         that lost acknowledged writes: an OS crash before fsync, a truncated or corrupted store, a purge).
-        Returns the position rewound to, or None when nothing was lost."""
+        Returns the position rewound to, or None when nothing was lost.
+
+        Two kinds of loss. Past the stream's last sequence (a truncated store): those sequences will be
+        handed out again, so their log rows are forgotten and the events go out as new. Below the first
+        sequence or deleted inside (a purge, a lost block): the server still remembers their Msg-Ids in its
+        duplicate window and would drop a republish, so they go out without the header (subscribers
+        deduplicate by `id`, docs/subscribers.md) and their log rows stay until the new sequence is known."""
         tilstand = await stromtilstand(nc, HENDELSER)
         if not await har_tapt(pool, LOGG, "sekvens", tilstand):
+            self._uten_msg_id = set()
             return None
         async with pool.acquire() as conn, conn.transaction():
-            if tilstand is None:
+            if tilstand is None:  # the stream itself is gone: everything goes out again, as new
                 forste = await conn.fetchval(f"SELECT min(posisjon) FROM {LOGG}")
+                await conn.execute(f"DELETE FROM {LOGG}")
+                self._uten_msg_id = set()
             else:
-                forste = await conn.fetchval(
-                    f"SELECT min(posisjon) FROM {LOGG} WHERE sekvens < $1 OR sekvens > $2 OR sekvens = ANY($3::bigint[])",
+                hale = await conn.fetchval(f"SELECT min(posisjon) FROM {LOGG} WHERE sekvens > $1", tilstand.last_seq)
+                await conn.execute(f"DELETE FROM {LOGG} WHERE sekvens > $1", tilstand.last_seq)
+                inne = await conn.fetch(
+                    f"SELECT posisjon FROM {LOGG} WHERE sekvens < $1 OR sekvens = ANY($2::bigint[])",
                     tilstand.first_seq,
-                    tilstand.last_seq,
                     list(tilstand.slettet),
                 )
-            # Sequences past the stream's end will be handed out again: forget them with the rewind.
-            await conn.execute(f"DELETE FROM {LOGG} WHERE posisjon >= $1", forste)
+                self._uten_msg_id = {r[0] for r in inne}
+                forste = min(x for x in (hale, *self._uten_msg_id) if x is not None)
             await conn.execute(
                 f"UPDATE {SPORING} SET posisjon = LEAST(posisjon, $2), oppdatert = now() WHERE projeksjon = $1",
                 NAVN,
@@ -258,8 +269,9 @@ class Relay:
                 if k is None:
                     sendt.append((n.id, None, None))
                     continue
+                headers = None if n.id in self._uten_msg_id else {"Nats-Msg-Id": str(k.id)}
                 fut = await js.publish_async(
-                    subject(k), msgspec.json.encode(k), headers={"Nats-Msg-Id": str(k.id)}, wait_stall=self.ack_tidsfrist
+                    subject(k), msgspec.json.encode(k), headers=headers, wait_stall=self.ack_tidsfrist
                 )
                 sendt.append((n.id, k.id, fut))
         except (nats.errors.Error, TimeoutError) as e:
@@ -276,6 +288,7 @@ class Relay:
                 await conn.execute(
                     f"UPDATE {SPORING} SET posisjon = $2, oppdatert = now() WHERE projeksjon = $1", NAVN, ny_pos
                 )
+            self._uten_msg_id -= {nid for nid, _, _ in logg}
             self.status.posisjon = ny_pos
             self.status.publisert += len(logg)
             self.status.siden_fremdrift = time.monotonic()

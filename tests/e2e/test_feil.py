@@ -233,6 +233,11 @@ async def test_an_actor_outside_its_role_or_offices_is_403_before_the_body_is_ju
     other_office_read = await client.get(saker.lop, headers=bergen)
     other_office_history = await client.get(f"{saker.garanti}/historikk", headers=bergen)
     not_an_office = await client.post(f"{API}/tiltakslop", json=grant(nav_enhet="2015"), headers=bergen)
+    malformed_grant = await client.post(f"{API}/tiltakslop", json=grant(tom=5, farge="blå"), headers=bergen)
+    malformed_command = await client.post(f"{saker.lop}/avkorting", json={"ny_tom": "31.05.2025"}, headers=bergen)
+    not_json = await client.post(
+        f"{saker.garanti}/samtaler", content=b"{", headers={**bergen, "Content-Type": "application/json"}
+    )
 
     assert_problem(revisor_grant, 403, "FORBIDDEN")
     assert_problem(other_office_grant, 403, "FORBIDDEN")
@@ -240,6 +245,9 @@ async def test_an_actor_outside_its_role_or_offices_is_403_before_the_body_is_ju
     assert_problem(other_office_read, 403, "FORBIDDEN")
     assert_problem(other_office_history, 403, "FORBIDDEN")
     assert_problem(not_an_office, 403, "FORBIDDEN")  # the office check comes before the body is judged
+    assert_problem(malformed_grant, 403, "FORBIDDEN")
+    assert_problem(malformed_command, 403, "FORBIDDEN")
+    assert_problem(not_json, 403, "FORBIDDEN")
     assert await count_events(server.database_url) == before
 
 
