@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg
 import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
@@ -24,14 +27,18 @@ class HelseController(Controller):
     include_in_schema = True
 
     @get(
-        "/health/live", summary="The process is up", security=[{}],
+        "/health/live",
+        summary="The process is up",
+        security=[{}],
         responses=eksempler.LEVER_SVAR,
     )
     async def live(self) -> dict[str, str]:
         return {"status": "ok"}
 
     @get(
-        "/health/ready", summary="200 only when the database, NATS and every projection are up", security=[{}],
+        "/health/ready",
+        summary="200 only when the database, NATS and every projection are up",
+        security=[{}],
         responses=eksempler.klar_svar(Klarhet),
     )
     async def ready(self, state: State) -> Response[Klarhet]:
@@ -49,7 +56,10 @@ class HelseController(Controller):
         return Response(content=body, status_code=200 if klar else 503)
 
     @get(
-        "/metrics", media_type="text/plain; version=0.0.4", summary="Prometheus metrics", security=[{}],
+        "/metrics",
+        media_type="text/plain; version=0.0.4",
+        summary="Prometheus metrics",
+        security=[{}],
         response_description="Prometheus text exposition format",
     )
     async def metrics(self, state: State) -> str:
@@ -60,11 +70,28 @@ class HelseController(Controller):
             slag = "projeksjon" if navn in PROJEKSJONER else "arbeider"
             metrics.gauges[f'forlop_{slag}_etterslep_hendelser{{{slag}="{navn}"}}'] = hendelser
             metrics.gauges[f'forlop_{slag}_etterslep_sekunder{{{slag}="{navn}"}}'] = round(sekunder, 3)
+        usendt, eldste = await _varsel_etterslep(state.pool)
+        metrics.gauges["forlop_varsler_usendt"] = usendt
+        metrics.gauges["forlop_varsler_eldste_usendt_sekunder"] = round(eldste, 3)
         return metrics.render()
 
 
 PROJEKSJONER = ("oversikt",)
-ARBEIDERE = ("relay",)  # workers that follow the log from a position of their own (events behind, seconds behind)
+ARBEIDERE = (
+    "relay",
+)  # workers that follow the log from a position of their own (events behind, seconds behind)
+
+
+async def _varsel_etterslep(pool: Any) -> tuple[int, float]:
+    """Unsent alerts in the outbox and the age of the oldest (the alert worker's lag)."""
+    try:
+        row = await pool.fetchrow(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(besluttet)), 0) FROM forlop_varsler "
+            "WHERE publisert IS NULL"
+        )
+    except asyncpg.UndefinedTableError:  # the worker has not run yet
+        return 0, 0.0
+    return int(row[0]), max(0.0, float(row[1]))
 
 
 async def _projeksjon_klar(state: State, navn: str) -> bool:
@@ -74,5 +101,3 @@ async def _projeksjon_klar(state: State, navn: str) -> bool:
     except Exception:  # noqa: BLE001 - any failure means not ready
         return False
     return lag is not None and lag[1] <= state.settings.projeksjon_maks_etterslep_sekunder
-
-

@@ -84,7 +84,7 @@ def _regelkonfig(raw: dict[str, Any]) -> Regelkonfig:
         if name not in piloter:
             raise SettingsError(f"pilot.{name}: unknown pilot")
         base = piloter[name]
-        fylker = table.get("fylker", base.fylker)
+        fylker = table.get("fylker")  # contract.md §1: a pilot table with no `fylker` is open everywhere
         piloter[name] = PilotVindu(
             fom=table.get("fom", base.fom),
             tom=table.get("tom", base.tom),

@@ -30,7 +30,7 @@ from projections.runner import SPORING, SPORING_DDL, til_notifikasjoner
 from store.konvolutt import konvolutt, subject
 from store.laas import kjor_ddl, ta_laas, vent
 from store.mapper import ForlopMapper
-from workers.nats_oppsett import HENDELSER, sikre_strommer
+from workers.nats_oppsett import HENDELSER, har_tapt, sikre_strommer, stromtilstand
 
 log = logging.getLogger(__name__)
 
@@ -42,45 +42,6 @@ LOGG_DDL = (
 )
 LOGG_INDEKS = f"CREATE INDEX IF NOT EXISTS {LOGG}_sekvens_idx ON {LOGG} (sekvens)"
 KONTROLL_SEKUNDER = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Stromtilstand:
-    """What JetStream holds of a stream: the sequences in [first, last] except the deleted ones."""
-
-    first_seq: int
-    last_seq: int
-    slettet: tuple[int, ...]
-
-    def mangler(self, sekvens: int) -> bool:
-        return sekvens < self.first_seq or sekvens > self.last_seq or sekvens in self.slettet
-
-
-async def stromtilstand(nc: nats.NATS, stream: str) -> Stromtilstand | None:
-    """The stream's state with the list of deleted sequences (nats-py's stream_info does not ask for it)."""
-    svar = await nc.request(f"$JS.API.STREAM.INFO.{stream}", b'{"deleted_details": true}', timeout=5)
-    info = msgspec.json.decode(svar.data)
-    if "error" in info:
-        if info["error"].get("code") == 404:
-            return None
-        raise NatsUtilgjengelig(info["error"].get("description", "stream info failed"))
-    state = info["state"]
-    return Stromtilstand(state.get("first_seq", 0), state.get("last_seq", 0), tuple(state.get("deleted") or ()))
-
-
-async def har_tapt(conn: asyncpg.Pool | asyncpg.Connection, tabell: str, kolonne: str, t: Stromtilstand | None) -> bool:
-    """Whether any sequence recorded in `tabell.kolonne` is no longer in the stream (None: the stream is gone)."""
-    if t is None:
-        return bool(await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {tabell} WHERE {kolonne} IS NOT NULL)"))
-    return bool(
-        await conn.fetchval(
-            f"SELECT EXISTS (SELECT 1 FROM {tabell} WHERE {kolonne} < $1 OR {kolonne} > $2 "
-            f"OR {kolonne} = ANY($3::bigint[]))",
-            t.first_seq,
-            t.last_seq,
-            list(t.slettet),
-        )
-    )
 
 
 class NatsUtilgjengelig(Exception):
@@ -231,7 +192,9 @@ class Relay:
                 await conn.execute(f"DELETE FROM {LOGG}")
                 self._uten_msg_id = set()
             else:
-                hale = await conn.fetchval(f"SELECT min(posisjon) FROM {LOGG} WHERE sekvens > $1", tilstand.last_seq)
+                hale = await conn.fetchval(
+                    f"SELECT min(posisjon) FROM {LOGG} WHERE sekvens > $1", tilstand.last_seq
+                )
                 await conn.execute(f"DELETE FROM {LOGG} WHERE sekvens > $1", tilstand.last_seq)
                 inne = await conn.fetch(
                     f"SELECT posisjon FROM {LOGG} WHERE sekvens < $1 OR sekvens = ANY($2::bigint[])",
@@ -245,7 +208,9 @@ class Relay:
                 NAVN,
                 forste - 1,
             )
-        log.warning("stream lost acknowledged events: republishing from the log", extra={"fra_posisjon": forste})
+        log.warning(
+            "stream lost acknowledged events: republishing from the log", extra={"fra_posisjon": forste}
+        )
         self.status.spolt_tilbake += 1
         return forste - 1
 
@@ -286,7 +251,9 @@ class Relay:
                         logg,
                     )
                 await conn.execute(
-                    f"UPDATE {SPORING} SET posisjon = $2, oppdatert = now() WHERE projeksjon = $1", NAVN, ny_pos
+                    f"UPDATE {SPORING} SET posisjon = $2, oppdatert = now() WHERE projeksjon = $1",
+                    NAVN,
+                    ny_pos,
                 )
             self._uten_msg_id -= {nid for nid, _, _ in logg}
             self.status.posisjon = ny_pos
@@ -321,7 +288,13 @@ async def opprett(conn: asyncpg.Pool | asyncpg.Connection) -> None:
 
 
 async def publiser_paa_nytt(
-    dsn: str, nats_url: str, pseudonym_nokkel: bytes, fra: int, til: int | None, *, events_table: str = "forlop_events"
+    dsn: str,
+    nats_url: str,
+    pseudonym_nokkel: bytes,
+    fra: int,
+    til: int | None,
+    *,
+    events_table: str = "forlop_events",
 ) -> tuple[int, int]:
     """`forlop relay replay`: publish a range of the log again, with the same Msg-Ids (subscribers see
     repeats of known ids; inside the duplicate window the stream drops them). Returns (sent, dropped as
@@ -343,7 +316,9 @@ async def publiser_paa_nytt(
             k = konvolutt(mapper, n, pseudonym_nokkel)
             if k is not None:
                 futures.append(
-                    await js.publish_async(subject(k), msgspec.json.encode(k), headers={"Nats-Msg-Id": str(k.id)})
+                    await js.publish_async(
+                        subject(k), msgspec.json.encode(k), headers={"Nats-Msg-Id": str(k.id)}
+                    )
                 )
         acks = [await asyncio.wait_for(f, 10) for f in futures]
         return len(acks), sum(1 for a in acks if a.duplicate)

@@ -18,8 +18,10 @@ from store.embedded import start_postgres
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.settings import Settings
 from workers.embedded_nats import start_nats
+from workers.planlegger import planlegger
 from workers.projeksjoner import PROJEKSJONER
 from workers.relay import Relay
+from workers.varsler import varselarbeider
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,12 @@ class Stack:
             replikaer=self.settings.nats_replicas,
         )
         self._workers.append(asyncio.create_task(relay.kjor(self._stopp)))
+        oversikt = PROJEKSJONER["oversikt"](self.settings)
+        for arbeider in (
+            varselarbeider(self.settings, database_url, nats_url, oversikt),
+            planlegger(self.settings, database_url, oversikt),
+        ):
+            self._workers.append(asyncio.create_task(arbeider.kjor(self._stopp)))
         self._api = _Server(config)
         self._api_task = asyncio.create_task(self._api.serve())
         while not self._api.started:

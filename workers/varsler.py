@@ -59,7 +59,8 @@ from projections.runner import SPORING as PROJEKSJON_SPORING
 from projections.runner import opprett as opprett_visninger
 from store.laas import laase_nokkel, ta_laas, vent
 from store.settings import Settings
-from workers.nats_oppsett import VARSEL_SUBJECT, VARSLER, sikre_strommer
+from workers.nats_oppsett import VARSEL_SUBJECT, VARSLER, har_tapt, sikre_strommer, stromtilstand
+from workers.relay import KONTROLL_SEKUNDER
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,8 @@ def _garanti_varsler(
 ) -> list[tuple[str, date, str | None]]:
     kontaktperson = garanti.kontaktperson_per(dag)
     return [
-        (v.value, garanti.varsel_frist(v, dag, konfig), kontaktperson) for v in garanti.open_alerts(dag, konfig)
+        (v.value, garanti.varsel_frist(v, dag, konfig), kontaktperson)
+        for v in garanti.open_alerts(dag, konfig)
     ]
 
 
@@ -290,7 +292,10 @@ async def _kandidater_i_vinduer(
 async def _kandidater_med_id(conn: asyncpg.Connection, ider: Collection[UUID]) -> list[_Kandidat]:
     lop, garanti = tabeller()
     ut: list[_Kandidat] = []
-    for aggregat, tabell, kolonne in (("tiltakslop", lop, "lop_id"), ("ungdomsgaranti", garanti, "garanti_id")):
+    for aggregat, tabell, kolonne in (
+        ("tiltakslop", lop, "lop_id"),
+        ("ungdomsgaranti", garanti, "garanti_id"),
+    ):
         rows = await conn.fetch(
             f"SELECT {kolonne}, versjon, tilstand FROM {tabell} WHERE {kolonne} = ANY($1::uuid[])", list(ider)
         )
@@ -436,6 +441,7 @@ async def publiser(
     *,
     batch: int = 500,
     ack_tidsfrist: float = 5.0,
+    uten_msg_id: set[UUID] | None = None,
 ) -> int:
     """Send up to `batch` unsent alerts in outbox order, pipelined (`publish_async`; the context's
     `publish_async_max_pending` bounds what is in flight), and mark each acknowledged one `publisert` with
@@ -466,7 +472,11 @@ async def publiser(
             fut = await js.publish_async(
                 subject(melding.type),
                 msgspec.json.encode(melding),
-                headers={"Nats-Msg-Id": str(melding.varsel_id)},
+                # An alert the stream lost while its duplicate window still remembers the id goes without
+                # the header (the server would drop it); subscribers deduplicate by `varsel_id`.
+                headers=None
+                if uten_msg_id and melding.varsel_id in uten_msg_id
+                else {"Nats-Msg-Id": str(melding.varsel_id)},
                 wait_stall=ack_tidsfrist,
             )
             sendt.append((melding, fut))
@@ -487,6 +497,8 @@ async def publiser(
         if ack.duplicate:
             forsinket = await _lagret_flagg(js, ack.seq, forsinket)
         merket.append((melding.varsel_id, ack.seq, forsinket))
+    if merket and uten_msg_id:
+        uten_msg_id.difference_update(v for v, _, _ in merket)
     if merket:
         await conn.executemany(
             f"UPDATE {TABELL} SET publisert = now(), nats_sekvens = $2, forsinket = $3 "
@@ -505,6 +517,33 @@ async def _lagret_flagg(js: JetStreamContext, sekvens: int, sendt: bool) -> bool
         return bool(msgspec.json.decode(lagret.data or b"{}").get("forsinket", sendt))
     except Exception:  # noqa: BLE001 - keep the flag sent; the stream may have dropped the message
         return sendt
+
+
+async def kontroller_strom(conn: asyncpg.Connection | asyncpg.Pool, nc: nats.NATS) -> set[UUID] | None:
+    """Mark again as unsent every published alert the stream no longer holds although it acknowledged it
+    (issue: JetStream losing acknowledged messages). Returns the ids to send without a Msg-Id (lost below
+    the stream's first sequence or deleted inside it: the duplicate window still remembers them), or None
+    when nothing was lost. Those past the stream's end go out as new, with their Msg-Id."""
+    tilstand = await stromtilstand(nc, VARSLER)
+    if not await har_tapt(conn, TABELL, "nats_sekvens", tilstand):
+        return None
+    if tilstand is None:
+        await conn.execute(
+            f"UPDATE {TABELL} SET publisert = NULL, nats_sekvens = NULL WHERE nats_sekvens IS NOT NULL"
+        )
+        return set()
+    await conn.execute(
+        f"UPDATE {TABELL} SET publisert = NULL, nats_sekvens = NULL WHERE nats_sekvens > $1",
+        tilstand.last_seq,
+    )
+    inne = await conn.fetch(
+        f"UPDATE {TABELL} SET publisert = NULL, nats_sekvens = NULL "
+        "WHERE nats_sekvens < $1 OR nats_sekvens = ANY($2::bigint[]) RETURNING varsel_id",
+        tilstand.first_seq,
+        list(tilstand.slettet),
+    )
+    log.warning("the alert stream lost acknowledged alerts: sending them again", extra={"antall": len(inne)})
+    return {r[0] for r in inne}
 
 
 async def etterslep(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[int, float]:
@@ -565,7 +604,10 @@ class Varselarbeider:
         self.replikaer = replikaer
         self.status = VarselStatus()
         self._js: JetStreamContext | None = None
+        self._nc: nats.NATS | None = None
         self._vekk = asyncio.Event()
+        self._neste_kontroll = 0.0  # when to compare the stream with what it acknowledged (0: at once)
+        self._uten_msg_id: set[UUID] = set()
 
     def vekk(self) -> None:
         """Run a pass now (e.g. after a command, or in tests)."""
@@ -636,14 +678,31 @@ class Varselarbeider:
         if js is None:
             return
         try:
-            if not self.status.nats:
+            if not self.status.nats or time.monotonic() >= self._neste_kontroll:
+                if self._nc is not None:
+                    tapt = await kontroller_strom(pool, self._nc)
+                    if tapt:
+                        self._uten_msg_id |= tapt
                 await sikre_strommer(js, self.replikaer)
                 self.status.nats = True
-            while n := await publiser(pool, js, per, batch=self.batch, ack_tidsfrist=self.ack_tidsfrist):
+                self._neste_kontroll = time.monotonic() + KONTROLL_SEKUNDER
+            while n := await publiser(
+                pool,
+                js,
+                per,
+                batch=self.batch,
+                ack_tidsfrist=self.ack_tidsfrist,
+                uten_msg_id=self._uten_msg_id,
+            ):
                 self.status.publisert += n
         except (NatsUtilgjengelig, nats.errors.Error, TimeoutError) as e:
             log.warning("alerts wait for nats", extra={"error": type(e).__name__})
             self.status.nats = False
+
+    async def _gjenoppkoblet(self) -> None:
+        """A reconnect may follow a NATS restart that lost acknowledged writes: check before sending."""
+        self._neste_kontroll = 0.0
+        self._vekk.set()
 
     async def _nats(self, stopp: asyncio.Event) -> None:
         """Connect (retrying while NATS is down) and keep the client; nats-py reconnects by itself."""
@@ -654,8 +713,9 @@ class Varselarbeider:
             while nc is None and not stopp.is_set():
                 try:
                     nc = await nats.connect(
-                        self.nats_url,
+                        self.nats_url.split(","),
                         name="forlop-varsler",
+                        reconnected_cb=self._gjenoppkoblet,
                         max_reconnect_attempts=-1,
                         reconnect_time_wait=0.5,
                         connect_timeout=2,
@@ -666,10 +726,12 @@ class Varselarbeider:
                     await vent(stopp, 1.0)
             if nc is None:
                 return
+            self._nc = nc
             self._js = nc.jetstream(publish_async_max_pending=self.i_luften)
             await stopp.wait()
         finally:
             self._js = None
+            self._nc = None
             self.status.nats = False
             if nc is not None:
                 with contextlib.suppress(Exception):
@@ -693,9 +755,13 @@ async def kjor_en_gang(
         async with conn.transaction():
             besluttet = len(await bestem(conn, per, oversikt))
         sendt = 0
-        if nats_url is not None and await conn.fetchval("SELECT pg_try_advisory_lock($1)", laase_nokkel(NAVN)):
+        if nats_url is not None and await conn.fetchval(
+            "SELECT pg_try_advisory_lock($1)", laase_nokkel(NAVN)
+        ):
             try:
-                nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0, name="forlop-varsler-cli")
+                nc = await nats.connect(
+                    nats_url, connect_timeout=2, max_reconnect_attempts=0, name="forlop-varsler-cli"
+                )
             except Exception:  # noqa: BLE001 - NATS down: the alerts stay in the outbox for the worker
                 nc = None
             if nc is not None:

@@ -8,11 +8,16 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import nats
 import pytest
 
+from domain.konfig import STANDARD
+from store.recorder import AsyncPostgresRecorder, create_pool
+from store.repository import EventStore
+from store.tjeneste import Tjeneste
 from tests.integration.nats_hjelp import i_rekkefolge_per_aggregat, ledig_port, les_strom
 from tests.integration.test_relay import (
     PSEUDONYM_KEY,
@@ -128,3 +133,61 @@ async def test_relay_replay_publishes_a_range_again_as_repeats_of_known_ids(tjen
 
     assert "published 6 events again; the stream dropped 6 as duplicates" in out.stdout
     assert await stream_count(nats_server["url"]) == 6
+
+
+async def test_purged_alerts_are_sent_again_from_the_outbox(database_url, nats_server):
+    from tests.integration.test_varsler import catch_up as views_catch_up
+    from tests.integration.test_varsler import lop, oversikt, rader
+    from tests.integration.test_varsler import tjeneste as _unused  # noqa: F401
+    from workers.nats_oppsett import VARSLER
+    from workers.varsler import Varselarbeider
+
+    pool = await create_pool(database_url)
+    recorder = AsyncPostgresRecorder(pool)
+    await recorder.create_tables()
+    service = Tjeneste(EventStore(recorder), STANDARD, b"person-key")
+    from projections.runner import opprett
+
+    await opprett(pool, oversikt())
+    for nr in range(3):
+        await lop(service, nr, fom=date(2025, 1, 1 + nr), tom=date(2025, 12, 29 + nr))
+    await views_catch_up(database_url)
+    worker = Varselarbeider(
+        database_url, nats_server["url"], oversikt(), lambda: date(2025, 12, 5), intervall=0.3, poll_sekunder=0.1
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.kjor(stop))
+
+    async def alert_count() -> int:
+        nc = await nats.connect(nats_server["url"])
+        try:
+            return (await nc.jetstream().stream_info(VARSLER)).state.messages
+        except Exception:  # noqa: BLE001 - no stream yet
+            return -1
+        finally:
+            await nc.close()
+
+    try:
+        await until(lambda: _eq(alert_count(), 3))
+        first = {m[1]["varsel_id"] for m in await les_strom(nats_server["url"], VARSLER, "forlop.varsel.>")}
+        nc = await nats.connect(nats_server["url"])
+        await nc.jetstream().purge_stream(VARSLER)
+        await nc.close()
+        await worker._gjenoppkoblet()  # what a reconnect does; the periodic check gets there in 30 s
+        await until(lambda: _eq(alert_count(), 3))
+        again = await les_strom(nats_server["url"], VARSLER, "forlop.varsel.>")
+        conn = await pool.acquire()
+        try:
+            outbox = await rader(conn)
+        finally:
+            await pool.release(conn)
+    finally:
+        stop.set()
+        await task
+        await recorder.close()
+        await pool.close()
+
+    assert len(first) == 3
+    assert {m[1]["varsel_id"] for m in again} == first
+    assert all(m[0] > 3 for m in again)  # sent again after the purge, as new stream messages
+    assert all(r["publisert"] is not None and r["nats_sekvens"] > 3 for r in outbox)
