@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import msgspec
@@ -15,7 +15,7 @@ from api import eksempler
 from api.auth import Bruker, bruker
 from api.felles import API, i_dag
 from domain.feil import DomainError
-from projections import sporringer
+from projections import kjent, sporringer
 from projections.runner import vent_til
 from store.settings import Settings
 from store.visning import garanti_visning, lop_visning
@@ -57,6 +57,28 @@ async def vent_paa_visninger(state: State, min_posisjon: int | None) -> None:
         raise ViewsBehind(min_posisjon)
 
 
+class ReplayMangler(DomainError):
+    status = 404
+
+    def __init__(self, kjent_per: datetime) -> None:
+        super().__init__(
+            "NOT_FOUND",
+            "no replay for that instant: run `forlop replay --kjent-per` with it first",
+            kjent_per=kjent_per.isoformat(),
+        )
+
+
+async def _frister_kjent_per(state: State, kjent_per: datetime, **filtre: Any) -> tuple[list[Any], str | None]:
+    """The board from the views as the system knew them at `kjent_per` (a schema of their own)."""
+    skjema = kjent.skjema_for(kjent_per)
+    async with state.pool.acquire() as conn:
+        if not await kjent.finnes(conn, kjent_per):
+            raise ReplayMangler(kjent_per)
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL search_path TO {skjema}, public")
+            return await sporringer.frister(conn, **filtre)
+
+
 class FristController(Controller):
     path = f"{API}/frister"
     tags = ["frister"]
@@ -78,13 +100,22 @@ class FristController(Controller):
         etter: str | None = Parameter(default=None, description="the `neste` cursor of the previous page"),
         antall: int = Parameter(default=100, ge=1, le=1000),
         min_posisjon: int | None = Parameter(default=None, ge=0, description="wait until the views reach it"),
+        kjent_per: datetime | None = Parameter(
+            default=None,
+            description="the board as the system knew it at this instant (built by `forlop replay --kjent-per`)",
+        ),
     ) -> FristSide:
         enheter = enheter_for(bruker(request), enhet)
-        await vent_paa_visninger(state, min_posisjon)
         per = per or i_dag(settings)
-        rader, neste = await sporringer.frister(
-            state.pool, per=per, enheter=enheter, type=type, fra=fra, til=til, etter=etter, antall=antall
-        )
+        if kjent_per is None:
+            await vent_paa_visninger(state, min_posisjon)
+            rader, neste = await sporringer.frister(
+                state.pool, per=per, enheter=enheter, type=type, fra=fra, til=til, etter=etter, antall=antall
+            )
+        else:
+            rader, neste = await _frister_kjent_per(
+                state, kjent_per, per=per, enheter=enheter, type=type, fra=fra, til=til, etter=etter, antall=antall
+            )
         oversikt = state.oversikt
         elementer = []
         for rad in rader:

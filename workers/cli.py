@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from store.settings import Settings, defaults_toml, load_settings
@@ -17,6 +17,16 @@ def _parse_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
+
+
+def _parse_instant(text: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 instant: {text}") from None
+    if instant.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"the instant needs an offset (Z or +01:00): {text}")
+    return instant
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--today", type=_parse_date, default=None, help="business date (default: today)")
     seed.add_argument("--data-dir", type=Path, default=None, help="default: FORLOP_DATA_DIR, else ./.forlop")
     seed.add_argument("--config", type=Path, default=None)
+
+    replay_kjent = sub.add_parser("replay", help="rebuild every view as the system knew it at an instant")
+    replay_kjent.add_argument("--kjent-per", required=True, type=_parse_instant, help="RFC 3339 instant")
+    replay_kjent.add_argument("--data-dir", type=Path, default=None, help="default: FORLOP_DATA_DIR, else ./.forlop")
+    replay_kjent.add_argument("--config", type=Path, default=None)
 
     runner = sub.add_parser("projeksjon", help="run one projection's runner (a standby waits for the lock)")
     runner.add_argument("--view", choices=sorted(_projeksjoner()), required=True)
@@ -139,6 +154,20 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> int:
         )
         print(sammendrag(plan, res), flush=True)
         return 1 if res.avvist else 0
+    finally:
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+
+
+async def _replay_kjent(settings: Settings, kjent_per: datetime) -> None:
+    from projections.kjent import spill_av
+    from workers.projeksjoner import PROJEKSJONER
+
+    dsn, server = _database_url(settings)
+    try:
+        projeksjoner = [lag(settings) for lag in PROJEKSJONER.values()]
+        skjema, antall = await spill_av(dsn, projeksjoner, kjent_per, events_table=settings.events_table)
+        print(f"views as known at {kjent_per.isoformat()}: {antall} events into schema {skjema}", flush=True)
     finally:
         if server is not None:
             server.cleanup()  # type: ignore[attr-defined]
@@ -278,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config, data_dir=args.data_dir, today=args.today)
         configure_logging(settings.log_level)
         return asyncio.run(_seed(settings, args))
+    if args.command == "replay":
+        settings = load_settings(args.config, data_dir=args.data_dir)
+        asyncio.run(_replay_kjent(settings, args.kjent_per))
+        return 0
     if args.command in ("rebuild", "projeksjon"):
         from api.observability import configure_logging
 

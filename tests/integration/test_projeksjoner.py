@@ -448,3 +448,36 @@ async def test_tiltakshistorikk_lists_every_lop_of_the_person_with_the_transitio
     lop = [o.dekod(r.aggregat_id, r.versjon, r.tilstand) for r in rows]
     assert [x.id for x in lop] == [fra.id, ny.id]
     assert lop[1].forgjenger_lop_id == fra.id
+
+
+async def test_replay_as_known_before_a_correction_shows_the_uncorrected_view_and_after_it_the_corrected(
+    tjeneste, database_url, tmp_path
+):
+    from datetime import UTC, datetime
+
+    from projections import kjent
+
+    lop = await innvilg(tjeneste, 0, fom=date(2025, 1, 1), tom=date(2025, 12, 31))
+    await asyncio.sleep(1.1)
+    before = datetime.now(UTC)
+    await asyncio.sleep(1.1)
+    await tjeneste.endre_lop(lop.id, "korriger", ktx(), tom=date(2025, 10, 31), begrunnelse="feil tom i vedtaket")
+    await asyncio.sleep(1.1)
+    after = datetime.now(UTC)
+    env = {**os.environ, "DATABASE_URL": database_url, "FORLOP_PERSON_KEY": KEY.decode()}
+
+    for instant in (before, after):
+        subprocess.run(
+            [sys.executable, "-m", "workers.cli", "replay", "--kjent-per", instant.isoformat(), "--data-dir", str(tmp_path)],
+            env=env, check=True, capture_output=True, timeout=60,
+        )
+    pool = tjeneste.store.recorder.pool
+    views = {}
+    for instant in (before, after):
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"SET LOCAL search_path TO {kjent.skjema_for(kjent.til_sekund(instant))}, public")
+            views[instant] = await board(conn, date(2025, 6, 1))
+
+    assert await kjent.finnes(pool, before) and await kjent.finnes(pool, after)
+    assert [v.tom for v in views[before]] == [date(2025, 12, 31)]
+    assert [v.tom for v in views[after]] == [date(2025, 10, 31)]

@@ -70,6 +70,7 @@ EVENTS_PER_LOP = 8.5  # measured with the seed's mix (events per løp, guarantee
 KEY = b"bench-person-key"
 I_DAG = date(2026, 11, 24)
 ROOT = Path(__file__).resolve().parents[2]
+REBUILD_RSS_CURVE: list[tuple[float, float]] = []
 
 
 def say(text: str) -> None:
@@ -208,8 +209,17 @@ def rebuild_subprocess(dsn: str, data_dir: Path) -> tuple[float, float]:
     cmd = [sys.executable, "-m", "workers.cli", "rebuild", "--view", "oversikt", "--data-dir", str(data_dir)]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=_env(dsn), cwd=ROOT, stdout=sys.stderr)
-    _, status, usage = os.wait4(proc.pid, 0)
+    kurve: list[tuple[float, float]] = []  # (seconds, VmRSS MB): does memory grow with the log?
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        with contextlib.suppress(OSError, ValueError), open(f"/proc/{proc.pid}/status") as f:
+            rss = next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
+            kurve.append((time.perf_counter() - start, rss / 1024))
+        time.sleep(0.25)
     seconds = time.perf_counter() - start
+    REBUILD_RSS_CURVE[:] = [kurve[int(i * (len(kurve) - 1) / 8)] for i in range(9)] if kurve else []
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"rebuild exited with {proc.returncode}")
@@ -518,10 +528,9 @@ async def board(dsn: str, data_dir: Path, res: Results) -> None:
             "SELECT nav_enhet FROM v_lop GROUP BY nav_enhet ORDER BY count(*) DESC LIMIT 1"
         )
         await conn.close()
+        # Each query kind opens its own connection when it starts (uvicorn closes one idle for 5 s).
         system = Http(port, lag_token(secret, ident="Z990001", roller=["system"], enheter=[]))
         saksbehandler = Http(port, lag_token(secret, ident="Z990002", roller=["saksbehandler"], enheter=[kontor]))
-        await system.open()
-        await saksbehandler.open()
         per = I_DAG.isoformat()
         fra, til = I_DAG.isoformat(), (I_DAG + timedelta(days=30)).isoformat()
         queries = {
@@ -533,6 +542,7 @@ async def board(dsn: str, data_dir: Path, res: Results) -> None:
                 system, f"/api/v1/frister?per={per}&type=VURDERING_FORFALT&til={per}"),
         }  # fmt: skip
         for name, (http, path) in queries.items():
+            await http.open()
             for _ in range(10):  # warm-up
                 status, body = await http.get(path)
                 if status != 200:
@@ -677,6 +687,9 @@ def markdown(r: Results) -> str:
         f"- (d) {r.board_cloned:,} of the {r.board_rows:,} open løp rows were cloned in SQL from the projected "
         "open rows (new `lop_id`, the same `tilstand` and columns), because seeding 1,000,000 løp through the "
         "store takes longer than this benchmark's budget; the query goes over HTTP against the real app.",
+        "- (e) RSS of the rebuild process over its run (s, MB): "
+        + ", ".join(f"{t:.0f} s {m:.0f}" for t, m in REBUILD_RSS_CURVE)
+        + ".",
         *(f"- {n}" for n in r.notes),
         "",
         f"Profile of our projection loop over the {SAMPLE:,}-event sample (cProfile, top by own time):",

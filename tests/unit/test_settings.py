@@ -57,3 +57,13 @@ def test_database_url_comes_from_the_environment():
     settings = load_settings(environ={"DATABASE_URL": "postgresql://x/y"})
 
     assert settings.database_url == "postgresql://x/y"
+
+
+def test_opp_6_a_pilot_table_without_fylker_is_open_everywhere(tmp_path):
+    config = tmp_path / "forlop.toml"
+    config.write_text("[pilot.OPPLAERING_LENGRE_VARIGHET_FORSOK]\nfom = 2024-01-01\n")
+
+    pilot = load_settings(config, environ={}).regler.piloter["OPPLAERING_LENGRE_VARIGHET_FORSOK"]
+
+    assert pilot.fom == date(2024, 1, 1)
+    assert pilot.fylker is None

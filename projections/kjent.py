@@ -1,0 +1,82 @@
+"""Replay as the system knew it: every view rebuilt into a schema of its own from the events recorded up
+to an instant (`forlop replay --kjent-per INSTANT`), which `GET /frister?kjent_per=` reads.
+
+"Recorded up to" is the event's own timestamp (`registrert`, set when its command ran). A correction
+recorded after the instant is therefore not in that replay: the view shows the uncorrected facts, as the
+board did then. Instants are taken to the second (UTC); the schema is named after it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+
+from domain.feil import InvalidRequest
+from projections.runner import Projeksjon, til_notifikasjoner
+
+INFO = "replay_info"
+
+
+def skjema_for(kjent_per: datetime) -> str:
+    if kjent_per.tzinfo is None:
+        raise InvalidRequest("kjent_per must be an instant with an offset (RFC 3339)", felt="kjent_per")
+    return f"kjent_{kjent_per.astimezone(UTC):%Y%m%dt%H%M%S}z"
+
+
+def til_sekund(kjent_per: datetime) -> datetime:
+    return kjent_per.astimezone(UTC).replace(microsecond=0)
+
+
+async def spill_av(
+    dsn: str, projeksjoner: list[Projeksjon], kjent_per: datetime, *, events_table: str = "forlop_events",
+    batch: int = 2000,
+) -> tuple[str, int]:
+    """Build every view as known at `kjent_per` into its own schema; returns (schema, events applied)."""
+    kjent_per = til_sekund(kjent_per)
+    skjema = skjema_for(kjent_per)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {skjema} CASCADE")
+        await conn.execute(f"CREATE SCHEMA {skjema}")
+        # Unqualified view tables land in (and are read from) the replay schema; the log stays in public.
+        await conn.execute(f"SET search_path TO {skjema}, public")
+        for projeksjon in projeksjoner:
+            for statement in projeksjon.ddl(""):
+                await conn.execute(statement)
+        pos, antall = 0, 0
+        while True:
+            rows = await conn.fetch(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                f"FROM public.{events_table} WHERE notification_id > $1 "
+                "AND (convert_from(state, 'UTF8')::json ->> 'timestamp')::timestamptz <= $2 "
+                "ORDER BY notification_id LIMIT $3",
+                pos,
+                kjent_per,
+                batch,
+            )
+            if not rows:
+                break
+            async with conn.transaction():
+                for projeksjon in projeksjoner:
+                    await projeksjon.anvend(conn, til_notifikasjoner(rows), "")
+            pos, antall = rows[-1][0], antall + len(rows)
+        await conn.execute(
+            f"CREATE TABLE {INFO} (kjent_per timestamptz NOT NULL, posisjon bigint NOT NULL, "
+            "bygget timestamptz NOT NULL DEFAULT now())"
+        )
+        await conn.execute(f"INSERT INTO {INFO} (kjent_per, posisjon) VALUES ($1, $2)", kjent_per, pos)
+        return skjema, antall
+    finally:
+        await conn.close()
+
+
+async def finnes(conn: asyncpg.Connection | asyncpg.Pool, kjent_per: datetime) -> bool:
+    """Whether a replay for that instant has been built (completely: the info table is written last)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2)",
+            skjema_for(til_sekund(kjent_per)),
+            INFO,
+        )
+    )
