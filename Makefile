@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint install clean
+.PHONY: run test bench docs lint install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.run_all
+
+# JSON Schema of every NATS message and the AsyncAPI document, generated from the code into docs/.
+docs: $(STAMP)
+	$(BIN)/python -m workers.skjema
 
 lint: $(STAMP)
 	$(BIN)/ruff check domain store projections api workers tests

@@ -305,6 +305,7 @@ HISTORIKK = {
         {
             "id": "075956ec-c9bc-576d-b96a-626cd043e6f1",
             "type": "TiltakslopInnvilget",
+            "skjema_versjon": 1,
             "versjon": 1,
             "posisjon": 3,
             "registrert": "2025-03-03T09:14:08.136501Z",
@@ -318,6 +319,7 @@ HISTORIKK = {
         {
             "id": "d258fbf6-58b7-5174-9e20-d00d70f54904",
             "type": "TiltakslopForlenget",
+            "skjema_versjon": 2,
             "versjon": 2,
             "posisjon": 5,
             "registrert": "2025-03-03T09:15:41.155631Z",
@@ -326,7 +328,7 @@ HISTORIKK = {
             "correlation_id": "20cfdde1-2e14-468d-8882-2df99c784878",
             "regelsett_id": "SEED-2024",
             "lenke": "2f6f2cf1c4e87d2d93c4d17c954922744ec4808c578c60eff1b567112719a310",
-            "data": {"ny_tom": "2025-10-03", "aarsak": "BEHOV_VIDERE", "begrunnelse": None},
+            "data": {"ny_tom": "2025-10-03", "aarsak": "BEHOV_VIDERE", "begrunnelse": None, "forrige_tom": "2025-06-30"},
         },
     ],
 }
@@ -337,6 +339,7 @@ GARANTI_HISTORIKK = {
         {
             "id": "9c1d7e0a-5b7f-5d3e-8a61-0f3b2c4d5e6f",
             "type": "UngdomsgarantiInnvilget",
+            "skjema_versjon": 1,
             "versjon": 1,
             "posisjon": 8,
             "registrert": "2025-03-03T09:20:12.402113Z",

@@ -72,3 +72,14 @@ class Fodselsnummer:
 
     def __format__(self, spec: str) -> str:
         return str(self)
+
+
+def med_kontrollsiffer(ni_siffer: str) -> str | None:
+    """The 11-digit identifier whose first nine digits are `ni_siffer`, or None when no valid control
+    digit exists for them (a remainder of 1 in either mod-11 sum)."""
+    siffer = [int(c) for c in ni_siffer]
+    k1 = _kontrollsiffer(siffer, _K1)
+    if k1 is None:
+        return None
+    k2 = _kontrollsiffer([*siffer, k1], _K2)
+    return None if k2 is None else f"{ni_siffer}{k1}{k2}"

@@ -520,6 +520,7 @@ class Tiltakslop(Aggregate):
             ny_tom=ny_tom,
             aarsak=grunn.aarsak,
             begrunnelse=tekst,
+            forrige_tom=self.tom,
             kontekst=kontekst,
             regelsett_id=self.regelsett_id,
         )
@@ -550,12 +551,31 @@ class Tiltakslop(Aggregate):
             )
         return grunn
 
-    @event(_FORLENGET)
+    class TiltakslopForlenget(Aggregate.Event):
+        """Schema version 2 adds `forrige_tom`, the `tom` the extension moved from, so that an auditor sees
+        "from → to" in the event itself. Version 1 events (stored before) upcast with `forrige_tom = None`:
+        the event alone does not know it (the stream before it does)."""
+
+        class_version = 2
+
+        ny_tom: date
+        aarsak: Forlengelsesaarsak
+        begrunnelse: str | None
+        forrige_tom: date | None
+        kontekst: Kontekst
+        regelsett_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["forrige_tom"] = None
+
+    @event(TiltakslopForlenget)
     def _forleng(
         self,
         ny_tom: date,
         aarsak: Forlengelsesaarsak,
         begrunnelse: str | None,
+        forrige_tom: date | None,
         kontekst: Kontekst,
         regelsett_id: str,
     ) -> None:

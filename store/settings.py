@@ -35,6 +35,7 @@ class Settings:
     jwt_secret: str | None = None
     person_key: str | None = None
     pseudonym_key: str | None = None
+    signing_key: str | None = None
     nats_replicas: int = 1
     log_level: str = "INFO"
     projeksjon_maks_etterslep_sekunder: float = 30.0
@@ -42,10 +43,12 @@ class Settings:
     def secret(self, name: str) -> bytes:
         """A key from configuration, or in development a random one kept under the data directory.
 
-        `name` is `jwt` (signs tokens), `person` (keys the person record's id and request fingerprints) or
-        `pseudonym` (keys `person_pseudonym` on NATS, which subscribers see).
+        `name` is `jwt` (signs tokens), `person` (keys the person record's id and request fingerprints),
+        `pseudonym` (keys `person_pseudonym` on NATS, which subscribers see) or `signing` (the seed of the
+        Ed25519 key that signs the log's checkpoints, store/verifisering.py).
         """
-        configured = {"jwt": self.jwt_secret, "person": self.person_key, "pseudonym": self.pseudonym_key}[name]
+        configured = {"jwt": self.jwt_secret, "person": self.person_key, "pseudonym": self.pseudonym_key,
+                      "signing": self.signing_key}[name]
         if configured:
             return configured.encode()
         return dev_secret(self.data_dir, name)
@@ -132,6 +135,7 @@ def load_settings(
         jwt_secret=env.get("FORLOP_JWT_SECRET") or None,
         person_key=env.get("FORLOP_PERSON_KEY") or None,
         pseudonym_key=env.get("FORLOP_PSEUDONYM_KEY") or None,
+        signing_key=env.get("FORLOP_SIGNING_KEY") or None,
         nats_replicas=int(env.get("FORLOP_NATS_REPLICAS", "1")),
         log_level=env.get("FORLOP_LOG_LEVEL", "INFO"),
         projeksjon_maks_etterslep_sekunder=float(env.get("FORLOP_PROJEKSJON_MAKS_ETTERSLEP", "30")),

@@ -152,6 +152,7 @@ class Hendelse(Visning, kw_only=True):
 
     id: UUID
     type: str
+    skjema_versjon: int
     versjon: int
     posisjon: int
     registrert: datetime
@@ -288,6 +289,7 @@ def hendelse_visning(event: Any, posisjon: int, lenke: bytes) -> Hendelse:
     return Hendelse(
         id=hendelse_id(event.originator_id, event.originator_version),
         type=type(event).__name__,
+        skjema_versjon=getattr(type(event), "class_version", 1),  # an older stored version is shown upcast
         versjon=event.originator_version,
         posisjon=posisjon,
         registrert=event.timestamp,

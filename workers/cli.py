@@ -89,6 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
     kjor.add_argument("--per", type=_parse_date, required=True, help="the business date (YYYY-MM-DD)")
     kjor.add_argument("--data-dir", type=Path, default=None, help="default: FORLOP_DATA_DIR, else ./.forlop")
     kjor.add_argument("--config", type=Path, default=None)
+    arbeider = varsler_sub.add_parser(
+        "kjor-arbeider", help="run the alert worker until stopped (a standby waits for the lock)"
+    )
+    arbeider.add_argument("--today", type=_parse_date, default=None, help="pin the business date")
+    arbeider.add_argument("--data-dir", type=Path, default=None, help="default: FORLOP_DATA_DIR, else ./.forlop")
+    arbeider.add_argument("--config", type=Path, default=None)
+
+    plan = sub.add_parser("planlegger", help="run the scheduler of automatic commands (FYLT_30; a standby waits)")
+    plan.add_argument("--today", type=_parse_date, default=None, help="pin the business date")
+    plan.add_argument("--data-dir", type=Path, default=None, help="default: FORLOP_DATA_DIR, else ./.forlop")
+    plan.add_argument("--config", type=Path, default=None)
+
+    api = sub.add_parser("api", help="serve only the HTTP API (stateless: run as many as you like)")
+    api.add_argument("--host", default="127.0.0.1", help="listen address (0.0.0.0 in a container)")
+    api.add_argument("--port", type=int, default=None, help="default: FORLOP_PORT, else 8000")
+    api.add_argument("--today", type=_parse_date, default=None, help="pin the business date")
+    api.add_argument("--data-dir", type=Path, default=None, help="default: FORLOP_DATA_DIR, else ./.forlop")
+    api.add_argument("--config", type=Path, default=None)
 
     tail = sub.add_parser("tail", help="print events from NATS as a durable JetStream consumer would see them")
     tail.add_argument("--subject", default="forlop.hendelse.>")
@@ -209,6 +227,58 @@ async def _varsler_kjor(settings: Settings, per: date) -> None:
             server.cleanup()  # type: ignore[attr-defined]
 
 
+def _stoppsignal() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _arbeider(settings: Settings, hvilken: str) -> None:
+    """`forlop varsler kjor-arbeider` / `forlop planlegger`: one worker as a process of its own."""
+    from workers.planlegger import planlegger
+    from workers.projeksjoner import oversikt
+    from workers.varsler import varselarbeider
+
+    dsn, server = _database_url(settings)
+    stop = _stoppsignal()
+    try:
+        if hvilken == "varsler":
+            nats_url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+            await varselarbeider(settings, dsn, nats_url, oversikt(settings)).kjor(stop)
+        else:
+            await planlegger(settings, dsn, oversikt(settings)).kjor(stop)
+    finally:
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+
+
+def _api(settings: Settings, host: str) -> None:
+    """`forlop api`: the API alone on uvicorn; uvicorn handles SIGINT/SIGTERM (graceful shutdown)."""
+    from dataclasses import replace
+
+    import uvicorn
+
+    from api.app import create_app
+
+    dsn, server = _database_url(settings)
+    try:
+        settings = replace(settings, database_url=dsn)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+
+
 async def _relay(settings: Settings) -> None:
     from workers.relay import Relay
 
@@ -287,9 +357,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "varsler":
         from api.observability import configure_logging
 
+        if args.varsler_command == "kjor-arbeider":
+            settings = load_settings(args.config, data_dir=args.data_dir, today=args.today)
+            configure_logging(settings.log_level)
+            asyncio.run(_arbeider(settings, "varsler"))
+            return 0
         settings = load_settings(args.config, data_dir=args.data_dir)
         configure_logging(settings.log_level)
         asyncio.run(_varsler_kjor(settings, args.per))
+        return 0
+    if args.command in ("planlegger", "api"):
+        from api.observability import configure_logging
+
+        settings = load_settings(
+            args.config, data_dir=args.data_dir, today=args.today, port=getattr(args, "port", None)
+        )
+        configure_logging(settings.log_level)
+        if args.command == "api":
+            _api(settings, args.host)
+        else:
+            asyncio.run(_arbeider(settings, "planlegger"))
         return 0
     if args.command == "relay":
         from api.observability import configure_logging

@@ -21,28 +21,13 @@ from store.mapper import ForlopMapper
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.tjeneste import Tjeneste
+from tests.hjelp import identer
 from workers.planlegger import Planlegger, avslutt_fylt30, fylt30_kontekst
 
 KEY = b"test-person-key"
 
 
-def identer(antall: int) -> list[str]:
-    """Valid synthetic identifiers (both mod-11 digits); the birth date in the command is authoritative."""
-    from domain.ident import _K1, _K2, _kontrollsiffer
-
-    out = []
-    for nr in range(1000):
-        siffer = [int(c) for c in f"150895{nr:03d}"]
-        k1 = _kontrollsiffer(siffer, _K1)
-        k2 = None if k1 is None else _kontrollsiffer([*siffer, k1], _K2)
-        if k2 is not None:
-            out.append(f"150895{nr:03d}{k1}{k2}")
-        if len(out) == antall:
-            return out
-    raise AssertionError("not enough identifiers")
-
-
-IDENT, IDENT_2 = identer(2)
+IDENT, IDENT_2 = identer(2, fodt="150895")
 BURSDAG_30 = date(2025, 8, 15)
 
 

@@ -10,12 +10,10 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
-from uuid import uuid4
 
 import asyncpg
 import pytest
 
-from domain.felles import Aktor, Kontekst
 from domain.konfig import STANDARD
 from projections import sporringer
 from projections.oversikt import Oversikt
@@ -26,28 +24,9 @@ from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.tjeneste import Tjeneste
 from store.visning import garanti_visning, lop_visning
+from tests.hjelp import identer, ktx
 
 KEY = b"test-person-key"
-
-
-def ktx() -> Kontekst:
-    return Kontekst(aktor=Aktor("Z990001", "0315"), correlation_id=uuid4())
-
-
-def identer(antall: int) -> list[str]:
-    """Valid synthetic identifiers born 15.08.1990: individual numbers whose mod-11 digits both exist."""
-    from domain.ident import _K1, _K2, _kontrollsiffer
-
-    out = []
-    for nr in range(1000):
-        siffer = [int(c) for c in f"150890{nr:03d}"]
-        k1 = _kontrollsiffer(siffer, _K1)
-        k2 = None if k1 is None else _kontrollsiffer([*siffer, k1], _K2)
-        if k2 is not None:
-            out.append(f"150890{nr:03d}{k1}{k2}")
-        if len(out) == antall:
-            return out
-    raise AssertionError("not enough identifiers")
 
 
 IDENTER = identer(60)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +15,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -29,7 +28,6 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from api.app import create_app
 from api.auth import lag_token
 from api.varsler import hent_varsler
-from domain.felles import Aktor, Kontekst
 from domain.konfig import STANDARD
 from projections.oversikt import Oversikt
 from projections.runner import Runner, opprett
@@ -38,6 +36,8 @@ from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.settings import load_settings
 from store.tjeneste import Tjeneste
+from tests.hjelp import identer, ktx
+from tests.integration.nats_hjelp import ledig_port
 from workers.embedded_nats import start_nats
 from workers.nats_oppsett import VARSLER, sikre_strommer
 from workers.stack import _Server
@@ -56,37 +56,11 @@ KEY = b"test-person-key"
 JWT = "varsler-test-jwt-secret-" + "x" * 32
 
 
-def ktx() -> Kontekst:
-    return Kontekst(aktor=Aktor("Z990001", "0315"), correlation_id=uuid4())
-
-
-def identer(antall: int) -> list[str]:
-    """Valid synthetic identifiers (mod-11 both digits); the birth date given in commands is authoritative."""
-    from domain.ident import _K1, _K2, _kontrollsiffer
-
-    out = []
-    for nr in range(1000):
-        siffer = [int(c) for c in f"150890{nr:03d}"]
-        k1 = _kontrollsiffer(siffer, _K1)
-        k2 = None if k1 is None else _kontrollsiffer([*siffer, k1], _K2)
-        if k2 is not None:
-            out.append(f"150890{nr:03d}{k1}{k2}")
-        if len(out) == antall:
-            return out
-    raise AssertionError("not enough identifiers")
-
-
 IDENTER = identer(20)
 
 
 def oversikt() -> Oversikt:
     return Oversikt(ForlopMapper(), STANDARD, KEY)
-
-
-def ledig_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -1,0 +1,138 @@
+"""Per-person keys for the personal fields of events and snapshots (GDPR erasure by destroying a key).
+
+`forlop_personnokler(person_id, nokkel, opprettet, glemt)`: one AES-256 key per person record id
+(`domain.person.person_id`, a keyed hash of the identifier). Forgetting a person sets `nokkel` to NULL and
+stamps `glemt`; every ciphertext under that key is then unreadable, everywhere, without touching the
+events table (whose hash chain covers the ciphertext, so it still verifies).
+
+The `Nokkelring` is the in-memory cache that the synchronous mapper reads. Async code fills it before
+decoding (`last`) or encoding (`sikre`); the mapper never does I/O. A person id whose state is not in the
+cache makes the cipher raise `NokkelIkkeLastet` (a missed `last` is a bug, not an erasure).
+
+Staleness bound: another process that cached a key before it was forgotten may keep using it until its
+next `last`/`sikre` after `ttl` seconds (default 2 s), i.e. for at most `ttl` plus one operation. Paths that
+must not race an erasure (the projections) pass `laas=True`, which rereads the rows `FOR SHARE` in the
+caller's transaction: `glem` (which updates the row) cannot commit between that read and the caller's
+commit.
+
+A person who returns after being forgotten gets a fresh key on a new grant (`sikre(..., ny=True)`); the
+old ciphertexts fail authentication under it and keep decoding as erased. Any other write for a forgotten
+person (e.g. a snapshot of a case loaded just before the erasure) writes the personal fields as erased.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from uuid import UUID
+
+import asyncpg
+
+from store.mapper import as_uuid
+
+TABELL = "forlop_personnokler"
+
+DDL = f"""CREATE TABLE IF NOT EXISTS {TABELL} (
+    person_id uuid PRIMARY KEY,
+    nokkel bytea,
+    opprettet timestamptz NOT NULL DEFAULT now(),
+    glemt timestamptz)"""
+
+GLEMT = b""
+"""The cached value of a forgotten key: the personal fields decode as erased and are never written."""
+MANGLER = b"-"
+"""The cached value of a person without a key row (never keyed): ciphertexts of it cannot be read either."""
+
+Forbindelse = asyncpg.Pool | asyncpg.Connection
+
+
+class NokkelIkkeLastet(RuntimeError):
+    """The cipher needed a key that no `last`/`sikre` put in the cache: a decoding path skipped it."""
+
+
+class Nokkelring:
+    def __init__(self, *, ttl: float = 2.0) -> None:
+        self.ttl = ttl
+        self._cache: dict[UUID, tuple[bytes, float]] = {}
+
+    # --- synchronous, for the mapper ----------------------------------------------------------------
+
+    def nokkel(self, person_id: UUID) -> bytes | None:
+        """The key, or None when the person is forgotten (or has no key). Raises NokkelIkkeLastet."""
+        try:
+            verdi, _ = self._cache[person_id]
+        except KeyError:
+            raise NokkelIkkeLastet(f"no key loaded for person record {person_id}") from None
+        return verdi if len(verdi) == 32 else None
+
+    def er_glemt(self, person_id: UUID) -> bool:
+        """True if the cache knows the person as forgotten (a NULL key), not merely unknown."""
+        entry = self._cache.get(person_id)
+        return entry is not None and entry[0] == GLEMT
+
+    # --- async, to fill the cache -------------------------------------------------------------------
+
+    async def opprett(self, conn: Forbindelse) -> None:
+        await conn.execute(DDL)
+
+    async def last(self, conn: Forbindelse, person_ids: Iterable[UUID], *, laas: bool = False) -> None:
+        """Load the keys of `person_ids` that are not cached or older than `ttl` (all of them with `laas`,
+        reading them `FOR SHARE` in the caller's transaction). A missing row caches as MANGLER."""
+        naa = time.monotonic()
+        ids = {as_uuid(p) for p in person_ids}
+        if not laas:
+            ids = {p for p in ids if p not in self._cache or naa - self._cache[p][1] > self.ttl}
+        if not ids:
+            return
+        rows = await conn.fetch(
+            f"SELECT person_id, nokkel FROM {TABELL} WHERE person_id = ANY($1::uuid[])"
+            + (" ORDER BY person_id FOR SHARE" if laas else ""),
+            list(ids),
+        )
+        funnet = {as_uuid(r["person_id"]): r["nokkel"] for r in rows}
+        for p in ids:
+            if p not in funnet:
+                self._cache[p] = (MANGLER, naa)
+            else:
+                self._cache[p] = (bytes(funnet[p]) if funnet[p] else GLEMT, naa)
+
+    async def sikre(self, conn: Forbindelse, person_ids: Iterable[UUID], *, ny: bool = False) -> None:
+        """Create a key for each person that has none, and cache the keys. A forgotten key stays forgotten
+        (the cipher then writes the personal fields as erased) unless `ny`: a new grant for a person who
+        returns after being forgotten gets a fresh key."""
+        naa = time.monotonic()
+        ids = {as_uuid(p) for p in person_ids}
+        ids = {p for p in ids if not (p in self._cache and self._cache[p][0] and naa - self._cache[p][1] <= self.ttl)}
+        if not ids:
+            return
+        ordnet = sorted(ids)
+        # Race-safe: concurrent creators both insert; one wins, both read the winner's key.
+        await conn.executemany(
+            f"""INSERT INTO {TABELL} (person_id, nokkel) VALUES ($1, $2)
+            ON CONFLICT (person_id) DO """
+            + (f"UPDATE SET nokkel = excluded.nokkel, opprettet = now(), glemt = NULL WHERE {TABELL}.nokkel IS NULL"
+               if ny else "NOTHING"),
+            [(p, os.urandom(32)) for p in ordnet],
+        )
+        rows = await conn.fetch(
+            f"SELECT person_id, nokkel FROM {TABELL} WHERE person_id = ANY($1::uuid[])", ordnet
+        )
+        for r in rows:
+            self._cache[as_uuid(r["person_id"])] = (bytes(r["nokkel"]) if r["nokkel"] else GLEMT, naa)
+
+    async def glem(self, conn: Forbindelse, person_id: UUID) -> bool:
+        """Destroy the person's key (idempotent); True if a live key was destroyed now."""
+        person_id = as_uuid(person_id)
+        status = await conn.execute(
+            f"""INSERT INTO {TABELL} (person_id, nokkel, glemt) VALUES ($1, NULL, now())
+            ON CONFLICT (person_id) DO UPDATE SET nokkel = NULL, glemt = now()
+            WHERE {TABELL}.nokkel IS NOT NULL""",
+            person_id,
+        )
+        self._cache[person_id] = (GLEMT, time.monotonic())
+        # "INSERT 0 1" both for a new (never keyed) row and for a destroyed key; 0 when already forgotten.
+        return status.endswith(" 1")
+
+    def glem_lokalt(self, person_id: UUID) -> None:
+        self._cache[as_uuid(person_id)] = (GLEMT, time.monotonic())

@@ -1,0 +1,439 @@
+"""Verifying the log: every stream's hash chain (store/mapper.py) and the signed checkpoints of the whole log.
+
+Per-stream chains (`verifiser`): the events are read once in notification order, in batches (the next batch
+is fetched while the current one is hashed); each event's link is recomputed with `store.mapper.compute_link`
+from the *stored* link of its stream's previous event, so exactly the altered rows are named (`LINK_MISMATCH`,
+`LINK_MISSING`, `VERSION_GAP`: a version that is not the previous one + 1, e.g. after a deleted row). Memory
+is one (version, link) per stream. `stream=` checks one stream only (no checkpoints).
+
+Per-stream chains alone do not catch a rewrite that recomputes a whole stream's links consistently, nor a
+deleted tail. Checkpoints do: table `<events table>_sjekkpunkter`, append-only (a trigger refuses UPDATE,
+DELETE and TRUNCATE; the signature is what protects it), one row per checkpoint:
+
+    nr          1, 2, 3, ... (no gaps)
+    posisjon    the last notification id covered (inclusive)
+    antall      events with notification id <= posisjon
+    segment     SHA-256 over the events with posisjon(nr-1) < notification id <= posisjon, in notification
+                order, of:  notification id (8 bytes, big-endian signed)
+                          ‖ the link recomputed from the row   (32 bytes; binds id, version, topic and body)
+                          ‖ the link stored in the row         (32 bytes; 32 zero bytes if it has none)
+    sammendrag  SHA-256( b"forlop-sjekkpunkt-v1\\0" ‖ sammendrag(nr-1) (32 zero bytes for nr 1)
+                       ‖ nr ‖ posisjon ‖ antall ‖ opprettet as µs since 1970-01-01 UTC  (4 × 8 bytes, >q)
+                       ‖ segment )
+    nokkel_id   the first 8 bytes (hex) of SHA-256 of the raw Ed25519 public key
+    signatur    Ed25519 signature of `sammendrag`
+    opprettet   when it was written
+
+The key: Ed25519, its 32-byte seed = SHA-256(b"forlop-sjekkpunkt-ed25519\\0" ‖ settings.secret("signing")),
+i.e. FORLOP_SIGNING_KEY (in development a random key under the data directory). Ed25519 rather than HMAC so
+that the public key (given in every verification answer) lets an outside auditor check signatures without
+being able to make them.
+
+Each checkpoint covers only the events since the one before (the worker's cost is the new events) and chains
+to it. Verification recomputes every segment in the same single pass and checks, per checkpoint, the
+signature (`SIGNATURE_INVALID`, `UNKNOWN_KEY`), that its fields hash to its `sammendrag` with the stored
+`sammendrag` of the one before (`CHECKPOINT_ALTERED`), that the log up to its position still hashes to its
+`segment` and count (`LOG_CHANGED`), and the numbering (`SEQUENCE_GAP`). A rewritten old event changes
+the recomputed and stored links, so the checkpoint covering it fails even when all links are consistent.
+Events after the last checkpoint are covered by the chains only, until the next checkpoint.
+
+A checkpoint is written (`skriv_sjekkpunkt`) only when every event of its new segment holds its link: a
+broken log is reported (`LoggenErBrutt`), never signed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import struct
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from store.laas import kjor_ddl, laase_nokkel
+from store.mapper import ZERO_LINK, as_uuid, chained_state, compute_link, link_of
+
+# The stored prefix `{"lenke":"<64 hex>",` (76 bytes), measured with the mapper's own encoding.
+PREFIX = len(chained_state(ZERO_LINK, UUID(int=0), 1, "t", b'{"a":1}')[1]) - len(b'"a":1}')
+DOMENE = b"forlop-sjekkpunkt-v1\0"
+_FRO = b"forlop-sjekkpunkt-ed25519\0"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIKRO = timedelta(microseconds=1)
+LAAS = "sjekkpunkt"
+BATCH = 10_000
+
+Fremdrift = Callable[[int, int, float], None]
+
+
+def tabell(events_table: str = "forlop_events") -> str:
+    return f"{events_table}_sjekkpunkter"
+
+
+def ddl(events_table: str = "forlop_events") -> list[str]:
+    t = tabell(events_table)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {t} (nr bigint PRIMARY KEY, posisjon bigint NOT NULL, antall bigint NOT NULL, "
+        "segment bytea NOT NULL, sammendrag bytea NOT NULL, nokkel_id text NOT NULL, signatur bytea NOT NULL, "
+        "opprettet timestamptz NOT NULL)",
+        f"CREATE OR REPLACE FUNCTION {t}_kun_tillegg() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$BEGIN RAISE EXCEPTION '{t} is append-only'; END$$",
+        f"CREATE OR REPLACE TRIGGER {t}_kun_tillegg BEFORE UPDATE OR DELETE ON {t} "
+        f"FOR EACH ROW EXECUTE FUNCTION {t}_kun_tillegg()",
+        f"CREATE OR REPLACE TRIGGER {t}_ingen_truncate BEFORE TRUNCATE ON {t} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {t}_kun_tillegg()",
+    ]
+
+
+async def opprett(pool: asyncpg.Pool | asyncpg.Connection, events_table: str = "forlop_events") -> None:
+    await kjor_ddl(pool, ddl(events_table))
+
+
+# --- keys and digests -------------------------------------------------------------------------------
+
+
+def signeringsnokkel(secret: bytes) -> Ed25519PrivateKey:
+    """The checkpoint signing key derived from `settings.secret("signing")`."""
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(_FRO + secret).digest())
+
+
+def raa(offentlig: Ed25519PublicKey) -> bytes:
+    return offentlig.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def nokkel_id(offentlig: Ed25519PublicKey) -> str:
+    return hashlib.sha256(raa(offentlig)).digest()[:8].hex()
+
+
+def mikrosekunder(tid: datetime) -> int:
+    return (tid - _EPOCH) // _MIKRO
+
+
+def sammendrag(forrige: bytes, nr: int, posisjon: int, antall: int, opprettet: datetime, segment: bytes) -> bytes:
+    return hashlib.sha256(
+        DOMENE + forrige + struct.pack(">qqqq", nr, posisjon, antall, mikrosekunder(opprettet)) + segment
+    ).digest()
+
+
+_NID = struct.Struct(">q").pack
+
+
+def _ledd(nid: int, beregnet: bytes, lagret: bytes | None) -> bytes:
+    return _NID(nid) + beregnet + (lagret or ZERO_LINK)
+
+
+# --- answers ------------------------------------------------------------------------------------------
+
+
+class Lenkefeil(msgspec.Struct, kw_only=True):
+    """An event whose link does not hold."""
+
+    aggregat_id: UUID
+    versjon: int
+    posisjon: int
+    grunn: str  # LINK_MISMATCH | LINK_MISSING | VERSION_GAP
+
+
+class Sjekkpunktfeil(msgspec.Struct, kw_only=True):
+    nr: int
+    posisjon: int
+    grunner: list[str]  # SIGNATURE_INVALID | UNKNOWN_KEY | CHECKPOINT_ALTERED | LOG_CHANGED | SEQUENCE_GAP
+
+
+class Sjekkpunkt(msgspec.Struct, kw_only=True):
+    nr: int
+    posisjon: int
+    antall: int
+    segment: str  # hex
+    sammendrag: str  # hex
+    nokkel_id: str
+    signatur: str  # hex
+    opprettet: datetime
+
+
+class Verifisering(msgspec.Struct, kw_only=True):
+    """The answer of a verification: `ok` only if every link and every checkpoint holds."""
+
+    ok: bool
+    omfang: str  # "logg" (the whole log) or "strom" (one stream; checkpoints not checked)
+    hendelser: int  # events checked
+    strommer: int  # streams checked
+    til_posisjon: int  # the last position checked
+    sekunder: float
+    lenkefeil: list[Lenkefeil]
+    antall_lenkefeil: int  # all of them; `lenkefeil` lists at most `maks_feil`
+    sjekkpunkter: int  # checkpoints checked
+    sjekkpunktfeil: list[Sjekkpunktfeil]
+    siste_sjekkpunkt: Sjekkpunkt | None
+    algoritme: str = "Ed25519"
+    offentlig_nokkel: str = ""  # hex of the raw public key that verifies the signatures
+
+
+class LoggenErBrutt(Exception):
+    """A checkpoint was refused: events of its new segment do not hold their links."""
+
+    def __init__(self, feil: list[Lenkefeil]) -> None:
+        super().__init__(f"{len(feil)} events of the new segment do not hold their links; not signed")
+        self.feil = feil
+
+
+def _sjekkpunkt(r: asyncpg.Record) -> Sjekkpunkt:
+    return Sjekkpunkt(
+        nr=r["nr"], posisjon=r["posisjon"], antall=r["antall"], segment=bytes(r["segment"]).hex(),
+        sammendrag=bytes(r["sammendrag"]).hex(), nokkel_id=r["nokkel_id"], signatur=bytes(r["signatur"]).hex(),
+        opprettet=r["opprettet"],
+    )
+
+
+# --- the walk -----------------------------------------------------------------------------------------
+
+
+class _Kjede:
+    """Per-stream heads, the failures found, and the running segment digest."""
+
+    def __init__(self, maks_feil: int | None) -> None:
+        self.hoder: dict[Any, tuple[int, bytes]] = {}
+        self.feil: list[Lenkefeil] = []
+        self.antall_feil = 0
+        self.maks_feil = maks_feil
+        self.segment = hashlib.sha256()
+        self.antall = 0
+
+    def kjor(self, rows: list[asyncpg.Record], grense: int | None = None) -> int:
+        """Check `rows` (notification order) up to position `grense` (inclusive); how many were taken."""
+        hoder = self.hoder
+        oppdater = self.segment.update
+        n = 0
+        for nid, oid, versjon, topic, state in rows:
+            if grense is not None and nid > grense:
+                break
+            n += 1
+            hode = hoder.get(oid)
+            forrige_v, forrige = (0, ZERO_LINK) if hode is None else hode
+            lagret = link_of(state)
+            beregnet = compute_link(forrige, oid, versjon, topic, state[PREFIX:])
+            if lagret != beregnet or versjon != forrige_v + 1:
+                grunn = (
+                    "LINK_MISSING" if lagret is None else "VERSION_GAP" if versjon != forrige_v + 1 else "LINK_MISMATCH"
+                )
+                self._feil(oid, versjon, nid, grunn)
+            hoder[oid] = (versjon, lagret or ZERO_LINK)
+            oppdater(_NID(nid) + beregnet + (lagret or ZERO_LINK))
+        self.antall += n
+        return n
+
+    def _feil(self, oid: Any, versjon: int, nid: int, grunn: str) -> None:
+        self.antall_feil += 1
+        if self.maks_feil is None or len(self.feil) < self.maks_feil:
+            self.feil.append(Lenkefeil(aggregat_id=as_uuid(oid), versjon=versjon, posisjon=nid, grunn=grunn))
+
+    def avslutt_segment(self) -> bytes:
+        digest = self.segment.digest()
+        self.segment = hashlib.sha256()
+        return digest
+
+
+async def _batcher(
+    conn: asyncpg.Connection, sql: str, fra: Any, til: int, batch: int, *args: Any, forhaand: bool = True
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """Batches of `sql` (keyset on its first column: `> $1`, `<= $2`, `LIMIT $3`, then `args`). With
+    `forhaand` the next batch is asked for before the current one is handed out (the server works while the
+    caller hashes); the caller must not use `conn` meanwhile."""
+
+    def hent(etter: Any) -> Awaitable[list[asyncpg.Record]]:
+        return asyncio.ensure_future(conn.fetch(sql, etter, til, batch, *args))
+
+    neste: Awaitable[list[asyncpg.Record]] | None = hent(fra)
+    try:
+        while neste is not None:
+            rows = await neste
+            neste = hent(rows[-1][0]) if len(rows) == batch else None
+            if not forhaand and neste is not None:
+                rows_, neste = rows, None
+                yield rows_
+                neste = hent(rows[-1][0])
+                continue
+            if rows:
+                yield rows
+    finally:
+        if isinstance(neste, asyncio.Future):
+            neste.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await neste
+
+
+async def verifiser(
+    conn: asyncpg.Connection,
+    offentlig: Ed25519PublicKey,
+    *,
+    events_table: str = "forlop_events",
+    stream: UUID | None = None,
+    batch: int = BATCH,
+    maks_feil: int | None = None,
+    fremdrift: Fremdrift | None = None,
+) -> Verifisering:
+    """Walk every stream's chain (or one stream's) and recompute every checkpoint; see the module docstring."""
+    start = time.monotonic()
+    kjede = _Kjede(maks_feil)
+    events = f'"{events_table}"'
+    sjekkpunkter: list[asyncpg.Record] = []
+    if stream is None:
+        try:
+            sjekkpunkter = await conn.fetch(f"SELECT * FROM {tabell(events_table)} ORDER BY nr")
+        except asyncpg.UndefinedTableError:
+            sjekkpunkter = []
+        hoy = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {events}")
+        totalt = await conn.fetchval(f"SELECT count(*) FROM {events} WHERE notification_id <= $1", hoy)
+        sql = (
+            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {events} "
+            "WHERE notification_id > $1 AND notification_id <= $2 ORDER BY notification_id LIMIT $3"
+        )
+        fra: Any = 0
+    else:
+        hoy = 2**63 - 1
+        totalt = await conn.fetchval(f"SELECT count(*) FROM {events} WHERE originator_id = $1", stream)
+        # keyset on the version; the selected columns keep the walk's order (id first for _Kjede)
+        sql = (
+            f"SELECT originator_version, notification_id, originator_id, topic, state FROM {events} "
+            f"WHERE originator_id = '{stream}'::uuid AND originator_version > $1 AND originator_version <= $2 "
+            "ORDER BY originator_version LIMIT $3"
+        )
+        fra = 0
+
+    offentlig_id = nokkel_id(offentlig)
+    cp_feil: list[Sjekkpunktfeil] = []
+    i = 0  # next checkpoint to close
+    forrige_sammendrag = ZERO_LINK
+    forrige_posisjon = 0
+
+    def lukk(r: asyncpg.Record) -> None:
+        nonlocal i, forrige_sammendrag, forrige_posisjon
+        segment = kjede.avslutt_segment()
+        grunner = []
+        if r["nr"] != i + 1 or r["posisjon"] < forrige_posisjon:
+            grunner.append("SEQUENCE_GAP")
+        lagret = bytes(r["sammendrag"])
+        if r["nokkel_id"] != offentlig_id:
+            grunner.append("UNKNOWN_KEY")
+        else:
+            try:
+                offentlig.verify(bytes(r["signatur"]), lagret)
+            except InvalidSignature:
+                grunner.append("SIGNATURE_INVALID")
+        if sammendrag(forrige_sammendrag, r["nr"], r["posisjon"], r["antall"], r["opprettet"],
+                      bytes(r["segment"])) != lagret:
+            grunner.append("CHECKPOINT_ALTERED")
+        if segment != bytes(r["segment"]) or kjede.antall != r["antall"]:
+            grunner.append("LOG_CHANGED")
+        if grunner:
+            cp_feil.append(Sjekkpunktfeil(nr=r["nr"], posisjon=r["posisjon"], grunner=grunner))
+        i += 1
+        forrige_sammendrag, forrige_posisjon = lagret, r["posisjon"]
+
+    gjort = 0
+    async for rows in _batcher(conn, sql, fra, hoy, batch):
+        if stream is not None:
+            rows = [(r[1], r[2], r[0], r[3], r[4]) for r in rows]
+        while rows:
+            grense = sjekkpunkter[i]["posisjon"] if i < len(sjekkpunkter) else None
+            n = kjede.kjor(rows, grense)
+            rows = rows[n:]
+            if rows:  # the next row is past the checkpoint
+                lukk(sjekkpunkter[i])
+        gjort = kjede.antall
+        if fremdrift is not None:
+            fremdrift(gjort, max(totalt, gjort), time.monotonic() - start)
+    while i < len(sjekkpunkter):  # checkpoints at or past the last event (or past a deleted tail)
+        lukk(sjekkpunkter[i])
+    if fremdrift is not None and gjort < totalt:
+        fremdrift(totalt, totalt, time.monotonic() - start)
+    til = 0 if stream is not None and not kjede.hoder else hoy
+    if stream is not None:
+        til = await conn.fetchval(
+            f"SELECT coalesce(max(notification_id), 0) FROM {events} WHERE originator_id = $1", stream
+        )
+    return Verifisering(
+        ok=kjede.antall_feil == 0 and not cp_feil,
+        omfang="logg" if stream is None else "strom",
+        hendelser=kjede.antall,
+        strommer=len(kjede.hoder),
+        til_posisjon=til,
+        sekunder=round(time.monotonic() - start, 3),
+        lenkefeil=kjede.feil,
+        antall_lenkefeil=kjede.antall_feil,
+        sjekkpunkter=len(sjekkpunkter),
+        sjekkpunktfeil=cp_feil,
+        siste_sjekkpunkt=_sjekkpunkt(sjekkpunkter[-1]) if sjekkpunkter else None,
+        offentlig_nokkel=raa(offentlig).hex(),
+    )
+
+
+# --- writing a checkpoint -------------------------------------------------------------------------------
+
+
+async def skriv_sjekkpunkt(
+    conn: asyncpg.Connection,
+    nokkel: Ed25519PrivateKey,
+    *,
+    events_table: str = "forlop_events",
+    batch: int = BATCH,
+    naa: datetime | None = None,
+) -> Sjekkpunkt | None:
+    """Sign the events since the last checkpoint; None if there are none. Serialised across processes (an
+    advisory lock in the writing transaction). Raises `LoggenErBrutt` if a new event does not hold its link."""
+    await opprett(conn, events_table)
+    events = f'"{events_table}"'
+    t = tabell(events_table)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", laase_nokkel(LAAS))
+        siste = await conn.fetchrow(f"SELECT nr, posisjon, antall, sammendrag FROM {t} ORDER BY nr DESC LIMIT 1")
+        fra = siste["posisjon"] if siste else 0
+        hoy = await conn.fetchval(f"SELECT max(notification_id) FROM {events}")
+        if hoy is None or hoy <= fra:
+            return None
+        kjede = _Kjede(maks_feil=100)
+        sql = (
+            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {events} "
+            "WHERE notification_id > $1 AND notification_id <= $2 ORDER BY notification_id LIMIT $3"
+        )
+        hode_sql = (
+            f"SELECT DISTINCT ON (originator_id) originator_id, originator_version, substring(state FROM 1 FOR {PREFIX}) "
+            f"FROM {events} WHERE originator_id = ANY($1::uuid[]) AND notification_id <= $2 "
+            "ORDER BY originator_id, notification_id DESC"
+        )
+        async for rows in _batcher(conn, sql, fra, hoy, batch):
+            nye = list({r[1] for r in rows if r[1] not in kjede.hoder})
+            if nye and fra > 0:  # the streams' heads before the segment
+                for oid, versjon, prefiks in await conn.fetch(hode_sql, nye, fra):
+                    kjede.hoder[oid] = (versjon, link_of(bytes(prefiks)) or ZERO_LINK)
+            kjede.kjor(rows)
+        if kjede.antall_feil:
+            raise LoggenErBrutt(kjede.feil)
+        nr = (siste["nr"] if siste else 0) + 1
+        antall = (siste["antall"] if siste else 0) + kjede.antall
+        segment = kjede.avslutt_segment()
+        opprettet = (naa or datetime.now(UTC)).replace(tzinfo=UTC) if naa is None else naa
+        forrige = bytes(siste["sammendrag"]) if siste else ZERO_LINK
+        digest = sammendrag(forrige, nr, hoy, antall, opprettet, segment)
+        signatur = nokkel.sign(digest)
+        rad = await conn.fetchrow(
+            f"INSERT INTO {t} (nr, posisjon, antall, segment, sammendrag, nokkel_id, signatur, opprettet) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+            nr, hoy, antall, segment, digest, nokkel_id(nokkel.public_key()), signatur, opprettet,
+        )
+    return _sjekkpunkt(rad)
+
+
+async def siste_sjekkpunkt(conn: asyncpg.Connection | asyncpg.Pool, events_table: str = "forlop_events") -> Sjekkpunkt | None:
+    try:
+        r = await conn.fetchrow(f"SELECT * FROM {tabell(events_table)} ORDER BY nr DESC LIMIT 1")
+    except asyncpg.UndefinedTableError:
+        return None
+    return None if r is None else _sjekkpunkt(r)
