@@ -23,6 +23,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.run_all
 
+# The local cluster drill (tests/drill/drill.py): PostgreSQL, 3 NATS nodes, 2 APIs, 2 of each worker; kills and
+# restarts, takeover times and the reconciliation counts. `make test` runs its short form.
+drill: $(STAMP)
+	$(BIN)/python -m tests.drill.drill
+
+# Bounded loopback load, 16/32/64 clients (LOADTEST_SECONDS each), reconciled; writes docs/benchmarks.md.
+loadtest: $(STAMP)
+	$(BIN)/python -m tests.drill.loadtest
+
 # JSON Schema of every NATS message and the AsyncAPI document, generated from the code into docs/.
 docs: $(STAMP)
 	$(BIN)/python -m workers.skjema
@@ -33,3 +42,5 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .forlop
+
+.PHONY: drill loadtest

@@ -19,19 +19,24 @@ from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 
 from api.auth import jwt_auth
+from api.eksport import EksportController
 from api.felles import streng_kropp
 from api.frister import FristController
 from api.helse import HelseController
+from api.innsyn import InnsynController
 from api.observability import Metrics, correlation_middleware
+from api.glem import GlemController
 from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
+from api.revisjon import HendelseController, RevisjonController
 from api.tiltakslop import TiltakslopController
 from api.ungdomsgarantier import UngdomsgarantiController
 from api.varsler import VarselController
 from projections.oversikt import Oversikt
 from projections.runner import SPORING_DDL
+from store.innsynslogg import Innsynslogg
 from store.laas import kjor_ddl
-from store.mapper import ForlopMapper
+from store.mapper import mapper_for
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.settings import Settings
@@ -83,19 +88,26 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litesta
         pool = await create_pool(settings.database_url, min_size=2, max_size=20)
         recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
         forbindelse = NatsForbindelse(settings.nats_url)
+        innsyn = Innsynslogg(pool, settings.secret("pseudonym"))
         try:
             await recorder.create_tables()
             await kjor_ddl(pool, [SPORING_DDL])
-            store = EventStore(recorder, snapshot_every=settings.snapshot_interval)
+            await innsyn.opprett()
+            app.state.innsynslogg = innsyn
+            # One mapper (one key cache) for the store and the views of this process.
+            mapper = mapper_for(settings.secret("person"), kryptert=settings.field_encryption)
+            store = EventStore(recorder, mapper, snapshot_every=settings.snapshot_interval)
             app.state.tjeneste = Tjeneste(store, settings.regler, settings.secret("person"))
             app.state.pool = pool
             app.state.nats = forbindelse
             app.state.metrics = metrics
-            app.state.oversikt = Oversikt(ForlopMapper(), settings.regler, settings.secret("person"))
+            app.state.oversikt = Oversikt(mapper, settings.regler, settings.secret("person"))
             app.state.settings = settings
             forbindelse.start()
+            innsyn.start()
             yield
         finally:
+            await innsyn.stopp()  # every read answered is logged before the pool closes
             await forbindelse.close()
             await recorder.close()
             await pool.close()
@@ -114,9 +126,14 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litesta
             TiltakslopController,
             UngdomsgarantiController,
             PersonController,
+            GlemController,
             FristController,
             VarselController,
+            HendelseController,
+            RevisjonController,
             HelseController,
+            InnsynController,
+            EksportController,
         ],
         lifespan=[lifespan],
         dependencies={

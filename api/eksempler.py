@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, Operation, Schema
+from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, Reference, Schema
 from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Body, BodyKwarg
@@ -328,7 +328,9 @@ HISTORIKK = {
             "correlation_id": "20cfdde1-2e14-468d-8882-2df99c784878",
             "regelsett_id": "SEED-2024",
             "lenke": "2f6f2cf1c4e87d2d93c4d17c954922744ec4808c578c60eff1b567112719a310",
-            "data": {"ny_tom": "2025-10-03", "aarsak": "BEHOV_VIDERE", "begrunnelse": None, "forrige_tom": "2025-06-30"},
+            "data": {
+                "ny_tom": "2025-10-03", "aarsak": "BEHOV_VIDERE", "begrunnelse": None, "forrige_tom": "2025-06-30",
+            },
         },
     ],
 }
@@ -567,8 +569,10 @@ def frister_svar(container: Any) -> dict[int, ResponseSpec]:
     return les(
         container, "/api/v1/frister",
         "One page of the deadline board; pass `neste` back as `?etter=` (null on the last page).",
-        FRISTER, 400, 401, 403, 503,
+        FRISTER, 400, 401, 403, 404, 503,
         s403=problem(403, "FORBIDDEN", "another office's cases", "/api/v1/frister"),
+        s404=problem(404, "NOT_FOUND", "no replay for that instant: run `forlop replay --kjent-per` with it first",
+                     "/api/v1/frister", kjent_per="2025-03-01T12:00:00Z"),
         s400=problem(400, "INVALID_REQUEST", "Validation failed for GET /api/v1/frister", "/api/v1/frister",
                      feil=[{"message": "Expected `date`, got `str`", "key": "per", "source": "query"}]),
     )
@@ -619,6 +623,100 @@ def varsler_svar(container: Any) -> dict[int, ResponseSpec]:
     )
 
 
+HENDELSER = {
+    "elementer": [
+        {
+            "id": "075956ec-c9bc-576d-b96a-626cd043e6f1",
+            "posisjon": 3,
+            "aggregat": "tiltakslop",
+            "aggregat_id": LOP_ID,
+            "versjon": 1,
+            "type": "TiltakslopInnvilget",
+            "skjema_versjon": 1,
+            "registrert": "2025-03-03T09:14:08.136501Z",
+            "aktor": {"nav_ident": "Z990001", "enhet": "0315"},
+            "correlation_id": "32007bfc-3dac-4e8c-93d9-26c952a206e4",
+            "data": {k: v for k, v in _ARBEIDSTRENING.items() if k != "person"}
+            | {"person_pseudonym": "5d41402abc4b2a76b9719d911017c592ae2f1e6b5b0f8e1e3c1d2a3b4c5d6e7f"},
+        }
+    ],
+    "neste": 3,
+}
+
+
+def hendelser_svar(container: Any) -> dict[int, ResponseSpec]:
+    """`GET /hendelser` (REVISOR, SYSTEM): one page of the global feed."""
+    return liste_svar(
+        container, "/api/v1/hendelser",
+        "One page of the published events after `etter`, in log order, as the NATS envelopes of contract.md §3; "
+        "`neste` is always the position to ask after next (it moves past gaps and unpublished events).",
+        HENDELSER,
+        s403=problem(403, "FORBIDDEN", "only REVISOR and SYSTEM may read the global event feed", "/api/v1/hendelser"),
+        s400=problem(400, "INVALID_REQUEST", "Validation failed for GET /api/v1/hendelser", "/api/v1/hendelser",
+                     feil=[{"message": "Expected `int`, got `str`", "key": "etter", "source": "query"}]),
+    )
+
+
+_SJEKKPUNKT = {
+    "nr": 12,
+    "posisjon": 120000,
+    "antall": 119874,
+    "segment": "9f2c1e0d8b7a6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6",
+    "sammendrag": "3a7d4c1b9e8f706152433425160718293a4b5c6d7e8f90a1b2c3d4e5f6071829",
+    "nokkel_id": "8c1f2e3d4a5b6c7d",
+    "signatur": "b1" * 64,
+    "opprettet": "2025-03-03T09:00:00.000000Z",
+}
+VERIFISERING_OK = {
+    "ok": True,
+    "omfang": "logg",
+    "hendelser": 120311,
+    "strommer": 30544,
+    "til_posisjon": 120437,
+    "sekunder": 0.412,
+    "lenkefeil": [],
+    "antall_lenkefeil": 0,
+    "sjekkpunkter": 12,
+    "sjekkpunktfeil": [],
+    "siste_sjekkpunkt": _SJEKKPUNKT,
+    "algoritme": "Ed25519",
+    "offentlig_nokkel": "4f3e2d1c0b0a09080706050403020100ffeeddccbbaa99887766554433221100",
+}
+VERIFISERING_FEIL = {
+    **VERIFISERING_OK,
+    "ok": False,
+    "lenkefeil": [{"aggregat_id": LOP_ID, "versjon": 3, "posisjon": 1187, "grunn": "LINK_MISMATCH"}],
+    "antall_lenkefeil": 1,
+    "sjekkpunktfeil": [{"nr": 2, "posisjon": 20000, "grunner": ["LOG_CHANGED"]}],
+}
+
+
+def verifisering_svar(container: Any) -> dict[int, ResponseSpec]:
+    """`GET /revisjon/verifisering` (REVISOR only)."""
+    return {
+        200: ResponseSpec(
+            data_container=container,
+            description=(
+                "The verification: `ok` only if every link and every checkpoint holds; `lenkefeil` names each "
+                "event whose link does not hold (at most 1000; `antall_lenkefeil` counts all), `sjekkpunktfeil` "
+                "each failing checkpoint with its reasons."
+            ),
+            generate_examples=False,
+            examples=[
+                _Eksempel(summary="Everything holds", value=VERIFISERING_OK),
+                _Eksempel(summary="A row altered and a stream rewritten", value=VERIFISERING_FEIL),
+            ],
+        ),
+        **problemer(
+            "/api/v1/revisjon/verifisering", 400, 401, 403,
+            s403=problem(403, "FORBIDDEN", "only REVISOR may use /revisjon", "/api/v1/revisjon/verifisering"),
+            s400=problem(400, "INVALID_REQUEST", "Validation failed for GET /api/v1/revisjon/verifisering",
+                         "/api/v1/revisjon/verifisering",
+                         feil=[{"message": "Invalid UUID", "key": "aggregat_id", "source": "query"}]),
+        ),
+    }
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Request headers of the commands (contract.md §2): documented through the operation (`operation_class=`),
 # since the handlers read them from the request and Litestar documents only what a signature declares
@@ -662,3 +760,65 @@ class Kommando(Operation):
 
     def __post_init__(self) -> None:
         self.parameters = [*(self.parameters or []), _IDEMPOTENCY_KEY, _IF_MATCH]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The read log (`GET /revisjon/innsyn`) and the history export (`GET …/historikk/eksport`)
+# ---------------------------------------------------------------------------------------------------------
+
+INNSYN = {
+    "elementer": [
+        {
+            "nr": 41,
+            "tidspunkt": "2025-03-03T09:16:02.511734Z",
+            "nav_ident": "Z990001",
+            "roller": ["SAKSBEHANDLER"],
+            "person_pseudonym": "5d0e8f3c2b9a41768e0f1d2c3b4a59687f6e5d4c3b2a19081726354453627180",
+            "endepunkt": "GET /api/v1/tiltakslop/{lop_id}/historikk",
+            "aggregat": "tiltakslop",
+            "aggregat_id": LOP_ID,
+            "correlation_id": "20cfdde1-2e14-468d-8882-2df99c784878",
+        }
+    ],
+    "neste": None,
+}
+
+
+def innsyn_svar(container: Any) -> dict[int, ResponseSpec]:
+    return liste_svar(
+        container, "/api/v1/revisjon/innsyn",
+        "One page of the read log, oldest first; pass `neste` back as `?etter=` (null on the last page).",
+        INNSYN,
+        s403=problem(403, "FORBIDDEN", "only REVISOR may read the audit endpoints", "/api/v1/revisjon/innsyn"),
+        s400=problem(400, "INVALID_REQUEST", "person_pseudonym: 64 hex digits", "/api/v1/revisjon/innsyn",
+                     felt="person_pseudonym"),
+    )
+
+
+_HTML = "text/html"
+
+
+@dataclass
+class Eksport(Operation):
+    """`…/historikk/eksport`: the 200 answer is JSON (`format=json`) or a printable HTML page (`format=html`)."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if ok is not None and not isinstance(ok, Reference) and ok.content is not None:
+            ok.content[_HTML] = OpenAPIMediaType(
+                schema=Schema(type=OpenAPIType.STRING, description="a self-contained, printable HTML page"),
+            )
+
+
+LOP_EKSPORT_SVAR = les(
+    Historikk, f"{_LOP_STI}/historikk/eksport",
+    "The løp's history for archiving or printing: `format=json` is exactly what `…/historikk` answers; "
+    "`format=html` a self-contained page with one table of the events (actor, time, reason, rule set). "
+    "Sent as an attachment (`Content-Disposition`).",
+    HISTORIKK, 400, 401, 403, 404,
+)
+GARANTI_EKSPORT_SVAR = les(
+    Historikk, f"{_GARANTI_STI}/historikk/eksport",
+    "The guarantee's history for archiving or printing (as for a løp).",
+    GARANTI_HISTORIKK, 400, 401, 403, 404,
+)

@@ -14,9 +14,11 @@ from litestar.params import Parameter
 from api import eksempler
 from api.auth import Bruker, bruker
 from api.felles import API, i_dag
+from api.innsyn import logg_innsyn
 from domain.feil import DomainError
 from projections import kjent, sporringer
 from projections.runner import vent_til
+from store.kryptering import er_glemt
 from store.settings import Settings
 from store.visning import garanti_visning, lop_visning
 
@@ -118,8 +120,12 @@ class FristController(Controller):
             )
         oversikt = state.oversikt
         elementer = []
+        vist: list[tuple[Any, str, Any]] = []
+        await oversikt.forbered(state.pool, [rad.tilstand for rad in rader])
         for rad in rader:
             aggregat = oversikt.dekod(rad.aggregat_id, rad.versjon, rad.tilstand)
+            if er_glemt(aggregat):  # its person was forgotten a moment ago; the row is on its way out
+                continue
             if rad.aggregat == "tiltakslop":
                 visning: Any = lop_visning(aggregat, per, settings.regler)
             else:
@@ -127,4 +133,6 @@ class FristController(Controller):
             element = msgspec.to_builtins(visning)
             element.update(aggregat=rad.aggregat, aggregat_id=str(rad.aggregat_id))
             elementer.append(element)
+            vist.append((aggregat.person, rad.aggregat, rad.aggregat_id))
+        logg_innsyn(request, vist)
         return FristSide(elementer=elementer, neste=neste)

@@ -9,6 +9,7 @@ log, oldest first, with the list conventions of §2: `{"elementer": [...], "nest
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -28,17 +29,19 @@ from api import eksempler
 from api.auth import Rolle, bruker
 from api.felles import API
 from api.observability import correlation_id
-from domain.feil import InvalidRequest
+from domain.feil import InvalidRequest, NotFound
 from domain.ident import Fodselsnummer
+from projections.oversikt import tabeller
 from store import innsynslogg
 from store.innsynslogg import Innsynslogg
+from store.mapper import as_uuid
 
 _PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 
 
 def logg_innsyn(
     request: Request[Any, Any, Any],
-    personer: Sequence[tuple[Fodselsnummer | str, str | None, UUID | None]],
+    personer: Sequence[tuple[Fodselsnummer | str | None, str | None, UUID | None]],
 ) -> None:
     """Record that this request shows the data of `personer` (person, aggregat, aggregat_id): one row each.
 
@@ -117,3 +120,26 @@ class InnsynController(Controller):
         except asyncpg.DataError:
             raise InvalidRequest("a query value is out of range") from None
         return InnsynSide(elementer=[InnsynElement(**e) for e in side.elementer], neste=side.neste)
+
+
+async def personer_for(state: State, saker: Sequence[tuple[str, UUID]]) -> dict[UUID, Any]:
+    """The person of each (aggregat, aggregat_id), for reads whose rows do not carry it (the alert inbox):
+    from the deadline views in one query, and from the store for a case the views have not reached yet."""
+    ids = {agg_id: aggregat for aggregat, agg_id in saker}
+    if not ids:
+        return {}
+    lop_tabell, garanti_tabell = tabeller()
+    rows = await state.pool.fetch(
+        f"SELECT lop_id AS id, versjon, tilstand FROM {lop_tabell} WHERE lop_id = ANY($1::uuid[]) "
+        f"UNION ALL SELECT garanti_id, versjon, tilstand FROM {garanti_tabell} WHERE garanti_id = ANY($1::uuid[])",
+        list(ids),
+    )
+    personer: dict[UUID, Any] = {}
+    await state.oversikt.forbered(state.pool, [row["tilstand"] for row in rows])  # field keys, if encrypted
+    for row in rows:
+        agg_id = as_uuid(row["id"])
+        personer[agg_id] = state.oversikt.dekod(agg_id, row["versjon"], row["tilstand"]).person
+    for agg_id in ids.keys() - personer.keys():
+        with contextlib.suppress(NotFound):
+            personer[agg_id] = (await state.tjeneste.store.get(agg_id)).person
+    return personer

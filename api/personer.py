@@ -11,6 +11,7 @@ from litestar import Controller, Request, post
 from api import eksempler
 from api.auth import bruker
 from api.felles import API, i_dag
+from api.innsyn import logg_innsyn
 from api.schemas import OversiktCreate
 from domain.feil import InvalidRequest
 from domain.ident import Fodselsnummer
@@ -45,7 +46,13 @@ class PersonController(Controller):
         lop, garantier = await tjeneste.oversikt(Fodselsnummer(data.person.ident), per or i_dag(settings))
         user = bruker(request)
         # A SAKSBEHANDLER's lists hold only cases of its own offices.
-        return Oversikt(
+        svar = Oversikt(
             tiltakslop=[x for x in lop if user.har_enhet(x.nav_enhet)],
             ungdomsgarantier=[x for x in garantier if user.har_enhet(x.nav_enhet)],
         )
+        # One read-log row per case shown; a lookup that shows none is recorded too (without a case).
+        ident = data.person.ident
+        vist = [(ident, "tiltakslop", x.id) for x in svar.tiltakslop]
+        vist += [(ident, "ungdomsgaranti", x.id) for x in svar.ungdomsgarantier]
+        logg_innsyn(request, vist or [(ident, None, None)])
+        return svar

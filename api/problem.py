@@ -35,6 +35,7 @@ _TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    410: "Gone",
     412: "Precondition Failed",
     422: "Unprocessable Content",
     500: "Internal Server Error",

@@ -12,6 +12,7 @@ from litestar.params import Parameter
 from api import eksempler
 from api.auth import bruker, skriver
 from api.felles import API, avtrykk, forventet_versjon, i_dag, kontekst, les_svar, svar
+from api.innsyn import logg_innsyn
 from api.schemas import (
     AnnulleringCreate,
     AvkortingCreate,
@@ -218,6 +219,7 @@ class TiltakslopController(Controller):
             lop_id, "tiltakslop", per or i_dag(settings), versjon=versjon, kjent_per=_aware(kjent_per)
         )
         bruker(request).sjekk_les(visning.nav_enhet)
+        logg_innsyn(request, [(visning.person.ident, "tiltakslop", lop_id)])
         return les_svar(visning)
 
     @get(
@@ -225,8 +227,9 @@ class TiltakslopController(Controller):
         responses=eksempler.LOP_HISTORIKK_SVAR,
     )
     async def historikk(self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Tjeneste) -> Historikk:
-        historikk, enhet = await tjeneste.historikk(lop_id, "tiltakslop")
-        bruker(request).sjekk_les(enhet)
+        historikk, lop = await tjeneste.historikk_og_aggregat(lop_id, "tiltakslop")
+        bruker(request).sjekk_les(lop.nav_enhet)
+        logg_innsyn(request, [(lop.person, "tiltakslop", lop_id)])
         return historikk
 
     @get(

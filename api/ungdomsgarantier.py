@@ -12,6 +12,7 @@ from litestar.params import Parameter
 from api import eksempler
 from api.auth import bruker, skriver
 from api.felles import API, avtrykk, forventet_versjon, i_dag, kontekst, les_svar, svar
+from api.innsyn import logg_innsyn
 from api.schemas import (
     AktivitetCreate,
     GarantiAvslutningCreate,
@@ -142,6 +143,7 @@ class UngdomsgarantiController(Controller):
             garanti_id, "ungdomsgaranti", per or i_dag(settings), versjon=versjon, kjent_per=_aware(kjent_per)
         )
         bruker(request).sjekk_les(visning.nav_enhet)
+        logg_innsyn(request, [(visning.person.ident, "ungdomsgaranti", garanti_id)])
         return les_svar(visning)
 
     @get(
@@ -149,6 +151,7 @@ class UngdomsgarantiController(Controller):
         responses=eksempler.GARANTI_HISTORIKK_SVAR,
     )
     async def historikk(self, request: Request[Any, Any, Any], garanti_id: UUID, tjeneste: Tjeneste) -> Historikk:
-        historikk, enhet = await tjeneste.historikk(garanti_id, "ungdomsgaranti")
-        bruker(request).sjekk_les(enhet)
+        historikk, garanti = await tjeneste.historikk_og_aggregat(garanti_id, "ungdomsgaranti")
+        bruker(request).sjekk_les(garanti.nav_enhet)
+        logg_innsyn(request, [(garanti.person, "ungdomsgaranti", garanti_id)])
         return historikk

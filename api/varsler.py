@@ -17,6 +17,7 @@ from api import eksempler
 from api.auth import bruker
 from api.felles import API, i_dag
 from api.frister import enheter_for
+from api.innsyn import logg_innsyn, personer_for
 from domain.feil import InvalidRequest
 from domain.tiltakslop import Varseltype as LopVarsel
 from domain.ungdomsgaranti import Varseltype as GarantiVarsel
@@ -126,4 +127,7 @@ class VarselController(Controller):
         elementer, neste = await hent_varsler(
             state.pool, per=per or i_dag(settings), enheter=enheter, type=type, etter=etter, antall=antall
         )
+        if elementer:  # each alert is about one person's case: recorded in the read log
+            personer = await personer_for(state, [(v.aggregat, v.aggregat_id) for v in elementer])
+            logg_innsyn(request, [(personer.get(v.aggregat_id), v.aggregat, v.aggregat_id) for v in elementer])
         return VarselSide(elementer=elementer, neste=neste)

@@ -52,3 +52,12 @@ class PreconditionFailed(DomainError):
 
     def __init__(self, message: str = "precondition failed", **limits: Any) -> None:
         super().__init__("PRECONDITION_FAILED", message, **limits)
+
+
+class PersonGlemt(DomainError):
+    """The case's person was forgotten (GDPR erasure): its personal data is gone for good (410)."""
+
+    status = 410
+
+    def __init__(self, message: str = "the person of this case has been forgotten", **limits: Any) -> None:
+        super().__init__("PERSON_GLEMT", message, **limits)

@@ -152,6 +152,12 @@ class Person(Aggregate):
         if garanti_id in self.aktive_garantier:
             self._garanti_avsluttet(garanti_id, kontekst, regelsett_id)
 
+    def glem(self, person_pseudonym: str, kontekst: Kontekst, regelsett_id: str) -> None:
+        """Erasure (GDPR): the person's cases are unreadable from now on (their key is destroyed by the
+        store), so the record lets go of them; a returning person starts afresh. The event carries only the
+        pseudonym that subscribers know the person by (the tombstone published on NATS)."""
+        self._glemt(person_pseudonym, kontekst, regelsett_id)
+
     # --- events -------------------------------------------------------------------------------------
 
     @event("LopRegistrert")
@@ -182,6 +188,12 @@ class Person(Aggregate):
     def _garanti_registrert(self, garanti_id: UUID, kontekst: Kontekst, regelsett_id: str) -> None:
         self.garantier = (*self.garantier, garanti_id)
         self.aktive_garantier = (*self.aktive_garantier, garanti_id)
+
+    @event("PersonGlemt")
+    def _glemt(self, person_pseudonym: str, kontekst: Kontekst, regelsett_id: str) -> None:
+        self.lop = {}
+        self.garantier = ()
+        self.aktive_garantier = ()
 
     @event("GarantiAvsluttetRegistrert")
     def _garanti_avsluttet(self, garanti_id: UUID, kontekst: Kontekst, regelsett_id: str) -> None:

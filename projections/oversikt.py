@@ -14,7 +14,12 @@ Each row holds the columns the board filters and sorts on, and the aggregate's s
 judges commands, so the board shows exactly what `GET /tiltakslop/{id}?per=` shows. Applying an event
 replays nothing: the row's state is decoded, the event applied, the row written back.
 
-The person is stored only as the person record's id (a keyed hash), never as an identifier.
+The person is stored only as the person record's id (a keyed hash), never as an identifier; with field
+encryption (store/kryptering.py) the identifier and birth date inside `tilstand` are encrypted under the
+person's key too. Erasure: a case that decodes with its person erased is deleted and never written (so a
+rebuild has no row for a forgotten person), and the person record's `PersonGlemt` deletes every row of that
+person. The keys a batch uses are read `FOR SHARE` in the batch's transaction, so an erasure cannot commit
+between the check and the write (store/nokler.py).
 """
 
 from __future__ import annotations
@@ -35,11 +40,14 @@ from domain.person import person_id
 from domain.tiltakslop import Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
 from projections.runner import Projeksjon
+from domain.person import Person
+from store.kryptering import er_glemt
 from store.mapper import ForlopMapper
 
 _LOP_PREFIX = f"{Tiltakslop.__module__}:{Tiltakslop.__qualname__}."
 _GARANTI_PREFIX = f"{Ungdomsgaranti.__module__}:{Ungdomsgaranti.__qualname__}."
 _SNAPSHOT_TOPIC = get_topic(Snapshot)
+_GLEMT_TOPIC = f"{Person.__module__}:{Person.__qualname__}.PersonGlemt"
 _MAKS_SATSENDRINGER = 8
 
 
@@ -112,6 +120,19 @@ class Oversikt(Projeksjon):
         snapshot = dataclasses.replace(Snapshot.take(aggregat), timestamp=aggregat.modified_on)
         return self.mapper.to_stored_event(snapshot).state
 
+    async def glem(self, conn: Any, person: UUID) -> int:
+        """Delete the rows of a forgotten person (by the person record's id) at once, without waiting for
+        the runner to reach `PersonGlemt` (which deletes them too); the number of rows deleted."""
+        antall = 0
+        for tabell in tabeller():
+            status = await conn.execute(f"DELETE FROM {tabell} WHERE person = $1", person)
+            antall += int(status.split()[-1])
+        return antall
+
+    async def forbered(self, conn: Any, tilstander: Sequence[bytes]) -> None:
+        """Load the keys `dekod` needs for these rows' `tilstand` (a no-op without field encryption)."""
+        await self.mapper.forbered_lesing(conn, (bytes(t) for t in tilstander))
+
     def dekod(self, aggregat_id: UUID, versjon: int, tilstand: bytes) -> Any:
         stored = StoredEvent(aggregat_id, versjon, _SNAPSHOT_TOPIC, bytes(tilstand))
         return self.mapper.to_domain_event(stored).mutate(None)
@@ -125,20 +146,30 @@ class Oversikt(Projeksjon):
         lop_tabell, garanti_tabell = tabeller(suffix)
         lop_ids = {h.originator_id for h in hendelser if h.topic.startswith(_LOP_PREFIX)}
         garanti_ids = {h.originator_id for h in hendelser if h.topic.startswith(_GARANTI_PREFIX)}
+        glemte_personer = [h.originator_id for h in hendelser if h.topic == _GLEMT_TOPIC]
+        if glemte_personer:  # before this batch's rows are written: a returning person's new case stays
+            for tabell in (lop_tabell, garanti_tabell):
+                await conn.execute(f"DELETE FROM {tabell} WHERE person = ANY($1::uuid[])", glemte_personer)
         if not lop_ids and not garanti_ids:
             return
         aggregater: dict[UUID, Any] = {}
+        lagret = []
         for tabell, kolonne, ids in (
             (lop_tabell, "lop_id", lop_ids),
             (garanti_tabell, "garanti_id", garanti_ids),
         ):
             if ids:
-                rows = await conn.fetch(
+                lagret += await conn.fetch(
                     f"SELECT {kolonne}, versjon, tilstand FROM {tabell} WHERE {kolonne} = ANY($1::uuid[])",
                     list(ids),
                 )
-                for r in rows:
-                    aggregater[r[0]] = self.dekod(r[0], r[1], r[2])
+        await self.mapper.forbered_lesing(
+            conn,
+            [*(bytes(r[2]) for r in lagret), *(h.state for h in hendelser if h.originator_id in lop_ids | garanti_ids)],
+            laas=True,
+        )
+        for r in lagret:
+            aggregater[r[0]] = self.dekod(r[0], r[1], r[2])
         for h in hendelser:
             if h.originator_id not in lop_ids and h.originator_id not in garanti_ids:
                 continue
@@ -146,6 +177,7 @@ class Oversikt(Projeksjon):
             if forrige is not None and h.originator_version <= forrige.version:
                 continue  # already applied (a rebuild catching up over what it has)
             aggregater[h.originator_id] = self.mapper.to_domain_event(h).mutate(forrige)
+        await self._uten_glemte(conn, aggregater, lop_tabell, garanti_tabell)
         lop_rader = [self._lop_rad(aggregater[i]) for i in lop_ids if i in aggregater]
         garanti_rader = [self._garanti_rad(aggregater[i]) for i in garanti_ids if i in aggregater]
         if lop_rader:
@@ -169,6 +201,26 @@ class Oversikt(Projeksjon):
                 tilstand=excluded.tilstand""",
                 garanti_rader,
             )
+
+    async def _uten_glemte(
+        self, conn: asyncpg.Connection, aggregater: dict[UUID, Any], lop_tabell: str, garanti_tabell: str
+    ) -> None:
+        """Drop (from `aggregater` and from the tables) every case whose person is forgotten: read as
+        erased, or (written before encryption, in clear) belonging to a person whose key is destroyed."""
+        cipher = self.mapper.felt_cipher
+        borte = {i for i, a in aggregater.items() if er_glemt(a)}
+        if cipher is not None:
+            levende = {i: person_id(self.person_nokkel, a.person) for i, a in aggregater.items() if i not in borte}
+            await cipher.nokkelring.last(conn, set(levende.values()), laas=True)
+            borte |= {i for i, pid in levende.items() if cipher.nokkelring.er_glemt(pid)}
+            # Cases written in clear before encryption get their person's key now (never a forgotten one's).
+            await self.mapper.forbered_lagring(conn, [a for i, a in aggregater.items() if i not in borte])
+        if not borte:
+            return
+        for tabell, kolonne in ((lop_tabell, "lop_id"), (garanti_tabell, "garanti_id")):
+            await conn.execute(f"DELETE FROM {tabell} WHERE {kolonne} = ANY($1::uuid[])", list(borte))
+        for i in borte:
+            del aggregater[i]
 
     def _lop_rad(self, lop: Tiltakslop) -> tuple[Any, ...]:
         return (

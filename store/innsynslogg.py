@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -143,7 +145,10 @@ class Innsynslogg:
         return len(self._ko)
 
     def pseudonym(self, person: Fodselsnummer | str) -> str:
-        return pseudonym(self._nokkel, person if isinstance(person, Fodselsnummer) else Fodselsnummer(person))
+        """The same value as `person_pseudonym` on NATS (store.konvolutt.pseudonym)."""
+        if isinstance(person, Fodselsnummer):
+            return pseudonym(self._nokkel, person)
+        return hmac.new(self._nokkel, person.encode(), hashlib.sha256).hexdigest()
 
     def registrer(
         self,
@@ -152,9 +157,11 @@ class Innsynslogg:
         roller: Sequence[str],
         endepunkt: str,
         correlation_id: UUID,
-        personer: Sequence[tuple[Fodselsnummer | str, str | None, UUID | None]],
+        personer: Sequence[tuple[Fodselsnummer | str | None, str | None, UUID | None]],
     ) -> None:
-        """Queue one row per (person, aggregat, aggregat_id) shown by one read. No I/O."""
+        """Queue one row per (person, aggregat, aggregat_id) shown by one read. No I/O. A case whose person
+        is no longer known (erased) shows no personal data and records nothing."""
+        personer = [p for p in personer if isinstance(p[0], (Fodselsnummer, str))]
         if not personer:
             return
         if len(self._ko) + len(personer) > self.maks:
@@ -163,7 +170,7 @@ class Innsynslogg:
         roller_ = tuple(sorted(roller))
         sett: set[tuple[str, str | None, UUID | None]] = set()
         for person, aggregat, aggregat_id in personer:
-            nokkel = (self.pseudonym(person), aggregat, aggregat_id)
+            nokkel = (self.pseudonym(person), aggregat, aggregat_id)  # type: ignore[arg-type]
             if nokkel in sett:
                 continue
             sett.add(nokkel)

@@ -3,7 +3,10 @@
 `id, posisjon, aggregat, aggregat_id, versjon, type, skjema_versjon, registrert, aktor, correlation_id, data`.
 `data` holds the event's fields under the command bodies' names, without the person: the identifier is
 replaced by `person_pseudonym` (lowercase hex HMAC-SHA256 of the identifier under the configured key) and
-the birth date is not sent. Only the two public aggregates' events are published.
+the birth date is not sent. Only the two public aggregates' events are published, and one event of the
+internal person record: the erasure tombstone `PersonGlemt` (`forlop.hendelse.person.PersonGlemt`,
+`data: {"person_pseudonym"}`), so that subscribers delete what they keep under that pseudonym. Events of a
+forgotten person's cases that are published after the erasure carry no pseudonym (it cannot be computed).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import msgspec
 from eventsourcing.persistence import Notification
 
 from domain.ident import Fodselsnummer
+from domain.person import Person
 from domain.tiltakslop import Tiltakslop, hendelse_id
 from domain.ungdomsgaranti import Ungdomsgaranti
 from store.mapper import ForlopMapper
@@ -30,6 +34,8 @@ _METADATA = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic", "kontekst", "regelsett_id", "lenke"}
 )
 _PERSONLIG = frozenset({"person", "fodselsdato"})
+TOMBSTONE_TOPIC = f"{Person.__module__}:{Person.__qualname__}.PersonGlemt"
+TOMBSTONE_AGGREGAT = "person"
 
 
 class Aktor(msgspec.Struct, kw_only=True):
@@ -67,7 +73,9 @@ def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel
     """The envelope of one stored event, or None for an event that is not published (the person record)."""
     aggregat = aggregat_av(notifikasjon.topic)
     if aggregat is None:
-        return None
+        if notifikasjon.topic != TOMBSTONE_TOPIC:
+            return None
+        aggregat = TOMBSTONE_AGGREGAT
     event = mapper.to_domain_event(notifikasjon)
     data = {k: msgspec.to_builtins(v) for k, v in vars(event).items() if k not in _METADATA and k not in _PERSONLIG}
     person = getattr(event, "person", None)

@@ -22,6 +22,9 @@ Altering one row's state, topic or version breaks that row's link only: verifica
 link from the previous row's *stored* link, so it names exactly the rows that were changed.
 
 Whole-blob `cipher`/`compressor` of eventsourcing are not supported for events: they would hide the prefix.
+Personal fields are encrypted per person inside the JSON instead (`store.kryptering`, the `cipher` argument
+of `ForlopMapper`): async code calls `forbered_lesing`/`forbered_lagring` to load the keys first, then the
+synchronous encode/decode here uses them.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ import msgspec
 from eventsourcing.domain import CanSnapshotAggregate
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
+
+from store.kryptering import MARKOR_BYTES, PERSONLIGE, FeltKryptering, person_ids
+from store.nokler import Nokkelring
 
 ZERO_LINK = bytes(32)
 _PREFIX_HEAD = b'{"lenke":"'
@@ -155,10 +161,15 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def _kan_glemmes(name: str, hint: Any) -> Any:
+    """A personal field decodes to None once its person is forgotten (store.kryptering)."""
+    return hint | None if name in PERSONLIGE and hint is not Any else hint  # type: ignore[operator]
+
+
 def _event_state_type(cls: type) -> type:
     hints = _hints(cls)
     fields: dict[str, Any] = {
-        f.name: hints.get(f.name, Any)
+        f.name: _kan_glemmes(f.name, hints.get(f.name, Any))
         for f in dataclasses.fields(cls)  # type: ignore[arg-type]
         if f.name not in _SKIPPED_EVENT_FIELDS
     }
@@ -180,7 +191,7 @@ def _aggregate_state_type(cls: type) -> type:
             hint = hints.get(name, Any)
             if typing.get_origin(hint) is typing.ClassVar:
                 continue
-            fields[name] = hint
+            fields[name] = _kan_glemmes(name, hint)
     return TypedDict(f"{cls.__name__}Tilstand", fields, total=False)  # type: ignore[operator]
 
 
@@ -193,8 +204,9 @@ class ForlopMapper(Mapper[UUID]):
     (outside the dataclass fields: it takes no part in equality).
     """
 
-    def __init__(self, transcoder: Transcoder | None = None) -> None:
+    def __init__(self, transcoder: Transcoder | None = None, *, cipher: FeltKryptering | None = None) -> None:
         super().__init__(transcoder or MsgspecTranscoder())
+        self.felt_cipher = cipher
         self._encoder = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="string")
         self._decoders: dict[type, Callable[[bytes], Any]] = {}
         self._state_types: dict[type, type] = {}
@@ -213,15 +225,37 @@ class ForlopMapper(Mapper[UUID]):
             aggregate_state = dict(state["state"])
             aggregate_state.pop(HEAD_ATTRIBUTE, None)
             state["state"] = aggregate_state
+            if self.felt_cipher is not None:
+                self.felt_cipher.krypter(aggregate_state, as_uuid(domain_event.originator_id))
             aggregate_cls = resolve_topic(domain_event.topic)  # type: ignore[attr-defined]
             known = self._state_type(aggregate_cls, _aggregate_state_type).__annotations__
             if unannotated := aggregate_state.keys() - known.keys():
                 # Typed decoding would drop them silently: refuse the snapshot instead.
                 raise TypeError(f"{aggregate_cls.__qualname__} has unannotated state: {sorted(unannotated)}")
+        elif self.felt_cipher is not None:
+            self.felt_cipher.krypter(state, as_uuid(domain_event.originator_id))
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
         return topic, self._encoder.encode(state)
+
+    # keys (async; the cipher's cache must hold every key the synchronous encode/decode needs)
+
+    async def forbered_lesing(self, conn: Any, states: Iterable[bytes], *, laas: bool = False) -> None:
+        """Load the keys of the persons named in stored `states` (events, snapshots, view rows)."""
+        if self.felt_cipher is not None:
+            ids = person_ids(states)
+            if ids or laas:
+                await self.felt_cipher.nokkelring.last(conn, ids, laas=laas)
+
+    async def forbered_lagring(self, conn: Any, objs: Iterable[Any], *, ny: bool = False) -> None:
+        """Make sure the persons of the events or aggregates `objs` have keys (`ny`: a new grant, which
+        gives a returning forgotten person a fresh key)."""
+        if self.felt_cipher is None:
+            return
+        ids = {pid for o in objs if (pid := self.felt_cipher.person_id_av(getattr(o, "person", None)))}
+        if ids:
+            await self.felt_cipher.nokkelring.sikre(conn, ids, ny=ny)
 
     def to_stored_event(self, domain_event: Any, prev_link: bytes | None = None) -> StoredEvent:
         topic, body = self.encode_body(domain_event)
@@ -235,10 +269,11 @@ class ForlopMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         cls = resolve_topic(stored_event.topic)
         try:
+            oid = as_uuid(stored_event.originator_id)
             if issubclass(cls, CanSnapshotAggregate):
-                state = self._decode_snapshot(stored_event.state)
+                state = self._decode_snapshot(stored_event.state, oid)
             else:
-                state = self._decode_event(cls, stored_event.state)
+                state = self._decode_event(cls, stored_event.state, oid)
         except Exception as e:
             raise MapperDeserialisationError(
                 f"Failed to deserialise state of stored event with topic '{stored_event.topic}', originator_id "
@@ -250,25 +285,30 @@ class ForlopMapper(Mapper[UUID]):
         object.__setattr__(domain_event, "__dict__", state)
         return domain_event
 
-    def _decode_event(self, cls: type, data: bytes) -> dict[str, Any]:
+    def _decode_event(self, cls: type, data: bytes, originator_id: UUID | None = None) -> dict[str, Any]:
         class_version = getattr(cls, "class_version", 1)
-        if class_version == 1:
+        kryptert = self.felt_cipher is not None and MARKOR_BYTES in data
+        if class_version == 1 and not kryptert:
             return self._decoder(cls)(data)
-        # An older stored version may have other field types: upcast the plain dict, then convert.
+        # An older stored version may have other field types, and encrypted fields are decrypted first:
+        # upcast and decrypt the plain dict, then convert.
         state = self.transcoder.decode(data)
         from_version = state.pop("class_version", 1)
         while from_version < class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
+        if kryptert:
+            self.felt_cipher.dekrypter(state, originator_id)  # type: ignore[union-attr]
         return msgspec.convert(state, self._state_type(cls, _event_state_type), strict=False)
 
-    def _decode_snapshot(self, data: bytes) -> dict[str, Any]:
+    def _decode_snapshot(self, data: bytes, originator_id: UUID | None = None) -> dict[str, Any]:
         outer = self._snapshot_outer.decode(data)
         outer.pop("class_version", None)
         aggregate_cls = resolve_topic(outer["topic"])
         raw = outer["state"]
         class_version = getattr(aggregate_cls, "class_version", 1)
-        if class_version == 1:
+        kryptert = self.felt_cipher is not None and MARKOR_BYTES in bytes(raw)
+        if class_version == 1 and not kryptert:
             outer["state"] = self._decoder(aggregate_cls)(raw)
             return outer
         state = self.transcoder.decode(raw)
@@ -276,8 +316,13 @@ class ForlopMapper(Mapper[UUID]):
         while from_version < class_version:
             getattr(aggregate_cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
+        if kryptert:
+            self.felt_cipher.dekrypter(state, originator_id)  # type: ignore[union-attr]
         state = msgspec.convert(state, self._state_type(aggregate_cls, _aggregate_state_type), strict=False)
-        state["class_version"] = class_version  # already upcast: Snapshot.mutate must not upcast again
+        if class_version > 1:
+            state["class_version"] = class_version  # already upcast: Snapshot.mutate must not upcast again
+        else:
+            state.pop("class_version", None)
         outer["state"] = state
         return outer
 
@@ -303,3 +348,11 @@ class ForlopMapper(Mapper[UUID]):
 
         self._decoders[cls] = decoder
         return decoder
+
+
+def mapper_for(person_nokkel: bytes, *, kryptert: bool, ttl: float = 2.0) -> ForlopMapper:
+    """The process's mapper: with per-person field encryption (`kryptert`, settings.field_encryption) it
+    owns one key cache, so share it between everything in a process that encodes or decodes."""
+    if not kryptert:
+        return ForlopMapper()
+    return ForlopMapper(cipher=FeltKryptering(Nokkelring(ttl=ttl), person_nokkel))

@@ -29,7 +29,8 @@ from uuid import UUID
 
 import asyncpg
 
-from store.mapper import as_uuid
+from store.laas import kjor_ddl
+
 
 TABELL = "forlop_personnokler"
 
@@ -47,6 +48,11 @@ MANGLER = b"-"
 Forbindelse = asyncpg.Pool | asyncpg.Connection
 
 
+def as_uuid(value: object) -> UUID:
+    """asyncpg's UUID subclass (or text) as the standard UUID."""
+    return value if type(value) is UUID else UUID(str(value))
+
+
 class NokkelIkkeLastet(RuntimeError):
     """The cipher needed a key that no `last`/`sikre` put in the cache: a decoding path skipped it."""
 
@@ -55,6 +61,7 @@ class Nokkelring:
     def __init__(self, *, ttl: float = 2.0) -> None:
         self.ttl = ttl
         self._cache: dict[UUID, tuple[bytes, float]] = {}
+        self._tabell = False
 
     # --- synchronous, for the mapper ----------------------------------------------------------------
 
@@ -74,7 +81,10 @@ class Nokkelring:
     # --- async, to fill the cache -------------------------------------------------------------------
 
     async def opprett(self, conn: Forbindelse) -> None:
-        await conn.execute(DDL)
+        """The key table (created on first use; under the schema lock, so processes may race to it)."""
+        if not self._tabell:
+            await kjor_ddl(conn, [DDL])
+            self._tabell = True
 
     async def last(self, conn: Forbindelse, person_ids: Iterable[UUID], *, laas: bool = False) -> None:
         """Load the keys of `person_ids` that are not cached or older than `ttl` (all of them with `laas`,
@@ -85,6 +95,7 @@ class Nokkelring:
             ids = {p for p in ids if p not in self._cache or naa - self._cache[p][1] > self.ttl}
         if not ids:
             return
+        await self.opprett(conn)
         rows = await conn.fetch(
             f"SELECT person_id, nokkel FROM {TABELL} WHERE person_id = ANY($1::uuid[])"
             + (" ORDER BY person_id FOR SHARE" if laas else ""),
@@ -103,10 +114,11 @@ class Nokkelring:
         returns after being forgotten gets a fresh key."""
         naa = time.monotonic()
         ids = {as_uuid(p) for p in person_ids}
-        ids = {p for p in ids if not (p in self._cache and self._cache[p][0] and naa - self._cache[p][1] <= self.ttl)}
+        ids = {p for p in ids if not self._fersk(p, naa, godta_glemt=not ny)}
         if not ids:
             return
         ordnet = sorted(ids)
+        await self.opprett(conn)
         # Race-safe: concurrent creators both insert; one wins, both read the winner's key.
         await conn.executemany(
             f"""INSERT INTO {TABELL} (person_id, nokkel) VALUES ($1, $2)
@@ -121,9 +133,16 @@ class Nokkelring:
         for r in rows:
             self._cache[as_uuid(r["person_id"])] = (bytes(r["nokkel"]) if r["nokkel"] else GLEMT, naa)
 
+    def _fersk(self, person_id: UUID, naa: float, *, godta_glemt: bool) -> bool:
+        entry = self._cache.get(person_id)
+        if entry is None or naa - entry[1] > self.ttl:
+            return False
+        return len(entry[0]) == 32 or (godta_glemt and entry[0] == GLEMT)
+
     async def glem(self, conn: Forbindelse, person_id: UUID) -> bool:
         """Destroy the person's key (idempotent); True if a live key was destroyed now."""
         person_id = as_uuid(person_id)
+        await self.opprett(conn)
         status = await conn.execute(
             f"""INSERT INTO {TABELL} (person_id, nokkel, glemt) VALUES ($1, NULL, now())
             ON CONFLICT (person_id) DO UPDATE SET nokkel = NULL, glemt = now()

@@ -39,6 +39,9 @@ class Settings:
     nats_replicas: int = 1
     log_level: str = "INFO"
     projeksjon_maks_etterslep_sekunder: float = 30.0
+    # Personal fields of events, snapshots and views encrypted with a key per person (store/kryptering.py),
+    # so that `forlop glem` can erase a person by destroying the key. FORLOP_FIELD_ENCRYPTION=0 turns it off.
+    field_encryption: bool = True
 
     def secret(self, name: str) -> bytes:
         """A key from configuration, or in development a random one kept under the data directory.
@@ -139,6 +142,7 @@ def load_settings(
         nats_replicas=int(env.get("FORLOP_NATS_REPLICAS", "1")),
         log_level=env.get("FORLOP_LOG_LEVEL", "INFO"),
         projeksjon_maks_etterslep_sekunder=float(env.get("FORLOP_PROJEKSJON_MAKS_ETTERSLEP", "30")),
+        field_encryption=env.get("FORLOP_FIELD_ENCRYPTION", "1" if Settings.field_encryption else "0") != "0",
     )
 
 

@@ -25,7 +25,7 @@ import msgspec
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
-from domain.feil import DomainError, InvalidRequest, NotFound, PreconditionFailed, VersionConflict
+from domain.feil import DomainError, InvalidRequest, NotFound, PersonGlemt, PreconditionFailed, VersionConflict
 from domain.felles import Kontekst
 from domain.ident import Fodselsnummer
 from domain.konfig import Regelkonfig
@@ -33,6 +33,7 @@ from domain.person import NAMESPACE, Person, person_id
 from domain.tiltakslop import OvergangTil, Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
 from store.idempotens import DuplicateCommand, Kommando, LagretKommando, hent
+from store.kryptering import er_glemt
 from store.mapper import link_of
 from store.repository import EventStore
 from store.visning import (
@@ -149,7 +150,7 @@ class Tjeneste:
 
     async def forlengelse(self, lop_id: UUID) -> tuple[Forlengelsesmulighet, str]:
         """The what-if for a løp and the løp's office (for the access check)."""
-        lop = await self.store.get(lop_id, Tiltakslop)
+        lop = self._levende(await self.store.get(lop_id, Tiltakslop))
         return forlengelse_visning(lop, self.konfig), lop.nav_enhet
 
     async def _person(self, person: Fodselsnummer, kontekst: Kontekst) -> Person:
@@ -177,7 +178,17 @@ class Tjeneste:
             lagret = await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
             if lagret is not None:
                 return await self._gjentakelse(lagret, avtrykk)
-        svarer, opprettet, endret = await handling()
+        try:
+            svarer, opprettet, endret = await handling()
+        except DomainError:
+            # A repeat racing its first try may load the state the first try just wrote, and be refused by
+            # it (e.g. "ny_tom must be after the current tom"); once the first try has committed, it answers.
+            lagret = None
+            if kommando_id is not None:
+                lagret = await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
+            if lagret is None:
+                raise
+            return await self._gjentakelse(lagret, avtrykk)
         svar = _Svar(aggregat, svarer.id, svarer.version, opprettet, per)
         kommando = None
         if kommando_id is not None:
@@ -211,7 +222,9 @@ class Tjeneste:
         return Kvittering(svar.aggregat, svar.id, svar.versjon, posisjon, svar.opprettet, svar.per, visning)
 
     def visning(self, aggregat: Aggregate, per: date, posisjon: int | None = None) -> LopVisning | GarantiVisning:
-        """The state of a løp or guarantee for business date `per`, as reads and command answers show it."""
+        """The state of a løp or guarantee for business date `per`, as reads and command answers show it.
+        A case whose person was forgotten is gone (410 PERSON_GLEMT); only its history remains."""
+        self._levende(aggregat)
         if isinstance(aggregat, Tiltakslop):
             return lop_visning(aggregat, per, self.konfig, posisjon)
         if isinstance(aggregat, Ungdomsgaranti):
@@ -229,6 +242,13 @@ class Tjeneste:
         return int(posisjon or 0)
 
     @staticmethod
+    def _levende(aggregat: A) -> A:
+        """No read or command on a case whose person was forgotten (its personal fields decode as None)."""
+        if er_glemt(aggregat):
+            raise PersonGlemt(id=str(aggregat.id))
+        return aggregat
+
+    @staticmethod
     def _sjekk_versjon(aggregat: Aggregate, forventet_versjon: int | None) -> None:
         """If-Match: the caller acts on the version it saw, or not at all."""
         if forventet_versjon is not None and aggregat.version != forventet_versjon:
@@ -243,6 +263,7 @@ class Tjeneste:
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             lop = Tiltakslop.innvilg(id=self._ny_id(kontekst), kontekst=kontekst, konfig=self.konfig, **grant)
+            await self.store.sikre_nokler(lop, ny=True)
             person = await self._person(lop.person, kontekst)
             person.registrer_lop(lop.id, lop.tiltakstype, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id)
             return lop, True, (lop, person)
@@ -274,6 +295,7 @@ class Tjeneste:
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             lop = await self.store.get(lop_id, Tiltakslop)
             ktx = _med_tilgang(kontekst, tilgang, lop.nav_enhet)
+            self._levende(lop)
             self._sjekk_versjon(lop, forventet_versjon)
             for_fom, for_tom, for_annullert = lop.fom, lop.opptatt_tom, lop.annullert
             metode = getattr(lop, kommando)
@@ -316,6 +338,7 @@ class Tjeneste:
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             fra = await self.store.get(lop_id, Tiltakslop)
             ktx = _med_tilgang(kontekst, tilgang, fra.nav_enhet)
+            self._levende(fra)
             if tilgang is not None and isinstance(til.get("nav_enhet"), str):
                 tilgang(til["nav_enhet"])
             self._sjekk_versjon(fra, forventet_versjon)
@@ -355,6 +378,7 @@ class Tjeneste:
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             garanti = Ungdomsgaranti.innvilg(id=self._ny_id(kontekst), kontekst=kontekst, konfig=self.konfig, **grant)
+            await self.store.sikre_nokler(garanti, ny=True)
             person = await self._person(garanti.person, kontekst)
             person.registrer_garanti(garanti.id, kontekst, garanti.regelsett_id)
             return garanti, True, (garanti, person)
@@ -381,6 +405,7 @@ class Tjeneste:
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             garanti = await self.store.get(garanti_id, Ungdomsgaranti)
             ktx = _med_tilgang(kontekst, tilgang, garanti.nav_enhet)
+            self._levende(garanti)
             self._sjekk_versjon(garanti, forventet_versjon)
             if kommando == "koble_aktivitet" and garanti.aktiv and felter.get("tiltakslop_id") is not None:
                 await self._sjekk_eget_lop(garanti, felter["tiltakslop_id"])
@@ -415,14 +440,27 @@ class Tjeneste:
             record = await self.store.get(self.person_id(person), Person)
         except NotFound:
             return [], []
-        lop = [lop_visning(await self.store.get(i, Tiltakslop), per, self.konfig) for i in record.lop]
+        # A forgotten person's record has let go of its cases; a case read as erased is skipped all the same.
+        lop = [
+            lop_visning(a, per, self.konfig)
+            for i in record.lop
+            if not er_glemt(a := await self.store.get(i, Tiltakslop))
+        ]
         garantier = [
-            garanti_visning(await self.store.get(i, Ungdomsgaranti), per, self.konfig) for i in record.garantier
+            garanti_visning(a, per, self.konfig)
+            for i in record.garantier
+            if not er_glemt(a := await self.store.get(i, Ungdomsgaranti))
         ]
         return sorted(lop, key=lambda x: x.fom), sorted(garantier, key=lambda x: x.fom)
 
     async def historikk(self, agg_id: UUID, aggregat: str) -> tuple[Historikk, str]:
         """Every event of one stream in order, with position and hash-chain link; and the case's office."""
+        historikk, naa = await self.historikk_og_aggregat(agg_id, aggregat)
+        return historikk, naa.nav_enhet
+
+    async def historikk_og_aggregat(self, agg_id: UUID, aggregat: str) -> tuple[Historikk, Any]:
+        """The history and the aggregate's current state (its office for the access check, its person for
+        the read log)."""
         cls = _KLASSER[aggregat]
         naa = await self.store.get(agg_id, cls)
         recorder = self.store.recorder
@@ -431,12 +469,46 @@ class Tjeneste:
             f'"{recorder.events_table}" WHERE originator_id = $1 ORDER BY originator_version',
             agg_id,
         )
+        await self.store.mapper.forbered_lesing(recorder.pool, (bytes(row["state"]) for row in rows))
         elementer = []
         for row in rows:
             stored = StoredEvent(agg_id, row["originator_version"], row["topic"], bytes(row["state"]))
             event = self.store.mapper.to_domain_event(stored)
             elementer.append(hendelse_visning(event, row["notification_id"], link_of(stored.state) or b""))
-        return Historikk(aggregat=aggregat, aggregat_id=agg_id, elementer=elementer), naa.nav_enhet
+        return Historikk(aggregat=aggregat, aggregat_id=agg_id, elementer=elementer), naa
+
+
+    # --- erasure (GDPR) ------------------------------------------------------------------------------
+
+    async def glem(self, person: Fodselsnummer, kontekst: Kontekst, person_pseudonym: str) -> Glemsel:
+        """Forget a person: destroy the key of their personal fields, then append `PersonGlemt` (the
+        tombstone the relay publishes, and the projection's cue to delete the person's rows) on the person
+        record. Idempotent: a repeat (or a retry after a crash between the two steps) appends nothing more
+        once the key is gone and the record holds no cases."""
+        cipher = self.store.mapper.felt_cipher
+        if cipher is None:
+            raise RuntimeError("erasure needs field encryption (the store's mapper has no field cipher)")
+        pid = self.person_id(person)
+        try:
+            record: Person | None = await self.store.get(pid, Person)
+        except NotFound:
+            record = None
+        odelagt = await cipher.nokkelring.glem(self.store.recorder.pool, pid)
+        if record is None or not (odelagt or record.lop or record.garantier):
+            return Glemsel(pid, odelagt, None)
+        record.glem(person_pseudonym, kontekst, PERSON_REGELSETT)
+        ids = await self.store.save(record)
+        return Glemsel(pid, odelagt, ids[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class Glemsel:
+    """The outcome of `Tjeneste.glem`: the person record's id, whether a live key was destroyed now, and
+    the log position of the tombstone (None when there was nothing more to record)."""
+
+    person_id: UUID
+    nokkel_odelagt: bool
+    posisjon: int | None
 
 
 _KLASSER: dict[str, type[Any]] = {"tiltakslop": Tiltakslop, "ungdomsgaranti": Ungdomsgaranti}

@@ -44,10 +44,12 @@ broken log is reported (`LoggenErBrutt`), never signed.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import hashlib
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -67,7 +69,7 @@ DOMENE = b"forlop-sjekkpunkt-v1\0"
 _FRO = b"forlop-sjekkpunkt-ed25519\0"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIKRO = timedelta(microseconds=1)
-LAAS = "sjekkpunkt"
+LAAS = "sjekkpunkt.skriv"  # not the worker's replica lock (workers/sjekkpunkt.py)
 BATCH = 10_000
 
 Fremdrift = Callable[[int, int, float], None]
@@ -125,8 +127,8 @@ def sammendrag(forrige: bytes, nr: int, posisjon: int, antall: int, opprettet: d
 _NID = struct.Struct(">q").pack
 
 
-def _ledd(nid: int, beregnet: bytes, lagret: bytes | None) -> bytes:
-    return _NID(nid) + beregnet + (lagret or ZERO_LINK)
+def _nid(row: Any) -> int:
+    return row[0]
 
 
 # --- answers ------------------------------------------------------------------------------------------
@@ -208,24 +210,18 @@ class _Kjede:
 
     def kjor(self, rows: list[asyncpg.Record], grense: int | None = None) -> int:
         """Check `rows` (notification order) up to position `grense` (inclusive); how many were taken."""
-        hoder = self.hoder
-        oppdater = self.segment.update
-        n = 0
-        for nid, oid, versjon, topic, state in rows:
-            if grense is not None and nid > grense:
-                break
-            n += 1
-            hode = hoder.get(oid)
-            forrige_v, forrige = (0, ZERO_LINK) if hode is None else hode
-            lagret = link_of(state)
-            beregnet = compute_link(forrige, oid, versjon, topic, state[PREFIX:])
+        n = len(rows) if grense is None else bisect.bisect_right(rows, grense, key=_nid)
+        hoder, oppdater, feil = self.hoder, self.segment.update, self._feil
+        beregn, les, prefiks, pakk, null, ny = compute_link, link_of, PREFIX, _NID, ZERO_LINK, (0, ZERO_LINK)
+        for nid, oid, versjon, topic, state in rows[:n] if n < len(rows) else rows:
+            forrige_v, forrige = hoder.get(oid, ny)
+            lagret = les(state) or null
+            beregnet = beregn(forrige, oid, versjon, topic, state[prefiks:])
             if lagret != beregnet or versjon != forrige_v + 1:
-                grunn = (
-                    "LINK_MISSING" if lagret is None else "VERSION_GAP" if versjon != forrige_v + 1 else "LINK_MISMATCH"
-                )
-                self._feil(oid, versjon, nid, grunn)
-            hoder[oid] = (versjon, lagret or ZERO_LINK)
-            oppdater(_NID(nid) + beregnet + (lagret or ZERO_LINK))
+                feil(oid, versjon, nid, "LINK_MISSING" if les(state) is None
+                     else "VERSION_GAP" if versjon != forrige_v + 1 else "LINK_MISMATCH")
+            hoder[oid] = (versjon, lagret)
+            oppdater(pakk(nid) + beregnet + lagret)
         self.antall += n
         return n
 
@@ -254,14 +250,14 @@ async def _batcher(
     try:
         while neste is not None:
             rows = await neste
-            neste = hent(rows[-1][0]) if len(rows) == batch else None
-            if not forhaand and neste is not None:
-                rows_, neste = rows, None
-                yield rows_
+            neste = None
+            fullt = len(rows) == batch
+            if fullt and forhaand:
                 neste = hent(rows[-1][0])
-                continue
             if rows:
                 yield rows
+            if fullt and not forhaand:
+                neste = hent(rows[-1][0])
     finally:
         if isinstance(neste, asyncio.Future):
             neste.cancel()
@@ -302,7 +298,7 @@ async def verifiser(
         # keyset on the version; the selected columns keep the walk's order (id first for _Kjede)
         sql = (
             f"SELECT originator_version, notification_id, originator_id, topic, state FROM {events} "
-            f"WHERE originator_id = '{stream}'::uuid AND originator_version > $1 AND originator_version <= $2 "
+            "WHERE originator_id = $4 AND originator_version > $1 AND originator_version <= $2 "
             "ORDER BY originator_version LIMIT $3"
         )
         fra = 0
@@ -317,7 +313,7 @@ async def verifiser(
         nonlocal i, forrige_sammendrag, forrige_posisjon
         segment = kjede.avslutt_segment()
         grunner = []
-        if r["nr"] != i + 1 or r["posisjon"] < forrige_posisjon:
+        if r["nr"] != i + 1 or r["posisjon"] <= forrige_posisjon:
             grunner.append("SEQUENCE_GAP")
         lagret = bytes(r["sammendrag"])
         if r["nokkel_id"] != offentlig_id:
@@ -338,7 +334,7 @@ async def verifiser(
         forrige_sammendrag, forrige_posisjon = lagret, r["posisjon"]
 
     gjort = 0
-    async for rows in _batcher(conn, sql, fra, hoy, batch):
+    async for rows in _batcher(conn, sql, fra, hoy, batch, *([] if stream is None else [stream])):
         if stream is not None:
             rows = [(r[1], r[2], r[0], r[3], r[4]) for r in rows]
         while rows:
@@ -354,7 +350,7 @@ async def verifiser(
         lukk(sjekkpunkter[i])
     if fremdrift is not None and gjort < totalt:
         fremdrift(totalt, totalt, time.monotonic() - start)
-    til = 0 if stream is not None and not kjede.hoder else hoy
+    til = hoy
     if stream is not None:
         til = await conn.fetchval(
             f"SELECT coalesce(max(notification_id), 0) FROM {events} WHERE originator_id = $1", stream
@@ -403,23 +399,24 @@ async def skriv_sjekkpunkt(
             f"SELECT notification_id, originator_id, originator_version, topic, state FROM {events} "
             "WHERE notification_id > $1 AND notification_id <= $2 ORDER BY notification_id LIMIT $3"
         )
-        hode_sql = (
-            f"SELECT DISTINCT ON (originator_id) originator_id, originator_version, substring(state FROM 1 FOR {PREFIX}) "
-            f"FROM {events} WHERE originator_id = ANY($1::uuid[]) AND notification_id <= $2 "
-            "ORDER BY originator_id, notification_id DESC"
-        )
+        if fra > 0:  # the heads, before the segment, of the streams the segment continues
+            for oid, versjon, prefiks in await conn.fetch(
+                f"SELECT DISTINCT ON (originator_id) originator_id, originator_version, "
+                f"substring(state FROM 1 FOR {PREFIX}) FROM {events} "
+                f"WHERE originator_id IN (SELECT originator_id FROM {events} "
+                "                     WHERE notification_id > $1 AND notification_id <= $2) "
+                "AND notification_id <= $1 ORDER BY originator_id, notification_id DESC",
+                fra, hoy,
+            ):
+                kjede.hoder[oid] = (versjon, link_of(bytes(prefiks)) or ZERO_LINK)
         async for rows in _batcher(conn, sql, fra, hoy, batch):
-            nye = list({r[1] for r in rows if r[1] not in kjede.hoder})
-            if nye and fra > 0:  # the streams' heads before the segment
-                for oid, versjon, prefiks in await conn.fetch(hode_sql, nye, fra):
-                    kjede.hoder[oid] = (versjon, link_of(bytes(prefiks)) or ZERO_LINK)
             kjede.kjor(rows)
         if kjede.antall_feil:
             raise LoggenErBrutt(kjede.feil)
         nr = (siste["nr"] if siste else 0) + 1
         antall = (siste["antall"] if siste else 0) + kjede.antall
         segment = kjede.avslutt_segment()
-        opprettet = (naa or datetime.now(UTC)).replace(tzinfo=UTC) if naa is None else naa
+        opprettet = naa or datetime.now(UTC)
         forrige = bytes(siste["sammendrag"]) if siste else ZERO_LINK
         digest = sammendrag(forrige, nr, hoy, antall, opprettet, segment)
         signatur = nokkel.sign(digest)

@@ -18,6 +18,7 @@ from domain.ident import Fodselsnummer
 from domain.konfig import Regelkonfig
 from domain.tiltakslop import Tiltakslop, hendelse_id
 from domain.ungdomsgaranti import Ungdomsgaranti
+from store.kryptering import er_glemt
 
 
 class Visning(msgspec.Struct, kw_only=True):
@@ -285,6 +286,8 @@ def hendelse_visning(event: Any, posisjon: int, lenke: bytes) -> Hendelse:
     data = {
         k: msgspec.to_builtins(v) for k, v in vars(event).items() if k not in _METADATA and k not in _PERSONLIG
     }
+    if er_glemt(event):  # the person was forgotten: its fields read as null, and the history says why
+        data["glemt"] = True
     begrunnelse = data.get("begrunnelse") if isinstance(data.get("begrunnelse"), str) else kontekst.begrunnelse
     return Hendelse(
         id=hendelse_id(event.originator_id, event.originator_version),

@@ -8,6 +8,7 @@ import signal
 import sys
 from datetime import date, datetime
 from pathlib import Path
+from uuid import UUID, uuid4
 
 from store.settings import Settings, defaults_toml, load_settings
 
@@ -108,6 +109,25 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--data-dir", type=Path, default=None, help="default: FORLOP_DATA_DIR, else ./.forlop")
     api.add_argument("--config", type=Path, default=None)
 
+    glem = sub.add_parser(
+        "glem",
+        help="forget a person (GDPR erasure): destroy the key of their personal fields; the identifier is "
+        "read from stdin or --fil, never from the command line",
+    )
+    glem.add_argument("--fil", type=Path, default=None, help="a file holding the identifier (default: stdin)")
+    glem.add_argument("--data-dir", type=Path, default=None, help="default: FORLOP_DATA_DIR, else ./.forlop")
+    glem.add_argument("--config", type=Path, default=None)
+
+    verify = sub.add_parser(
+        "verify", help="check every stream's hash chain and every signed checkpoint; exit 1 if anything fails"
+    )
+    verify.add_argument("--stream", type=UUID, default=None, help="one stream (aggregate id) only; no checkpoints")
+    verify.add_argument(
+        "--checkpoint", action="store_true", help="first sign a checkpoint of the events since the last one"
+    )
+    verify.add_argument("--data-dir", type=Path, default=None, help="default: FORLOP_DATA_DIR, else ./.forlop")
+    verify.add_argument("--config", type=Path, default=None)
+
     tail = sub.add_parser("tail", help="print events from NATS as a durable JetStream consumer would see them")
     tail.add_argument("--subject", default="forlop.hendelse.>")
     tail.add_argument("--durable", default="forlop-tail", help="consumer name: a restart resumes where it stopped")
@@ -160,6 +180,7 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> int:
             dsn,
             settings.regler,
             settings.secret("person"),
+            kryptert=settings.field_encryption,
             lop=args.lop,
             garantier=args.garantier,
             seed=args.seed,
@@ -280,6 +301,7 @@ def _api(settings: Settings, host: str) -> None:
 
 
 async def _relay(settings: Settings) -> None:
+    from workers.projeksjoner import mapper
     from workers.relay import Relay
 
     dsn, server = _database_url(settings)
@@ -294,6 +316,7 @@ async def _relay(settings: Settings) -> None:
             settings.secret("pseudonym"),
             events_table=settings.events_table,
             replikaer=settings.nats_replicas,
+            mapper=mapper(settings),
         )
         await relay.kjor(stop)
     finally:
@@ -302,6 +325,7 @@ async def _relay(settings: Settings) -> None:
 
 
 async def _replay(settings: Settings, fra: int, til: int | None) -> None:
+    from workers.projeksjoner import mapper
     from workers.relay import publiser_paa_nytt
 
     dsn, server = _database_url(settings)
@@ -313,8 +337,120 @@ async def _replay(settings: Settings, fra: int, til: int | None) -> None:
             fra,
             til,
             events_table=settings.events_table,
+            mapper=mapper(settings),
         )
         print(f"published {sendt} events again; the stream dropped {duplikater} as duplicates of known ids")
+    finally:
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+
+
+def _les_ident(fil: Path | None) -> str:
+    tekst = fil.read_text(encoding="utf-8") if fil is not None else sys.stdin.read()
+    return tekst.strip()
+
+
+async def _glem(settings: Settings, ident: str) -> int:
+    """`forlop glem`: forget one person (store.tjeneste.Tjeneste.glem) and delete their view rows now.
+    Prints the outcome without the identifier; 0 on success (a repeat included), 2 on a bad identifier."""
+    import asyncpg
+
+    from domain.feil import DomainError
+    from domain.felles import SYSTEM_IDENT, Aktor, Kontekst
+    from domain.ident import Fodselsnummer
+    from projections.runner import opprett
+    from store.konvolutt import pseudonym
+    from store.recorder import AsyncPostgresRecorder, create_pool
+    from store.repository import EventStore
+    from store.tjeneste import Tjeneste
+    from workers.projeksjoner import oversikt
+
+    if not settings.field_encryption:
+        print("forlop glem needs field encryption (FORLOP_FIELD_ENCRYPTION is 0)", file=sys.stderr)
+        return 2
+    try:
+        person = Fodselsnummer(ident)
+    except DomainError:
+        print("not a valid identifier (11 digits, mod-11)", file=sys.stderr)
+        return 2
+    dsn, server = _database_url(settings)
+    try:
+        pool = await create_pool(dsn, min_size=1, max_size=4)
+        recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
+        try:
+            await recorder.create_tables()
+            visninger = oversikt(settings)
+            await opprett(pool, visninger)
+            tjeneste = Tjeneste(
+                EventStore(recorder, visninger.mapper, snapshot_every=settings.snapshot_interval),
+                settings.regler,
+                settings.secret("person"),
+            )
+            ktx = Kontekst(aktor=Aktor(SYSTEM_IDENT, None), correlation_id=uuid4())
+            glemsel = await tjeneste.glem(person, ktx, pseudonym(settings.secret("pseudonym"), person))
+            rader = await visninger.glem(pool, glemsel.person_id)
+        except asyncpg.PostgresError as e:
+            print(f"forlop glem failed: {type(e).__name__}", file=sys.stderr)
+            return 1
+        finally:
+            await recorder.close()
+            await pool.close()
+        if glemsel.posisjon is None and not glemsel.nokkel_odelagt:
+            print(f"person record {glemsel.person_id}: already forgotten; nothing more recorded", flush=True)
+        else:
+            print(
+                f"person record {glemsel.person_id}: forgotten (key destroyed, tombstone at position "
+                f"{glemsel.posisjon}, {rader} view rows deleted)",
+                flush=True,
+            )
+        return 0
+    finally:
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+
+
+async def _verify(settings: Settings, stream: UUID | None, sjekkpunkt: bool) -> int:
+    """`forlop verify`: names every failing stream version and checkpoint on stdout; 1 if any, else 0."""
+    import asyncpg
+
+    from projections.rebuild import fremdriftslinje
+    from store import verifisering
+
+    dsn, server = _database_url(settings)
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            nokkel = verifisering.signeringsnokkel(settings.secret("signing"))
+            if sjekkpunkt:
+                try:
+                    sp = await verifisering.skriv_sjekkpunkt(conn, nokkel, events_table=settings.events_table)
+                except verifisering.LoggenErBrutt as e:
+                    print(f"checkpoint refused: {e}", flush=True)
+                else:
+                    print(f"checkpoint {sp.nr} signed at position {sp.posisjon} ({sp.antall} events)" if sp
+                          else "checkpoint: no events since the last one", flush=True)
+            svar = await verifisering.verifiser(
+                conn, nokkel.public_key(), events_table=settings.events_table, stream=stream,
+                fremdrift=fremdriftslinje(),
+            )
+        finally:
+            await conn.close()
+        for f in svar.lenkefeil:
+            print(f"stream {f.aggregat_id} version {f.versjon} (position {f.posisjon}): {f.grunn}")
+        for c in svar.sjekkpunktfeil:
+            print(f"checkpoint {c.nr} (position {c.posisjon}): {', '.join(c.grunner)}")
+        hva = f"{svar.hendelser} events in {svar.strommer} streams"
+        if svar.omfang == "logg":
+            hva += f" and {svar.sjekkpunkter} checkpoints"
+        if svar.ok:
+            print(f"verified {hva} up to position {svar.til_posisjon} in {svar.sekunder:.1f} s: OK", flush=True)
+            return 0
+        print(
+            f"verified {hva} up to position {svar.til_posisjon} in {svar.sekunder:.1f} s: FAILED "
+            f"({svar.antall_lenkefeil} events, {len(svar.sjekkpunktfeil)} checkpoints)",
+            flush=True,
+        )
+        return 1
     finally:
         if server is not None:
             server.cleanup()  # type: ignore[attr-defined]
@@ -388,6 +524,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             asyncio.run(_relay(settings))
         return 0
+    if args.command == "glem":
+        settings = load_settings(args.config, data_dir=args.data_dir)
+        return asyncio.run(_glem(settings, _les_ident(args.fil)))
+    if args.command == "verify":
+        settings = load_settings(args.config, data_dir=args.data_dir)
+        return asyncio.run(_verify(settings, args.stream, args.checkpoint))
     if args.command == "seed":
         from api.observability import configure_logging
 

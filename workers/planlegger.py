@@ -115,7 +115,7 @@ class Planlegger:
                 )
                 await egen.create_tables()
                 self.tjeneste = Tjeneste(
-                    EventStore(egen, snapshot_every=self.snapshot_every),
+                    EventStore(egen, self.oversikt.mapper, snapshot_every=self.snapshot_every),
                     self.oversikt.konfig,
                     self.oversikt.person_nokkel,
                 )

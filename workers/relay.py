@@ -90,6 +90,7 @@ class Relay:
         ack_tidsfrist: float = 5.0,
         replikaer: int = 1,
         poll_sekunder: float = 1.0,
+        mapper: ForlopMapper | None = None,
     ) -> None:
         self.dsn = dsn
         self.nats_url = nats_url
@@ -100,7 +101,7 @@ class Relay:
         self.ack_tidsfrist = ack_tidsfrist
         self.replikaer = replikaer
         self.poll_sekunder = poll_sekunder
-        self.mapper = ForlopMapper()
+        self.mapper = mapper or ForlopMapper()  # with field encryption: store.mapper.mapper_for(...)
         self.status = RelayStatus()
         self._vekk = asyncio.Event()
         self._kontroller = True
@@ -228,8 +229,10 @@ class Relay:
             self.status.posisjon = pos
             return 0
         sendt: list[tuple[int, Any, asyncio.Future[Any] | None]] = []
+        notifikasjoner = til_notifikasjoner(rows)
+        await self.mapper.forbered_lesing(pool, (n.state for n in notifikasjoner))
         try:
-            for n in til_notifikasjoner(rows):
+            for n in notifikasjoner:
                 k = konvolutt(self.mapper, n, self.pseudonym_nokkel)
                 if k is None:
                     sendt.append((n.id, None, None))
@@ -295,11 +298,12 @@ async def publiser_paa_nytt(
     til: int | None,
     *,
     events_table: str = "forlop_events",
+    mapper: ForlopMapper | None = None,
 ) -> tuple[int, int]:
     """`forlop relay replay`: publish a range of the log again, with the same Msg-Ids (subscribers see
     repeats of known ids; inside the duplicate window the stream drops them). Returns (sent, dropped as
     duplicates). The relay's own position is not touched."""
-    mapper = ForlopMapper()
+    mapper = mapper or ForlopMapper()
     conn = await asyncpg.connect(dsn)
     nc = await nats.connect(nats_url.split(","), name="forlop-relay-replay")
     try:
@@ -312,7 +316,9 @@ async def publiser_paa_nytt(
             til,
         )
         futures = []
-        for n in til_notifikasjoner(rows):
+        notifikasjoner = til_notifikasjoner(rows)
+        await mapper.forbered_lesing(conn, (n.state for n in notifikasjoner))
+        for n in notifikasjoner:
             k = konvolutt(mapper, n, pseudonym_nokkel)
             if k is not None:
                 futures.append(

@@ -709,10 +709,12 @@ async def seed_database(
     fremdrift: Callable[[Resultat, int, int], None] | None = None,
     plan: Plan | None = None,
     flettet: bool = True,
+    kryptert: bool = False,
 ) -> tuple[Plan, Resultat]:
     """Plan (unless a plan is given) and write a data set into the database at `dsn` (tables created if
     missing)."""
     from store.recorder import AsyncPostgresRecorder, create_pool
+    from store.mapper import mapper_for
     from store.repository import EventStore
     from store.tjeneste import Tjeneste
 
@@ -722,7 +724,8 @@ async def seed_database(
     recorder = AsyncPostgresRecorder(pool, events_table=events_table)
     try:
         await recorder.create_tables()
-        tjeneste = Tjeneste(EventStore(recorder, snapshot_every=snapshot_every), konfig, person_nokkel)
+        mapper = mapper_for(person_nokkel, kryptert=kryptert)
+        tjeneste = Tjeneste(EventStore(recorder, mapper, snapshot_every=snapshot_every), konfig, person_nokkel)
         res = await kjor(tjeneste, plan, samtidige=samtidige, flettet=flettet, fremdrift=fremdrift)
     finally:
         await recorder.close()

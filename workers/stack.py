@@ -20,6 +20,7 @@ from store.settings import Settings
 from workers.embedded_nats import start_nats
 from workers.planlegger import planlegger
 from workers.projeksjoner import PROJEKSJONER
+from workers.projeksjoner import mapper as projeksjon_mapper
 from workers.relay import Relay
 from workers.varsler import varselarbeider
 
@@ -83,6 +84,7 @@ class Stack:
             self.settings.secret("pseudonym"),
             events_table=self.settings.events_table,
             replikaer=self.settings.nats_replicas,
+            mapper=projeksjon_mapper(self.settings),
         )
         self._workers.append(asyncio.create_task(relay.kjor(self._stopp)))
         oversikt = PROJEKSJONER["oversikt"](self.settings)

@@ -57,6 +57,7 @@ from domain.ungdomsgaranti import Varseltype as GarantiVarsel
 from projections.oversikt import Oversikt, satsendringer, tabeller
 from projections.runner import SPORING as PROJEKSJON_SPORING
 from projections.runner import opprett as opprett_visninger
+from store.kryptering import er_glemt
 from store.laas import laase_nokkel, ta_laas, vent
 from store.settings import Settings
 from workers.nats_oppsett import VARSEL_SUBJECT, VARSLER, har_tapt, sikre_strommer, stromtilstand
@@ -325,8 +326,11 @@ async def bestem(
     else:
         kandidater = await _kandidater_i_vinduer(conn, konfig, fra, per)
     varsler: dict[UUID, Varsel] = {}
+    await oversikt.forbered(conn, [k.tilstand for k in kandidater])
     for k in kandidater:
         aggregat = oversikt.dekod(k.aggregat_id, k.versjon, k.tilstand)
+        if er_glemt(aggregat):  # its person was forgotten: no alerts about a case that is gone
+            continue
         dager = {per} if fra is None else _mulige_fyringsdager(aggregat, fra, per, konfig)
         for dag in sorted(dager):
             apne = (

@@ -140,7 +140,7 @@ async def test_the_same_request_sent_twice_at_once_is_stored_once_and_both_get_t
     grants = await count_events(server.database_url, topic="TiltakslopInnvilget")
 
     answers = await asyncio.gather(
-        *(client.post(f"{API}/tiltakslop", json=body, headers={**sb_0315, **key}) for _ in range(4))
+        *(client.post(f"{API}/tiltakslop", json=body, headers={**sb_0315, **key}) for _ in range(8))
     )
 
     assert all(a.status_code == 201 for a in answers), [a.text for a in answers]
@@ -148,3 +148,22 @@ async def test_the_same_request_sent_twice_at_once_is_stored_once_and_both_get_t
         same_answer(answers[0], a)
     assert await count_events(server.database_url, topic="TiltakslopInnvilget") == grants + 1
     assert await count_events(server.database_url, answers[0].json()["id"]) == 1
+
+
+async def test_the_same_change_sent_many_times_at_once_is_stored_once_and_all_get_the_first_answer(
+    client, sb_0315, server
+):
+    lop = await client.post(f"{API}/tiltakslop", json=arbeidstrening(ny_ident()), headers=sb_0315)
+    lop_id = lop.json()["id"]
+    key = {"Idempotency-Key": str(uuid4())}
+    body = {"ny_tom": "2025-09-30", "aarsak": "BEHOV_VIDERE"}
+
+    answers = await asyncio.gather(
+        *(client.post(f"{lop.headers['Location']}/forlengelser", json=body, headers={**sb_0315, **key})
+          for _ in range(8))
+    )
+
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    for a in answers[1:]:
+        same_answer(answers[0], a)
+    assert await count_events(server.database_url, lop_id) == 2

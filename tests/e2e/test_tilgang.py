@@ -40,6 +40,8 @@ MATRIX: list[tuple[str, int, int, int, int, int]] = [
     ("GET /tiltakslop/{lop}/forlengelse",   401,     200,     403,     200,     200),
     ("GET /ungdomsgarantier/{ug}",          401,     200,     403,     200,     200),
     ("GET /ungdomsgarantier/{ug}/historikk", 401,    200,     403,     200,     200),
+    ("GET /tiltakslop/{lop}/historikk/eksport?format=html", 401, 200, 403, 200,  200),
+    ("GET /ungdomsgarantier/{ug}/historikk/eksport", 401, 200,   403,     200,     200),
     ("POST /personer/oversikt",             401,     200,     200,     200,     200),  # SB 4601: empty lists
     ("GET /frister",                        401,     200,     200,     200,     200),  # SB: own offices only
     ("GET /frister?enhet=0315",             401,     200,     403,     200,     200),

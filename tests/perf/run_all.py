@@ -18,6 +18,8 @@ BENCHES = [
     "tests.perf.bench_store",
     "tests.perf.bench_http",
     "tests.perf.bench_projeksjoner",
+    "tests.perf.bench_verify",
+    "tests.perf.bench_relay",
 ]
 
 OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"

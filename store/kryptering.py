@@ -1,0 +1,119 @@
+"""Field encryption of personal data inside stored events and snapshots, one key per person.
+
+An event or aggregate state whose `person` is a `Fodselsnummer` stores `person` and `fodselsdato` as::
+
+    {"__kryptert__": {"p": "<person record id>", "c": "<base64 of 12-byte nonce ‖ AES-256-GCM ciphertext>"}}
+
+The plaintext is the field's own JSON; the associated data is the originator id and the field name, so a
+ciphertext moved to another aggregate or field does not decrypt. The person record id (`p`) is the keyed
+hash of the identifier (`domain.person.person_id`) under the person key, the same id as the `Person`
+aggregate and the views' `person` column, so a stored row names its key without naming the person.
+
+Decoding with a forgotten or missing key (or a ciphertext that does not authenticate under the current key,
+e.g. after a returning person got a new one) gives None: the field is erased. Encoding for a forgotten
+person writes None. The keys come from a `store.nokler.Nokkelring` that async code has filled
+(`person_ids` finds the ids in stored bytes without parsing them).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from domain.ident import Fodselsnummer
+from domain.person import person_id
+from store.nokler import Nokkelring
+
+PERSONLIGE = ("person", "fodselsdato")
+MARKOR = "__kryptert__"
+MARKOR_BYTES = b'"__kryptert__"'
+_P = re.compile(rb'"__kryptert__":\{"p":"([0-9a-f-]{36})"')
+
+
+def person_ids(states: Iterable[bytes]) -> set[UUID]:
+    """The person record ids named by the encrypted fields in stored states."""
+    ids: set[UUID] = set()
+    for state in states:
+        if MARKOR_BYTES in state:
+            ids.update(UUID(m.decode()) for m in _P.findall(state))
+    return ids
+
+
+class FeltKryptering:
+    """The mapper's field cipher. `person_nokkel` keys the person record id (needed to encode only)."""
+
+    def __init__(self, nokkelring: Nokkelring, person_nokkel: bytes | None = None) -> None:
+        self.nokkelring = nokkelring
+        self.person_nokkel = person_nokkel
+        self._encoder = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="string")
+        self._decoder = msgspec.json.Decoder()
+
+    def person_id_av(self, person: Any) -> UUID | None:
+        if not isinstance(person, Fodselsnummer):
+            return None
+        if self.person_nokkel is None:
+            raise RuntimeError("this cipher decodes only: it has no person key to encode with")
+        return person_id(self.person_nokkel, person)
+
+    # --- encoding -------------------------------------------------------------------------------------
+
+    def krypter(self, state: dict[str, Any], originator_id: UUID) -> None:
+        """Replace the personal fields of `state` (in place) by their ciphertexts, or None if forgotten."""
+        pid = self.person_id_av(state.get("person"))
+        if pid is None:
+            return
+        nokkel = self.nokkelring.nokkel(pid)
+        for felt in PERSONLIGE:
+            if felt not in state or state[felt] is None:
+                continue
+            if nokkel is None:
+                state[felt] = None
+                continue
+            nonce = os.urandom(12)
+            klartekst = self._encoder.encode(state[felt])
+            c = AESGCM(nokkel).encrypt(nonce, klartekst, _aad(originator_id, felt))
+            state[felt] = {MARKOR: {"p": str(pid), "c": base64.b64encode(nonce + c).decode()}}
+
+    # --- decoding -------------------------------------------------------------------------------------
+
+    def dekrypter(self, state: dict[str, Any], originator_id: UUID) -> None:
+        """Replace the ciphertexts in `state` (in place) by their JSON values, or None if unreadable."""
+        for felt in PERSONLIGE:
+            verdi = state.get(felt)
+            if not (isinstance(verdi, dict) and MARKOR in verdi):
+                continue
+            merket = verdi[MARKOR]
+            nokkel = self.nokkelring.nokkel(UUID(merket["p"]))
+            if nokkel is None:
+                state[felt] = None
+                continue
+            raw = base64.b64decode(merket["c"])
+            try:
+                klartekst = AESGCM(nokkel).decrypt(raw[:12], raw[12:], _aad(originator_id, felt))
+            except InvalidTag:  # a key that replaced a forgotten one: the old value stays erased
+                state[felt] = None
+                continue
+            state[felt] = self._decoder.decode(klartekst)
+
+
+def _aad(originator_id: UUID, felt: str) -> bytes:
+    return originator_id.bytes + felt.encode()
+
+
+def _enc_hook(obj: Any) -> Any:
+    if isinstance(obj, UUID):
+        return str(obj)
+    raise NotImplementedError(f"cannot encode {type(obj)!r}")
+
+
+def er_glemt(obj: Any) -> bool:
+    """True if a decoded event or aggregate had its personal fields erased."""
+    return any(felt in vars(obj) and vars(obj)[felt] is None for felt in PERSONLIGE)
