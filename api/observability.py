@@ -14,6 +14,7 @@ import logging
 import re
 import sys
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +24,11 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "x-correlation-id"
+_HEADER_BYTES = HEADER.encode()
 correlation_id: contextvars.ContextVar[UUID | None] = contextvars.ContextVar("correlation_id", default=None)
 log = logging.getLogger("forlop.http")
+# What json.dumps(entry, default=str, ensure_ascii=False) builds on every call, built once.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,7 +51,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODER.encode(entry)
 
 
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:
@@ -76,11 +80,8 @@ class Metrics:
         self.requests[(method, route, status)] += 1
         key = (method, route)
         self.sums[key] += seconds
-        counts = self.buckets[key]
-        for i, bound in enumerate(_BUCKETS):
-            if seconds <= bound:
-                counts[i] += 1
-        counts[-1] += 1
+        # Per bucket, the samples of that bucket alone (the last: above every bound); render() adds them up.
+        self.buckets[key][bisect_left(_BUCKETS, seconds)] += 1
 
     def render(self) -> str:
         lines = [
@@ -95,11 +96,14 @@ class Metrics:
         ]
         for (method, route), counts in sorted(self.buckets.items()):
             labels = f'method="{method}",route="{route}"'
+            cumulative = 0
             for bound, n in zip(_BUCKETS, counts, strict=False):
-                lines.append(f'forlop_http_request_duration_seconds_bucket{{{labels},le="{bound}"}} {n}')
-            lines.append(f'forlop_http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {counts[-1]}')
+                cumulative += n
+                lines.append(f'forlop_http_request_duration_seconds_bucket{{{labels},le="{bound}"}} {cumulative}')
+            total = cumulative + counts[-1]
+            lines.append(f'forlop_http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {total}')
             lines.append(f"forlop_http_request_duration_seconds_sum{{{labels}}} {self.sums[(method, route)]:.6f}")
-            lines.append(f"forlop_http_request_duration_seconds_count{{{labels}}} {counts[-1]}")
+            lines.append(f"forlop_http_request_duration_seconds_count{{{labels}}} {total}")
         typed: set[str] = set()
         for name, value in sorted(self.gauges.items()):
             base = name.partition("{")[0]
@@ -126,7 +130,11 @@ def correlation_middleware(metrics: Metrics) -> Any:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
-            cid = _parse(dict(scope["headers"]).get(HEADER.encode()))
+            raw = None
+            for name, value in scope["headers"]:  # ASGI: names lower-case; the last one counts, as in a dict
+                if name == _HEADER_BYTES:
+                    raw = value
+            cid = _parse(raw)
             token = correlation_id.set(cid)
             started = time.perf_counter()
             status = 500
@@ -135,7 +143,7 @@ def correlation_middleware(metrics: Metrics) -> Any:
                 nonlocal status
                 if message["type"] == "http.response.start":
                     status = message["status"]
-                    MutableScopeHeaders.from_message(message)[HEADER] = str(cid)
+                    _set_header(message, str(cid))
                 await send(message)
 
             try:
@@ -144,21 +152,34 @@ def correlation_middleware(metrics: Metrics) -> Any:
                 elapsed = time.perf_counter() - started
                 route = _route_of(scope)
                 metrics.observe(scope["method"], route, status, elapsed)
-                log.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "path": _DIGITS.sub(_mask, scope["path"]),
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                    },
-                )
+                if log.isEnabledFor(logging.INFO):
+                    # The record log.info("request", extra=...) would make, without looking up the caller.
+                    log.handle(
+                        log.makeRecord(
+                            log.name, logging.INFO, __file__, 0, "request", (), None, "correlation_middleware",
+                            {
+                                "method": scope["method"],
+                                "path": _DIGITS.sub(_mask, scope["path"]),
+                                "route": route,
+                                "status": status,
+                                "duration_ms": round(elapsed * 1000, 2),
+                            },
+                        )
+                    )
                 correlation_id.reset(token)
 
         return wrapped
 
     return middleware
+
+
+def _set_header(message: Message, value: str) -> None:
+    """`X-Correlation-ID: value` on a response start, replacing one the app set (it sets none)."""
+    headers = message.get("headers")
+    if isinstance(headers, list) and all(name.lower() != _HEADER_BYTES for name, _ in headers):
+        headers.append((_HEADER_BYTES, value.encode("latin-1")))
+    else:
+        MutableScopeHeaders.from_message(message)[HEADER] = value
 
 
 _DIGITS = re.compile(r"\d{11,}")

@@ -56,9 +56,12 @@ PSEUDONYM = Annotated[
         "date are never sent.",
     ),
 ]
-POSISJON = Annotated[int, msgspec.Meta(ge=1, description="The event's position in the global log (gaps allowed).")]
+POSISJON = Annotated[
+    int, msgspec.Meta(ge=1, description="The event's position in the global log (gaps allowed).")
+]
 VERSJON = Annotated[
-    int, msgspec.Meta(ge=1, description="The aggregate's version after this event: 1, 2, 3, ... per aggregat_id.")
+    int,
+    msgspec.Meta(ge=1, description="The aggregate's version after this event: 1, 2, 3, ... per aggregat_id."),
 ]
 _BESKRIVELSER: dict[str, str] = {
     "id": "The event's id (UUIDv5 of aggregat_id and versjon); the Nats-Msg-Id header. Deduplicate by it.",
@@ -149,7 +152,9 @@ def meldinger() -> list[Melding]:
             f"{navn}Data",
             data_felter(klasse),
             kw_only=True,
-            namespace={"__doc__": f"The data of {navn} ({aggregat}): the event's fields, without the person."},
+            namespace={
+                "__doc__": f"The data of {navn} ({aggregat}): the event's fields, without the person."
+            },
             module=__name__,
         )
         beskrivelse = f"`{subject}`: one stored {navn} event of a {aggregat} aggregate."
@@ -167,7 +172,15 @@ def meldinger() -> list[Melding]:
         f"`{subject}`: a person's data was erased. Delete or anonymise everything kept under this "
         "person_pseudonym; later events will not carry it."
     )
-    ut.append(Melding(TOMBSTONE, HENDELSER, subject, _konvolutt(TOMBSTONE, TOMBSTONE_AGGREGAT, data, 1, beskrivelse), beskrivelse))
+    ut.append(
+        Melding(
+            TOMBSTONE,
+            HENDELSER,
+            subject,
+            _konvolutt(TOMBSTONE, TOMBSTONE_AGGREGAT, data, 1, beskrivelse),
+            beskrivelse,
+        )
+    )
     ut.append(
         Melding(
             VarselMelding.__name__,
@@ -301,10 +314,18 @@ def generer() -> dict[str, str]:
 def avvik(docs: Path = DOCS) -> list[str]:
     """The generated files that are missing or differ on disk, and stale schema files no message has."""
     filer = generer()
-    ut = [navn for navn, tekst in filer.items() if not (docs / navn).is_file() or (docs / navn).read_text("utf-8") != tekst]
+    ut = [
+        navn
+        for navn, tekst in filer.items()
+        if not (docs / navn).is_file() or (docs / navn).read_text("utf-8") != tekst
+    ]
     mappe = docs / SKJEMA_MAPPE
     if mappe.is_dir():
-        ut += [f"{SKJEMA_MAPPE}/{p.name} (stale)" for p in sorted(mappe.glob("*.json")) if f"{SKJEMA_MAPPE}/{p.name}" not in filer]
+        ut += [
+            f"{SKJEMA_MAPPE}/{p.name} (stale)"
+            for p in sorted(mappe.glob("*.json"))
+            if f"{SKJEMA_MAPPE}/{p.name}" not in filer
+        ]
     return ut
 
 
@@ -326,7 +347,9 @@ def skriv(docs: Path = DOCS) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workers.skjema", description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=Path, default=DOCS, help="the docs directory (default: the repository's)")
+    parser.add_argument(
+        "--docs", type=Path, default=DOCS, help="the docs directory (default: the repository's)"
+    )
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when the files are stale")
     args = parser.parse_args(argv)
     if args.check:

@@ -91,7 +91,9 @@ async def les(url: str, stream: str) -> list[tuple[str, dict[str, Any], dict[str
         js = nc.jetstream()
         total = (await js.stream_info(stream)).state.messages
         sub = await js.pull_subscribe(
-            ">", stream=stream, config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL)
+            ">",
+            stream=stream,
+            config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL),
         )
         ut: list[tuple[str, dict[str, Any], dict[str, str]]] = []
         while len(ut) < total:
@@ -147,7 +149,12 @@ async def every_event_type(t: Tjeneste) -> None:
     await t.endre_lop(avsluttet, "avslutt", ktx(), sluttdato=date(2025, 11, 30), aarsak="FULLFORT")
     aft = (await t.innvilg_lop(ktx(), **lop_grant(3, "AFT"))).id
     await t.endre_lop(
-        aft, "registrer_vurdering", ktx(), dato=date(2025, 3, 31), type="AFT_STATUS_PROGRESJON", utfall="FORTSETTER"
+        aft,
+        "registrer_vurdering",
+        ktx(),
+        dato=date(2025, 3, 31),
+        type="AFT_STATUS_PROGRESJON",
+        utfall="FORTSETTER",
     )
     lts = (
         await t.innvilg_lop(ktx(), **lop_grant(4, "MIDLERTIDIG_LONNSTILSKUDD", malgruppe="ARBEIDSSOKER"))
@@ -178,7 +185,14 @@ async def every_event_type(t: Tjeneste) -> None:
     ).id
     g = t.endre_garanti
     await g(garanti, "tildel_kontaktperson", ktx(), nav_ident="Z990001", fom=date(2025, 1, 2))
-    await g(garanti, "tildel_kontaktperson", ktx(), nav_ident="Z990002", fom=date(2025, 2, 1), begrunnelse="permisjon")
+    await g(
+        garanti,
+        "tildel_kontaktperson",
+        ktx(),
+        nav_ident="Z990002",
+        fom=date(2025, 2, 1),
+        begrunnelse="permisjon",
+    )
     await g(garanti, "planlegg_samtale", ktx(), dato=date(2025, 2, 5), kanal="MOTE")
     await g(garanti, "registrer_samtale", ktx(), dato=date(2025, 2, 5), kanal="VIDEO")
     await g(garanti, "registrer_utdanningsvurdering", ktx(), dato=date(2025, 2, 6), utfall="fagbrev anbefalt")
@@ -258,7 +272,9 @@ async def test_every_real_message_of_both_streams_validates_against_its_generate
     besluttet, sendt, usendt = await kjor_en_gang(database_url, nats_url, oversikt(), date(2025, 12, 1))
     hendelser = await les(nats_url, HENDELSER)
     varsler = await les(nats_url, VARSLER)
-    published = await pool.fetchval("SELECT count(*) FROM forlop_events WHERE topic NOT LIKE 'domain.person:%'")
+    published = await pool.fetchval(
+        "SELECT count(*) FROM forlop_events WHERE topic NOT LIKE 'domain.person:%'"
+    )
     meldinger = {m.subject: m for m in skjema.meldinger()}
     validators = {subject: validator(m.fil) for subject, m in meldinger.items()}
 
@@ -270,7 +286,9 @@ async def test_every_real_message_of_both_streams_validates_against_its_generate
         assert subject in validators, f"no schema for {subject}"
         errors = [e.message for e in validators[subject].iter_errors(payload)]
         assert errors == [], (subject, errors)
-        data_struct = next(f.type for f in msgspec.structs.fields(meldinger[subject].payload) if f.name == "data")
+        data_struct = next(
+            f.type for f in msgspec.structs.fields(meldinger[subject].payload) if f.name == "data"
+        )
         felter = {f.name for f in msgspec.structs.fields(data_struct)}
         assert set(payload["data"]) == felter, subject
         assert headers["Nats-Msg-Id"] == payload["id"]
@@ -318,4 +336,6 @@ def test_the_erasure_tombstone_the_audit_work_publishes_fits_its_schema() -> Non
 
     assert konvolutt.subject(k) == "forlop.hendelse.person.PersonGlemt"
     assert tombstone.is_valid(msgspec.json.decode(msgspec.json.encode(k)))
-    assert not tombstone.is_valid(msgspec.json.decode(msgspec.json.encode(msgspec.structs.replace(k, type="X"))))
+    assert not tombstone.is_valid(
+        msgspec.json.decode(msgspec.json.encode(msgspec.structs.replace(k, type="X")))
+    )

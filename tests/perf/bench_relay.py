@@ -123,7 +123,9 @@ async def seed(dsn: str, res: Results) -> set[str]:
         total, runde = 0, 0
         while total < EVENTS:
             antall = lop if runde == 0 else int((EVENTS - total) / EVENTS_PER_LOP) + 100
-            say(f"seeding {antall} løp and {antall // 4} guarantees through the command service (16 writers) ...")
+            say(
+                f"seeding {antall} løp and {antall // 4} guarantees through the command service (16 writers) ..."
+            )
             plan = planlegg(antall, antall // 4, seed=2026 + runde, i_dag=I_DAG, konfig=STANDARD, brukt=brukt)
             _, r = await seed_database(
                 dsn, STANDARD, KEY, lop=antall, garantier=antall // 4, seed=runde, i_dag=I_DAG, plan=plan
@@ -268,7 +270,9 @@ async def latency(dsn: str, url: str, data_dir: Path, brukt: set[str], seed: int
     await admin.close()
 
     n = int((LATENCY_SECONDS + WARMUP) * LATENCY_RATE)
-    plan = planlegg(int(n * 0.8) + 50, int(n * 0.2) + 50, seed=seed, i_dag=I_DAG, konfig=STANDARD, brukt=brukt)
+    plan = planlegg(
+        int(n * 0.8) + 50, int(n * 0.2) + 50, seed=seed, i_dag=I_DAG, konfig=STANDARD, brukt=brukt
+    )
     forste = [p.steg[0] for p in plan.personer if p.steg][:n]
     env = {
         **os.environ,
@@ -387,7 +391,9 @@ async def _measure(dsn: str, work: Path) -> Results:
         res.load.append(os.getloadavg()[0])
         for nr, sync in enumerate(("always", "default")):
             res.latency[sync] = await latency(dsn, servers[sync], work / "data", brukt, 4243 + nr)
-            say(f"latency, sync {sync}: p50 {pct(res.latency[sync].ms, 50):.1f} ms, p99 {pct(res.latency[sync].ms, 99):.1f} ms")
+            say(
+                f"latency, sync {sync}: p50 {pct(res.latency[sync].ms, 50):.1f} ms, p99 {pct(res.latency[sync].ms, 99):.1f} ms"
+            )
         res.load.append(os.getloadavg()[0])
     finally:
         for proc in procs:
