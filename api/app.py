@@ -22,10 +22,10 @@ from api.auth import jwt_auth
 from api.eksport import EksportController
 from api.felles import streng_kropp
 from api.frister import FristController
+from api.glem import GlemController
 from api.helse import HelseController
 from api.innsyn import InnsynController
 from api.observability import Metrics, correlation_middleware
-from api.glem import GlemController
 from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
 from api.revisjon import HendelseController, RevisjonController

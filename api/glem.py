@@ -11,7 +11,7 @@ one of the person's cases answers 410 PERSON_GLEMT; its history shows the person
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, post
@@ -20,6 +20,7 @@ from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from api import eksempler
 from api.auth import Rolle, bruker
 from api.felles import API, kontekst
 from api.schemas import OversiktCreate
@@ -28,6 +29,10 @@ from domain.ident import Fodselsnummer
 from store.konvolutt import pseudonym
 from store.settings import Settings
 from store.tjeneste import Tjeneste
+
+
+_STI = "/api/v1/personer/glem"
+GLEM = eksempler.body(("One person", {"person": {"ident": eksempler.PERSON["ident"]}}))
 
 
 class GlemSvar(msgspec.Struct, kw_only=True):
@@ -48,11 +53,20 @@ class GlemController(Controller):
     path = f"{API}/personer"
     tags = ["personer"]
 
-    @post("/glem", status_code=200, guards=[bare_system], summary="Forget a person (GDPR erasure; SYSTEM only)")
+    @post(
+        "/glem", status_code=200, guards=[bare_system], summary="Forget a person (GDPR erasure; SYSTEM only)",
+        responses={
+            **eksempler._svar(  # noqa: SLF001 - the shared example helper
+                200, GlemSvar, "The person is forgotten (now, or already before: a repeat records nothing more).",
+                "Forgotten now", {"glemt": True, "nokkel_odelagt": True, "posisjon": 120},
+            ),
+            **eksempler.problemer(_STI, 400, 401, 403, 409),
+        },
+    )
     async def glem(
         self,
         request: Request[Any, Any, Any],
-        data: OversiktCreate,
+        data: Annotated[OversiktCreate, GLEM],
         tjeneste: Tjeneste,
         settings: Settings,
         state: State,

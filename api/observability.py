@@ -182,7 +182,7 @@ def _set_header(message: Message, value: str) -> None:
         MutableScopeHeaders.from_message(message)[HEADER] = value
 
 
-_DIGITS = re.compile(r"\d{11,}")
+_DIGITS = re.compile(r"(?<![\w-])\d{11,}(?![\w-])")  # not inside a UUID or a word
 
 
 def _mask(match: re.Match[str]) -> str:

@@ -55,6 +55,20 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     correlation_id: str | None = None
 
 
+_SIFFER = re.compile(r"(?<![\w-])\d{11,}(?![\w-])")  # not inside a UUID or a word
+
+
+def _masker(verdi: Any) -> Any:
+    """An identifier a client put in a URL or a query string is not echoed back in an error either."""
+    if isinstance(verdi, str):
+        return _SIFFER.sub(lambda m: "*" * len(m.group(0)), verdi)
+    if isinstance(verdi, dict):
+        return {k: _masker(v) for k, v in verdi.items()}
+    if isinstance(verdi, list):
+        return [_masker(v) for v in verdi]
+    return verdi
+
+
 def problem(request: Request[Any, Any, Any], status: int, code: str, detail: str | None, **limits: Any) -> Response[Any]:
     cid = correlation_id.get()
     body = msgspec.to_builtins(
@@ -63,12 +77,12 @@ def problem(request: Request[Any, Any, Any], status: int, code: str, detail: str
             title=_TITLES.get(status, "Error"),
             status=status,
             code=code,
-            detail=detail,
-            instance=request.url.path,
+            detail=_masker(detail),
+            instance=_masker(request.url.path),
             correlation_id=str(cid) if cid else None,
         )
     )
-    body.update(msgspec.to_builtins(limits))
+    body.update(_masker(msgspec.to_builtins(limits)))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return Response(content=body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 

@@ -31,7 +31,6 @@ import asyncpg
 
 from store.laas import kjor_ddl
 
-
 TABELL = "forlop_personnokler"
 
 DDL = f"""CREATE TABLE IF NOT EXISTS {TABELL} (

@@ -25,7 +25,14 @@ import msgspec
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
-from domain.feil import DomainError, InvalidRequest, NotFound, PersonGlemt, PreconditionFailed, VersionConflict
+from domain.feil import (
+    DomainError,
+    InvalidRequest,
+    NotFound,
+    PersonGlemt,
+    PreconditionFailed,
+    VersionConflict,
+)
 from domain.felles import Kontekst
 from domain.ident import Fodselsnummer
 from domain.konfig import Regelkonfig

@@ -280,6 +280,12 @@ async def verifiser(
     kjede = _Kjede(maks_feil)
     events = f'"{events_table}"'
     sjekkpunkter: list[asyncpg.Record] = []
+    if await conn.fetchval("SELECT to_regclass($1)", events) is None:  # nothing was ever stored here
+        return Verifisering(
+            ok=True, omfang="logg" if stream is None else "strom", hendelser=0, strommer=0, til_posisjon=0,
+            sekunder=0.0, lenkefeil=[], antall_lenkefeil=0, sjekkpunkter=0, sjekkpunktfeil=[],
+            siste_sjekkpunkt=None, offentlig_nokkel=raa(offentlig).hex(),
+        )
     if stream is None:
         try:
             sjekkpunkter = await conn.fetch(f"SELECT * FROM {tabell(events_table)} ORDER BY nr")
@@ -384,8 +390,10 @@ async def skriv_sjekkpunkt(
 ) -> Sjekkpunkt | None:
     """Sign the events since the last checkpoint; None if there are none. Serialised across processes (an
     advisory lock in the writing transaction). Raises `LoggenErBrutt` if a new event does not hold its link."""
-    await opprett(conn, events_table)
     events = f'"{events_table}"'
+    if await conn.fetchval("SELECT to_regclass($1)", events) is None:  # nothing was ever stored
+        return None
+    await opprett(conn, events_table)
     t = tabell(events_table)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", laase_nokkel(LAAS))

@@ -277,3 +277,11 @@ async def test_the_checkpoint_worker_signs_new_events(database_url: str, conn: a
     assert svar.siste_sjekkpunkt.posisjon == 8 and svar.siste_sjekkpunkt.antall == 8
     rad = await conn.fetchrow(f"SELECT * FROM {verifisering.tabell()} WHERE nr = 2")
     NOKKEL.public_key().verify(bytes(rad["signatur"]), bytes(rad["sammendrag"]))  # Ed25519, the documented key
+
+
+# Check: a database where nothing was ever stored verifies (empty), and has nothing to sign.
+async def test_an_empty_database_verifies(conn: asyncpg.Connection) -> None:
+    svar = await verifiser(conn)
+
+    assert svar.ok and svar.hendelser == 0 and svar.sjekkpunkter == 0
+    assert await verifisering.skriv_sjekkpunkt(conn, NOKKEL) is None

@@ -14,9 +14,13 @@ valid), one per grant.
   keep-alive HTTP/1.1 connections from another subprocess (a minimal client on asyncio streams and uvloop,
   cheaper per request than httpx, so the client takes as little of the shared cores as possible). Each
   command carries a SAKSBEHANDLER token for office 0315.
-- GET /tiltakslop/{id} over HTTP on løp written earlier, WRITERS connections, and the same read in-process.
+- GET /tiltakslop/{id} over HTTP on løp written earlier, WRITERS connections, GETs alone (no commands running),
+  and the same read in-process; and the same GETs while another client process runs the command mix
+  (WRITERS connections each), on the same server.
+- The same command mix and GETs against a second server: the same app on uvicorn with 2 worker processes
+  (`--workers 2`; the API is stateless, group commit works per process), against the same direct baseline.
 
-Rounds are interleaved (direct, HTTP, HTTP GET, direct read) ROUNDS times and each figure is the median over
+Rounds are interleaved (direct, HTTP, HTTP GET, direct read, GET under commands, 2 workers) ROUNDS times and each figure is the median over
 rounds; latencies are per request, measured by the client (p50/p99 of each round, then the median).
 Targets (the HTTP API issue): HTTP command rate >= 0.7x direct, command p99 <= 25 ms, GET p99 <= 10 ms.
 
@@ -49,7 +53,7 @@ ENHET = "0315"
 FODT = date(1990, 8, 15)
 FOM, TOM = date(2026, 1, 1), date(2026, 12, 31)
 NY_TOM = (date(2027, 1, 31), date(2027, 2, 28), date(2027, 3, 31))  # within NAE's 18 months
-PER_CLIENT = int(250 * SECONDS) + 100  # persons for one client in one round: 4x what 4k commands/s would grant
+PER_CLIENT = int(125 * SECONDS) + 50  # persons for one client in one round: 2x what 4k commands/s would grant
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -233,22 +237,31 @@ async def run_client(job: dict[str, Any]) -> Sample:
 # --- the server (a subprocess) ---------------------------------------------------------------------------
 
 
-def serve(dsn: str, data_dir: str, port: int) -> None:
-    import uvicorn
-
+def app_factory() -> Any:
+    """The benchmark's app in one server process (each of several uvicorn workers calls it)."""
     from api.app import create_app
     from api.observability import configure_logging
     from store.settings import load_settings
 
-    settings = load_settings(environ={"DATABASE_URL": dsn}, data_dir=Path(data_dir))
+    settings = load_settings(
+        environ={"DATABASE_URL": os.environ["BENCH_HTTP_DSN"]}, data_dir=Path(os.environ["BENCH_HTTP_DATA_DIR"])
+    )
     configure_logging("INFO", stream=open(os.devnull, "w"))  # noqa: SIM115 - the process's lifetime
+    return create_app(settings)
+
+
+def serve(dsn: str, data_dir: str, port: int, workers: int = 1) -> None:
+    import uvicorn
+
+    os.environ["BENCH_HTTP_DSN"], os.environ["BENCH_HTTP_DATA_DIR"] = dsn, data_dir
     uvicorn.run(
-        create_app(settings),
+        app_factory() if workers == 1 else "tests.perf.bench_http:app_factory",
+        factory=workers > 1,
         host="127.0.0.1",
         port=port,
         loop="uvloop",
         http="httptools",
-        workers=1,
+        workers=workers,
         access_log=False,
         log_config=None,
         log_level="warning",
@@ -293,6 +306,7 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
     from api.auth import Bruker, Rolle, lag_token
     from api.felles import i_dag
     from domain.felles import Aktor, Kontekst
+    from store.mapper import mapper_for
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
     from store.settings import load_settings
@@ -300,18 +314,25 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
 
     settings = load_settings(environ={"DATABASE_URL": dsn}, data_dir=data_dir)
     token = lag_token(settings.secret("jwt"), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=[ENHET])
-    port = free_port()
+    port, port2 = free_port(), free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.perf.bench_http", "serve", dsn, str(data_dir), str(port)], cwd=ROOT
     )
+    server2: subprocess.Popen[bytes] | None = None
     # The same pool and store the app's lifespan opens.
     pool = await create_pool(dsn, min_size=2, max_size=20)
     recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
     try:
         await recorder.create_tables()
         await wait_ready(port, server)
-        tjeneste = Tjeneste(EventStore(recorder, snapshot_every=settings.snapshot_interval), settings.regler,
-                            settings.secret("person"))
+        # Started once the first server has created the schema (each worker's lifespan checks it again).
+        server2 = subprocess.Popen(
+            [sys.executable, "-m", "tests.perf.bench_http", "serve", dsn, str(data_dir), str(port2), "2"], cwd=ROOT
+        )
+        await wait_ready(port2, server2)
+        mapper = mapper_for(settings.secret("person"), kryptert=settings.field_encryption)  # as the app's
+        tjeneste = Tjeneste(EventStore(recorder, mapper, snapshot_every=settings.snapshot_interval),
+                            settings.regler, settings.secret("person"))
         tilgang = Bruker("Z990001", frozenset({Rolle.SAKSBEHANDLER}), (ENHET,)).sjekk_skriv
         idents = iter(synthetic_idents())
 
@@ -346,9 +367,11 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
 
             return command, created
 
-        def http_job(mode: str, lop_ids: list[str] | None = None, clients: int = WRITERS) -> dict[str, Any]:
+        def http_job(
+            mode: str, lop_ids: list[str] | None = None, clients: int = WRITERS, to: int = port
+        ) -> dict[str, Any]:
             job: dict[str, Any] = {
-                "port": port, "token": token, "mode": mode, "seconds": SECONDS, "clients": clients
+                "port": to, "token": token, "mode": mode, "seconds": SECONDS, "clients": clients
             }
             if mode == "get":
                 job["lop_ids"] = lop_ids
@@ -360,7 +383,8 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
         op, created = direct_round()
         await closed_loop(0.5, WRITERS, op)
         warm = await run_client({**http_job("commands"), "seconds": 0.5})
-        lop_ids = [str(i) for i in created] + warm.lop_ids
+        warm2 = await run_client({**http_job("commands", to=port2), "seconds": 0.5})
+        lop_ids = [str(i) for i in created] + warm.lop_ids + warm2.lop_ids
 
         samples: dict[str, list[Sample]] = {}
         for _ in range(ROUNDS):
@@ -382,14 +406,28 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
                 return True
 
             samples.setdefault("direct_get", []).append(await closed_loop(SECONDS, WRITERS, read))
+            # GETs while the command mix runs on the same server (two client processes at once).
+            busy, reads = await asyncio.gather(
+                run_client(http_job("commands")), run_client(http_job("get", lop_ids[-4000:]))
+            )
+            lop_ids += busy.lop_ids
+            samples.setdefault("http_get_mixed", []).append(reads)
+            samples.setdefault("http_cmd_mixed", []).append(busy)
+            http2 = await run_client(http_job("commands", to=port2))
+            samples.setdefault("http2", []).append(http2)
+            lop_ids += http2.lop_ids
+            samples.setdefault("http2_get", []).append(await run_client(http_job("get", lop_ids[-4000:], to=port2)))
         errors = sum(s.errors for values in samples.values() for s in values)
         return Results(samples, errors)
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for proc in (server, server2):
+            if proc is None:
+                continue
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         await recorder.close()
         await pool.close()
 
@@ -430,6 +468,9 @@ def markdown(results: Results) -> str:
     ratio = http / direct
     cmd_p99 = med("http", lambda x: x.p(0.99))
     get_p99 = med("http_get", lambda x: x.p(0.99))
+    ratio2 = med("http2", lambda x: x.rate) / direct
+    cmd2_p99 = med("http2", lambda x: x.p(0.99))
+    get2_p99 = med("http2_get", lambda x: x.p(0.99))
     direct_get = med("direct_get", lambda x: x.rate)
 
     def yes(ok: bool) -> str:
@@ -460,9 +501,13 @@ def markdown(results: Results) -> str:
         "and PostgreSQL), SAKSBEHANDLER token for office 0315. Latencies are per request as the client sees "
         "them: p50/p99 of each round, median over rounds. Reads: `GET /api/v1/tiltakslop/{id}` on løp written "
         f"earlier in the run with {WRITERS} clients (the target's row) and with one client (for the latency "
-        "without queueing), and the same read (`Tjeneste.les` + access check) in-process. Two cores are shared "
-        "by PostgreSQL, the server and the client, and the server process is the bottleneck (one core, "
-        "measured about 0.9 core busy during the HTTP rounds).",
+        "without queueing), and the same read (`Tjeneste.les` + access check) in-process. These GET rows run "
+        "alone: no commands run meanwhile. Under load: the same GETs while a second client process runs the "
+        f"command mix on the same server ({WRITERS} + {WRITERS} connections). 2 workers: the same app on "
+        "uvicorn `--workers 2` (a second server, started alongside; the API is stateless and group commit "
+        "works per process), the same command mix and GETs, against the same direct baseline. Two cores are "
+        "shared by PostgreSQL, the server(s) and the client, and with one worker the server process is the "
+        "bottleneck (one core).",
         "",
         "| Measurement | Clients | Rate (/s) | × direct | p50 (ms) | p99 (ms) | Target | Met | Rounds (/s) |",
         "|---|---:|---:|---:|---:|---:|---|---|---|",
@@ -472,8 +517,16 @@ def markdown(results: Results) -> str:
         line("direct_get", "direct: read a løp (Tjeneste.les)", direct_get, "", None),
         line("http_get", "HTTP: GET /tiltakslop/{id}", direct_get, "p99 <= 10 ms", get_p99 <= 10),
         line("http_get_1", "HTTP: GET /tiltakslop/{id}, one client (unloaded latency)", None, "", None, 1),
+        line("http_get_mixed", "HTTP: GET /tiltakslop/{id} under load (command mix running meanwhile)", direct_get,
+             "", None),
+        line("http_cmd_mixed", "HTTP: commands, while those GETs run", direct, "", None),
+        line("http2", "HTTP, 2 workers: commands", direct, ">= 0.7x direct", ratio2 >= 0.7),
+        f"| HTTP, 2 workers: commands, p99 | {WRITERS} | | | | {cmd2_p99:.1f} | p99 <= 25 ms | "
+        f"{yes(cmd2_p99 <= 25)} | |",
+        line("http2_get", "HTTP, 2 workers: GET /tiltakslop/{id}", direct_get, "p99 <= 10 ms", get2_p99 <= 10),
         "",
-        f"HTTP/direct command rate: {ratio:.2f}. Failed requests in all rounds: {results.errors}.",
+        f"HTTP/direct command rate: {ratio:.2f} (1 worker), {ratio2:.2f} (2 workers). Failed requests in all "
+        f"rounds: {results.errors}.",
         "",
     ]
     return "\n".join(lines)
@@ -496,7 +549,7 @@ def run() -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
-        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 1)
     elif len(sys.argv) > 1 and sys.argv[1] == "client":
         import uvloop
 
