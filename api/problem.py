@@ -11,6 +11,7 @@ import logging
 import re
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -120,6 +121,12 @@ def _kalender(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return _unexpected(request, exc)
 
 
+def _utilgjengelig(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database is down or unreachable: 503 (retry later), never a 500. Nothing was stored."""
+    log.warning("database unavailable", extra={"error": type(exc).__name__})
+    return problem(request, 503, "UNAVAILABLE", "the database is not reachable; nothing was stored, try again")
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unexpected error", extra={"error": type(exc).__name__})
     return problem(request, 500, "INTERNAL_ERROR", "an unexpected error; the correlation id finds it in the logs")
@@ -135,5 +142,10 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: _http,
     ValueError: _kalender,  # date(10000, ...) in date arithmetic
     OverflowError: _kalender,  # date + timedelta past 9999-12-31
+    asyncpg.PostgresConnectionError: _utilgjengelig,
+    asyncpg.CannotConnectNowError: _utilgjengelig,
+    asyncpg.InterfaceError: _utilgjengelig,
+    ConnectionError: _utilgjengelig,
+    TimeoutError: _utilgjengelig,
     Exception: _unexpected,
 }

@@ -5,7 +5,11 @@ An event or aggregate state whose `person` is a `Fodselsnummer` stores `person` 
     {"__kryptert__": {"p": "<person record id>", "c": "<base64 of 12-byte nonce ‖ AES-256-GCM ciphertext>"}}
 
 The plaintext is the field's own JSON; the associated data is the originator id and the field name, so a
-ciphertext moved to another aggregate or field does not decrypt. The person record id (`p`) is the keyed
+ciphertext moved to another aggregate or field does not decrypt. The nonce is synthetic (an HMAC, under a
+key derived from the person's key, of the associated data and the plaintext, as in AES-GCM-SIV): the same
+value encrypts to the same bytes, so a rebuilt view is byte-equal to the one it replaces, and a nonce is
+never reused for another plaintext. What that reveals (that two encryptions of one field of one aggregate
+hold the same value) is nothing the aggregate's own history does not show. The person record id (`p`) is the keyed
 hash of the identifier (`domain.person.person_id`) under the person key, the same id as the `Person`
 aggregate and the views' `person` column, so a stored row names its key without naming the person.
 
@@ -18,7 +22,8 @@ person writes None. The keys come from a `store.nokler.Nokkelring` that async co
 from __future__ import annotations
 
 import base64
-import os
+import hashlib
+import hmac
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -77,9 +82,10 @@ class FeltKryptering:
             if nokkel is None:
                 state[felt] = None
                 continue
-            nonce = os.urandom(12)
             klartekst = self._encoder.encode(state[felt])
-            c = AESGCM(nokkel).encrypt(nonce, klartekst, _aad(originator_id, felt))
+            aad = _aad(originator_id, felt)
+            nonce = hmac.new(_nonce_nokkel(nokkel), aad + klartekst, hashlib.sha256).digest()[:12]
+            c = AESGCM(nokkel).encrypt(nonce, klartekst, aad)
             state[felt] = {MARKOR: {"p": str(pid), "c": base64.b64encode(nonce + c).decode()}}
 
     # --- decoding -------------------------------------------------------------------------------------
@@ -102,6 +108,10 @@ class FeltKryptering:
                 state[felt] = None
                 continue
             state[felt] = self._decoder.decode(klartekst)
+
+
+def _nonce_nokkel(nokkel: bytes) -> bytes:
+    return hmac.new(nokkel, b"forlop-felt-nonce", hashlib.sha256).digest()
 
 
 def _aad(originator_id: UUID, felt: str) -> bytes:

@@ -713,8 +713,8 @@ async def seed_database(
 ) -> tuple[Plan, Resultat]:
     """Plan (unless a plan is given) and write a data set into the database at `dsn` (tables created if
     missing)."""
-    from store.recorder import AsyncPostgresRecorder, create_pool
     from store.mapper import mapper_for
+    from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
     from store.tjeneste import Tjeneste
 

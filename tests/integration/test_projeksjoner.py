@@ -19,7 +19,7 @@ from projections import sporringer
 from projections.oversikt import Oversikt
 from projections.rebuild import gjenoppbygg
 from projections.runner import Runner, etterslep, opprett, posisjon, til_notifikasjoner
-from store.mapper import ForlopMapper
+from store.mapper import mapper_for
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.tjeneste import Tjeneste
@@ -33,7 +33,8 @@ IDENTER = identer(60)
 
 
 def oversikt() -> Oversikt:
-    return Oversikt(ForlopMapper(), STANDARD, KEY)
+    # Field encryption as `forlop projeksjon`/`forlop rebuild` run it by default (settings.field_encryption).
+    return Oversikt(mapper_for(KEY, kryptert=True), STANDARD, KEY)
 
 
 @pytest.fixture
@@ -293,6 +294,7 @@ async def board(pool, per: date, **filters) -> list:
         antall=100,
     )
     o = oversikt()
+    await o.forbered(pool, [r.tilstand for r in rows])
     out = []
     for r in rows:
         agg = o.dekod(r.aggregat_id, r.versjon, r.tilstand)
@@ -424,6 +426,7 @@ async def test_tiltakshistorikk_lists_every_lop_of_the_person_with_the_transitio
     )
 
     o = oversikt()
+    await o.forbered(tjeneste.store.recorder.pool, [r.tilstand for r in rows])
     lop = [o.dekod(r.aggregat_id, r.versjon, r.tilstand) for r in rows]
     assert [x.id for x in lop] == [fra.id, ny.id]
     assert lop[1].forgjenger_lop_id == fra.id
