@@ -218,7 +218,7 @@ def rebuild_subprocess(dsn: str, data_dir: Path) -> tuple[float, float]:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
-        with contextlib.suppress(OSError, ValueError, StopIteration), open(f"/proc/{proc.pid}/status") as f:
+        with contextlib.suppress(OSError, ValueError, KeyError), open(f"/proc/{proc.pid}/status") as f:
             felt = {ln.split(":")[0]: int(ln.split()[1]) for ln in f if ln.startswith(("VmRSS:", "VmHWM:"))}
             kurve.append((time.perf_counter() - start, felt["VmRSS"] / 1024))
             hwm = max(hwm, felt["VmHWM"] / 1024)

@@ -149,7 +149,7 @@ def markdown(r: dict[str, object]) -> str:
     raw, verify = float(r["raw"]), float(r["verify"])  # type: ignore[arg-type]
     ratio = verify / raw
     return "\n".join([
-        "## verify",
+        "## Verification (`tests/perf/bench_verify.py`)",
         "",
         f"`forlop verify` over {r['events']:,} events in {r['streams']:,} streams (store/verifisering.py), beside "
         "reading the same rows with plain asyncpg in the same run; median of "
