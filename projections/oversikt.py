@@ -36,11 +36,10 @@ from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.konfig import Regelkonfig
-from domain.person import person_id
+from domain.person import Person, person_id
 from domain.tiltakslop import Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
 from projections.runner import Projeksjon
-from domain.person import Person
 from store.kryptering import er_glemt
 from store.mapper import ForlopMapper
 

@@ -93,7 +93,10 @@ async def frister(
             continue
         args: list[Any] = [per]
         where = [apen]
-        if enheter is not None:
+        if enheter is not None and len(enheter) == 1:
+            args.append(enheter[0])  # equality lets the (nav_enhet, id) index serve the page in id order
+            where.append(f"nav_enhet = ${len(args)}")
+        elif enheter is not None:
             args.append(enheter)
             where.append(f"nav_enhet = ANY(${len(args)}::text[])")
         if fra is not None or til is not None:

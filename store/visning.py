@@ -223,7 +223,7 @@ def lop_visning(lop: Tiltakslop, per: date, konfig: Regelkonfig, posisjon: int |
         total_cap_tom=t.total_cap_tom,
         days_to_tom=t.days_to_tom,
         days_to_total_cap=t.days_to_total_cap,
-        extension_possible=forlengelse_visning(lop, konfig),
+        extension_possible=_forlengelse(t.extension_possible),
         next_review_due=t.next_review_due,
         review_status=_verdi(t.review_status),
         current_rate=t.current_rate,
@@ -235,7 +235,10 @@ def lop_visning(lop: Tiltakslop, per: date, konfig: Regelkonfig, posisjon: int |
 
 def forlengelse_visning(lop: Tiltakslop, konfig: Regelkonfig) -> Forlengelsesmulighet:
     """The what-if (GET …/forlengelse), from the code that judges `forleng`."""
-    m = lop.forlengelse_muligheter(konfig)
+    return _forlengelse(lop.forlengelse_muligheter(konfig))
+
+
+def _forlengelse(m: Any) -> Forlengelsesmulighet:
     return Forlengelsesmulighet(
         mulig=m.mulig,
         grunner=[Forlengelsesgrunn(aarsak=g.aarsak.value, max_tom=g.max_tom) for g in m.grunner],

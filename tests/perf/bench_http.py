@@ -300,6 +300,7 @@ async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
 class Results:
     samples: dict[str, list[Sample]]
     errors: int
+    load: tuple[float, float] = (float("nan"), float("nan"))  # 1-minute load average at the start and the end
 
 
 async def _measure(dsn: str, data_dir: Path) -> Results:
@@ -438,6 +439,8 @@ def measure(server_dsn: str) -> Results:
 
     from store.embedded import with_database
 
+    load_before = os.getloadavg()[0]
+
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(server_dsn)
         try:
@@ -450,7 +453,9 @@ def measure(server_dsn: str) -> Results:
     data_dir = Path(tempfile.mkdtemp(prefix="forlop-bench-http-"))
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(_measure(with_database(server_dsn, name), data_dir))
+            results = runner.run(_measure(with_database(server_dsn, name), data_dir))
+        results.load = (load_before, os.getloadavg()[0])
+        return results
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -526,7 +531,9 @@ def markdown(results: Results) -> str:
         line("http2_get", "HTTP, 2 workers: GET /tiltakslop/{id}", direct_get, "p99 <= 10 ms", get2_p99 <= 10),
         "",
         f"HTTP/direct command rate: {ratio:.2f} (1 worker), {ratio2:.2f} (2 workers). Failed requests in all "
-        f"rounds: {results.errors}.",
+        f"rounds: {results.errors}. Load average (1 min) at the start and the end of this section: "
+        f"{results.load[0]:.1f} and {results.load[1]:.1f} on {os.cpu_count()} CPUs (above about 2, other work "
+        "shared the cores and the rates say more about it than about the code).",
         "",
     ]
     return "\n".join(lines)
