@@ -30,7 +30,6 @@ from store.konvolutt import pseudonym
 from store.settings import Settings
 from store.tjeneste import Tjeneste
 
-
 _STI = "/api/v1/personer/glem"
 GLEM = eksempler.body(("One person", {"person": {"ident": eksempler.PERSON["ident"]}}))
 

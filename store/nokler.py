@@ -154,3 +154,7 @@ class Nokkelring:
 
     def glem_lokalt(self, person_id: UUID) -> None:
         self._cache[as_uuid(person_id)] = (GLEMT, time.monotonic())
+
+    def sett(self, person_id: UUID, nokkel: bytes | None) -> None:
+        """Put a key (None: forgotten) in the cache directly: for tests without a database."""
+        self._cache[as_uuid(person_id)] = (nokkel if nokkel is not None else GLEMT, time.monotonic())

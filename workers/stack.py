@@ -22,6 +22,7 @@ from workers.planlegger import planlegger
 from workers.projeksjoner import PROJEKSJONER
 from workers.projeksjoner import mapper as projeksjon_mapper
 from workers.relay import Relay
+from workers.sjekkpunkt import sjekkpunktarbeider
 from workers.varsler import varselarbeider
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class Stack:
         for arbeider in (
             varselarbeider(self.settings, database_url, nats_url, oversikt),
             planlegger(self.settings, database_url, oversikt),
+            sjekkpunktarbeider(self.settings, database_url),
         ):
             self._workers.append(asyncio.create_task(arbeider.kjor(self._stopp)))
         self._api = _Server(config)
