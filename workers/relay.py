@@ -14,10 +14,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +107,9 @@ class Relay:
         self._vekk = asyncio.Event()
         self._kontroller = True
         self._uten_msg_id: set[int] = set()
+        # The pipeline: (position, event id, ack future) published and not yet committed, in log order.
+        self._ventende: collections.deque[tuple[int, Any, asyncio.Future[Any] | None]] = collections.deque()
+        self._les_pos: int | None = None  # read up to here (None: from the committed position)
 
     async def kjor(self, stopp: asyncio.Event) -> None:
         pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
@@ -128,6 +132,7 @@ class Relay:
         laas = await ta_laas(self.dsn, NAVN, stopp, self.poll_sekunder)
         if laas is None:
             return
+        self._tilbakestill()
         nc = None
         try:
             nc = await koble_til(self.nats_url, stopp, "forlop-relay", self._gjenoppkoblet)
@@ -213,39 +218,53 @@ class Relay:
             "stream lost acknowledged events: republishing from the log", extra={"fra_posisjon": forste}
         )
         self.status.spolt_tilbake += 1
+        self._tilbakestill()
         return forste - 1
 
     async def publiser_batch(self, pool: asyncpg.Pool, js: JetStreamContext) -> int:
-        """Publish the events after the position; the number read. Raises NatsUtilgjengelig on a missing
-        ack after moving the position past what was acknowledged."""
-        pos = await pool.fetchval(f"SELECT posisjon FROM {SPORING} WHERE projeksjon = $1", NAVN)
-        rows = await pool.fetch(
-            "SELECT notification_id, originator_id, originator_version, topic, state "
-            f"FROM {self.events_table} WHERE notification_id > $1 ORDER BY notification_id LIMIT $2",
-            pos,
-            self.batch,
-        )
-        if not rows:
-            self.status.posisjon = pos
-            return 0
-        sendt: list[tuple[int, Any, asyncio.Future[Any] | None]] = []
-        notifikasjoner = til_notifikasjoner(rows)
-        await self.mapper.forbered_lesing(pool, (n.state for n in notifikasjoner))
-        try:
-            for n in notifikasjoner:
-                k = konvolutt(self.mapper, n, self.pseudonym_nokkel)
-                if k is None:
-                    sendt.append((n.id, None, None))
-                    continue
-                headers = None if n.id in self._uten_msg_id else {"Nats-Msg-Id": str(k.id)}
-                fut = await js.publish_async(
-                    subject(k), msgspec.json.encode(k), headers=headers, wait_stall=self.ack_tidsfrist
-                )
-                sendt.append((n.id, k.id, fut))
-        except (nats.errors.Error, TimeoutError) as e:
-            log.warning("publish failed", extra={"error": type(e).__name__})
-        ny_pos, logg, feil = await self._kvitteringer(pos, sendt)
-        if ny_pos > pos:
+        """One step of a pipeline: publish the next events after what was read (while earlier acks are
+        still outstanding, up to `i_luften` in flight), then take the acks that have arrived, in log order,
+        and move the position past them. Returns the number of events read or acknowledged (0: idle).
+
+        Raises NatsUtilgjengelig when an ack is missing, after moving the position past what was
+        acknowledged; what was in flight is dropped and read again from the log."""
+        if self._les_pos is None:
+            self._les_pos = await pool.fetchval(f"SELECT posisjon FROM {SPORING} WHERE projeksjon = $1", NAVN)
+            self._ventende.clear()
+        lest = 0
+        plass = self.i_luften - len(self._ventende)
+        if plass > 0:
+            rows = await pool.fetch(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                f"FROM {self.events_table} WHERE notification_id > $1 ORDER BY notification_id LIMIT $2",
+                self._les_pos,
+                min(self.batch, plass),
+            )
+            lest = len(rows)
+            if rows:
+                notifikasjoner = til_notifikasjoner(rows)
+                await self.mapper.forbered_lesing(pool, (n.state for n in notifikasjoner))
+                try:
+                    for n in notifikasjoner:
+                        k = konvolutt(self.mapper, n, self.pseudonym_nokkel)
+                        if k is None:
+                            self._ventende.append((n.id, None, None))
+                        else:
+                            headers = None if n.id in self._uten_msg_id else {"Nats-Msg-Id": str(k.id)}
+                            fut = await js.publish_async(
+                                subject(k),
+                                msgspec.json.encode(k),
+                                headers=headers,
+                                wait_stall=self.ack_tidsfrist,
+                            )
+                            self._ventende.append((n.id, k.id, fut))
+                        self._les_pos = n.id
+                except (nats.errors.Error, TimeoutError) as e:
+                    log.warning("publish failed", extra={"error": type(e).__name__})
+                    self._ventende.append((-1, None, _feilet()))  # stops the drain below at this point
+        # Wait for the oldest ack only when nothing new could be read; otherwise keep the pipe full.
+        ny_pos, logg, feil = await self._kvitteringer(pool, vent=lest == 0 or plass <= 0)
+        if ny_pos is not None:
             async with pool.acquire() as conn, conn.transaction():
                 if logg:
                     await conn.executemany(
@@ -262,27 +281,49 @@ class Relay:
             self.status.posisjon = ny_pos
             self.status.publisert += len(logg)
             self.status.siden_fremdrift = time.monotonic()
-        if feil or len(sendt) < len(rows):
-            raise NatsUtilgjengelig(f"acknowledged up to position {ny_pos} of {rows[-1][0]}")
-        return len(rows)
+        if feil:
+            self._tilbakestill()
+            raise NatsUtilgjengelig(f"acknowledged up to position {self.status.posisjon}")
+        return lest + len(logg)
+
+    def _tilbakestill(self) -> None:
+        """Drop what is in flight; the next step reads again from the committed position."""
+        for _, _, fut in self._ventende:
+            if fut is not None and not fut.done():
+                fut.cancel()
+        self._ventende.clear()
+        self._les_pos = None
 
     async def _kvitteringer(
-        self, pos: int, sendt: Sequence[tuple[int, Any, asyncio.Future[Any] | None]]
-    ) -> tuple[int, list[tuple[int, Any, int]], bool]:
-        """Await the acks in log order: the position after the last contiguous ack, and the log rows."""
-        ny_pos, logg = pos, []
-        for i, (nid, hendelse, fut) in enumerate(sendt):
+        self, pool: asyncpg.Pool, *, vent: bool
+    ) -> tuple[int | None, list[tuple[int, Any, int]], bool]:
+        """Take acks from the head of the pipe in log order: (the new position or None, log rows, failed)."""
+        ny_pos: int | None = None
+        logg: list[tuple[int, Any, int]] = []
+        while self._ventende:
+            nid, hendelse, fut = self._ventende[0]
             if fut is not None:
-                try:
-                    ack = await asyncio.wait_for(fut, self.ack_tidsfrist)
-                except (TimeoutError, asyncio.CancelledError, nats.errors.Error, Exception):  # noqa: BLE001
-                    for _, _, rest in sendt[i:]:
-                        if rest is not None and not rest.done():
-                            rest.cancel()
+                if not fut.done():
+                    if not vent:
+                        break
+                    try:
+                        await asyncio.wait_for(asyncio.shield(fut), self.ack_tidsfrist)
+                    except (TimeoutError, asyncio.CancelledError):
+                        return ny_pos, logg, True
+                    vent = False  # one wait per step; the rest are taken as they are done
+                if fut.cancelled() or fut.exception() is not None:
                     return ny_pos, logg, True
-                logg.append((nid, hendelse, ack.seq))
+                logg.append((nid, hendelse, fut.result().seq))
+            self._ventende.popleft()
             ny_pos = nid
         return ny_pos, logg, False
+
+
+def _feilet() -> asyncio.Future[Any]:
+    fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    fut.set_exception(NatsUtilgjengelig("publish failed"))
+    fut.exception()  # retrieved: no "never retrieved" warning
+    return fut
 
 
 async def opprett(conn: asyncpg.Pool | asyncpg.Connection) -> None:
