@@ -226,11 +226,13 @@ class TiltakslopController(Controller):
         "/{lop_id:uuid}/historikk", summary="Every event of the løp, with actor, reason and hash-chain link",
         responses=eksempler.LOP_HISTORIKK_SVAR,
     )
-    async def historikk(self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Tjeneste) -> Historikk:
+    async def historikk(
+        self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Tjeneste
+    ) -> Response[Historikk]:
         historikk, lop = await tjeneste.historikk_og_aggregat(lop_id, "tiltakslop")
         bruker(request).sjekk_les(lop.nav_enhet)
         logg_innsyn(request, [(lop.person, "tiltakslop", lop_id)])
-        return historikk
+        return Response(content=historikk, headers={"ETag": f'"{lop.version}"'})
 
     @get(
         "/{lop_id:uuid}/forlengelse",
@@ -239,7 +241,7 @@ class TiltakslopController(Controller):
     )
     async def forlengelse(
         self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Tjeneste
-    ) -> Forlengelsesmulighet:
-        mulighet, enhet = await tjeneste.forlengelse(lop_id)
+    ) -> Response[Forlengelsesmulighet]:
+        mulighet, enhet, versjon = await tjeneste.forlengelse(lop_id)
         bruker(request).sjekk_les(enhet)
-        return mulighet
+        return Response(content=mulighet, headers={"ETag": f'"{versjon}"'})

@@ -150,8 +150,10 @@ class UngdomsgarantiController(Controller):
         "/{garanti_id:uuid}/historikk", summary="Every event of the guarantee",
         responses=eksempler.GARANTI_HISTORIKK_SVAR,
     )
-    async def historikk(self, request: Request[Any, Any, Any], garanti_id: UUID, tjeneste: Tjeneste) -> Historikk:
+    async def historikk(
+        self, request: Request[Any, Any, Any], garanti_id: UUID, tjeneste: Tjeneste
+    ) -> Response[Historikk]:
         historikk, garanti = await tjeneste.historikk_og_aggregat(garanti_id, "ungdomsgaranti")
         bruker(request).sjekk_les(garanti.nav_enhet)
         logg_innsyn(request, [(garanti.person, "ungdomsgaranti", garanti_id)])
-        return historikk
+        return Response(content=historikk, headers={"ETag": f'"{garanti.version}"'})

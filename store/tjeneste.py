@@ -155,10 +155,10 @@ class Tjeneste:
         cls = _KLASSER[aggregat]
         return self.visning(await self._hent(agg_id, cls, versjon, kjent_per), per)
 
-    async def forlengelse(self, lop_id: UUID) -> tuple[Forlengelsesmulighet, str]:
-        """The what-if for a løp and the løp's office (for the access check)."""
+    async def forlengelse(self, lop_id: UUID) -> tuple[Forlengelsesmulighet, str, int]:
+        """The what-if for a løp, the løp's office (for the access check) and its version (the ETag)."""
         lop = self._levende(await self.store.get(lop_id, Tiltakslop))
-        return forlengelse_visning(lop, self.konfig), lop.nav_enhet
+        return forlengelse_visning(lop, self.konfig), lop.nav_enhet, lop.version
 
     async def _person(self, person: Fodselsnummer, kontekst: Kontekst) -> Person:
         pid = self.person_id(person)
