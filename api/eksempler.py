@@ -381,6 +381,7 @@ _TITLER = {
     403: "Forbidden",
     404: "Not Found",
     409: "Conflict",
+    410: "Gone",
     412: "Precondition Failed",
     422: "Unprocessable Content",
     503: "Service Unavailable",
@@ -392,6 +393,7 @@ _BESKRIVELSER = {
     403: "FORBIDDEN: outside the token's role or offices (checked before the body is judged)",
     404: "NOT_FOUND: no løp or guarantee with this id (or no such version)",
     409: "VERSION_CONFLICT: another command on the same aggregate or person was stored first (not retried)",
+    410: "PERSON_GLEMT: the person of this case has been forgotten (GDPR erasure); the case is no longer shown",
     412: "PRECONDITION_FAILED: If-Match names another version than the current one",
     422: "Refused by the rule catalogue (rules.md §7.2 / §5.2) with the limits that explain it, or "
     "IDEMPOTENCY_KEY_REUSED",
@@ -425,6 +427,8 @@ def _standard(status: int, instance: str) -> dict[str, Any]:
             return problem(404, "NOT_FOUND", "aggregate not found", instance, id=LOP_ID)
         case 409:
             return problem(409, "VERSION_CONFLICT", "another command on this person was stored first", instance)
+        case 410:
+            return problem(410, "PERSON_GLEMT", "the person of this case has been forgotten", instance)
         case 412:
             return problem(412, "PRECONDITION_FAILED", "the aggregate has changed since that version", instance,
                            versjon=2)
@@ -464,7 +468,7 @@ def _svar(status: int, container: Any, beskrivelse: str, summary: str, verdi: An
 
 _LOP_STI = f"/api/v1/tiltakslop/{LOP_ID}"
 _GARANTI_STI = f"/api/v1/ungdomsgarantier/{GARANTI_ID}"
-_KOMMANDO = (400, 401, 403, 404, 409, 412, 422)
+_KOMMANDO = (400, 401, 403, 404, 409, 410, 412, 422)
 _OPPRETT = (400, 401, 403, 409, 422)
 
 
@@ -521,7 +525,7 @@ def les(
 HENT_LOP_SVAR = les(
     LopVisning, _LOP_STI,
     "The løp for business date `per` (default today) with its limits (rules.md §8.1) and open alerts; `ETag` "
-    "is its version.", LOP_LEST, 400, 401, 403, 404,
+    "is its version.", LOP_LEST, 400, 401, 403, 404, 410,
 )
 LOP_HISTORIKK_SVAR = les(
     Historikk, f"{_LOP_STI}/historikk", "Every event of the løp in order, with its hash-chain link.", HISTORIKK,
@@ -529,12 +533,12 @@ LOP_HISTORIKK_SVAR = les(
 )
 FORLENGELSE_SVAR = les(
     Forlengelsesmulighet, f"{_LOP_STI}/forlengelse",
-    "The extension reasons allowed now and the latest `ny_tom` each reaches.", _UTVIDELSE, 400, 401, 403, 404,
+    "The extension reasons allowed now and the latest `ny_tom` each reaches.", _UTVIDELSE, 400, 401, 403, 404, 410,
 )
 HENT_GARANTI_SVAR = les(
     GarantiVisning, _GARANTI_STI,
     "The guarantee for business date `per` (default today), with its deadlines; `ETag` is its version.",
-    GARANTI_LEST, 400, 401, 403, 404,
+    GARANTI_LEST, 400, 401, 403, 404, 410,
 )
 GARANTI_HISTORIKK_SVAR = les(
     Historikk, f"{_GARANTI_STI}/historikk", "Every event of the guarantee in order, with its hash-chain link.",
