@@ -245,21 +245,23 @@ class Relay:
             if rows:
                 notifikasjoner = til_notifikasjoner(rows)
                 await self.mapper.forbered_lesing(pool, (n.state for n in notifikasjoner))
+                # Encode the whole batch first, then publish in a tight loop, so the NATS client's flusher
+                # can put many messages in one socket write.
+                konvolutter = [(n.id, konvolutt(self.mapper, n, self.pseudonym_nokkel)) for n in notifikasjoner]
                 try:
-                    for n in notifikasjoner:
-                        k = konvolutt(self.mapper, n, self.pseudonym_nokkel)
+                    for nid, k in konvolutter:
                         if k is None:
-                            self._ventende.append((n.id, None, None))
+                            self._ventende.append((nid, None, None))
                         else:
-                            headers = None if n.id in self._uten_msg_id else {"Nats-Msg-Id": str(k.id)}
+                            headers = None if nid in self._uten_msg_id else {"Nats-Msg-Id": str(k.id)}
                             fut = await js.publish_async(
                                 subject(k),
                                 msgspec.json.encode(k),
                                 headers=headers,
                                 wait_stall=self.ack_tidsfrist,
                             )
-                            self._ventende.append((n.id, k.id, fut))
-                        self._les_pos = n.id
+                            self._ventende.append((nid, k.id, fut))
+                        self._les_pos = nid
                 except (nats.errors.Error, TimeoutError) as e:
                     log.warning("publish failed", extra={"error": type(e).__name__})
                     self._ventende.append((-1, None, _feilet()))  # stops the drain below at this point
