@@ -23,12 +23,10 @@ from typing import Any
 import asyncpg
 from eventsourcing.persistence import Notification
 
-from store.laas import kjor_ddl, laase_nokkel, ta_laas, vent
+from store.laas import kjor_ddl, ta_laas, vent
 from store.mapper import as_uuid
 
 log = logging.getLogger(__name__)
-_vent = vent  # kept for callers written against the earlier name
-__all__ = ["Projeksjon", "Runner", "laase_nokkel", "opprett", "posisjon", "til_notifikasjoner", "vent_til"]
 
 SPORING = "forlop_sporing"
 SPORING_DDL = (

@@ -30,10 +30,10 @@ AGGREGATER: dict[str, str] = {
     f"{Tiltakslop.__module__}:{Tiltakslop.__qualname__}.": "tiltakslop",
     f"{Ungdomsgaranti.__module__}:{Ungdomsgaranti.__qualname__}.": "ungdomsgaranti",
 }
-_METADATA = frozenset(
+METADATA = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic", "kontekst", "regelsett_id", "lenke"}
 )
-_PERSONLIG = frozenset({"person", "fodselsdato"})
+PERSONLIG = frozenset({"person", "fodselsdato"})  # never on NATS: the person goes as `person_pseudonym`
 TOMBSTONE_TOPIC = f"{Person.__module__}:{Person.__qualname__}.PersonGlemt"
 TOMBSTONE_AGGREGAT = "person"
 
@@ -69,6 +69,11 @@ def pseudonym(nokkel: bytes, person: Fodselsnummer) -> str:
     return hmac.new(nokkel, person.verdi.encode(), hashlib.sha256).hexdigest()
 
 
+def hendelsesdata(event: Any, utelat: frozenset[str]) -> dict[str, Any]:
+    """An event's own fields as JSON values: without the envelope's metadata and without `utelat`."""
+    return {k: msgspec.to_builtins(v) for k, v in vars(event).items() if k not in METADATA and k not in utelat}
+
+
 def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel: bytes) -> Konvolutt | None:
     """The envelope of one stored event, or None for an event that is not published (the person record)."""
     aggregat = aggregat_av(notifikasjon.topic)
@@ -77,7 +82,7 @@ def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel
             return None
         aggregat = TOMBSTONE_AGGREGAT
     event = mapper.to_domain_event(notifikasjon)
-    data = {k: msgspec.to_builtins(v) for k, v in vars(event).items() if k not in _METADATA and k not in _PERSONLIG}
+    data = hendelsesdata(event, PERSONLIG)
     person = getattr(event, "person", None)
     if isinstance(person, Fodselsnummer):
         data["person_pseudonym"] = pseudonym(pseudonym_nokkel, person)

@@ -18,6 +18,7 @@ from domain.ident import Fodselsnummer
 from domain.konfig import Regelkonfig
 from domain.tiltakslop import Tiltakslop, hendelse_id
 from domain.ungdomsgaranti import Ungdomsgaranti
+from store.konvolutt import hendelsesdata
 from store.kryptering import er_glemt
 
 
@@ -276,9 +277,6 @@ def garanti_visning(
     )
 
 
-_METADATA = frozenset(
-    {"originator_id", "originator_version", "timestamp", "originator_topic", "kontekst", "regelsett_id", "lenke"}
-)
 # The person's identifier is shown with the aggregate's state, never inside event data (which is what
 # other systems and exports copy).
 _PERSONLIG = frozenset({"person"})
@@ -286,9 +284,7 @@ _PERSONLIG = frozenset({"person"})
 
 def hendelse_visning(event: Any, posisjon: int, lenke: bytes) -> Hendelse:
     kontekst: Kontekst = event.kontekst
-    data = {
-        k: msgspec.to_builtins(v) for k, v in vars(event).items() if k not in _METADATA and k not in _PERSONLIG
-    }
+    data = hendelsesdata(event, _PERSONLIG)
     if er_glemt(event):  # the person was forgotten: its fields read as null, and the history says why
         data["glemt"] = True
     begrunnelse = data.get("begrunnelse") if isinstance(data.get("begrunnelse"), str) else kontekst.begrunnelse

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -12,6 +14,8 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from store.laas import vent
+
 log = logging.getLogger(__name__)
 
 HENDELSER = "FORLOP_HENDELSER"
@@ -20,6 +24,8 @@ HENDELSE_SUBJECT = "forlop.hendelse"
 VARSEL_SUBJECT = "forlop.varsel"
 # Long enough to cover a relay restart: a re-published event inside the window is dropped by Msg-Id.
 DUPLIKATVINDU_SEKUNDER = 2 * 60 * 60
+# How often a publisher compares a stream with what it acknowledged (besides on every reconnect).
+KONTROLL_SEKUNDER = 30.0
 
 
 def strom_konfig(navn: str, replikaer: int = 1) -> StreamConfig:
@@ -89,3 +95,23 @@ async def har_tapt(
             list(t.slettet),
         )
     )
+
+
+async def koble_til(
+    url: str, stopp: asyncio.Event, navn: str, gjenoppkoblet: Callable[[], Awaitable[None]] | None = None
+) -> nats.NATS | None:
+    """Connect to NATS, retrying until it answers or `stopp` is set; `gjenoppkoblet` runs on each reconnect."""
+    while not stopp.is_set():
+        try:
+            return await nats.connect(
+                url.split(","),
+                name=navn,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=2,
+                reconnected_cb=gjenoppkoblet,
+            )
+        except Exception:  # noqa: BLE001 - keep trying while NATS is down
+            log.warning("nats not reachable", extra={"worker": navn})
+            await vent(stopp, 1.0)
+    return None

@@ -18,7 +18,6 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +30,14 @@ from projections.runner import SPORING, SPORING_DDL, til_notifikasjoner
 from store.konvolutt import konvolutt, subject
 from store.laas import kjor_ddl, ta_laas, vent
 from store.mapper import ForlopMapper
-from workers.nats_oppsett import HENDELSER, har_tapt, sikre_strommer, stromtilstand
+from workers.nats_oppsett import (
+    HENDELSER,
+    KONTROLL_SEKUNDER,
+    har_tapt,
+    koble_til,
+    sikre_strommer,
+    stromtilstand,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,6 @@ LOGG_DDL = (
     "sekvens bigint NOT NULL, publisert timestamptz NOT NULL DEFAULT now())"
 )
 LOGG_INDEKS = f"CREATE INDEX IF NOT EXISTS {LOGG}_sekvens_idx ON {LOGG} (sekvens)"
-KONTROLL_SEKUNDER = 30.0
 
 
 class NatsUtilgjengelig(Exception):
@@ -56,26 +61,6 @@ class RelayStatus:
     publisert: int = 0
     spolt_tilbake: int = 0
     siden_fremdrift: float = field(default_factory=time.monotonic)
-
-
-async def koble_til(
-    url: str, stopp: asyncio.Event, navn: str, gjenoppkoblet: Callable[[], Awaitable[None]] | None = None
-) -> nats.NATS | None:
-    """Connect to NATS, retrying until it answers or `stopp` is set; `gjenoppkoblet` runs on each reconnect."""
-    while not stopp.is_set():
-        try:
-            return await nats.connect(
-                url.split(","),
-                name=navn,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                connect_timeout=2,
-                reconnected_cb=gjenoppkoblet,
-            )
-        except Exception:  # noqa: BLE001 - keep trying while NATS is down
-            log.warning("nats not reachable", extra={"worker": navn})
-            await vent(stopp, 1.0)
-    return None
 
 
 class Relay:
@@ -247,7 +232,9 @@ class Relay:
                 await self.mapper.forbered_lesing(pool, (n.state for n in notifikasjoner))
                 # Encode the whole batch first, then publish in a tight loop, so the NATS client's flusher
                 # can put many messages in one socket write.
-                konvolutter = [(n.id, konvolutt(self.mapper, n, self.pseudonym_nokkel)) for n in notifikasjoner]
+                konvolutter = [
+                    (n.id, konvolutt(self.mapper, n, self.pseudonym_nokkel)) for n in notifikasjoner
+                ]
                 try:
                     for nid, k in konvolutter:
                         if k is None:

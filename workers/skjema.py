@@ -33,7 +33,7 @@ from eventsourcing.domain import Aggregate
 from domain.ident import Fodselsnummer
 from domain.tiltakslop import Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
-from store.konvolutt import _METADATA, _PERSONLIG, Konvolutt
+from store.konvolutt import METADATA, PERSONLIG, Konvolutt
 from workers.nats_oppsett import HENDELSE_SUBJECT, HENDELSER, VARSEL_SUBJECT, VARSLER
 from workers.varsler import VARSELTYPER, VarselMelding
 
@@ -109,7 +109,7 @@ def data_felter(klasse: type[Aggregate.Event]) -> list[tuple[str, Any]]:
     felter = [
         (f.name, typer[f.name])
         for f in dataclasses.fields(klasse)  # type: ignore[arg-type]
-        if f.name not in _METADATA and f.name not in _PERSONLIG
+        if f.name not in METADATA and f.name not in PERSONLIG
     ]
     if typer.get("person") is Fodselsnummer:
         felter.append(("person_pseudonym", PSEUDONYM))

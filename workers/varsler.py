@@ -60,8 +60,15 @@ from projections.runner import opprett as opprett_visninger
 from store.kryptering import er_glemt
 from store.laas import laase_nokkel, ta_laas, vent
 from store.settings import Settings
-from workers.nats_oppsett import VARSEL_SUBJECT, VARSLER, har_tapt, sikre_strommer, stromtilstand
-from workers.relay import KONTROLL_SEKUNDER
+from workers.nats_oppsett import (
+    KONTROLL_SEKUNDER,
+    VARSEL_SUBJECT,
+    VARSLER,
+    har_tapt,
+    koble_til,
+    sikre_strommer,
+    stromtilstand,
+)
 
 log = logging.getLogger(__name__)
 
@@ -714,20 +721,7 @@ class Varselarbeider:
             return
         nc = None
         try:
-            while nc is None and not stopp.is_set():
-                try:
-                    nc = await nats.connect(
-                        self.nats_url.split(","),
-                        name="forlop-varsler",
-                        reconnected_cb=self._gjenoppkoblet,
-                        max_reconnect_attempts=-1,
-                        reconnect_time_wait=0.5,
-                        connect_timeout=2,
-                        allow_reconnect=True,
-                    )
-                except Exception:  # noqa: BLE001 - keep trying while NATS is down
-                    log.warning("nats not reachable (alerts are decided and kept meanwhile)")
-                    await vent(stopp, 1.0)
+            nc = await koble_til(self.nats_url, stopp, "forlop-varsler", self._gjenoppkoblet)
             if nc is None:
                 return
             self._nc = nc
