@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import uuid4
 
 from domain.felles import Aktor, Kontekst
@@ -19,3 +20,18 @@ def identer(antall: int, fodt: str = "150890") -> list[str]:
 
 def ktx(nav_ident: str = "Z990001", enhet: str | None = "0315") -> Kontekst:
     return Kontekst(aktor=Aktor(nav_ident, enhet), correlation_id=uuid4())
+
+
+async def ta_igjen(database_url: str, projeksjon: Any) -> None:
+    """Run the projection runner's batches until the views have every stored event."""
+    import asyncpg
+
+    from projections.runner import Runner
+
+    runner = Runner(database_url, projeksjon)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        while await runner.kjor_batch(pool):
+            pass
+    finally:
+        await pool.close()

@@ -20,13 +20,13 @@ from domain.konfig import STANDARD
 from domain.person import person_id
 from projections.oversikt import Oversikt
 from projections.rebuild import gjenoppbygg
-from projections.runner import Runner, opprett
+from projections.runner import opprett
 from store.konvolutt import pseudonym
 from store.mapper import ForlopMapper, mapper_for, verify_chain
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.tjeneste import Tjeneste
-from tests.hjelp import identer, ktx
+from tests.hjelp import identer, ktx, ta_igjen
 from tests.integration.nats_hjelp import ledig_port, les_strom
 from workers.embedded_nats import start_nats
 from workers.nats_oppsett import HENDELSER
@@ -89,13 +89,7 @@ def funn(blobs: dict[str, list[bytes]], ident: str, fodt: date) -> list[str]:
 
 
 async def catch_up(database_url: str, projeksjon: Oversikt) -> None:
-    runner = Runner(database_url, projeksjon)
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    try:
-        while await runner.kjor_batch(pool):
-            pass
-    finally:
-        await pool.close()
+    await ta_igjen(database_url, projeksjon)
 
 
 async def relay_alt(database_url: str, nats_url: str, relay: Relay, tjeneste: Tjeneste) -> None:

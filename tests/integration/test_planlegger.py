@@ -16,12 +16,12 @@ import pytest
 from domain.felles import Aktor, Kontekst
 from domain.konfig import STANDARD
 from projections.oversikt import Oversikt
-from projections.runner import Runner, opprett
+from projections.runner import opprett
 from store.mapper import ForlopMapper
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.tjeneste import Tjeneste
-from tests.hjelp import identer
+from tests.hjelp import identer, ta_igjen
 from workers.planlegger import Planlegger, avslutt_fylt30, fylt30_kontekst
 
 KEY = b"test-person-key"
@@ -49,13 +49,7 @@ async def tjeneste(database_url: str) -> AsyncIterator[Tjeneste]:
 
 
 async def catch_up(database_url: str) -> None:
-    runner = Runner(database_url, oversikt())
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    try:
-        while await runner.kjor_batch(pool):
-            pass
-    finally:
-        await pool.close()
+    await ta_igjen(database_url, oversikt())
 
 
 async def garanti(tjeneste: Tjeneste, ident: str = IDENT, **extra: Any) -> UUID:

@@ -24,7 +24,7 @@ from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.tjeneste import Tjeneste
 from store.visning import garanti_visning, lop_visning
-from tests.hjelp import identer, ktx
+from tests.hjelp import identer, ktx, ta_igjen
 
 KEY = b"test-person-key"
 
@@ -65,15 +65,8 @@ async def innvilg(tjeneste: Tjeneste, nr: int, tiltakstype="ARBEIDSTRENING", **e
     return await tjeneste.innvilg_lop(ktx(), **grant)
 
 
-async def catch_up(database_url: str) -> Runner:
-    runner = Runner(database_url, oversikt())
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    try:
-        while await runner.kjor_batch(pool):
-            pass
-    finally:
-        await pool.close()
-    return runner
+async def catch_up(database_url: str) -> None:
+    await ta_igjen(database_url, oversikt())
 
 
 async def tabell(conn, navn: str) -> list[tuple]:

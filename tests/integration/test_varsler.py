@@ -30,13 +30,13 @@ from api.auth import lag_token
 from api.varsler import hent_varsler
 from domain.konfig import STANDARD
 from projections.oversikt import Oversikt
-from projections.runner import Runner, opprett
+from projections.runner import opprett
 from store.mapper import ForlopMapper
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.settings import load_settings
 from store.tjeneste import Tjeneste
-from tests.hjelp import identer, ktx
+from tests.hjelp import identer, ktx, ta_igjen
 from tests.integration.nats_hjelp import ledig_port
 from workers.embedded_nats import start_nats
 from workers.nats_oppsett import VARSLER, sikre_strommer
@@ -105,13 +105,7 @@ def stopp_nats(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def catch_up(database_url: str) -> None:
-    runner = Runner(database_url, oversikt())
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    try:
-        while await runner.kjor_batch(pool):
-            pass
-    finally:
-        await pool.close()
+    await ta_igjen(database_url, oversikt())
 
 
 async def lop(tjeneste: Tjeneste, nr: int, tiltakstype: str = "ARBEIDSTRENING", **extra: Any) -> UUID:
