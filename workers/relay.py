@@ -95,6 +95,7 @@ class Relay:
         # The pipeline: (position, event id, ack future) published and not yet committed, in log order.
         self._ventende: collections.deque[tuple[int, Any, asyncio.Future[Any] | None]] = collections.deque()
         self._les_pos: int | None = None  # read up to here (None: from the committed position)
+        self._siste_per_aggregat: dict[Any, asyncio.Future[Any]] = {}  # the last publish of each aggregate
 
     async def kjor(self, stopp: asyncio.Event) -> None:
         pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
@@ -240,6 +241,18 @@ class Relay:
                         if k is None:
                             self._ventende.append((nid, None, None))
                         else:
+                            # Never two events of one aggregate in flight: if the earlier one were lost
+                            # (a leader change) while the later one was stored, the republish would land
+                            # after it and break the order per aggregate.
+                            forrige = self._siste_per_aggregat.get(k.aggregat_id)
+                            if forrige is not None and not forrige.done():
+                                await asyncio.wait_for(asyncio.shield(forrige), self.ack_tidsfrist)
+                            if forrige is not None and (
+                                forrige.cancelled() or forrige.exception() is not None
+                            ):
+                                raise NatsUtilgjengelig(
+                                    "an earlier event of the aggregate was not acknowledged"
+                                )
                             headers = None if nid in self._uten_msg_id else {"Nats-Msg-Id": str(k.id)}
                             fut = await js.publish_async(
                                 subject(k),
@@ -248,10 +261,15 @@ class Relay:
                                 wait_stall=self.ack_tidsfrist,
                             )
                             self._ventende.append((nid, k.id, fut))
+                            self._siste_per_aggregat[k.aggregat_id] = fut
                         self._les_pos = nid
-                except (nats.errors.Error, TimeoutError) as e:
+                except (nats.errors.Error, TimeoutError, NatsUtilgjengelig) as e:
                     log.warning("publish failed", extra={"error": type(e).__name__})
                     self._ventende.append((-1, None, _feilet()))  # stops the drain below at this point
+        if (
+            len(self._siste_per_aggregat) > 4 * self.i_luften
+        ):  # forget aggregates whose last publish is settled
+            self._siste_per_aggregat = {a: f for a, f in self._siste_per_aggregat.items() if not f.done()}
         # Wait for the oldest ack only when nothing new could be read; otherwise keep the pipe full.
         ny_pos, logg, feil = await self._kvitteringer(pool, vent=lest == 0)
         if ny_pos is not None:
@@ -282,6 +300,7 @@ class Relay:
             if fut is not None and not fut.done():
                 fut.cancel()
         self._ventende.clear()
+        self._siste_per_aggregat.clear()
         self._les_pos = None
 
     async def _kvitteringer(
