@@ -10,6 +10,7 @@ The aggregate holds no personal data: its id is derived from a keyed hash of the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import uuid
@@ -27,9 +28,11 @@ from domain.ident import Fodselsnummer
 NAMESPACE = UUID("5b0f5a4e-6f1e-4c35-9d0b-2a7f3c1e9d10")
 
 
+@functools.lru_cache(maxsize=4096)
 def person_id(nokkel: bytes, person: Fodselsnummer) -> UUID:
     """The person record's id: a keyed hash of the identifier, so neither the id nor the views that carry
-    it reveal the person to anyone without the key."""
+    it reveal the person to anyone without the key. Cached for the most recent persons (a projection
+    batch, an encode and the views ask for the same person's id several times)."""
     digest = hmac.new(nokkel, person.verdi.encode(), hashlib.sha256).hexdigest()
     return uuid.uuid5(NAMESPACE, digest)
 

@@ -24,7 +24,6 @@ between the check and the write (store/nokler.py).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -116,8 +115,7 @@ class Oversikt(Projeksjon):
 
     def kod(self, aggregat: Any) -> bytes:
         """The aggregate's state; stamped with its last change (not the clock), so a rebuild gives equal bytes."""
-        snapshot = dataclasses.replace(Snapshot.take(aggregat), timestamp=aggregat.modified_on)
-        return self.mapper.to_stored_event(snapshot).state
+        return self.mapper.kod_tilstand(aggregat, aggregat.modified_on)
 
     async def glem(self, conn: Any, person: UUID) -> int:
         """Delete the rows of a forgotten person (by the person record's id) at once, without waiting for
@@ -176,9 +174,12 @@ class Oversikt(Projeksjon):
             if forrige is not None and h.originator_version <= forrige.version:
                 continue  # already applied (a rebuild catching up over what it has)
             aggregater[h.originator_id] = self.mapper.to_domain_event(h).mutate(forrige)
-        await self._uten_glemte(conn, aggregater, lop_tabell, garanti_tabell)
-        lop_rader = [self._lop_rad(aggregater[i]) for i in lop_ids if i in aggregater]
-        garanti_rader = [self._garanti_rad(aggregater[i]) for i in garanti_ids if i in aggregater]
+        borte = await self._glemte(conn, aggregater, laas=True)
+        if borte:
+            for tabell, kolonne in ((lop_tabell, "lop_id"), (garanti_tabell, "garanti_id")):
+                await conn.execute(f"DELETE FROM {tabell} WHERE {kolonne} = ANY($1::uuid[])", list(borte))
+        lop_rader = [self._lop_rad(aggregater[i]) for i in lop_ids if i in aggregater and i not in borte]
+        garanti_rader = [self._garanti_rad(aggregater[i]) for i in garanti_ids if i in aggregater and i not in borte]
         if lop_rader:
             await conn.executemany(
                 f"""INSERT INTO {lop_tabell} VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
@@ -201,25 +202,64 @@ class Oversikt(Projeksjon):
                 garanti_rader,
             )
 
-    async def _uten_glemte(
-        self, conn: asyncpg.Connection, aggregater: dict[UUID, Any], lop_tabell: str, garanti_tabell: str
-    ) -> None:
-        """Drop (from `aggregater` and from the tables) every case whose person is forgotten: read as
-        erased, or (written before encryption, in clear) belonging to a person whose key is destroyed."""
+    # --- bulk filling (a rebuild's first pass) ------------------------------------------------------------
+
+    #: The topics `fyll` needs (prefixes): a rebuild's first pass reads only these. The person record's
+    #: events are left out: a forgotten person is known by the key, not by `PersonGlemt`.
+    emner = (_LOP_PREFIX, _GARANTI_PREFIX)
+
+    async def klargjor(self, conn: asyncpg.Connection) -> None:
+        """Before `fyll`'s transaction: the key table (created under the schema lock, which a transaction
+        would hold to its end and so serialise parallel fillers)."""
+        if self.mapper.felt_cipher is not None:
+            await self.mapper.felt_cipher.nokkelring.opprett(conn)
+
+    async def fyll(self, conn: asyncpg.Connection, hendelser: Sequence[Notification], suffix: str) -> int:
+        """A rebuild's first pass: `hendelser` are whole aggregates' events, each aggregate's in version
+        order and together (read by aggregate id, not log order), for aggregates that have no row yet. Fold
+        each in memory and COPY its final row into the (fresh) tables; the number of rows written.
+
+        No row lock is taken: a person forgotten after the keys are read here has `PersonGlemt` after the
+        pass's end position, and the rebuild's catch-up (`anvend`) deletes that person's rows."""
+        await self.mapper.forbered_lesing(conn, (h.state for h in hendelser))
+        aggregater: dict[UUID, Any] = {}
+        to_domain_event = self.mapper.to_domain_event
+        forrige_id, aggregat = None, None
+        for h in hendelser:
+            if h.originator_id != forrige_id:
+                if aggregat is not None:
+                    aggregater[forrige_id] = aggregat  # type: ignore[index]
+                forrige_id, aggregat = h.originator_id, None
+            aggregat = to_domain_event(h).mutate(aggregat)
+        if aggregat is not None:
+            aggregater[forrige_id] = aggregat  # type: ignore[index]
+        borte = await self._glemte(conn, aggregater, laas=False)
+        lop_rader, garanti_rader = [], []
+        for i, a in aggregater.items():
+            if i in borte:
+                continue
+            if isinstance(a, Tiltakslop):
+                lop_rader.append(self._lop_rad(a))
+            else:
+                garanti_rader.append(self._garanti_rad(a))
+        lop_tabell, garanti_tabell = tabeller(suffix)
+        if lop_rader:
+            await conn.copy_records_to_table(lop_tabell, records=lop_rader)
+        if garanti_rader:
+            await conn.copy_records_to_table(garanti_tabell, records=garanti_rader)
+        return len(lop_rader) + len(garanti_rader)
+
+    async def _glemte(self, conn: asyncpg.Connection, aggregater: dict[UUID, Any], *, laas: bool) -> set[UUID]:
+        """The cases whose person is forgotten: read as erased, or (written before encryption, in clear)
+        belonging to a person whose key is destroyed. Cases written in clear get their person's key now."""
         cipher = self.mapper.felt_cipher
         borte = {i for i, a in aggregater.items() if er_glemt(a)}
         if cipher is not None:
             levende = {i: person_id(self.person_nokkel, a.person) for i, a in aggregater.items() if i not in borte}
-            await cipher.nokkelring.last(conn, set(levende.values()), laas=True)
+            await cipher.nokkelring.last(conn, set(levende.values()), laas=laas)
             borte |= {i for i, pid in levende.items() if cipher.nokkelring.er_glemt(pid)}
-            # Cases written in clear before encryption get their person's key now (never a forgotten one's).
             await self.mapper.forbered_lagring(conn, [a for i, a in aggregater.items() if i not in borte])
-        if not borte:
-            return
-        for tabell, kolonne in ((lop_tabell, "lop_id"), (garanti_tabell, "garanti_id")):
-            await conn.execute(f"DELETE FROM {tabell} WHERE {kolonne} = ANY($1::uuid[])", list(borte))
-        for i in borte:
-            del aggregater[i]
+        return borte
 
     def _lop_rad(self, lop: Tiltakslop) -> tuple[Any, ...]:
         return (

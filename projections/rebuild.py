@@ -1,5 +1,11 @@
 """Rebuild a projection from the whole log into shadow tables, then swap them in atomically.
 
+Two passes. The first (for a projection with `emner` and `fyll`) reads the log up to its head at the start
+in aggregate order, not log order, split by aggregate id over a few forked processes: each aggregate's
+events arrive together, are folded in memory and its final row is written once, by COPY, into tables
+without secondary indexes (built afterwards). The second catches up from that head in log order with the
+live runner's `anvend` (which also applies what the first pass skips, such as erasures after its start).
+
 The live runner keeps serving (and writing) the live tables meanwhile. The swap happens in one
 transaction that holds the projection's tracking row (so the live runner's next batch waits), catches the
 shadow up to the head of the log, renames the tables and sets the position: a query sees either the old
@@ -8,13 +14,25 @@ complete view or the new complete one, never a half-built one.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import logging
+import multiprocessing
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
+from uuid import UUID
 
 import asyncpg
+from eventsourcing.persistence import Notification
 
 from projections.runner import SPORING, Projeksjon, opprett, til_notifikasjoner
+from store.mapper import as_uuid
+
+log = logging.getLogger(__name__)
 
 SKYGGE = "__ny"
 GAMMEL = "__gammel"
@@ -46,18 +64,31 @@ async def gjenoppbygg(
     events_table: str = "forlop_events",
     batch: int = 2000,
     fremdrift: Fremdrift | None = None,
+    arbeidere: int | None = None,
 ) -> int:
-    """Rebuild `projeksjon` and swap it in; returns the position the new view stands at."""
+    """Rebuild `projeksjon` and swap it in; returns the position the new view stands at. The first pass
+    runs in `arbeidere` processes (default: one per CPU, at most 4)."""
     conn = await asyncpg.connect(dsn)
     try:
         await opprett(conn, projeksjon)
         for tabell in projeksjon.tabeller(SKYGGE):
             await conn.execute(f"DROP TABLE IF EXISTS {tabell}")
-        for statement in projeksjon.ddl(SKYGGE):
+        ddl = projeksjon.ddl(SKYGGE)
+        tabeller = [d for d in ddl if not _er_indeks(d)]
+        indekser = [d for d in ddl if _er_indeks(d)]
+        for statement in tabeller:
             await conn.execute(statement)
         hode = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {events_table}")
         start = time.monotonic()
         pos, gjort = 0, 0
+        if projeksjon.emner:
+            # First pass by aggregate: each case folded in memory and written once (COPY), up to `hode`.
+            await forste_gjennomgang(
+                dsn, projeksjon, hode, events_table=events_table, arbeidere=arbeidere, fremdrift=fremdrift, start=start
+            )
+            pos = gjort = hode  # the whole log up to here is covered (the events no view needs were skipped)
+        for statement in indekser:  # built once over the filled tables, not row by row
+            await conn.execute(statement)
         while True:
             async with conn.transaction():
                 n, pos = await _batch(conn, projeksjon, events_table, pos, batch)
@@ -94,6 +125,167 @@ async def gjenoppbygg(
         return pos
     finally:
         await conn.close()
+
+
+def standard_arbeidere() -> int:
+    """The first pass's processes by default: one per CPU, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _notifikasjoner(rows: list[asyncpg.Record]) -> list[Notification]:
+    """`til_notifikasjoner` for rows in aggregate order: each aggregate's id converted once."""
+    ut, forrige, oid = [], None, None
+    for r in rows:
+        if r[1] != forrige:
+            forrige, oid = r[1], as_uuid(r[1])
+        ut.append(Notification(id=r[0], originator_id=oid, originator_version=r[2], topic=r[3], state=r[4]))
+    return ut
+
+
+def _er_indeks(statement: str) -> bool:
+    return statement.lstrip().upper().startswith(("CREATE INDEX", "CREATE UNIQUE INDEX"))
+
+
+async def forste_gjennomgang(
+    dsn: str,
+    projeksjon: Projeksjon,
+    hode: int,
+    *,
+    events_table: str = "forlop_events",
+    suffix: str = SKYGGE,
+    arbeidere: int | None = None,
+    fremdrift: Fremdrift | None = None,
+    start: float | None = None,
+) -> int:
+    """The rebuild's first pass over the log up to position `hode` into the (fresh, empty) tables of
+    `suffix`, split by aggregate id over `arbeidere` processes (default: one per CPU, at most 4; forked,
+    each folds the aggregates of its share of the id space and COPYs their rows); the number of events
+    read."""
+    arbeidere = arbeidere or standard_arbeidere()
+    start = time.monotonic() if start is None else start
+    grenser = [None, *(UUID(int=(k << 128) // arbeidere) for k in range(1, arbeidere)), None]
+    deler = list(itertools.pairwise(grenser))
+    if arbeidere == 1:
+        teller = _Teller()
+        oppgave = asyncio.ensure_future(
+            _fyll_del(dsn, projeksjon, events_table, suffix, hode, None, None, teller)
+        )
+        while not oppgave.done():
+            await asyncio.wait([oppgave], timeout=0.5)
+            if fremdrift is not None:
+                fremdrift(min(teller.value, hode), hode, time.monotonic() - start)
+        return oppgave.result()
+    ctx = multiprocessing.get_context("fork")
+    tellere = [ctx.Value("q", 0, lock=False) for _ in deler]
+    prosesser = [
+        ctx.Process(
+            target=_arbeider,
+            args=(dsn, projeksjon, events_table, suffix, hode, fra, til, teller),
+            name=f"forlop-rebuild-{k}",
+            daemon=True,
+        )
+        for k, ((fra, til), teller) in enumerate(zip(deler, tellere, strict=True))
+    ]
+    for p in prosesser:
+        p.start()
+    try:
+        while any(p.is_alive() for p in prosesser):
+            await asyncio.sleep(0.2)
+            if fremdrift is not None:
+                gjort = sum(t.value for t in tellere)
+                fremdrift(min(gjort, hode), hode, time.monotonic() - start)
+    finally:
+        for p in prosesser:
+            if p.is_alive():
+                p.kill()
+            p.join()
+    if feilet := [p.name for p in prosesser if p.exitcode != 0]:
+        raise RuntimeError(f"rebuild worker(s) failed: {', '.join(feilet)}")
+    return sum(t.value for t in tellere)
+
+
+class _Teller:
+    value = 0
+
+
+def _arbeider(
+    dsn: str,
+    projeksjon: Projeksjon,
+    events_table: str,
+    suffix: str,
+    hode: int,
+    fra: UUID | None,
+    til: UUID | None,
+    teller: Any,
+) -> None:
+    """A forked worker: its own event loop (in a thread of its own, so nothing of the parent's running loop
+    is reused) and its own connection."""
+    feil: list[BaseException] = []
+
+    def kjor() -> None:
+        try:
+            asyncio.run(_fyll_del(dsn, projeksjon, events_table, suffix, hode, fra, til, teller))
+        except BaseException as e:  # noqa: BLE001 - reported through the exit code
+            feil.append(e)
+
+    traad = threading.Thread(target=kjor)
+    traad.start()
+    traad.join()
+    if feil:
+        log.error("rebuild worker failed", exc_info=feil[0])
+        sys.exit(1)
+
+
+async def _fyll_del(
+    dsn: str,
+    projeksjon: Projeksjon,
+    events_table: str,
+    suffix: str,
+    hode: int,
+    fra: UUID | None,
+    til: UUID | None,
+    teller: Any,
+    *,
+    bit: int = 5000,
+) -> int:
+    """One share of the first pass: the projection's events up to `hode` of the aggregates with ids in
+    [fra, til), read in aggregate order (the primary key's) in one transaction, handed to
+    `projeksjon.fyll` in runs of whole aggregates."""
+    monstre = [f"{emne}%" for emne in projeksjon.emner]
+    vilkar, args = ["notification_id <= $1", "topic LIKE ANY($2::text[])"], [hode, monstre]
+    if fra is not None:
+        args.append(fra)
+        vilkar.append(f"originator_id >= ${len(args)}")
+    if til is not None:
+        args.append(til)
+        vilkar.append(f"originator_id < ${len(args)}")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await projeksjon.klargjor(conn)
+        async with conn.transaction():
+            markor = await conn.cursor(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                f"FROM {events_table} WHERE {' AND '.join(vilkar)} ORDER BY originator_id, originator_version",
+                *args,
+            )
+            rest: list[Notification] = []
+            while True:
+                rows = await markor.fetch(bit)
+                if not rows:
+                    break
+                hendelser = _notifikasjoner(rows)
+                siste, k = hendelser[-1].originator_id, len(hendelser)
+                while k > 0 and hendelser[k - 1].originator_id == siste:
+                    k -= 1  # the last aggregate may go on in the next run
+                hele, rest = rest + hendelser[:k], hendelser[k:]
+                if hele:
+                    await projeksjon.fyll(conn, hele, suffix)
+                teller.value += len(rows)
+            if rest:
+                await projeksjon.fyll(conn, rest, suffix)
+    finally:
+        await conn.close()
+    return teller.value
 
 
 async def _batch(

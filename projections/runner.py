@@ -49,6 +49,18 @@ class Projeksjon:
     ) -> None:
         raise NotImplementedError  # pragma: no cover - interface
 
+    #: Topic prefixes of the events a rebuild's first pass reads (projections/rebuild.py); empty: the
+    #: projection has no `fyll`, and a rebuild applies the whole log with `anvend`.
+    emner: tuple[str, ...] = ()
+
+    async def klargjor(self, conn: asyncpg.Connection) -> None:
+        """Run once per connection before `fyll`'s transaction (e.g. create tables it needs)."""
+
+    async def fyll(self, conn: asyncpg.Connection, hendelser: Sequence[Notification], suffix: str) -> int:
+        """Write the final rows of whole aggregates (their events together, in version order) into fresh
+        tables; the number of rows written."""
+        raise NotImplementedError  # pragma: no cover - interface
+
 
 def til_notifikasjoner(rows: Sequence[asyncpg.Record]) -> list[Notification]:
     return [

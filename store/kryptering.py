@@ -22,6 +22,7 @@ person writes None. The keys come from a `store.nokler.Nokkelring` that async co
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -84,8 +85,9 @@ class FeltKryptering:
                 continue
             klartekst = self._encoder.encode(state[felt])
             aad = _aad(originator_id, felt)
-            nonce = hmac.new(_nonce_nokkel(nokkel), aad + klartekst, hashlib.sha256).digest()[:12]
-            c = AESGCM(nokkel).encrypt(nonce, klartekst, aad)
+            aes, nonce_nokkel = _materiale(nokkel)
+            nonce = hmac.new(nonce_nokkel, aad + klartekst, hashlib.sha256).digest()[:12]
+            c = aes.encrypt(nonce, klartekst, aad)
             state[felt] = {MARKOR: {"p": str(pid), "c": base64.b64encode(nonce + c).decode()}}
 
     # --- decoding -------------------------------------------------------------------------------------
@@ -103,11 +105,18 @@ class FeltKryptering:
                 continue
             raw = base64.b64decode(merket["c"])
             try:
-                klartekst = AESGCM(nokkel).decrypt(raw[:12], raw[12:], _aad(originator_id, felt))
+                klartekst = _materiale(nokkel)[0].decrypt(raw[:12], raw[12:], _aad(originator_id, felt))
             except InvalidTag:  # a key that replaced a forgotten one: the old value stays erased
                 state[felt] = None
                 continue
             state[felt] = self._decoder.decode(klartekst)
+
+
+@functools.lru_cache(maxsize=4096)
+def _materiale(nokkel: bytes) -> tuple[AESGCM, bytes]:
+    """The cipher and the nonce key of a person's key, for the most recent keys (derived once, not per
+    field; a forgotten person's key is never asked for again: the key ring answers None)."""
+    return AESGCM(nokkel), _nonce_nokkel(nokkel)
 
 
 def _nonce_nokkel(nokkel: bytes) -> bytes:

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--view", choices=sorted(_projeksjoner()), default=None, help="one view (default: all)")
     rebuild.add_argument("--data-dir", type=Path, default=None, help="default: FORLOP_DATA_DIR, else ./.forlop")
     rebuild.add_argument("--config", type=Path, default=None)
+    rebuild.add_argument(
+        "--arbeidere", type=int, default=None, help="processes for the first pass (default: one per CPU, at most 4)"
+    )
 
     seed = sub.add_parser("seed", help="write a realistic synthetic caseload through the command service")
     seed.add_argument("--lop", type=int, required=True, help="number of løp (transitions included)")
@@ -153,7 +156,7 @@ def _database_url(settings: Settings) -> tuple[str, object | None]:
     return start_postgres(settings.data_dir.resolve() / "pg")
 
 
-async def _rebuild(settings: Settings, views: list[str]) -> None:
+async def _rebuild(settings: Settings, views: list[str], arbeidere: int | None = None) -> None:
     from projections.rebuild import fremdriftslinje, gjenoppbygg
     from workers.projeksjoner import PROJEKSJONER
 
@@ -162,7 +165,11 @@ async def _rebuild(settings: Settings, views: list[str]) -> None:
         for navn in views:
             print(f"rebuilding {navn}", file=sys.stderr)
             pos = await gjenoppbygg(
-                dsn, PROJEKSJONER[navn](settings), events_table=settings.events_table, fremdrift=fremdriftslinje()
+                dsn,
+                PROJEKSJONER[navn](settings),
+                events_table=settings.events_table,
+                fremdrift=fremdriftslinje(),
+                arbeidere=arbeidere,
             )
             print(f"{navn}: rebuilt to position {pos} and swapped in", flush=True)
     finally:
@@ -546,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config, data_dir=args.data_dir)
         configure_logging(settings.log_level)
         if args.command == "rebuild":
-            asyncio.run(_rebuild(settings, [args.view] if args.view else sorted(_projeksjoner())))
+            asyncio.run(_rebuild(settings, [args.view] if args.view else sorted(_projeksjoner()), args.arbeidere))
         else:
             asyncio.run(_runner(settings, args.view, args.batch))
         return 0
