@@ -256,9 +256,11 @@ class Oversikt(Projeksjon):
         borte = {i for i, a in aggregater.items() if er_glemt(a)}
         if cipher is not None:
             levende = {i: person_id(self.person_nokkel, a.person) for i, a in aggregater.items() if i not in borte}
-            await cipher.nokkelring.last(conn, set(levende.values()), laas=laas)
-            borte |= {i for i, pid in levende.items() if cipher.nokkelring.er_glemt(pid)}
-            await self.mapper.forbered_lagring(conn, [a for i, a in aggregater.items() if i not in borte])
+            ring = cipher.nokkelring
+            await ring.last(conn, set(levende.values()), laas=laas)
+            borte |= {i for i, pid in levende.items() if ring.er_glemt(pid)}
+            uten_nokkel = [aggregater[i] for i, pid in levende.items() if i not in borte and ring.nokkel(pid) is None]
+            await self.mapper.forbered_lagring(conn, uten_nokkel)
         return borte
 
     def _lop_rad(self, lop: Tiltakslop) -> tuple[Any, ...]:
