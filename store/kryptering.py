@@ -47,11 +47,11 @@ _P = re.compile(rb'"__kryptert__":\{"p":"([0-9a-f-]{36})"')
 
 def person_ids(states: Iterable[bytes]) -> set[UUID]:
     """The person record ids named by the encrypted fields in stored states."""
-    ids: set[UUID] = set()
+    funn: set[bytes] = set()
     for state in states:
         if MARKOR_BYTES in state:
-            ids.update(UUID(m.decode()) for m in _P.findall(state))
-    return ids
+            funn.update(_P.findall(state))
+    return {UUID(m.decode()) for m in funn}
 
 
 class FeltKryptering:

@@ -44,7 +44,7 @@ from eventsourcing.persistence import Mapper, MapperDeserialisationError, Stored
 from eventsourcing.utils import get_topic, resolve_topic
 
 from store.kryptering import MARKOR_BYTES, PERSONLIGE, FeltKryptering, person_ids
-from store.nokler import Nokkelring
+from store.nokler import Nokkelring, as_uuid
 
 ZERO_LINK = bytes(32)
 _PREFIX_HEAD = b'{"lenke":"'
@@ -75,15 +75,6 @@ def _enc_hook(obj: Any) -> Any:
     if isinstance(obj, UUID):  # e.g. asyncpg's UUID subclass
         return str(obj)
     raise NotImplementedError(f"cannot encode {type(obj)!r}")
-
-
-def as_uuid(value: Any) -> UUID:
-    """asyncpg returns its own UUID subclass; domain objects get the standard one."""
-    if type(value) is UUID:
-        return value
-    if isinstance(value, UUID):
-        return UUID(bytes=value.bytes)
-    return UUID(str(value))
 
 
 # --- hash chain -------------------------------------------------------------------------------------

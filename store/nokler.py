@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 import asyncpg
 
@@ -48,8 +48,15 @@ Forbindelse = asyncpg.Pool | asyncpg.Connection
 
 
 def as_uuid(value: object) -> UUID:
-    """asyncpg's UUID subclass (or text) as the standard UUID."""
-    return value if type(value) is UUID else UUID(str(value))
+    """asyncpg's UUID subclass (or text) as the standard UUID (domain objects get the standard one)."""
+    if type(value) is UUID:
+        return value
+    if isinstance(value, UUID):  # as UUID.__init__ sets its slots, without parsing anything
+        ny = object.__new__(UUID)
+        object.__setattr__(ny, "int", value.int)
+        object.__setattr__(ny, "is_safe", SafeUUID.unknown)
+        return ny
+    return UUID(str(value))
 
 
 class NokkelIkkeLastet(RuntimeError):
