@@ -67,7 +67,7 @@ async def gjenoppbygg(
     arbeidere: int | None = None,
 ) -> int:
     """Rebuild `projeksjon` and swap it in; returns the position the new view stands at. The first pass
-    runs in `arbeidere` processes (default: one per CPU, at most 4)."""
+    runs in `arbeidere` processes (default: see `forste_gjennomgang`)."""
     conn = await asyncpg.connect(dsn)
     try:
         await opprett(conn, projeksjon)
@@ -127,9 +127,10 @@ async def gjenoppbygg(
         await conn.close()
 
 
-def standard_arbeidere() -> int:
-    """The first pass's processes by default: one per CPU, at most 4."""
-    return max(1, min(4, os.cpu_count() or 1))
+def standard_arbeidere(hode: int) -> int:
+    """The first pass's processes by default for a log up to position `hode`: one per CPU, at most 4, and
+    one per 100,000 events (below that, forking costs more than it brings)."""
+    return max(1, min(4, os.cpu_count() or 1, hode // 100_000))
 
 
 class _Hendelse:
@@ -172,10 +173,10 @@ async def forste_gjennomgang(
     start: float | None = None,
 ) -> int:
     """The rebuild's first pass over the log up to position `hode` into the (fresh, empty) tables of
-    `suffix`, split by aggregate id over `arbeidere` processes (default: one per CPU, at most 4; forked,
-    each folds the aggregates of its share of the id space and COPYs their rows); the number of events
-    read."""
-    arbeidere = arbeidere or standard_arbeidere()
+    `suffix`, split by aggregate id over `arbeidere` processes (default: one per CPU, at most 4, and one
+    per 100,000 events; forked, each folds the aggregates of its share of the id space and COPYs their
+    rows); the number of events read."""
+    arbeidere = arbeidere or standard_arbeidere(hode)
     start = time.monotonic() if start is None else start
     grenser = [None, *(UUID(int=(k << 128) // arbeidere) for k in range(1, arbeidere)), None]
     deler = list(itertools.pairwise(grenser))
@@ -204,7 +205,7 @@ async def forste_gjennomgang(
         p.start()
     try:
         while any(p.is_alive() for p in prosesser):
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
             if fremdrift is not None:
                 gjort = sum(t.value for t in tellere)
                 fremdrift(min(gjort, hode), hode, time.monotonic() - start)

@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--data-dir", type=Path, default=None, help="default: FORLOP_DATA_DIR, else ./.forlop")
     rebuild.add_argument("--config", type=Path, default=None)
     rebuild.add_argument(
-        "--arbeidere", type=int, default=None, help="processes for the first pass (default: one per CPU, at most 4)"
+        "--arbeidere",
+        type=int,
+        default=None,
+        help="processes for the first pass (default: one per CPU and per 100,000 events, at most 4)",
     )
 
     seed = sub.add_parser("seed", help="write a realistic synthetic caseload through the command service")
