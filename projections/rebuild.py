@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -183,7 +184,7 @@ async def forste_gjennomgang(
     if arbeidere == 1:
         teller = _Teller()
         oppgave = asyncio.ensure_future(
-            _fyll_del(dsn, projeksjon, events_table, suffix, hode, None, None, teller)
+            _fyll_del(_Del(dsn, projeksjon, events_table, suffix, hode, None, None), teller)
         )
         while not oppgave.done():
             await asyncio.wait([oppgave], timeout=0.5)
@@ -195,7 +196,7 @@ async def forste_gjennomgang(
     prosesser = [
         ctx.Process(
             target=_arbeider,
-            args=(dsn, projeksjon, events_table, suffix, hode, fra, til, teller),
+            args=(_Del(dsn, projeksjon, events_table, suffix, hode, fra, til), teller),
             name=f"forlop-rebuild-{k}",
             daemon=True,
         )
@@ -223,23 +224,27 @@ class _Teller:
     value = 0
 
 
-def _arbeider(
-    dsn: str,
-    projeksjon: Projeksjon,
-    events_table: str,
-    suffix: str,
-    hode: int,
-    fra: UUID | None,
-    til: UUID | None,
-    teller: Any,
-) -> None:
+@dataclass(frozen=True)
+class _Del:
+    """One worker's share of the first pass: the aggregates with ids in [fra, til) (None: unbounded)."""
+
+    dsn: str
+    projeksjon: Projeksjon
+    events_table: str
+    suffix: str
+    hode: int
+    fra: UUID | None
+    til: UUID | None
+
+
+def _arbeider(del_: _Del, teller: Any) -> None:
     """A forked worker: its own event loop (in a thread of its own, so nothing of the parent's running loop
     is reused) and its own connection."""
     feil: list[BaseException] = []
 
     def kjor() -> None:
         try:
-            asyncio.run(_fyll_del(dsn, projeksjon, events_table, suffix, hode, fra, til, teller))
+            asyncio.run(_fyll_del(del_, teller))
         except BaseException as e:  # noqa: BLE001 - reported through the exit code
             feil.append(e)
 
@@ -251,36 +256,26 @@ def _arbeider(
         sys.exit(1)
 
 
-async def _fyll_del(
-    dsn: str,
-    projeksjon: Projeksjon,
-    events_table: str,
-    suffix: str,
-    hode: int,
-    fra: UUID | None,
-    til: UUID | None,
-    teller: Any,
-    *,
-    bit: int = 5000,
-) -> int:
+async def _fyll_del(del_: _Del, teller: Any, *, bit: int = 5000) -> int:
     """One share of the first pass: the projection's events up to `hode` of the aggregates with ids in
     [fra, til), read in aggregate order (the primary key's) in one transaction, handed to
     `projeksjon.fyll` in runs of whole aggregates."""
+    projeksjon, fra, til = del_.projeksjon, del_.fra, del_.til
     monstre = [f"{emne}%" for emne in projeksjon.emner]
-    vilkar, args = ["notification_id <= $1", "topic LIKE ANY($2::text[])"], [hode, monstre]
+    vilkar, args = ["notification_id <= $1", "topic LIKE ANY($2::text[])"], [del_.hode, monstre]
     if fra is not None:
         args.append(fra)
         vilkar.append(f"originator_id >= ${len(args)}")
     if til is not None:
         args.append(til)
         vilkar.append(f"originator_id < ${len(args)}")
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(del_.dsn)
     try:
         await projeksjon.klargjor(conn)
         async with conn.transaction():
             markor = await conn.cursor(
                 "SELECT notification_id, originator_id, originator_version, topic, state "
-                f"FROM {events_table} WHERE {' AND '.join(vilkar)} ORDER BY originator_id, originator_version",
+                f"FROM {del_.events_table} WHERE {' AND '.join(vilkar)} ORDER BY originator_id, originator_version",
                 *args,
             )
             rest: list[Notification] = []
@@ -294,10 +289,10 @@ async def _fyll_del(
                     k -= 1  # the last aggregate may go on in the next run
                 hele, rest = rest + hendelser[:k], hendelser[k:]
                 if hele:
-                    await projeksjon.fyll(conn, hele, suffix)
+                    await projeksjon.fyll(conn, hele, del_.suffix)
                 teller.value += len(rows)
             if rest:
-                await projeksjon.fyll(conn, rest, suffix)
+                await projeksjon.fyll(conn, rest, del_.suffix)
     finally:
         await conn.close()
     return teller.value
