@@ -211,6 +211,14 @@ async def raw_copy(dsn: str) -> tuple[int, float]:
         await conn.close()
 
 
+async def _checkpoint(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
 def rebuild_subprocess(dsn: str, data_dir: Path) -> tuple[float, float]:
     """`forlop rebuild --view oversikt` in its own process: (wall seconds, peak RSS in MB)."""
     cmd = [sys.executable, "-m", "workers.cli", "rebuild", "--view", "oversikt", "--data-dir", str(data_dir)]
@@ -696,9 +704,11 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
     await conn.close()
 
     say("raw baseline: read in batches + COPY into a plain table ...")
+    await _checkpoint(dsn)  # each measurement starts with no dirty pages of an earlier step to write back
     res.rows, res.raw_rate = await raw_copy(dsn)
     say(f"raw: {res.rows} rows at {res.raw_rate:.0f}/s")
     say("rebuild (forlop rebuild --view oversikt, subprocess) ...")
+    await _checkpoint(dsn)
     res.rebuild_seconds, res.rebuild_rss_mb = rebuild_subprocess(dsn, data_dir)
     res.rebuild_rate = res.rows / res.rebuild_seconds
     say(f"rebuild: {res.rebuild_rate:.0f} events/s, peak RSS {res.rebuild_rss_mb:.0f} MB")
