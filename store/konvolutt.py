@@ -22,7 +22,7 @@ from eventsourcing.persistence import Notification
 
 from domain.ident import Fodselsnummer
 from domain.person import Person
-from domain.tiltakslop import Tiltakslop, hendelse_id
+from domain.tiltakslop import Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
 from store.mapper import ForlopMapper
 
@@ -57,21 +57,46 @@ class Konvolutt(msgspec.Struct, kw_only=True):
     data: dict[str, Any]
 
 
+_AGGREGAT_AV: dict[str, str | None] = {}  # topic -> aggregate (a handful of topics)
+
+
 def aggregat_av(topic: str) -> str | None:
     """`tiltakslop` / `ungdomsgaranti` for a published aggregate's event topic, else None."""
-    for prefix, navn in AGGREGATER.items():
-        if topic.startswith(prefix):
-            return navn
-    return None
+    try:
+        return _AGGREGAT_AV[topic]
+    except KeyError:
+        pass
+    navn = next((navn for prefix, navn in AGGREGATER.items() if topic.startswith(prefix)), None)
+    if len(_AGGREGAT_AV) < 10_000:
+        _AGGREGAT_AV[topic] = navn
+    return navn
 
 
 def pseudonym(nokkel: bytes, person: Fodselsnummer) -> str:
-    return hmac.new(nokkel, person.verdi.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(nokkel, person.verdi.encode(), "sha256").hex()
+
+
+def _hendelse_id(aggregat_id: UUID, versjon: int) -> UUID:
+    """`domain.tiltakslop.hendelse_id` (uuid5(aggregat_id, str(versjon))), computed without uuid5's
+    intermediate objects: the same value (tests/unit/test_konvolutt.py)."""
+    h = int.from_bytes(hashlib.sha1(aggregat_id.bytes + str(versjon).encode()).digest()[:16])
+    return UUID(int=(h & _UUID5_MASKE) | _UUID5_BITER)
+
+
+_UUID5_MASKE = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID5_BITER = (5 << 76) | (0x8000 << 48)
 
 
 def hendelsesdata(event: Any, utelat: frozenset[str]) -> dict[str, Any]:
     """An event's own fields as JSON values: without the envelope's metadata and without `utelat`."""
-    return {k: msgspec.to_builtins(v) for k, v in vars(event).items() if k not in METADATA and k not in utelat}
+    return msgspec.to_builtins(
+        {k: v for k, v in vars(event).items() if k not in METADATA and k not in utelat}
+    )
+
+
+def publiseres(topic: str) -> bool:
+    """Whether events of `topic` are published (konvolutt() gives an envelope, not None)."""
+    return aggregat_av(topic) is not None or topic == TOMBSTONE_TOPIC
 
 
 def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel: bytes) -> Konvolutt | None:
@@ -87,8 +112,9 @@ def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel
     if isinstance(person, Fodselsnummer):
         data["person_pseudonym"] = pseudonym(pseudonym_nokkel, person)
     kontekst = event.kontekst
+    aktor = kontekst.aktor
     return Konvolutt(
-        id=hendelse_id(event.originator_id, event.originator_version),
+        id=_hendelse_id(event.originator_id, event.originator_version),
         posisjon=notifikasjon.id,
         aggregat=aggregat,
         aggregat_id=event.originator_id,
@@ -96,7 +122,7 @@ def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel
         type=type(event).__name__,
         skjema_versjon=getattr(type(event), "class_version", 1),
         registrert=event.timestamp,
-        aktor=Aktor(nav_ident=kontekst.aktor.nav_ident, enhet=kontekst.aktor.enhet),
+        aktor=Aktor(nav_ident=aktor.nav_ident, enhet=aktor.enhet),
         correlation_id=kontekst.correlation_id,
         data=data,
     )

@@ -224,3 +224,43 @@ async def test_three_node_cluster_loses_nothing_when_a_node_stops_during_publish
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(10)
+
+
+async def test_a_run_of_one_aggregates_events_goes_out_in_order_without_a_pause(tjeneste, database_url, nats_server, caplog):
+    """Many events of one aggregate in one read batch: each waits for the previous one's ack (never two of
+    an aggregate in flight), which must not stall the batch (the earlier one is flushed before the wait)."""
+    garanti = (
+        await tjeneste.innvilg_garanti(
+            ktx(), person=IDENTER[0], fodselsdato=date(2000, 8, 15), fom=date(2025, 1, 2), nav_enhet="0315",
+            bistandsbehov_vedtak_ref="14A-1",
+        )
+    ).id
+    for dag in range(1, 26):
+        await tjeneste.endre_garanti(garanti, "registrer_samtale", ktx(), dato=date(2025, 2, dag), kanal="VIDEO")
+    for nr in range(1, 6):
+        await grant_and_extend(tjeneste, nr)
+    total = await published_events(tjeneste)
+    stop = asyncio.Event()
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1, ack_tidsfrist=5.0)
+    task = asyncio.create_task(relay.kjor(stop))
+    try:
+        await until(lambda: _eq(stream_count(nats_server["url"]), total), 20)
+        await until(lambda: _caught_up(relay, tjeneste), 10)
+    finally:
+        stop.set()
+        await task
+    msgs = await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")
+
+    assert len(msgs) == total == 26 + 10
+    assert len({m[1]["id"] for m in msgs}) == total
+    assert all(m[2]["Nats-Msg-Id"] == m[1]["id"] for m in msgs)
+    assert i_rekkefolge_per_aggregat(msgs)
+    assert [m[1]["versjon"] for m in msgs if m[1]["aggregat_id"] == str(garanti)] == list(range(1, 27))
+    assert relay.status.publisert == total and relay.status.spolt_tilbake == 0
+    assert not [r for r in caplog.records if r.name == "workers.relay" and r.levelname == "WARNING"]
+    logged = await tjeneste.store.recorder.pool.fetch("SELECT posisjon, sekvens FROM forlop_relay_logg ORDER BY posisjon")
+    assert sorted(r["sekvens"] for r in logged) == sorted(m[0] for m in msgs)
+
+
+async def _caught_up(relay: Relay, tjeneste: Tjeneste) -> bool:
+    return relay.status.posisjon == await tjeneste.store.recorder.pool.fetchval("SELECT max(notification_id) FROM forlop_events")

@@ -485,8 +485,10 @@ def markdown(r: Results) -> str:
         f"count, sizes and subjects), pipelined with the relay's in-flight bound ({I_LUFTEN}), into freshly "
         "created streams, timed from connect to the last ack. The relay runs in this process with an empty "
         "relay log and no streams, timed from its start (pool, advisory lock, connect, stream check) until its "
-        "acknowledged position reaches the end of the log. It reads the rows, decodes them, pseudonymises, "
-        "encodes, publishes, and commits the position and stream sequences for each batch of 1000. With "
+        "acknowledged position reaches the end of the log. It reads the rows (half a window at a time), decodes "
+        "the published ones, pseudonymises, encodes, publishes them on the core connection with a reply "
+        "subject under its own ack inbox (never two events of one aggregate in flight), and commits the "
+        "position and stream sequences beside the publishing (one statement per run of acks). With "
         f"`always`, both publish the last {r.counts['always']:,} messages of the log (the relay starts from "
         "the position before them), because the server takes only about a thousand messages a second then.",
         f"- Cost of fsync (`sync_interval: always` / default): raw {med['raw/always'] / med['raw/default']:.2f}x, "
