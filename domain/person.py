@@ -10,7 +10,6 @@ The aggregate holds no personal data: its id is derived from a keyed hash of the
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import uuid
@@ -28,13 +27,29 @@ from domain.ident import Fodselsnummer
 NAMESPACE = UUID("5b0f5a4e-6f1e-4c35-9d0b-2a7f3c1e9d10")
 
 
-@functools.lru_cache(maxsize=4096)
+_KJENTE_IDER: dict[tuple[bytes, str], UUID] = {}
+_MAKS_KJENTE = 8192
+
+
 def person_id(nokkel: bytes, person: Fodselsnummer) -> UUID:
     """The person record's id: a keyed hash of the identifier, so neither the id nor the views that carry
     it reveal the person to anyone without the key. Cached for the most recent persons (a projection
     batch, an encode and the views ask for the same person's id several times)."""
-    digest = hmac.new(nokkel, person.verdi.encode(), hashlib.sha256).hexdigest()
-    return uuid.uuid5(NAMESPACE, digest)
+    noekkel = (nokkel, person.verdi)
+    try:
+        return _KJENTE_IDER[noekkel]
+    except KeyError:
+        digest = hmac.new(nokkel, person.verdi.encode(), hashlib.sha256).hexdigest()
+        return kjent_person_id(nokkel, person, uuid.uuid5(NAMESPACE, digest))
+
+
+def kjent_person_id(nokkel: bytes, person: Fodselsnummer, pid: UUID) -> UUID:
+    """Remember `pid` as `person_id(nokkel, person)`: for a reader that has it from where it was stored
+    beside the identifier (an encrypted field names its person record: store/kryptering.py)."""
+    if len(_KJENTE_IDER) >= _MAKS_KJENTE:
+        _KJENTE_IDER.clear()
+    _KJENTE_IDER[(nokkel, person.verdi)] = pid
+    return pid
 
 _OPPLAERING = frozenset({"OPPLAERING", "OPPLAERING_LENGRE_VARIGHET_FORSOK"})
 _LONNSTILSKUDD = frozenset({"MIDLERTIDIG_LONNSTILSKUDD", "VARIG_LONNSTILSKUDD"})

@@ -38,7 +38,7 @@ from domain.konfig import Regelkonfig
 from domain.person import Person, person_id
 from domain.tiltakslop import Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
-from projections.runner import Projeksjon
+from projections.runner import Projeksjon, Rad
 from store.kryptering import er_glemt
 from store.mapper import ForlopMapper
 
@@ -214,23 +214,23 @@ class Oversikt(Projeksjon):
         if self.mapper.felt_cipher is not None:
             await self.mapper.felt_cipher.nokkelring.opprett(conn)
 
-    async def fyll(self, conn: asyncpg.Connection, hendelser: Sequence[Notification], suffix: str) -> int:
+    async def fyll(self, conn: asyncpg.Connection, hendelser: Sequence[Rad], suffix: str) -> int:
         """A rebuild's first pass: `hendelser` are whole aggregates' events, each aggregate's in version
         order and together (read by aggregate id, not log order), for aggregates that have no row yet. Fold
         each in memory and COPY its final row into the (fresh) tables; the number of rows written.
 
         No row lock is taken: a person forgotten after the keys are read here has `PersonGlemt` after the
         pass's end position, and the rebuild's catch-up (`anvend`) deletes that person's rows."""
-        await self.mapper.forbered_lesing(conn, (h.state for h in hendelser))
+        await self.mapper.forbered_lesing(conn, (h[3] for h in hendelser))
         aggregater: dict[UUID, Any] = {}
-        to_domain_event = self.mapper.to_domain_event
+        hendelse = self.mapper.hendelse
         forrige_id, aggregat = None, None
-        for h in hendelser:
-            if h.originator_id != forrige_id:
+        for oid, versjon, topic, state in hendelser:
+            if oid != forrige_id:
                 if aggregat is not None:
                     aggregater[forrige_id] = aggregat  # type: ignore[index]
-                forrige_id, aggregat = h.originator_id, None
-            aggregat = to_domain_event(h).mutate(aggregat)
+                forrige_id, aggregat = oid, None
+            aggregat = hendelse(oid, versjon, topic, state).mutate(aggregat)
         if aggregat is not None:
             aggregater[forrige_id] = aggregat  # type: ignore[index]
         borte = await self._glemte(conn, aggregater, laas=False)

@@ -28,9 +28,8 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from eventsourcing.persistence import Notification
 
-from projections.runner import SPORING, Projeksjon, opprett, til_notifikasjoner
+from projections.runner import SPORING, Projeksjon, Rad, opprett, til_notifikasjoner
 from store.mapper import as_uuid
 
 log = logging.getLogger(__name__)
@@ -134,28 +133,15 @@ def standard_arbeidere(hode: int) -> int:
     return max(1, min(4, os.cpu_count() or 1, hode // 100_000))
 
 
-class _Hendelse:
-    """A stored event as `Notification` has it (what the mapper and `fyll` read), cheaper to make than the
-    frozen dataclass, for the first pass's million."""
-
-    __slots__ = ("id", "originator_id", "originator_version", "topic", "state")
-
-    def __init__(self, id: int, originator_id: UUID, originator_version: int, topic: str, state: bytes) -> None:  # noqa: A002
-        self.id = id
-        self.originator_id = originator_id
-        self.originator_version = originator_version
-        self.topic = topic
-        self.state = state
-
-
-def _notifikasjoner(rows: list[asyncpg.Record]) -> list[Notification]:
-    """`til_notifikasjoner` for rows in aggregate order: each aggregate's id converted once."""
+def _rader(rows: list[asyncpg.Record]) -> list[Rad]:
+    """(aggregate id, version, topic, state) of rows in aggregate order: each aggregate's id converted
+    once (the position is not needed)."""
     ut, forrige, oid = [], None, None
     for r in rows:
-        if r[1] != forrige:
-            forrige, oid = r[1], as_uuid(r[1])
-        ut.append(_Hendelse(r[0], oid, r[2], r[3], r[4]))
-    return ut  # type: ignore[return-value]
+        if r[0] != forrige:
+            forrige, oid = r[0], as_uuid(r[0])
+        ut.append((oid, r[1], r[2], r[3]))
+    return ut
 
 
 def _er_indeks(statement: str) -> bool:
@@ -274,18 +260,18 @@ async def _fyll_del(del_: _Del, teller: Any, *, bit: int = 5000) -> int:
         await projeksjon.klargjor(conn)
         async with conn.transaction():
             markor = await conn.cursor(
-                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "SELECT originator_id, originator_version, topic, state "
                 f"FROM {del_.events_table} WHERE {' AND '.join(vilkar)} ORDER BY originator_id, originator_version",
                 *args,
             )
-            rest: list[Notification] = []
+            rest: list[Rad] = []
             while True:
                 rows = await markor.fetch(bit)
                 if not rows:
                     break
-                hendelser = _notifikasjoner(rows)
-                siste, k = hendelser[-1].originator_id, len(hendelser)
-                while k > 0 and hendelser[k - 1].originator_id == siste:
+                hendelser = _rader(rows)
+                siste, k = hendelser[-1][0], len(hendelser)
+                while k > 0 and hendelser[k - 1][0] == siste:
                     k -= 1  # the last aggregate may go on in the next run
                 hele, rest = rest + hendelser[:k], hendelser[k:]
                 if hele:

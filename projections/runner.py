@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from eventsourcing.persistence import Notification
@@ -34,6 +35,10 @@ SPORING_DDL = (
     "projeksjon text PRIMARY KEY, posisjon bigint NOT NULL DEFAULT 0, "
     "oppdatert timestamptz NOT NULL DEFAULT now())"
 )
+
+
+#: A stored event as a rebuild's first pass reads it: (aggregate id, version, topic, stored state).
+Rad = tuple[UUID, int, str, bytes]
 
 
 class Projeksjon:
@@ -56,9 +61,9 @@ class Projeksjon:
     async def klargjor(self, conn: asyncpg.Connection) -> None:
         """Run once per connection before `fyll`'s transaction (e.g. create tables it needs)."""
 
-    async def fyll(self, conn: asyncpg.Connection, hendelser: Sequence[Notification], suffix: str) -> int:
-        """Write the final rows of whole aggregates (their events together, in version order) into fresh
-        tables; the number of rows written."""
+    async def fyll(self, conn: asyncpg.Connection, hendelser: Sequence[Rad], suffix: str) -> int:
+        """Write the final rows of whole aggregates (their events together, in version order, as
+        (aggregate id, version, topic, stored state)) into fresh tables; the number of rows written."""
         raise NotImplementedError  # pragma: no cover - interface
 
 

@@ -35,7 +35,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.ident import Fodselsnummer
-from domain.person import person_id
+from domain.person import kjent_person_id, person_id
 from store.nokler import Nokkelring
 
 PERSONLIGE = ("person", "fodselsdato")
@@ -125,6 +125,8 @@ class FeltKryptering:
             klar = self._decoder.decode(klartekst)
             if felt == "person" and isinstance(klar, dict) and isinstance(klar.get("verdi"), str):
                 klar = Fodselsnummer.fra_lager(klar["verdi"])  # authenticated: checked when first accepted
+                if self.person_nokkel is not None:  # `p` is its person record id (written by `krypter`)
+                    kjent_person_id(self.person_nokkel, klar, ider[p])
             state[felt] = klar
 
 

@@ -281,22 +281,28 @@ class ForlopMapper(Mapper[UUID]):
     # decoding
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        cls = resolve_topic(stored_event.topic)
+        return self.hendelse(
+            stored_event.originator_id, stored_event.originator_version, stored_event.topic, stored_event.state
+        )
+
+    def hendelse(self, originator_id: Any, originator_version: int, topic: str, state: bytes) -> Any:
+        """`to_domain_event` of a stored event given by its columns (no StoredEvent object needed)."""
+        cls = resolve_topic(topic)
         try:
-            oid = as_uuid(stored_event.originator_id)
+            oid = as_uuid(originator_id)
             if issubclass(cls, CanSnapshotAggregate):
-                state = self._decode_snapshot(stored_event.state, oid)
+                felter = self._decode_snapshot(state, oid)
             else:
-                state = self._decode_event(cls, stored_event.state, oid)
+                felter = self._decode_event(cls, state, oid)
         except Exception as e:
             raise MapperDeserialisationError(
-                f"Failed to deserialise state of stored event with topic '{stored_event.topic}', originator_id "
-                f"'{stored_event.originator_id}' and originator_version {stored_event.originator_version}: {e}"
+                f"Failed to deserialise state of stored event with topic '{topic}', originator_id "
+                f"'{originator_id}' and originator_version {originator_version}: {e}"
             ) from e
-        state["originator_id"] = as_uuid(stored_event.originator_id)
-        state["originator_version"] = stored_event.originator_version
+        felter["originator_id"] = oid
+        felter["originator_version"] = originator_version
         domain_event = object.__new__(cls)
-        object.__setattr__(domain_event, "__dict__", state)
+        object.__setattr__(domain_event, "__dict__", felter)
         return domain_event
 
     def _decode_event(self, cls: type, data: bytes, originator_id: UUID | None = None) -> dict[str, Any]:
