@@ -11,7 +11,17 @@ from litestar.params import Parameter
 
 from api import eksempler
 from api.auth import bruker, skriver
-from api.felles import API, avtrykk, forventet_versjon, i_dag, kontekst, les_svar, svar
+from api.felles import (
+    API,
+    avtrykk,
+    forventet_versjon,
+    i_dag,
+    innstillinger_av,
+    kontekst,
+    les_svar,
+    svar,
+    tjeneste_av,
+)
 from api.innsyn import logg_innsyn
 from api.schemas import (
     AnnulleringCreate,
@@ -30,7 +40,6 @@ from api.schemas import (
     felter,
 )
 from domain.feil import InvalidRequest
-from store.settings import Settings
 from store.tjeneste import Tjeneste
 from store.visning import Forlengelsesmulighet, Historikk, LopVisning
 
@@ -53,10 +62,8 @@ class TiltakslopController(Controller):
     path = f"{API}/tiltakslop"
     tags = ["tiltakslop"]
 
-    async def _endre(
-        self, request: Request[Any, Any, Any], tjeneste: Tjeneste, settings: Settings, lop_id: UUID, kommando: str,
-        **felt: Any,
-    ) -> Svar:
+    async def _endre(self, request: Request[Any, Any, Any], lop_id: UUID, kommando: str, **felt: Any) -> Svar:
+        tjeneste, settings = tjeneste_av(request), innstillinger_av(request)
         kvittering = await tjeneste.endre_lop(
             lop_id,
             kommando,
@@ -73,9 +80,9 @@ class TiltakslopController(Controller):
         operation_class=eksempler.Opprett,
     )
     async def innvilg(
-        self, request: Request[Any, Any, Any], data: Annotated[TiltakslopCreate, eksempler.INNVILG_LOP],
-        tjeneste: Tjeneste, settings: Settings
+        self, request: Request[Any, Any, Any], data: Annotated[TiltakslopCreate, eksempler.INNVILG_LOP]
     ) -> Svar:
+        tjeneste, settings = tjeneste_av(request), innstillinger_av(request)
         if isinstance(data.nav_enhet, str):
             bruker(request).sjekk_skriv(data.nav_enhet)  # 403 before any rule is judged
         person = data.person or PersonCreate()
@@ -95,9 +102,8 @@ class TiltakslopController(Controller):
     )
     async def forleng(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[ForlengelseCreate, eksempler.FORLENG],
-        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
-        return await self._endre(request, tjeneste, settings, lop_id, "forleng", **felter(data))
+        return await self._endre(request, lop_id, "forleng", **felter(data))
 
     @post(
         "/{lop_id:uuid}/avkorting", guards=[skriver], summary="Shorten (TiltakslopAvkortet)", status_code=200,
@@ -105,9 +111,8 @@ class TiltakslopController(Controller):
     )
     async def avkort(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AvkortingCreate, eksempler.AVKORT],
-        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
-        return await self._endre(request, tjeneste, settings, lop_id, "avkort", **felter(data))
+        return await self._endre(request, lop_id, "avkort", **felter(data))
 
     @post(
         "/{lop_id:uuid}/malgruppe", guards=[skriver], summary="Change target group (MalgruppeEndret)", status_code=200,
@@ -115,9 +120,8 @@ class TiltakslopController(Controller):
     )
     async def malgruppe(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[MalgruppeCreate, eksempler.MALGRUPPE],
-        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
-        return await self._endre(request, tjeneste, settings, lop_id, "endre_malgruppe", **felter(data))
+        return await self._endre(request, lop_id, "endre_malgruppe", **felter(data))
 
     @post(
         "/{lop_id:uuid}/vurderinger", guards=[skriver], summary="Record a review (OppfolgingsvurderingGjennomfort)", status_code=200,
@@ -125,9 +129,8 @@ class TiltakslopController(Controller):
     )
     async def vurdering(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[VurderingCreate, eksempler.VURDERING],
-        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
-        return await self._endre(request, tjeneste, settings, lop_id, "registrer_vurdering", **felter(data))
+        return await self._endre(request, lop_id, "registrer_vurdering", **felter(data))
 
     @post(
         "/{lop_id:uuid}/tilskuddssats", guards=[skriver], summary="Set the subsidy rate (TilskuddssatsFastsatt)", status_code=200,
@@ -135,9 +138,8 @@ class TiltakslopController(Controller):
     )
     async def tilskuddssats(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[TilskuddssatsCreate, eksempler.TILSKUDDSSATS],
-        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
-        return await self._endre(request, tjeneste, settings, lop_id, "fastsett_sats", **felter(data))
+        return await self._endre(request, lop_id, "fastsett_sats", **felter(data))
 
     @post(
         "/{lop_id:uuid}/permisjoner", guards=[skriver], summary="Grant a leave (PermisjonInnvilget)", status_code=200,
@@ -145,9 +147,8 @@ class TiltakslopController(Controller):
     )
     async def permisjon(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[PermisjonCreate, eksempler.PERMISJON],
-        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
-        return await self._endre(request, tjeneste, settings, lop_id, "innvilg_permisjon", **felter(data))
+        return await self._endre(request, lop_id, "innvilg_permisjon", **felter(data))
 
     @post(
         "/{lop_id:uuid}/avslutning", guards=[skriver], summary="End the løp (TiltakslopAvsluttet)", status_code=200,
@@ -155,9 +156,8 @@ class TiltakslopController(Controller):
     )
     async def avslutt(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AvslutningCreate, eksempler.AVSLUTT_LOP],
-        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
-        return await self._endre(request, tjeneste, settings, lop_id, "avslutt", **felter(data))
+        return await self._endre(request, lop_id, "avslutt", **felter(data))
 
     @post(
         "/{lop_id:uuid}/annullering", guards=[skriver], summary="Annul the grant (TiltakslopAnnullert)", status_code=200,
@@ -165,9 +165,8 @@ class TiltakslopController(Controller):
     )
     async def annuller(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AnnulleringCreate, eksempler.ANNULLER],
-        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
-        return await self._endre(request, tjeneste, settings, lop_id, "annuller", **felter(data))
+        return await self._endre(request, lop_id, "annuller", **felter(data))
 
     @post(
         "/{lop_id:uuid}/korrigeringer", guards=[skriver], summary="Correct recorded facts (TiltakslopKorrigert)", status_code=200,
@@ -175,9 +174,8 @@ class TiltakslopController(Controller):
     )
     async def korriger(
         self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[KorrigeringCreate, eksempler.KORRIGER_LOP],
-        tjeneste: Tjeneste, settings: Settings,
     ) -> Svar:
-        return await self._endre(request, tjeneste, settings, lop_id, "korriger", **felter(data))
+        return await self._endre(request, lop_id, "korriger", **felter(data))
 
     @post(
         "/{lop_id:uuid}/overgang",
@@ -186,9 +184,9 @@ class TiltakslopController(Controller):
         responses=eksempler.OVERGANG_SVAR, operation_class=eksempler.Kommando,
     )
     async def overgang(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[OvergangCreate, eksempler.OVERGANG],
-        tjeneste: Tjeneste, settings: Settings,
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[OvergangCreate, eksempler.OVERGANG]
     ) -> Svar:
+        tjeneste, settings = tjeneste_av(request), innstillinger_av(request)
         user = bruker(request)
         kvittering = await tjeneste.overgang(
             lop_id,
@@ -210,13 +208,12 @@ class TiltakslopController(Controller):
         self,
         request: Request[Any, Any, Any],
         lop_id: UUID,
-        tjeneste: Tjeneste, settings: Settings,
         per: date | None = None,
         versjon: int | None = Parameter(default=None, ge=1, le=2**63 - 1),  # a bigint in the store
         kjent_per: datetime | None = None,
     ) -> Svar:
-        visning = await tjeneste.les(
-            lop_id, "tiltakslop", per or i_dag(settings), versjon=versjon, kjent_per=_aware(kjent_per)
+        visning = await tjeneste_av(request).les(
+            lop_id, "tiltakslop", per or i_dag(innstillinger_av(request)), versjon=versjon, kjent_per=_aware(kjent_per)
         )
         bruker(request).sjekk_les(visning.nav_enhet)
         logg_innsyn(request, [(visning.person.ident, "tiltakslop", lop_id)])

@@ -11,7 +11,17 @@ from litestar.params import Parameter
 
 from api import eksempler
 from api.auth import bruker, skriver
-from api.felles import API, avtrykk, forventet_versjon, i_dag, kontekst, les_svar, svar
+from api.felles import (
+    API,
+    avtrykk,
+    forventet_versjon,
+    i_dag,
+    innstillinger_av,
+    kontekst,
+    les_svar,
+    svar,
+    tjeneste_av,
+)
 from api.innsyn import logg_innsyn
 from api.schemas import (
     AktivitetCreate,
@@ -133,14 +143,12 @@ class UngdomsgarantiController(Controller):
         self,
         request: Request[Any, Any, Any],
         garanti_id: UUID,
-        tjeneste: Tjeneste,
-        settings: Settings,
         per: date | None = None,
         versjon: int | None = Parameter(default=None, ge=1, le=2**63 - 1),  # a bigint in the store
         kjent_per: datetime | None = None,
     ) -> Svar:
-        visning = await tjeneste.les(
-            garanti_id, "ungdomsgaranti", per or i_dag(settings), versjon=versjon, kjent_per=_aware(kjent_per)
+        visning = await tjeneste_av(request).les(
+            garanti_id, "ungdomsgaranti", per or i_dag(innstillinger_av(request)), versjon=versjon, kjent_per=_aware(kjent_per)
         )
         bruker(request).sjekk_les(visning.nav_enhet)
         logg_innsyn(request, [(visning.person.ident, "ungdomsgaranti", garanti_id)])

@@ -40,7 +40,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -98,9 +98,8 @@ class InnsynsloggFull(DomainError):
         super().__init__("READ_LOG_UNAVAILABLE", "the read log cannot record reads now; try again shortly")
 
 
-@dataclass(frozen=True, slots=True)
-class Innsyn:
-    """One row of the read log."""
+class Innsyn(NamedTuple):
+    """One row of the read log (a tuple: one is made on every read)."""
 
     tidspunkt: datetime
     nav_ident: str
@@ -133,6 +132,7 @@ class Innsynslogg:
         self._task: asyncio.Task[None] | None = None
         self._stopper = False
         self.skrevet = 0  # rows stored by this process (metrics, tests)
+        self._pseudonymer: dict[str, str] = {}  # identifier → pseudonym, for those read lately
 
     async def opprett(self) -> None:
         await kjor_ddl(self.pool, DDL)
@@ -148,7 +148,12 @@ class Innsynslogg:
         """The same value as `person_pseudonym` on NATS (store.konvolutt.pseudonym)."""
         if isinstance(person, Fodselsnummer):
             return pseudonym(self._nokkel, person)
-        return hmac.new(self._nokkel, person.encode(), hashlib.sha256).hexdigest()
+        kjent = self._pseudonymer.get(person)
+        if kjent is None:
+            if len(self._pseudonymer) >= 65536:
+                self._pseudonymer.clear()
+            kjent = self._pseudonymer[person] = hmac.digest(self._nokkel, person.encode(), hashlib.sha256).hex()
+        return kjent
 
     def registrer(
         self,

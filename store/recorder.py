@@ -106,6 +106,7 @@ class AsyncPostgresRecorder:
         self._save_sql = f"SELECT * FROM {self._save_function}({', '.join(f'${i}' for i in range(1, 15))})"
         self._lock_timeout_setting = f"{int(lock_timeout * 1000)}ms"
         self._load_sql = _LOAD_SQL.format(events=self._events, snapshots=self._snapshots)
+        self._load_many_sql = _LOAD_MANY_SQL.format(events=self._events, snapshots=self._snapshots)
         self._queue: collections.deque[tuple[SaveRequest, asyncio.Future[list[int]]]] = collections.deque()
         self._leading = False
         self._drainer: asyncio.Task[None] | None = None
@@ -345,6 +346,27 @@ class AsyncPostgresRecorder:
                 events.append(stored)
         return snapshot, events
 
+    async def select_for_load_many(
+        self, originator_ids: Sequence[UUID]
+    ) -> dict[UUID, tuple[StoredEvent | None, list[StoredEvent]]]:
+        """`select_for_load` (latest versions) of several aggregates in one round trip; an id without
+        events maps to (None, [])."""
+        rows = await self.pool.fetch(self._load_many_sql, list(dict.fromkeys(originator_ids)))
+        out: dict[UUID, tuple[StoredEvent | None, list[StoredEvent]]] = {}
+        found: dict[Any, tuple[list[StoredEvent | None], list[StoredEvent]]] = {}
+        for oid, is_snapshot, version, topic, state in rows:
+            snapshot, events = found.setdefault(oid, ([None], []))
+            stored = StoredEvent(as_uuid(oid), version, topic, bytes(state))
+            if is_snapshot:
+                snapshot[0] = stored
+            else:
+                events.append(stored)
+        for oid in originator_ids:
+            snapshot, events = found.get(oid, ([None], []))
+            events.sort(key=lambda se: se.originator_version)
+            out[oid] = (snapshot[0], events)
+        return out
+
     async def select_snapshots(
         self,
         originator_id: UUID,
@@ -452,6 +474,23 @@ UNION ALL (
       AND originator_version >= coalesce((SELECT originator_version FROM s), 0)
     ORDER BY originator_version
 )
+"""
+
+# _LOAD_SQL (latest version) for each id of $1, in one statement.
+_LOAD_MANY_SQL = """
+SELECT q.id, x.* FROM unnest($1::uuid[]) AS q(id)
+CROSS JOIN LATERAL (
+    WITH s AS (
+        SELECT originator_version, topic, state FROM {snapshots}
+        WHERE originator_id = q.id ORDER BY originator_version DESC LIMIT 1
+    )
+    SELECT true AS is_snapshot, originator_version, topic, state FROM s
+    UNION ALL (
+        SELECT false, originator_version, topic, state FROM {events}
+        WHERE originator_id = q.id AND originator_version >= coalesce((SELECT originator_version FROM s), 0)
+        ORDER BY originator_version
+    )
+) x
 """
 
 # The batch writer: one call per batch. Parameters $1-$13 as in _BATCH_SQL, $14 the lock timeout. The

@@ -70,6 +70,34 @@ class EventStore:
             aggregate = self.mapper.to_domain_event(se).mutate(aggregate)
         return self._loaded(aggregate_id, aggregate, link, cls)
 
+    async def get_flere(self, *wanted: tuple[UUID, type[Any] | None]) -> list[Any]:
+        """The latest version of each (id, class) in one round trip, as `get` loads them; None for an id
+        that has no events (or is of another class)."""
+        loaded = await self.recorder.select_for_load_many([agg_id for agg_id, _ in wanted])
+        await self.mapper.forbered_lesing(
+            self.recorder.pool,
+            [se.state for snapshot, stored in loaded.values() for se in ([snapshot] if snapshot else []) + stored],
+        )
+        out: list[Any] = []
+        for agg_id, cls in wanted:
+            snapshot, stored = loaded[agg_id]
+            aggregate: Any = None
+            if snapshot is not None:
+                self.rows_read += 1
+                aggregate = self.mapper.to_domain_event(snapshot).mutate(None)
+            self.rows_read += len(stored)
+            link: bytes | None = None
+            for se in stored:
+                link = link_of(se.state)
+                if aggregate is not None and se.originator_version <= aggregate.version:
+                    continue
+                aggregate = self.mapper.to_domain_event(se).mutate(aggregate)
+            try:
+                out.append(self._loaded(agg_id, aggregate, link, cls))
+            except NotFound:
+                out.append(None)
+        return out
+
     async def get_at_instant(self, aggregate_id: UUID, instant: datetime, cls: type[A] | None = None) -> A:
         """The aggregate as the system knew it at `instant`: the events recorded (timestamp) up to then."""
         stored = await self.recorder.select_events(aggregate_id)

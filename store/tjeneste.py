@@ -12,8 +12,10 @@ fingerprint is refused with IDEMPOTENCY_KEY_REUSED. The record is in PostgreSQL,
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -42,6 +44,7 @@ from domain.ungdomsgaranti import Ungdomsgaranti
 from store.idempotens import DuplicateCommand, Kommando, LagretKommando, hent
 from store.kryptering import er_glemt
 from store.mapper import link_of
+from store.nokler import TABELL as NOKKELTABELL
 from store.repository import EventStore
 from store.visning import (
     Forlengelsesmulighet,
@@ -55,6 +58,7 @@ from store.visning import (
 )
 
 PERSON_REGELSETT = "PERSON"
+log = logging.getLogger(__name__)
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -99,11 +103,262 @@ def _verdi(obj: Any) -> Any:
     return obj.verdi if isinstance(obj, Fodselsnummer) else str(obj)
 
 
+class _Gruppe:
+    """Requests answered together: one batch (`kjor(requests) -> answers`) out at a time; requests queued
+    while it is out share the next one (as group commit does for writes). The caller whose request started
+    a batch leads until its own is answered, then hands what queued up meanwhile to a task."""
+
+    def __init__(self, kjor: Callable[[list[Any]], Awaitable[list[Any]]], navn: str, maks: int = 500) -> None:
+        self._kjor = kjor
+        self._navn = navn
+        self._maks = maks
+        self._ko: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._leder = False
+        self._tommer: asyncio.Task[None] | None = None
+        self.batcher = 0  # batches run (tests, metrics)
+
+    async def __call__(self, request: Any) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._ko.append((request, future))
+        if not self._leder:
+            self._leder = True
+            try:
+                while not future.done():
+                    await self._batch()
+            finally:
+                if self._ko:
+                    self._tommer = asyncio.create_task(self._tom(), name=self._navn)
+                else:
+                    self._leder = False
+        return await future
+
+    async def _tom(self) -> None:
+        try:
+            while self._ko:
+                await self._batch()
+        finally:
+            self._leder = False
+
+    async def _batch(self) -> None:
+        ko, self._ko = self._ko[: self._maks], self._ko[self._maks :]
+        ko = [(r, f) for r, f in ko if not f.done()]
+        if not ko:
+            return
+        self.batcher += 1
+        try:
+            svar = await self._kjor([r for r, _ in ko])
+        except BaseException as e:
+            for _, future in ko:
+                if not future.done():
+                    future.set_exception(e if isinstance(e, Exception) else RuntimeError("read cancelled"))
+            if not isinstance(e, Exception):
+                raise
+            return
+        for (_, future), utfall in zip(ko, svar, strict=True):
+            if future.done():
+                continue
+            if isinstance(utfall, BaseException):
+                future.set_exception(utfall)
+            else:
+                future.set_result(utfall)
+
+
+@dataclass(slots=True)
+class _Bufret:
+    """One løp or guarantee as reads last saw it: the aggregate (never handed to a command or a save), its
+    person record id and the person's key at the time (field encryption), and the last view computed."""
+
+    aggregat: Any
+    person_id: UUID | None
+    nokkel: bytes | None
+    visning: LopVisning | GarantiVisning | None = None
+    person_record: UUID | None = None  # the id of the person's `Person` aggregate (commands prefetch it)
+
+
+class Lesebuffer:
+    """Reads of the current state from memory: the aggregates last read or written by this process, by id
+    (least recently used out first), each brought up to date on every read by ONE query that returns the
+    events stored after the cached version, and (field encryption) the person's key row as it is now.
+
+    What a read answers is what `store.get` would: a read of an unchanged aggregate decodes and replays
+    nothing, a changed one applies only the new events. The key row is read each time, so an erasure
+    (the key destroyed) or a new key (a returning person) is seen by the very next read, which then takes
+    the store's own path (and answers 410). Cached aggregates are for reads only: commands load their own."""
+
+    def __init__(
+        self, store: EventStore, maks: int = 8192, person_record: Callable[[Any], UUID | None] | None = None
+    ) -> None:
+        self.store = store
+        self.maks = maks
+        self._person_record = person_record
+        self._bufret: dict[UUID, _Bufret] = {}
+        recorder = store.recorder
+        events = f'"{recorder.schema}"."{recorder.events_table}"'
+        # Per id an index lookup (OFFSET 0 keeps the planner from turning it into a join over the table).
+        self._sql = (
+            "SELECT q.id, e.originator_version, e.topic, e.state FROM unnest($1::uuid[], $2::bigint[]) AS q(id, v) "
+            "CROSS JOIN LATERAL (SELECT originator_version, topic, state FROM "
+            f"{events} WHERE originator_id = q.id AND originator_version > q.v OFFSET 0) e"
+        )
+        self._sql_med_nokler = (
+            f"{self._sql} UNION ALL SELECT person_id, -1, NULL, nokkel FROM {NOKKELTABELL} "
+            "WHERE person_id = ANY($3::uuid[])"
+        )
+        # Group reads: the checks (and the loads of what is not kept) of reads arriving while one query is
+        # out go together in the next one.
+        self._sjekk = _Gruppe(self._sjekk_alle, "forlop-group-read")
+        self._last = _Gruppe(self._last_alle, "forlop-group-load")
+        self.treff = 0  # reads answered from the buffer (tests, metrics)
+
+    @property
+    def sporringer(self) -> int:
+        """Queries that checked kept aggregates (tests, metrics)."""
+        return self._sjekk.batcher
+
+    def __len__(self) -> int:
+        return len(self._bufret)
+
+    def glem(self, agg_id: UUID) -> None:
+        self._bufret.pop(agg_id, None)
+
+    def person_record(self, agg_id: UUID) -> UUID | None:
+        """The person record id of a kept aggregate (a hint: the caller checks it against what it loads)."""
+        bufret = self._bufret.get(agg_id)
+        return None if bufret is None else bufret.person_record
+
+    def husk(self, aggregat: Any) -> None:
+        """Keep `aggregat` (after a load or a committed save; the caller lets go of it)."""
+        if er_glemt(aggregat):
+            self._bufret.pop(aggregat.id, None)
+            return
+        cipher = self.store.mapper.felt_cipher
+        pid: UUID | None = None
+        nokkel: bytes | None = None
+        if cipher is not None:
+            try:
+                pid = cipher.person_id_av(aggregat.person)
+                if pid is not None:
+                    nokkel = cipher.nokkelring.nokkel(pid)
+            except Exception:  # noqa: BLE001 - no key at hand: simply not kept
+                return
+            if pid is not None and nokkel is None:
+                return
+        bufret = self._bufret
+        bufret.pop(aggregat.id, None)
+        if len(bufret) >= self.maks:
+            del bufret[next(iter(bufret))]
+        record = None
+        if self._person_record is not None:
+            try:
+                record = self._person_record(aggregat)
+            except Exception:  # noqa: BLE001 - only a hint
+                record = None
+        bufret[aggregat.id] = _Bufret(aggregat, pid, nokkel, None, record)
+
+    async def hent(self, agg_id: UUID, cls: type[A]) -> _Bufret:
+        """The current state of `agg_id` (NotFound as `store.get`), kept for the next read."""
+        bufret = self._bufret.get(agg_id)
+        if bufret is not None and isinstance(bufret.aggregat, cls):
+            if await self._oppdater(agg_id, bufret):
+                self._bufret[agg_id] = self._bufret.pop(agg_id, bufret)  # most recently used
+                self.treff += 1
+                return bufret
+        self._bufret.pop(agg_id, None)
+        aggregat = await self._last((agg_id, cls))
+        self.husk(aggregat)
+        return self._bufret.get(agg_id) or _Bufret(aggregat, None, None)
+
+    async def _sjekk_alle(self, ko: list[tuple[UUID, int, UUID | None]]) -> list[list[Any]]:
+        """For each (id, version, person id): (version, topic, state) of the events stored after that
+        version, and (-1, None, key) for the person's key row; one query for all."""
+        fra: dict[UUID, int] = {}
+        personer: set[UUID] = set()
+        for agg_id, versjon, pid in ko:
+            fra[agg_id] = min(versjon, fra.get(agg_id, versjon))
+            if pid is not None:
+                personer.add(pid)
+        pool = self.store.recorder.pool
+        if personer:
+            rows = await pool.fetch(self._sql_med_nokler, list(fra), list(fra.values()), list(personer))
+        else:
+            rows = await pool.fetch(self._sql, list(fra), list(fra.values()))
+        hendelser: dict[UUID, list[Any]] = {}
+        nokler: dict[UUID, Any] = {}
+        for oid, v, topic, state in rows:
+            if v == -1:
+                nokler[oid] = state
+            else:
+                hendelser.setdefault(oid, []).append((v, topic, state))
+        svar = []
+        for agg_id, versjon, pid in ko:
+            mine = [r for r in hendelser.get(agg_id, ()) if r[0] > versjon]
+            if pid is not None and pid in nokler:
+                mine.append((-1, None, nokler[pid]))
+            svar.append(mine)
+        return svar
+
+    async def _last_alle(self, ko: list[tuple[UUID, type[Any]]]) -> list[Any]:
+        """`store.get` (latest version) of each (id, class), in one load and at most one key query for
+        all of them; NotFound for those that do not exist."""
+        unike = list(dict.fromkeys(ko))
+        lastet = dict(zip(unike, await self.store.get_flere(*unike), strict=True))
+        return [lastet[k] if lastet[k] is not None else NotFound("aggregate not found", id=str(k[0])) for k in ko]
+
+    async def _oppdater(self, agg_id: UUID, bufret: _Bufret) -> bool:
+        """Bring `bufret` up to what is stored; False if only the store's own path can (a new or destroyed
+        key, a gap, anything unexpected)."""
+        recorder = self.store.recorder
+        rows = await self._sjekk((agg_id, bufret.aggregat.version, bufret.person_id))
+        nye = []
+        nokkel_sett = False
+        mapper = self.store.mapper
+        for v, topic, state in rows:
+            if v == -1:
+                nokkel = None if state is None else bytes(state)
+                if nokkel is None or nokkel != bufret.nokkel:
+                    if mapper.felt_cipher is not None and bufret.person_id is not None:
+                        # The key row as just read, cached as `Nokkelring.last` would: the store's path
+                        # below sees the erasure (or the new key) too, however fresh its cached key.
+                        mapper.felt_cipher.nokkelring.sett(bufret.person_id, nokkel)
+                    return False  # forgotten, or a new key: the cached plaintext is no longer readable
+                nokkel_sett = True
+            else:
+                nye.append((v, topic, state))
+        if bufret.person_id is not None and not nokkel_sett:
+            return False
+        if not nye:
+            return True
+        try:
+            if mapper.felt_cipher is not None and bufret.person_id is not None:
+                # The key row as just read (cached as `Nokkelring.last` would): the new events decode
+                # without another round trip.
+                mapper.felt_cipher.nokkelring.sett(bufret.person_id, bufret.nokkel)
+            await mapper.forbered_lesing(recorder.pool, [bytes(state) for _, _, state in nye])
+            aggregat = bufret.aggregat
+            for v, topic, state in sorted(nye, key=lambda r: r[0]):
+                if v <= aggregat.version:  # another read brought it this far meanwhile
+                    continue
+                if v != aggregat.version + 1:
+                    return False
+                aggregat = mapper.to_domain_event(StoredEvent(agg_id, v, topic, bytes(state))).mutate(aggregat)
+            bufret.aggregat = aggregat
+            bufret.visning = None
+        except Exception:  # noqa: BLE001 - the store's own path decides (and raises what it raises)
+            log.debug("read buffer: fast-forward failed; loading", exc_info=True)
+            return False
+        return not er_glemt(bufret.aggregat)
+
+
 class Tjeneste:
     def __init__(self, store: EventStore, konfig: Regelkonfig, person_nokkel: bytes) -> None:
         self.store = store
         self.konfig = konfig
         self._person_nokkel = person_nokkel
+        self.lesebuffer = Lesebuffer(store, person_record=self._person_record_av)
+
+    def _person_record_av(self, aggregat: Any) -> UUID | None:
+        person = getattr(aggregat, "person", None)
+        return self.person_id(person) if isinstance(person, Fodselsnummer) else None
 
     # --- identity -----------------------------------------------------------------------------------
 
@@ -153,11 +408,17 @@ class Tjeneste:
     ) -> LopVisning | GarantiVisning:
         """A løp or guarantee for business date `per`; at a version, or as the system knew it at an instant."""
         cls = _KLASSER[aggregat]
-        return self.visning(await self._hent(agg_id, cls, versjon, kjent_per), per)
+        if versjon is not None or kjent_per is not None:
+            return self.visning(await self._hent(agg_id, cls, versjon, kjent_per), per)
+        bufret = await self.lesebuffer.hent(agg_id, cls)
+        visning = bufret.visning
+        if visning is None or visning.per != per or visning.versjon != bufret.aggregat.version:
+            visning = bufret.visning = self.visning(bufret.aggregat, per)
+        return visning
 
     async def forlengelse(self, lop_id: UUID) -> tuple[Forlengelsesmulighet, str, int]:
         """The what-if for a løp, the løp's office (for the access check) and its version (the ETag)."""
-        lop = self._levende(await self.store.get(lop_id, Tiltakslop))
+        lop = self._levende((await self.lesebuffer.hent(lop_id, Tiltakslop)).aggregat)
         return forlengelse_visning(lop, self.konfig), lop.nav_enhet, lop.version
 
     async def _person(self, person: Fodselsnummer, kontekst: Kontekst) -> Person:
@@ -166,6 +427,30 @@ class Tjeneste:
             return await self.store.get(pid, Person)
         except NotFound:
             return Person(id=pid, kontekst=kontekst, regelsett_id=PERSON_REGELSETT)
+
+    async def _nokler_og_person(self, ny: Aggregate, kontekst: Kontekst) -> Person:
+        """For a new grant: its person's key (a fresh one for a returning forgotten person) and the person
+        record, concurrently (independent: the record holds no personal field)."""
+        person, nokler = await asyncio.gather(
+            self._person(ny.person, kontekst),  # type: ignore[attr-defined]
+            self.store.sikre_nokler(ny, ny=True),
+            return_exceptions=True,
+        )
+        for utfall in (nokler, person):
+            if isinstance(utfall, BaseException):
+                raise utfall
+        return person  # type: ignore[return-value]
+
+    async def _lop_og_person(self, lop_id: UUID, kommando: str) -> tuple[Tiltakslop, Person | None]:
+        """The løp, and for a command that may move its period the person record too, in one round trip
+        when this process knows whose løp it is (the read buffer's hint); else the person is None."""
+        record = self.lesebuffer.person_record(lop_id) if kommando in _FLYTTER_PERIODEN else None
+        if record is None:
+            return await self.store.get(lop_id, Tiltakslop), None
+        lop, person = await self.store.get_flere((lop_id, Tiltakslop), (record, Person))
+        if lop is None:
+            raise NotFound("aggregate not found", id=str(lop_id))
+        return lop, person
 
     # --- the command pipeline -----------------------------------------------------------------------
 
@@ -215,6 +500,9 @@ class Tjeneste:
                 raise
             return await self._gjentakelse(lagret, avtrykk)
         visning = self.visning(svarer, per, ids[-1]) if per is not None else None
+        for a in endret:
+            if isinstance(a, (Tiltakslop, Ungdomsgaranti)):
+                self.lesebuffer.husk(a)  # the next read of it starts from here
         return Kvittering(aggregat, svarer.id, svarer.version, ids[-1], opprettet, per, visning)
 
     async def _gjentakelse(self, lagret: LagretKommando, avtrykk: str | None) -> Kvittering:
@@ -270,8 +558,7 @@ class Tjeneste:
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             lop = Tiltakslop.innvilg(id=self._ny_id(kontekst), kontekst=kontekst, konfig=self.konfig, **grant)
-            await self.store.sikre_nokler(lop, ny=True)
-            person = await self._person(lop.person, kontekst)
+            person = await self._nokler_og_person(lop, kontekst)
             person.registrer_lop(lop.id, lop.tiltakstype, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id)
             return lop, True, (lop, person)
 
@@ -300,7 +587,7 @@ class Tjeneste:
             raise InvalidRequest(f"unknown command {kommando!r}")
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
-            lop = await self.store.get(lop_id, Tiltakslop)
+            lop, hentet = await self._lop_og_person(lop_id, kommando)
             ktx = _med_tilgang(kontekst, tilgang, lop.nav_enhet)
             self._levende(lop)
             self._sjekk_versjon(lop, forventet_versjon)
@@ -312,7 +599,11 @@ class Tjeneste:
                 metode(kontekst=ktx, **felter)
             endret: tuple[Aggregate, ...] = (lop,)
             if (lop.fom, lop.opptatt_tom, lop.annullert) != (for_fom, for_tom, for_annullert):
-                person = await self._person(lop.person, ktx)
+                pid = self.person_id(lop.person)
+                if hentet is not None and hentet.id == pid:
+                    person = hentet
+                else:
+                    person = await self._person(lop.person, ktx)
                 if lop.annullert and not for_annullert:
                     person.annuller_lop(lop.id, ktx, lop.regelsett_id)
                 else:
@@ -385,8 +676,7 @@ class Tjeneste:
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
             garanti = Ungdomsgaranti.innvilg(id=self._ny_id(kontekst), kontekst=kontekst, konfig=self.konfig, **grant)
-            await self.store.sikre_nokler(garanti, ny=True)
-            person = await self._person(garanti.person, kontekst)
+            person = await self._nokler_og_person(garanti, kontekst)
             person.registrer_garanti(garanti.id, kontekst, garanti.regelsett_id)
             return garanti, True, (garanti, person)
 
@@ -533,6 +823,8 @@ _LOP_KOMMANDOER = frozenset(
     }
 )
 _MED_KONFIG = frozenset({"forleng", "korriger"})
+# Commands that usually move the period a løp occupies (or annul it), so the person record is needed too.
+_FLYTTER_PERIODEN = frozenset({"forleng", "avkort", "avslutt", "annuller", "korriger"})
 _GARANTI_KOMMANDOER = frozenset(
     {
         "tildel_kontaktperson",
