@@ -242,7 +242,7 @@ def _arbeider(del_: _Del, teller: Any) -> None:
         sys.exit(1)
 
 
-async def _fyll_del(del_: _Del, teller: Any, *, bit: int = 5000) -> int:
+async def _fyll_del(del_: _Del, teller: Any, *, bit: int = 2000) -> int:
     """One share of the first pass: the projection's events up to `hode` of the aggregates with ids in
     [fra, til), read in aggregate order (the primary key's) in one transaction, handed to
     `projeksjon.fyll` in runs of whole aggregates."""
