@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--arbeidere",
         type=int,
         default=None,
-        help="processes for the first pass (default: one per CPU and per 100,000 events, at most 4)",
+        help="processes for the first pass (default: one per CPU and per 25,000 events, at most 4)",
     )
 
     seed = sub.add_parser("seed", help="write a realistic synthetic caseload through the command service")

@@ -2,12 +2,15 @@
 
 - Follows the events table by notification id (NOTIFY wakes it, polling is the fallback), like the
   projection runner, from its own position in `forlop_sporing` (row `relay`).
-- Publishes with `Nats-Msg-Id` = the event's id, pipelined (`publish_async`, a bounded number in flight) in
-  log order on one connection, so each aggregate's events reach the stream in order.
+- Publishes with `Nats-Msg-Id` = the event's id in log order on one connection, speaking JetStream's publish
+  protocol on the core client: each message a PUB whose reply subject is the relay's ack inbox plus a token,
+  a batch's commands written into the client's buffer and flushed once (nats-py would write each publish
+  alone), a bounded number in flight, and at most one event of an aggregate in flight (an event lost in a
+  leader change must not be overtaken by the same aggregate's next one).
 - The position moves only past events whose publish was acknowledged (and past the unpublished person
   record's events between them), together with the stream sequence each one got (`forlop_relay_logg`), in
-  one transaction. A crash after an ack and before that commit republishes; the stream's duplicate window
-  drops the repeat by Msg-Id.
+  one statement, committed while the next publishes go out. A crash after an ack and before that commit
+  republishes; the stream's duplicate window drops the repeat by Msg-Id.
 - One active replica (a PostgreSQL advisory lock); NATS being down only pauses it.
 """
 

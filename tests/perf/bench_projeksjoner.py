@@ -96,6 +96,8 @@ class Results:
     seed_garantier: int = 0
     rows: int = 0
     raw_rate: float = 0.0
+    raw_rate_after: float = 0.0
+    raw_rates: tuple[float, float] = (0.0, 0.0)
     rebuild_rate: float = 0.0
     rebuild_seconds: float = 0.0
     rebuild_rss_mb: float = 0.0
@@ -712,6 +714,13 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
     res.rebuild_seconds, res.rebuild_rss_mb = rebuild_subprocess(dsn, data_dir)
     res.rebuild_rate = res.rows / res.rebuild_seconds
     say(f"rebuild: {res.rebuild_rate:.0f} events/s, peak RSS {res.rebuild_rss_mb:.0f} MB")
+    # The baseline again, after the rebuild: its rate moves with what the server has cached and written
+    # (twice as fast on a warm database in development); the faster of the two is the baseline.
+    await _checkpoint(dsn)
+    _, res.raw_rate_after = await raw_copy(dsn)
+    res.raw_rates = (res.raw_rate, res.raw_rate_after)
+    res.raw_rate = max(res.raw_rates)
+    say(f"raw again: {res.raw_rate_after:.0f}/s; baseline {res.raw_rate:.0f}/s")
 
     say(f"a sample of about {SAMPLE} events (whole cases) in a database of its own ...")
     utvalg, res.sample_events, hode = await lag_utvalg(dsn, SAMPLE)
@@ -793,7 +802,8 @@ def markdown(r: Results) -> str:
         "| Measurement | Result | Baseline (same run) | Ratio | Target | Met |",
         "|---|---:|---:|---:|---|---|",
         f"| (a) rebuild `oversikt`, `forlop rebuild` subprocess, {r.rows:,} events | {r.rebuild_rate:,.0f} events/s "
-        f"({r.rebuild_seconds:.0f} s) | raw read + COPY into a plain table: {r.raw_rate:,.0f} rows/s | "
+        f"({r.rebuild_seconds:.0f} s) | raw read + COPY into a plain table: {r.raw_rate:,.0f} rows/s (the faster "
+        f"of {r.raw_rates[0]:,.0f} before and {r.raw_rates[1]:,.0f} after the rebuild) | "
         f"{rebuild_ratio:.2f}x | >= 0.5x raw | {yes(rebuild_ratio >= 0.5)} |",
         f"| (b) rebuild's first pass (as `forlop rebuild`: {standard_arbeidere(r.sample_events)} process(es)), a sample of "
         f"{r.sample_events:,} events (whole cases) "
