@@ -22,6 +22,7 @@ person (e.g. a snapshot of a case loaded just before the erasure) writes the per
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterable
@@ -68,6 +69,7 @@ class Nokkelring:
         self.ttl = ttl
         self._cache: dict[UUID, tuple[bytes, float]] = {}
         self._tabell = False
+        self._opprett_laas: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     # --- synchronous, for the mapper ----------------------------------------------------------------
 
@@ -87,9 +89,20 @@ class Nokkelring:
     # --- async, to fill the cache -------------------------------------------------------------------
 
     async def opprett(self, conn: Forbindelse) -> None:
-        """The key table (created on first use; under the schema lock, so processes may race to it)."""
-        if not self._tabell:
-            await kjor_ddl(conn, [DDL])
+        """The key table (created on first use; under the schema lock, so processes may race to it). Once
+        per process: concurrent first callers wait for one of them (hundreds of commands arriving at once
+        on a fresh process each ran the DDL, one after another behind the schema lock: a 2 s stall, seen
+        in the projections bench), and an existing table takes no lock at all."""
+        if self._tabell:
+            return
+        loop = asyncio.get_running_loop()
+        if self._opprett_laas is None or self._opprett_laas[0] is not loop:
+            self._opprett_laas = (loop, asyncio.Lock())
+        async with self._opprett_laas[1]:
+            if self._tabell:
+                return
+            if await conn.fetchval("SELECT to_regclass($1) IS NULL", TABELL):
+                await kjor_ddl(conn, [DDL])
             self._tabell = True
 
     async def last(self, conn: Forbindelse, person_ids: Iterable[UUID], *, laas: bool = False) -> None:
