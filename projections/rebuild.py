@@ -15,6 +15,7 @@ complete view or the new complete one, never a half-built one.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import multiprocessing
@@ -188,6 +189,9 @@ async def forste_gjennomgang(
         )
         for k, ((fra, til), teller) in enumerate(zip(deler, tellere, strict=True))
     ]
+    # The parent's objects out of the collector's sight while the workers run: a worker's collections then
+    # neither walk them nor copy their pages (copy-on-write), as Python's docs advise before fork.
+    gc.freeze()
     for p in prosesser:
         p.start()
     try:
@@ -201,6 +205,7 @@ async def forste_gjennomgang(
             if p.is_alive():
                 p.kill()
             p.join()
+        gc.unfreeze()
     if feilet := [p.name for p in prosesser if p.exitcode != 0]:
         raise RuntimeError(f"rebuild worker(s) failed: {', '.join(feilet)}")
     return sum(t.value for t in tellere)
