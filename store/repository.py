@@ -49,26 +49,15 @@ class EventStore:
 
     async def get(self, aggregate_id: UUID, cls: type[A] | None = None, version: int | None = None) -> A:
         """The aggregate at `version` (default: latest); NotFound if it has no events (at that version)."""
-        aggregate: Any = None
         if self.snapshot_every:
             snapshot, stored = await self.recorder.select_for_load(aggregate_id, version)
             await self.mapper.forbered_lesing(
                 self.recorder.pool, [*([snapshot.state] if snapshot is not None else []), *(se.state for se in stored)]
             )
-            if snapshot is not None:
-                self.rows_read += 1
-                aggregate = self.mapper.to_domain_event(snapshot).mutate(None)
         else:
-            stored = await self.recorder.select_events(aggregate_id, lte=version)
+            snapshot, stored = None, await self.recorder.select_events(aggregate_id, lte=version)
             await self.mapper.forbered_lesing(self.recorder.pool, (se.state for se in stored))
-        self.rows_read += len(stored)
-        link: bytes | None = None
-        for se in stored:
-            link = link_of(se.state)
-            if aggregate is not None and se.originator_version <= aggregate.version:
-                continue
-            aggregate = self.mapper.to_domain_event(se).mutate(aggregate)
-        return self._loaded(aggregate_id, aggregate, link, cls)
+        return self._bygg(aggregate_id, snapshot, stored, cls)
 
     async def get_flere(self, *wanted: tuple[UUID, type[Any] | None]) -> list[Any]:
         """The latest version of each (id, class) in one round trip, as `get` loads them; None for an id
@@ -80,23 +69,26 @@ class EventStore:
         )
         out: list[Any] = []
         for agg_id, cls in wanted:
-            snapshot, stored = loaded[agg_id]
-            aggregate: Any = None
-            if snapshot is not None:
-                self.rows_read += 1
-                aggregate = self.mapper.to_domain_event(snapshot).mutate(None)
-            self.rows_read += len(stored)
-            link: bytes | None = None
-            for se in stored:
-                link = link_of(se.state)
-                if aggregate is not None and se.originator_version <= aggregate.version:
-                    continue
-                aggregate = self.mapper.to_domain_event(se).mutate(aggregate)
             try:
-                out.append(self._loaded(agg_id, aggregate, link, cls))
+                out.append(self._bygg(agg_id, *loaded[agg_id], cls))
             except NotFound:
                 out.append(None)
         return out
+
+    def _bygg(self, aggregate_id: UUID, snapshot: Any, stored: list[Any], cls: type[Any] | None) -> Any:
+        """The aggregate from its snapshot (if any) and the events after it (keys already loaded)."""
+        aggregate: Any = None
+        if snapshot is not None:
+            self.rows_read += 1
+            aggregate = self.mapper.to_domain_event(snapshot).mutate(None)
+        self.rows_read += len(stored)
+        link: bytes | None = None
+        for se in stored:
+            link = link_of(se.state)
+            if aggregate is not None and se.originator_version <= aggregate.version:
+                continue
+            aggregate = self.mapper.to_domain_event(se).mutate(aggregate)
+        return self._loaded(aggregate_id, aggregate, link, cls)
 
     async def get_at_instant(self, aggregate_id: UUID, instant: datetime, cls: type[A] | None = None) -> A:
         """The aggregate as the system knew it at `instant`: the events recorded (timestamp) up to then."""

@@ -466,21 +466,16 @@ class Tjeneste:
 
         The answering aggregate is saved last, so the save's last notification id is its position."""
         kommando_id = kontekst.command_id
-        if kommando_id is not None:
-            lagret = await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
-            if lagret is not None:
-                return await self._gjentakelse(lagret, avtrykk)
+        if (gjentatt := await self._forste_svar(kommando_id, avtrykk)) is not None:
+            return gjentatt
         try:
             svarer, opprettet, endret = await handling()
         except DomainError:
             # A repeat racing its first try may load the state the first try just wrote, and be refused by
             # it (e.g. "ny_tom must be after the current tom"); once the first try has committed, it answers.
-            lagret = None
-            if kommando_id is not None:
-                lagret = await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
-            if lagret is None:
+            if (gjentatt := await self._forste_svar(kommando_id, avtrykk)) is None:
                 raise
-            return await self._gjentakelse(lagret, avtrykk)
+            return gjentatt
         svar = _Svar(aggregat, svarer.id, svarer.version, opprettet, per)
         kommando = None
         if kommando_id is not None:
@@ -493,17 +488,21 @@ class Tjeneste:
         except VersionConflict:
             # A repeat racing its own first try writes the same ids and loses on the version; once the
             # first try has committed, its record answers.
-            lagret = None
-            if kommando_id is not None:
-                lagret = await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
-            if lagret is None:
+            if (gjentatt := await self._forste_svar(kommando_id, avtrykk)) is None:
                 raise
-            return await self._gjentakelse(lagret, avtrykk)
+            return gjentatt
         visning = self.visning(svarer, per, ids[-1]) if per is not None else None
         for a in endret:
             if isinstance(a, (Tiltakslop, Ungdomsgaranti)):
                 self.lesebuffer.husk(a)  # the next read of it starts from here
         return Kvittering(aggregat, svarer.id, svarer.version, ids[-1], opprettet, per, visning)
+
+    async def _forste_svar(self, kommando_id: Any, avtrykk: str | None) -> Kvittering | None:
+        """The stored answer of the command's first try (None: no command id, or no first try stored)."""
+        if kommando_id is None:
+            return None
+        lagret = await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
+        return None if lagret is None else await self._gjentakelse(lagret, avtrykk)
 
     async def _gjentakelse(self, lagret: LagretKommando, avtrykk: str | None) -> Kvittering:
         if avtrykk is not None and lagret.fingerprint != avtrykk:
