@@ -214,16 +214,10 @@ class ForlopMapper(Mapper[UUID]):
         state.pop("originator_version")
         state.pop(LINK_ATTRIBUTE, None)
         if isinstance(domain_event, CanSnapshotAggregate):
-            aggregate_state = dict(state["state"])
-            aggregate_state.pop(HEAD_ATTRIBUTE, None)
-            state["state"] = aggregate_state
-            if self.felt_cipher is not None:
-                self.felt_cipher.krypter(aggregate_state, as_uuid(domain_event.originator_id))
             aggregate_cls = resolve_topic(domain_event.topic)  # type: ignore[attr-defined]
-            known = self._state_type(aggregate_cls, _aggregate_state_type).__annotations__
-            if unannotated := aggregate_state.keys() - known.keys():
-                # Typed decoding would drop them silently: refuse the snapshot instead.
-                raise TypeError(f"{aggregate_cls.__qualname__} has unannotated state: {sorted(unannotated)}")
+            state["state"] = self._aggregattilstand(
+                aggregate_cls, dict(state["state"]), as_uuid(domain_event.originator_id)
+            )
         elif self.felt_cipher is not None:
             self.felt_cipher.krypter(state, as_uuid(domain_event.originator_id))
         class_version = getattr(type(domain_event), "class_version", 1)
@@ -240,18 +234,23 @@ class ForlopMapper(Mapper[UUID]):
         if class_version > 1:
             state["class_version"] = class_version
         del state["_id"], state["_version"], state["_pending_events"]
+        state = self._aggregattilstand(cls, state, as_uuid(aggregat.id))
+        return self._encoder.encode({"timestamp": timestamp, "topic": self._snapshot_info[cls][0], "state": state})
+
+    def _aggregattilstand(self, cls: type, state: dict[str, Any], originator_id: UUID) -> dict[str, Any]:
+        """An aggregate's state as a snapshot stores it (in place): without the chain head, personal fields
+        encrypted, and refused if it has an attribute typed decoding would drop silently."""
         state.pop(HEAD_ATTRIBUTE, None)
         if self.felt_cipher is not None:
-            self.felt_cipher.krypter(state, as_uuid(aggregat.id))
+            self.felt_cipher.krypter(state, originator_id)
         try:
-            topic, known = self._snapshot_info[cls]
+            known = self._snapshot_info[cls][1]
         except KeyError:
-            topic = get_topic(cls)
             known = frozenset(self._state_type(cls, _aggregate_state_type).__annotations__)
-            self._snapshot_info[cls] = topic, known
+            self._snapshot_info[cls] = get_topic(cls), known
         if not known.issuperset(state):
             raise TypeError(f"{cls.__qualname__} has unannotated state: {sorted(state.keys() - known)}")
-        return self._encoder.encode({"timestamp": timestamp, "topic": topic, "state": state})
+        return state
 
     # keys (async; the cipher's cache must hold every key the synchronous encode/decode needs)
 
