@@ -29,6 +29,7 @@ from api.innsyn import InnsynController
 from api.observability import Metrics, correlation_middleware
 from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
+from api.rask import rask_vei
 from api.revisjon import HendelseController, RevisjonController
 from api.tiltakslop import TiltakslopController
 from api.ungdomsgarantier import UngdomsgarantiController
@@ -79,7 +80,9 @@ class NatsForbindelse:
                 await self.client.close()
 
 
-def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litestar:
+def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool = True) -> Litestar:
+    """The app; `rask=False` leaves out the fast path of the busiest routes (api/rask.py), so that every request
+    goes through Litestar (tests/e2e/test_rask.py compares the two)."""
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url (forlop up fills it in for the embedded server)")
     metrics = metrics or Metrics()
@@ -165,8 +168,10 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litesta
         debug=False,
     )
     vakter_uten_kopi(app)
-    # Outermost, so unmatched routes and refused tokens get a correlation id, a log line and a sample too.
-    app.asgi_handler = correlation_middleware(metrics)(app.asgi_handler)
+    # Outermost, so unmatched routes and refused tokens get a correlation id, a log line and a sample too;
+    # inside it, the busiest routes straight to their handlers (api/rask.py), everything else to Litestar.
+    handler = rask_vei(app, auth)(app.asgi_handler) if rask else app.asgi_handler
+    app.asgi_handler = correlation_middleware(metrics)(handler)
     return app
 
 

@@ -102,12 +102,14 @@ class Server:
     url: str
     settings: Settings
     database_url: str
+    app: Any = None
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[Server]:
+async def serve(settings: Settings, *, rask: bool = True) -> AsyncIterator[Server]:
     """The app, served by uvicorn in this event loop on a free loopback port, with the projection runners
-    `forlop up` starts beside it (workers/stack.py), until the block ends."""
+    `forlop up` starts beside it (workers/stack.py), until the block ends. `rask=False`: without the fast
+    path of the busiest routes (api/rask.py)."""
     assert settings.database_url is not None
     stopp = asyncio.Event()
     runners = [
@@ -118,9 +120,10 @@ async def serve(settings: Settings) -> AsyncIterator[Server]:
     ]
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False
+        create_app(settings, rask=rask), host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False
     )
     userver = _Server(config)  # uvicorn without its signal handlers
+    app = config.app
     task = asyncio.create_task(userver.serve())
     while not userver.started:
         if task.done():
@@ -128,7 +131,7 @@ async def serve(settings: Settings) -> AsyncIterator[Server]:
             raise RuntimeError("the API did not start")
         await asyncio.sleep(0.01)
     try:
-        yield Server(f"http://127.0.0.1:{port}", settings, settings.database_url)
+        yield Server(f"http://127.0.0.1:{port}", settings, settings.database_url, app)
     finally:
         stopp.set()
         userver.should_exit = True
