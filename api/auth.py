@@ -27,6 +27,10 @@ class Rolle(StrEnum):
     SYSTEM = "SYSTEM"
 
 
+_SKRIVERE = frozenset({Rolle.SAKSBEHANDLER, Rolle.SYSTEM})
+_SER_ALT = frozenset({Rolle.REVISOR, Rolle.SYSTEM})
+
+
 @dataclass(frozen=True, slots=True)
 class Bruker:
     ident: str
@@ -35,11 +39,11 @@ class Bruker:
 
     @property
     def kan_skrive(self) -> bool:
-        return bool(self.roller & {Rolle.SAKSBEHANDLER, Rolle.SYSTEM})
+        return not self.roller.isdisjoint(_SKRIVERE)
 
     @property
     def ser_alt(self) -> bool:
-        return bool(self.roller & {Rolle.REVISOR, Rolle.SYSTEM})
+        return not self.roller.isdisjoint(_SER_ALT)
 
     def har_enhet(self, enhet: str) -> bool:
         return self.ser_alt or enhet in self.enheter
