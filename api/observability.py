@@ -143,6 +143,7 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
 _FELT = "_forlop_felt"
 _CID = "_forlop_cid"
 _MAL: dict[str, Any] = {}  # the attributes of a request line's record that do not change, made once
+os.register_at_fork(after_in_child=_MAL.clear)  # a child is another process
 
 
 def _foresporsel(felt: dict[str, Any], cid: str) -> logging.LogRecord:
@@ -161,6 +162,9 @@ def _foresporsel(felt: dict[str, Any], cid: str) -> logging.LogRecord:
     attributter["created"] = naa
     attributter["msecs"] = int((naa - int(naa)) * 1000) + 0.0  # as LogRecord computes them
     attributter["relativeCreated"] = (naa - _MAL["created"]) * 1000 + _MAL["relativeCreated"]
+    if "taskName" in attributter:  # Python 3.12+: the task logging, which differs from line to line
+        oppgave = asyncio.current_task() if logging.logAsyncioTasks else None  # type: ignore[attr-defined]
+        attributter["taskName"] = oppgave.get_name() if oppgave is not None else None
     attributter.update(felt)
     attributter[_FELT] = felt
     attributter[_CID] = cid
@@ -364,13 +368,17 @@ os.register_at_fork(after_in_child=_TILFELDIGE.clear)  # a child never hands out
 def ny_uuid4() -> UUID:
     """A random (version 4) UUID, as `uuid.uuid4()` makes it, from os.urandom drawn for 256 at a time: one
     system call per request was a noticeable part of a small request's CPU (the request's correlation id)."""
-    if not _TILFELDIGE:
-        tilfeldig = os.urandom(16 * 256)
-        _TILFELDIGE.extend(
-            (int.from_bytes(tilfeldig[i : i + 16], "big") & _VERSJON4_MASKE) | _VERSJON4
-            for i in range(0, len(tilfeldig), 16)
-        )
+    while True:
+        try:
+            verdi = _TILFELDIGE.pop()  # atomic; another thread may have taken the last one
+            break
+        except IndexError:
+            tilfeldig = os.urandom(16 * 256)
+            _TILFELDIGE.extend(
+                (int.from_bytes(tilfeldig[i : i + 16], "big") & _VERSJON4_MASKE) | _VERSJON4
+                for i in range(0, len(tilfeldig), 16)
+            )
     uid = object.__new__(UUID)  # what UUID(int=...) does, without checking a value made to fit
-    object.__setattr__(uid, "int", _TILFELDIGE.pop())
+    object.__setattr__(uid, "int", verdi)
     object.__setattr__(uid, "is_safe", SafeUUID.unknown)
     return uid
