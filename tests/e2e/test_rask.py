@@ -177,6 +177,8 @@ async def test_the_fast_path_answers_every_request_as_litestar_does(par: _Par) -
     assert (await par.begge("POST", sti, lop="a", json={**videre, "ukjent": True}, headers=sb)).status_code == 400
     assert (await par.begge("POST", sti, lop="a", json={"ny_tom": 5, "aarsak": "BEHOV_VIDERE"}, headers=sb)).status_code == 400
     assert (await par.begge("POST", sti, lop="a", content=b"", headers=sb)).status_code == 400
+    stor = b'{"ny_tom": "2025-12-31", "aarsak": "BEHOV_VIDERE", "begrunnelse": "' + b"x" * 10_000_001 + b'"}'
+    assert (await par.begge("POST", sti, lop="a", content=stor, headers=sb)).status_code == 413  # over the limit
     assert (await par.begge("POST", sti, lop="a", json=videre, headers=annet_kontor)).status_code == 403
     assert (await par.begge("POST", sti, lop="a", json=videre, headers=revisor)).status_code == 403
     assert (await par.begge("POST", sti, lop="a", json=videre)).status_code == 401
