@@ -3,6 +3,7 @@ and a fresh database per test for isolation."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -29,10 +30,10 @@ def postgres_server_url() -> Iterator[str]:
         server.cleanup()  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database on the session's server; dropped after the test."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
+@contextlib.asynccontextmanager
+async def ny_database(postgres_server_url: str, prefiks: str = "t") -> AsyncIterator[str]:
+    """A fresh, empty database on the server, dropped when the block ends; its URL."""
+    name = f"{prefiks}_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(postgres_server_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -46,3 +47,10 @@ async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@pytest.fixture
+async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database on the session's server; dropped after the test."""
+    async with ny_database(postgres_server_url) as url:
+        yield url

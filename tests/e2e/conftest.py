@@ -31,8 +31,8 @@ from api.app import create_app
 from api.auth import ALGORITHM, lag_token
 from domain.ident import gyldig_ident
 from projections.runner import Runner
-from store.embedded import with_database
 from store.settings import Settings, load_settings
+from tests.conftest import ny_database
 from workers.embedded_nats import start_nats
 from workers.projeksjoner import PROJEKSJONER
 from workers.stack import _Server
@@ -164,22 +164,9 @@ async def shared_server(postgres_server_url: str, nats_url: str, tmp_path_factor
                         ) -> AsyncIterator[Server]:
     """One app and database for a whole module, for tables of requests that must not change anything
     (refusals, authorisation): a module overrides `server` with it. Tests still run one at a time."""
-    name = f"e2e_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        settings = e2e_settings(with_database(postgres_server_url, name), nats_url, tmp_path_factory.mktemp("app"))
-        async with serve(settings) as s:
+    async with ny_database(postgres_server_url, "e2e") as url:
+        async with serve(e2e_settings(url, nats_url, tmp_path_factory.mktemp("app"))) as s:
             yield s
-    finally:
-        admin = await asyncpg.connect(postgres_server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ malformed or unknown-field bodies, a query string, a non-canonical id, If-Match 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,13 +18,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import jwt
 import pytest
 
 from api.auth import lag_token
-from store.embedded import with_database
+from tests.conftest import ny_database
 from tests.e2e.conftest import (
     API,
     IDENT_A,
@@ -39,24 +37,6 @@ from tests.e2e.conftest import (
 )
 
 LOP = f"{API}/tiltakslop"
-
-
-@contextlib.asynccontextmanager
-async def _database(postgres_server_url: str) -> AsyncIterator[str]:
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield with_database(postgres_server_url, name)
-    finally:
-        admin = await asyncpg.connect(postgres_server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 class _Par:
@@ -105,7 +85,7 @@ def _headers(svar: httpx.Response, omskriv: Any = lambda b: b) -> list[tuple[byt
 
 @pytest.fixture
 async def par(postgres_server_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[_Par]:
-    async with _database(postgres_server_url) as dsn_a, _database(postgres_server_url) as dsn_b:
+    async with ny_database(postgres_server_url) as dsn_a, ny_database(postgres_server_url) as dsn_b:
         async with (
             serve(e2e_settings(dsn_a, nats_url, tmp_path / "a")) as rask,
             serve(e2e_settings(dsn_b, nats_url, tmp_path / "b"), rask=False) as litestar,
@@ -121,6 +101,7 @@ async def test_the_fast_path_answers_every_request_as_litestar_does(par: _Par) -
     revisor = par.token("revisor")
     system = par.token("system")
     forleng = {"ny_tom": "2025-09-30", "aarsak": "BEHOV_VIDERE"}
+
 
     # Grants: plain, idempotent (and its repeat, and the key reused with another body), refused ones.
     assert (await par.begge("POST", f"{LOP}/", json=arbeidstrening(IDENT_A), headers=sb, ny="a")).status_code == 201

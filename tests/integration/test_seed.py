@@ -3,7 +3,6 @@ and the projection runner puts the seeded løp and guarantees on the deadline bo
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from datetime import date
 
@@ -13,9 +12,9 @@ from domain.konfig import STANDARD
 from projections import sporringer
 from projections.oversikt import Oversikt
 from projections.runner import Runner
-from store.embedded import with_database
 from store.mapper import ForlopMapper
 from store.visning import garanti_visning, lop_visning
+from tests.conftest import ny_database
 from workers.seed import planlegg, seed_database
 
 KEY = b"test-person-key"
@@ -68,16 +67,10 @@ async def test_seed_stores_every_planned_aggregate_without_refusals_and_the_boar
     assert Counter(k.split("/")[-1] for k in tiltak.elements())["NEDSATT_ARBEIDSEVNE"] > LOP // 2  # seed 001
 
     # The same seed, another database: the same measure and office mix is stored.
-    other = f"t_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(postgres_server_url)
-    await admin.execute(f'CREATE DATABASE "{other}"')
-    try:
-        _, res2 = await _seed(with_database(postgres_server_url, other))
+    async with ny_database(postgres_server_url) as other:
+        _, res2 = await _seed(other)
         assert dict(res2.avvist) == {}
-        assert await _mix(with_database(postgres_server_url, other)) == (tiltak, fylker, strommer)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
-        await admin.close()
+        assert await _mix(other) == (tiltak, fylker, strommer)
     assert planlegg(LOP, GARANTIER, seed=8, i_dag=I_DAG, konfig=STANDARD).miks != plan.miks
 
     # The projection runner catches up; the board shows the open løp and guarantees.
