@@ -19,7 +19,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 
-from api.auth import jwt_auth
+from api.auth import Tokener, jwt_auth
 from api.eksport import EksportController
 from api.felles import streng_kropp, vakter_uten_kopi
 from api.frister import FristController
@@ -135,7 +135,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
     def innstillinger() -> Settings:
         return settings
 
-    auth = jwt_auth(settings.secret("jwt"))
+    tokener = Tokener()  # the tokens accepted, for the JWT middleware and the fast path
+    auth = jwt_auth(settings.secret("jwt"), tokener)
     app = Litestar(
         route_handlers=[
             TiltakslopController,
@@ -170,7 +171,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
     vakter_uten_kopi(app)
     # Outermost, so unmatched routes and refused tokens get a correlation id, a log line and a sample too;
     # inside it, the busiest routes straight to their handlers (api/rask.py), everything else to Litestar.
-    handler = rask_vei(app, auth)(app.asgi_handler) if rask else app.asgi_handler
+    handler = rask_vei(app, tokener)(app.asgi_handler) if rask else app.asgi_handler
     app.asgi_handler = correlation_middleware(metrics)(handler)
     return app
 
