@@ -209,7 +209,7 @@ async def _tjen(
         if lengde is not None and (not lengde.isdigit() or rute.makskropp is not None and int(lengde) > rute.makskropp):
             await neste(scope, receive, send)
             return False
-        meldinger: list[ReceiveMessage] = []
+        meldinger: list[ReceiveMessage] = []  # as received, to replay to Litestar
         deler: list[bytes] = []
         storrelse = 0
         while True:
@@ -233,7 +233,7 @@ async def _tjen(
             await neste(scope, _gjenta(meldinger, receive), send)
             return False
         ScopeState.from_scope(scope).body = raw  # what Request.body() gives the handler (Idempotency-Key)
-    if "lop_id" in treff.groupdict():
+    if treff.re.groups:  # the routes with an id in the path
         lop_id = UUID(treff["lop_id"])
         kwargs["lop_id"] = lop_id
         scope["path_params"] = {"lop_id": lop_id}  # type: ignore[dict-item]  # as Litestar's router puts it
