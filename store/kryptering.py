@@ -36,13 +36,27 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.ident import Fodselsnummer
 from domain.person import kjent_person_id, person_id
-from store.nokler import Nokkelring
+from store.nokler import TABELL, Nokkelring
 
 PERSONLIGE = ("person", "fodselsdato")
 MARKOR = "__kryptert__"
 MARKOR_BYTES = b'"__kryptert__"'
 _KJENTE = 8192
-_P = re.compile(rb'"__kryptert__":\{"p":"([0-9a-f-]{36})"')
+_PREFIKS = '"__kryptert__":{"p":"'  # what comes before the person record id in a stored encrypted field
+_P = re.compile(re.escape(_PREFIKS.encode()) + rb'([0-9a-f-]{36})"')
+
+# The key rows of the persons that the stored rows just loaded name, read in the same statement as those
+# rows: a query over `loaded` (`AsyncPostgresRecorder.select_for_load_many_with`) that finds, as `_P` does,
+# the person record id after the first marker of each state. A state naming more than one person has the
+# others' keys loaded by `Nokkelring.last` afterwards (`person_ids` finds them all).
+NOKLER_TIL_LASTET = f"""SELECT k.person_id, NULL::boolean, NULL::bigint, NULL::text, k.nokkel FROM {TABELL} k
+WHERE k.person_id = ANY(ARRAY(
+    SELECT CASE WHEN t ~ '^[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}$' THEN t::uuid END
+    FROM (
+        SELECT encode(substring(state FROM position('\\x{_PREFIKS.encode().hex()}'::bytea IN state) + {len(_PREFIKS)} FOR 36), 'escape')
+        FROM loaded WHERE position('\\x{_PREFIKS.encode().hex()}'::bytea IN state) > 0
+    ) funn (t)
+))"""
 
 
 def person_ids(states: Iterable[bytes]) -> set[UUID]:

@@ -43,7 +43,7 @@ from eventsourcing.domain import CanSnapshotAggregate
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
-from store.kryptering import MARKOR_BYTES, PERSONLIGE, FeltKryptering, person_ids
+from store.kryptering import MARKOR_BYTES, NOKLER_TIL_LASTET, PERSONLIGE, FeltKryptering, person_ids
 from store.nokler import Nokkelring, as_uuid
 
 ZERO_LINK = bytes(32)
@@ -253,6 +253,21 @@ class ForlopMapper(Mapper[UUID]):
         return state
 
     # keys (async; the cipher's cache must hold every key the synchronous encode/decode needs)
+
+    async def nokler_til_lasting(self, conn: Any, personer: Iterable[UUID] | None = None) -> str | None:
+        """The query (`store.kryptering.NOKLER_TIL_LASTET`) that reads, with the stored rows being loaded,
+        the keys of the persons they name; pass its rows to `ta_imot_nokler`. None without field encryption,
+        or if the caller knows whose rows they are (`personer`) and their keys are cached and fresh."""
+        if self.felt_cipher is None:
+            return None
+        if personer is not None and self.felt_cipher.nokkelring.ferske(personer):
+            return None
+        await self.felt_cipher.nokkelring.opprett(conn)  # the key table exists before a query names it
+        return NOKLER_TIL_LASTET
+
+    def ta_imot_nokler(self, rader: Iterable[tuple[Any, bytes | None]]) -> None:
+        if self.felt_cipher is not None:
+            self.felt_cipher.nokkelring.ta_imot(rader)
 
     async def forbered_lesing(self, conn: Any, states: Iterable[bytes], *, laas: bool = False) -> None:
         """Load the keys of the persons named in stored `states` (events, snapshots, view rows)."""

@@ -127,6 +127,19 @@ class Nokkelring:
             else:
                 self._cache[p] = (bytes(funnet[p]) if funnet[p] else GLEMT, naa)
 
+    def ferske(self, person_ids: Iterable[UUID]) -> bool:
+        """True if `last` would load none of these keys now (each is cached and younger than `ttl`)."""
+        naa = time.monotonic()
+        return all(self._fersk(as_uuid(p), naa, godta_glemt=True) for p in person_ids)
+
+    def ta_imot(self, rader: Iterable[tuple[object, bytes | None]]) -> None:
+        """Cache key rows (person id, key or NULL) read just now by another query, as `last` caches its own
+        (`store.kryptering.NOKLER_TIL_LASTET`: the keys read in the same statement as the rows they
+        decrypt)."""
+        naa = time.monotonic()
+        for person, nokkel in rader:
+            self._cache[as_uuid(person)] = (bytes(nokkel) if nokkel else GLEMT, naa)
+
     async def sikre(self, conn: Forbindelse, person_ids: Iterable[UUID], *, ny: bool = False) -> None:
         """Create a key for each person that has none, and cache the keys. A forgotten key stays forgotten
         (the cipher then writes the personal fields as erased) unless `ny`: a new grant for a person who

@@ -351,10 +351,29 @@ class AsyncPostgresRecorder:
     ) -> dict[UUID, tuple[StoredEvent | None, list[StoredEvent]]]:
         """`select_for_load` (latest versions) of several aggregates in one round trip; an id without
         events maps to (None, [])."""
-        rows = await self.pool.fetch(self._load_many_sql, list(dict.fromkeys(originator_ids)))
+        return (await self.select_for_load_many_with(originator_ids, None))[0]
+
+    async def select_for_load_many_with(
+        self, originator_ids: Sequence[UUID], also: str | None
+    ) -> tuple[dict[UUID, tuple[StoredEvent | None, list[StoredEvent]]], list[tuple[Any, Any]]]:
+        """`select_for_load_many`, and in the same statement (the same snapshot of the database) the rows of
+        `also`: a query over `loaded(id, is_snapshot, originator_version, topic, state)`, the rows just
+        loaded, giving (uuid, NULL::boolean, NULL::bigint, NULL::text, bytea) rows; those come back as
+        (uuid, bytea) pairs."""
+        ids = list(dict.fromkeys(originator_ids))
+        if also is None:
+            rows = await self.pool.fetch(self._load_many_sql, ids)
+        else:
+            rows = await self.pool.fetch(
+                f"WITH loaded AS MATERIALIZED ({self._load_many_sql}) SELECT * FROM loaded UNION ALL ({also})", ids
+            )
         out: dict[UUID, tuple[StoredEvent | None, list[StoredEvent]]] = {}
         found: dict[Any, tuple[list[StoredEvent | None], list[StoredEvent]]] = {}
+        extra: list[tuple[Any, Any]] = []
         for oid, is_snapshot, version, topic, state in rows:
+            if is_snapshot is None:
+                extra.append((oid, state))
+                continue
             snapshot, events = found.setdefault(oid, ([None], []))
             stored = StoredEvent(as_uuid(oid), version, topic, bytes(state))
             if is_snapshot:
@@ -365,7 +384,7 @@ class AsyncPostgresRecorder:
             snapshot, events = found.get(oid, ([None], []))
             events.sort(key=lambda se: se.originator_version)
             out[oid] = (snapshot[0], events)
-        return out
+        return out, extra
 
     async def select_snapshots(
         self,

@@ -447,7 +447,8 @@ class Tjeneste:
         record = self.lesebuffer.person_record(lop_id) if kommando in _FLYTTER_PERIODEN else None
         if record is None:
             return await self.store.get(lop_id, Tiltakslop), None
-        lop, person = await self.store.get_flere((lop_id, Tiltakslop), (record, Person))
+        # The person record's id is also its key's (domain.person.person_id).
+        lop, person = await self.store.get_flere((lop_id, Tiltakslop), (record, Person), personer=(record,))
         if lop is None:
             raise NotFound("aggregate not found", id=str(lop_id))
         return lop, person

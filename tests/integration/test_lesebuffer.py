@@ -133,9 +133,9 @@ async def test_a_command_loads_the_person_record_with_the_lop_and_checks_the_hin
     kall: list[tuple] = []
     get_flere = en.store.get_flere
 
-    async def teller(*wanted):
+    async def teller(*wanted, **kwargs):
         kall.append(wanted)
-        return await get_flere(*wanted)
+        return await get_flere(*wanted, **kwargs)
 
     en.store.get_flere = teller  # type: ignore[method-assign]
     await en.endre_lop(lop.id, "forleng", ktx(), ny_tom=date(2025, 8, 31), aarsak="NEDSATT_ARBEIDSEVNE")
@@ -159,3 +159,55 @@ async def test_concurrent_reads_of_what_is_not_kept_share_their_loads(to):
         assert v == await fersk(to_, v.id)
     assert to_.lesebuffer._last.batcher <= 2  # the first alone, the other 15 together
     assert len(to_.lesebuffer) == 8
+
+
+class Tellende:
+    """The real pool, counting the statements sent through it (`fetch`)."""
+
+    def __init__(self, pool) -> None:
+        self.pool, self.sporringer = pool, 0
+
+    async def fetch(self, *args, **kwargs):
+        self.sporringer += 1
+        return await self.pool.fetch(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.pool, name)
+
+
+async def test_a_load_reads_the_keys_of_its_persons_in_the_same_statement(to):
+    from domain.tiltakslop import Tiltakslop
+    from store.kryptering import person_ids
+
+    en, to_ = to
+    lop_a, lop_b = await innvilg(en, A), await innvilg(en, B)
+    await en.endre_lop(lop_a.id, "forleng", ktx(), ny_tom=date(2025, 8, 31), aarsak="NEDSATT_ARBEIDSEVNE")
+    recorder = to_.store.recorder
+    # What the statement finds equals what the mapper finds in the same rows.
+    loaded, nokler = await recorder.select_for_load_many_with(
+        [lop_a.id, lop_b.id], await to_.store.mapper.nokler_til_lasting(recorder.pool)
+    )
+    states = [se.state for _, stored in loaded.values() for se in stored]
+    assert len(states) == 3
+    assert {k for k, _ in nokler} == person_ids(states) and len(nokler) == 2
+    assert all(len(bytes(n)) == 32 for _, n in nokler)
+
+    # A process that knows no key yet loads both cases in ONE statement and reads the persons.
+    def ny_prosess() -> Tjeneste:
+        tjeneste = tjeneste_for(recorder)
+        tjeneste.store.recorder = AsyncPostgresRecorder(Tellende(recorder.pool))  # type: ignore[arg-type]
+        return tjeneste
+
+    tre = ny_prosess()
+    a, b = await tre.store.get_flere((lop_a.id, Tiltakslop), (lop_b.id, Tiltakslop))
+    assert (a.person.verdi, b.person.verdi, a.version, b.version) == (A, B, 2, 1)
+    assert tre.store.recorder.pool.sporringer == 1
+
+    # An erased person's key comes back NULL in the same statement: the case loads as erased.
+    await en.glem(Fodselsnummer(A), ktx("SYSTEM", None), "pseudonym")
+    fire = ny_prosess()
+    a, b = await fire.store.get_flere((lop_a.id, Tiltakslop), (lop_b.id, Tiltakslop))
+    assert a.person is None and b.person.verdi == B
+    assert fire.store.recorder.pool.sporringer == 1
+    with pytest.raises(PersonGlemt):
+        await fire.les(lop_a.id, "tiltakslop", PER)
