@@ -47,6 +47,23 @@ MANGLER = b"-"
 
 Forbindelse = asyncpg.Pool | asyncpg.Connection
 
+# `Nokkelring.sikre`: insert a key for each of $1 that has none (the new key from $2), and give the key of
+# each: the one inserted (or, `_NY`, set in place of a forgotten one), else the one already there (as this
+# statement's snapshot holds it: the data-modifying CTE's rows are not visible to the rest of the query).
+_SIKRE_MAL = f"""WITH satt AS (
+    INSERT INTO {TABELL} (person_id, nokkel) SELECT * FROM unnest($1::uuid[], $2::bytea[])
+    ON CONFLICT (person_id) DO {{}}
+    RETURNING person_id, nokkel
+)
+SELECT person_id, nokkel FROM satt
+UNION ALL
+SELECT person_id, nokkel FROM {TABELL}
+WHERE person_id = ANY($1::uuid[]) AND person_id NOT IN (SELECT person_id FROM satt)"""
+_SIKRE = _SIKRE_MAL.format("NOTHING")
+_SIKRE_NY = _SIKRE_MAL.format(
+    f"UPDATE SET nokkel = excluded.nokkel, opprettet = now(), glemt = NULL WHERE {TABELL}.nokkel IS NULL"
+)
+
 
 def as_uuid(value: object) -> UUID:
     """asyncpg's UUID subclass (or text) as the standard UUID (domain objects get the standard one)."""
@@ -151,19 +168,19 @@ class Nokkelring:
             return
         ordnet = sorted(ids)
         await self.opprett(conn)
-        # Race-safe: concurrent creators both insert; one wins, both read the winner's key.
-        await conn.executemany(
-            f"""INSERT INTO {TABELL} (person_id, nokkel) VALUES ($1, $2)
-            ON CONFLICT (person_id) DO """
-            + (f"UPDATE SET nokkel = excluded.nokkel, opprettet = now(), glemt = NULL WHERE {TABELL}.nokkel IS NULL"
-               if ny else "NOTHING"),
-            [(p, os.urandom(32)) for p in ordnet],
-        )
-        rows = await conn.fetch(
-            f"SELECT person_id, nokkel FROM {TABELL} WHERE person_id = ANY($1::uuid[])", ordnet
-        )
+        # One statement: insert the missing keys and read every key of `ordnet`. Race-safe: concurrent
+        # creators both insert, one wins, and both use the winner's key. A row another transaction committed
+        # after this statement's snapshot (its insert then found the conflict) is not in what it read: read
+        # such rows again, after it.
+        rows = await conn.fetch(_SIKRE_NY if ny else _SIKRE, ordnet, [os.urandom(32) for _ in ordnet])
+        funnet = {as_uuid(r[0]) for r in rows}
+        if len(funnet) < len(ordnet):
+            rows = [*rows, *await conn.fetch(
+                f"SELECT person_id, nokkel FROM {TABELL} WHERE person_id = ANY($1::uuid[])",
+                [p for p in ordnet if p not in funnet],
+            )]
         for r in rows:
-            self._cache[as_uuid(r["person_id"])] = (bytes(r["nokkel"]) if r["nokkel"] else GLEMT, naa)
+            self._cache[as_uuid(r[0])] = (bytes(r[1]) if r[1] else GLEMT, naa)
 
     def _fersk(self, person_id: UUID, naa: float, *, godta_glemt: bool) -> bool:
         entry = self._cache.get(person_id)
