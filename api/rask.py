@@ -56,13 +56,21 @@ RUTER: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(rf"^{API}/tiltakslop/(?P<lop_id>{_UUID})$"), f"{API}/tiltakslop/{{lop_id}}"),
 )
 _KJENTE_PARAMETRE = {"request", "data", "lop_id"}
-_ARGUMENTER = "forlop.rask.argumenter"  # the handler's arguments, from `_tjen` to `_Rute._kall`
+_FEIL = "forlop.rask.feil"  # the handler's exception, from `_Rute.kall` to `_reis` (inside the exception middleware)
+_SVAR = "forlop.rask.svar"  # the handler's answer and request, from `_Rute.kall` to `_Rute._til_svar`
+
+
+async def _reis(scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG001
+    raise scope.pop(_FEIL)  # type: ignore[misc]
 
 
 class _Rute:
     """One route of the fast path: its handler and what Litestar's router would put in the scope."""
 
-    __slots__ = ("handler", "mal", "datatype", "valgfrie", "makskropp", "unntak", "skriver", "app", "koder", "egen_gjengivelse")
+    __slots__ = (
+        "handler", "mal", "datatype", "valgfrie", "makskropp", "unntak", "skriver", "feil", "svar", "koder",
+        "egen_gjengivelse",
+    )
 
     def __init__(self, handler: HTTPRouteHandler, mal: str) -> None:
         self.handler = handler
@@ -93,25 +101,44 @@ class _Rute:
             or any(lag.after_request for lag in handler.ownership_layers) or handler.background
         )
         self.koder = get_serializer(handler.resolve_type_encoders())
-        # The handler's call and answer inside Litestar's exception middleware, as Litestar wraps each route.
-        self.app = wrap_in_exception_handler(app=self._kall)
+        # Litestar's exception middleware, as Litestar wraps each route: it answers an exception the handler
+        # raised (`feil`), and wraps an answer that goes through the route's `to_response` (`svar`). A
+        # plain answer is written without it: it does nothing then but note that the response started.
+        self.feil = wrap_in_exception_handler(app=_reis)
+        self.svar = wrap_in_exception_handler(app=self._til_svar)
 
-    async def _kall(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kwargs = scope.pop(_ARGUMENTER)  # type: ignore[misc]
+    async def kall(self, scope: Scope, receive: Receive, send: Send, kwargs: dict[str, Any]) -> None:
+        """Call the handler and answer, as Litestar's route would inside its exception middleware."""
         request: Request[Any, Any, Any] = Request(scope, receive, send)
         kwargs["request"] = request
-        data = await self.handler.fn(**kwargs)
-        if self.egen_gjengivelse and type(data) is Response:
-            status = data.status_code or self.handler.status_code
-            start = self._start(data, status)
-            if start is not None:
-                body = encode_json(data.content, self.koder)
-                start["headers"].append((b"content-length", str(len(body)).encode()))
-                await send(start)  # type: ignore[arg-type]
-                await send({"type": "http.response.body", "body": body, "more_body": False})
-                return
+        try:
+            data = await self.handler.fn(**kwargs)
+            ferdig = self._ferdig(data) if self.egen_gjengivelse and type(data) is Response else None
+        except Exception as exc:  # noqa: BLE001 - answered by the route's exception handlers
+            scope[_FEIL] = exc  # type: ignore[literal-required]
+            await self.feil(scope, receive, send)
+            return
+        if ferdig is not None:
+            await send(ferdig[0])  # type: ignore[arg-type]
+            await send(ferdig[1])  # type: ignore[arg-type]
+            return
+        scope[_SVAR] = (data, request)  # type: ignore[literal-required]
+        await self.svar(scope, receive, send)
+
+    async def _til_svar(self, scope: Scope, receive: Receive, send: Send) -> None:
+        data, request = scope.pop(_SVAR)  # type: ignore[misc]
         svar = await self.handler.to_response(app=scope["litestar_app"], data=data, request=request)
         await svar(scope, receive, send)
+
+    def _ferdig(self, data: Response[Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The two messages `Response.to_asgi_response` would send for a plain JSON answer, or None."""
+        status = data.status_code or self.handler.status_code
+        start = self._start(data, status)
+        if start is None:
+            return None
+        body = encode_json(data.content, self.koder)
+        start["headers"].append((b"content-length", str(len(body)).encode()))
+        return start, {"type": "http.response.body", "body": body, "more_body": False}
 
     def _start(self, data: Response[Any], status: int) -> dict[str, Any] | None:
         """The response start Litestar's `Response.to_asgi_response` would send for a JSON answer with a body and
@@ -245,6 +272,5 @@ async def _tjen(
     scope["path_template"] = rute.mal
     scope["user"], scope["auth"] = bruker, kjent.auth  # type: ignore[union-attr]
     ScopeState.from_scope(scope).exception_handlers = rute.unntak
-    scope[_ARGUMENTER] = kwargs  # type: ignore[literal-required]
-    await rute.app(scope, receive, send)
+    await rute.kall(scope, receive, send, kwargs)
     return True

@@ -137,3 +137,46 @@ def test_header_reads_as_litestar_headers_get() -> None:
     litestar = Headers.from_scope({"headers": raw})  # type: ignore[arg-type]
     for navn in ("if-match", "idempotency-key", "host", "authorization"):
         assert header(_Request(), navn.encode()) == litestar.get(navn)  # type: ignore[arg-type]
+
+
+def test_the_direct_request_line_is_the_formatters_line() -> None:
+    from api.observability import _foresporselslinje
+
+    felt = {"method": "GET", "path": "/api/v1/tiltakslop/x", "route": "/api/v1/tiltakslop/{lop_id}", "status": 200,
+            "duration_ms": 1.5}
+    cid = str(ny_uuid4())
+    record = _foresporsel(dict(felt), cid)
+    assert _foresporselslinje(dict(felt), cid, record.created) == JsonFormatter().format(record)  # byte for byte
+
+
+def test_the_direct_request_line_goes_only_to_the_plain_setup() -> None:
+    """`configure_logging`'s setup alone: straight to its handler. Anything added (a capturing handler, a
+    filter, another formatter, a level above INFO): through `log.handle`, so whatever was added sees it."""
+    from api.observability import _direkte_strom, configure_logging
+
+    rot = logging.getLogger()
+    for_handlers, for_level = rot.handlers[:], rot.level
+    try:
+        configure_logging("INFO", stream=io.StringIO())
+        handler = rot.handlers[0]
+        assert _direkte_strom() is handler
+        fanger = logging.Handler()
+        rot.addHandler(fanger)
+        assert _direkte_strom() is None
+        rot.removeHandler(fanger)
+        log.addFilter(lambda r: True)
+        assert _direkte_strom() is None
+        log.filters.clear()
+        handler.setLevel(logging.WARNING)
+        assert _direkte_strom() is None
+        handler.setLevel(logging.NOTSET)
+        handler.setFormatter(logging.Formatter())
+        assert _direkte_strom() is None
+        handler.setFormatter(JsonFormatter())
+        log.propagate = False
+        assert _direkte_strom() is None
+        log.propagate = True
+        assert _direkte_strom() is handler
+    finally:
+        rot.handlers[:] = for_handlers
+        rot.setLevel(for_level)
