@@ -370,6 +370,10 @@ class Tjeneste:
         body = msgspec.json.encode({"command": command, **fields}, enc_hook=_verdi, order="sorted")
         return hmac.new(self._person_nokkel, body, hashlib.sha256).hexdigest()
 
+    def _avtrykk_for(self, kontekst: Kontekst, command: str, **fields: Any) -> str | None:
+        """The fingerprint of an idempotent command; None without an idempotency key (nothing compares it)."""
+        return self.avtrykk(command, **fields) if kontekst.command_id else None
+
     @staticmethod
     def _ny_id(kontekst: Kontekst, salt: str = "") -> UUID:
         """An idempotent command creates the same id on every try; others get a fresh one."""
@@ -562,7 +566,7 @@ class Tjeneste:
             person.registrer_lop(lop.id, lop.tiltakstype, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id)
             return lop, True, (lop, person)
 
-        avtrykk = avtrykk or self.avtrykk("innvilg_lop", **grant)
+        avtrykk = avtrykk or self._avtrykk_for(kontekst, "innvilg_lop", **grant)
         return await self._utfor(kontekst, avtrykk, handling, "tiltakslop", per)
 
     async def endre_lop(
@@ -611,7 +615,7 @@ class Tjeneste:
                 endret = (lop, person)
             return lop, False, endret
 
-        avtrykk = avtrykk or self.avtrykk(kommando, lop_id=lop_id, **felter)
+        avtrykk = avtrykk or self._avtrykk_for(kontekst, kommando, lop_id=lop_id, **felter)
         return await self._utfor(kontekst, avtrykk, handling, "tiltakslop", per)
 
     async def overgang(
@@ -662,7 +666,7 @@ class Tjeneste:
             person.registrer_lop(ny.id, ny.tiltakstype, ny.fom, ny.opptatt_tom, ktx, ny.regelsett_id)
             return ny, True, (fra, person, ny)
 
-        avtrykk = avtrykk or self.avtrykk("overgang", lop_id=lop_id, sluttdato=sluttdato, **til)
+        avtrykk = avtrykk or self._avtrykk_for(kontekst, "overgang", lop_id=lop_id, sluttdato=sluttdato, **til)
         return await self._utfor(kontekst, avtrykk, handling, "tiltakslop", per)
 
     # --- Ungdomsgaranti -----------------------------------------------------------------------------
@@ -680,7 +684,7 @@ class Tjeneste:
             person.registrer_garanti(garanti.id, kontekst, garanti.regelsett_id)
             return garanti, True, (garanti, person)
 
-        avtrykk = avtrykk or self.avtrykk("innvilg_garanti", **grant)
+        avtrykk = avtrykk or self._avtrykk_for(kontekst, "innvilg_garanti", **grant)
         return await self._utfor(kontekst, avtrykk, handling, "ungdomsgaranti", per)
 
     async def endre_garanti(
@@ -715,7 +719,7 @@ class Tjeneste:
                 endret = (garanti, person)
             return garanti, False, endret
 
-        avtrykk = avtrykk or self.avtrykk(kommando, garanti_id=garanti_id, **felter)
+        avtrykk = avtrykk or self._avtrykk_for(kontekst, kommando, garanti_id=garanti_id, **felter)
         return await self._utfor(kontekst, avtrykk, handling, "ungdomsgaranti", per)
 
     async def _sjekk_eget_lop(self, garanti: Ungdomsgaranti, lop_id: UUID) -> None:
