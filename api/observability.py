@@ -380,10 +380,14 @@ class _SamletSkriving:
 def _set_header(message: Message, value: str) -> None:
     """`X-Correlation-ID: value` on a response start, replacing one the app set (it sets none)."""
     headers = message.get("headers")
-    if isinstance(headers, list) and all(name.lower() != _HEADER_BYTES for name, _ in headers):
-        headers.append((_HEADER_BYTES, value.encode("latin-1")))
-    else:
-        MutableScopeHeaders.from_message(message)[HEADER] = value
+    if isinstance(headers, list):
+        for name, _ in headers:
+            if name.lower() == _HEADER_BYTES:
+                break
+        else:
+            headers.append((_HEADER_BYTES, value.encode("latin-1")))
+            return
+    MutableScopeHeaders.from_message(message)[HEADER] = value
 
 
 _DIGITS = re.compile(r"(?<![\w-])\d{11,}(?![\w-])")  # not inside a UUID or a word

@@ -180,3 +180,18 @@ def test_the_direct_request_line_goes_only_to_the_plain_setup() -> None:
     finally:
         rot.handlers[:] = for_handlers
         rot.setLevel(for_level)
+
+
+def test_json_svar_is_the_response_litestar_makes() -> None:
+    from litestar import Response
+
+    from api.felles import json_svar
+
+    for status in (None, 200, 201):
+        headers = {"ETag": '"3"', "Location": "/api/v1/tiltakslop/x"}
+        laget, litestar = json_svar({"a": 1}, dict(headers), status), Response({"a": 1}, status_code=status, headers=headers)
+        felter = {f for cls in type(litestar).__mro__ for f in getattr(cls, "__slots__", ())}
+        felter |= set(getattr(litestar, "__dict__", {}))
+        assert "content" in felter and "headers" in felter
+        assert type(laget) is type(litestar)
+        assert {f: getattr(laget, f) for f in felter} == {f: getattr(litestar, f) for f in felter}
