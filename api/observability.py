@@ -44,17 +44,15 @@ class JsonFormatter(logging.Formatter):
     _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
     def format(self, record: logging.LogRecord) -> str:
+        felt = record.__dict__.get(_FELT)
+        if felt is not None:  # a request line (`_foresporsel`): its extras are these, all simple values
+            return _foresporselslinje(felt, record.__dict__[_CID], record.created)
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
-        felt = record.__dict__.get(_FELT)
-        if felt is not None:  # a request line (`_foresporsel`): its extras are these, all simple values
-            entry["correlation_id"] = record.__dict__[_CID]
-            entry.update(felt)
-            return _RASK.encode(entry).decode()
         cid = correlation_id.get()
         if cid is not None:
             entry["correlation_id"] = str(cid)
@@ -203,7 +201,8 @@ def _direkte_strom() -> SamletStrom | None:
 
 
 def _foresporselslinje(felt: dict[str, Any], cid: str, naa: float) -> str:
-    """The line JsonFormatter writes for `_foresporsel(felt, cid)` made at time `naa`."""
+    """The request line at time `naa`: what JsonFormatter writes for `_foresporsel(felt, cid)` (it calls this),
+    the same line its general path writes for `log.info("request", extra=felt)` (a unit test compares)."""
     entry: dict[str, Any] = {
         "time": datetime.fromtimestamp(naa, UTC).isoformat(),
         "level": "INFO",
