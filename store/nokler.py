@@ -26,6 +26,7 @@ import asyncio
 import os
 import time
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID, SafeUUID
 
 import asyncpg
@@ -137,23 +138,20 @@ class Nokkelring:
             + (" ORDER BY person_id FOR SHARE" if laas else ""),
             list(ids),
         )
-        funnet = {as_uuid(r["person_id"]): r["nokkel"] for r in rows}
-        for p in ids:
-            if p not in funnet:
-                self._cache[p] = (MANGLER, naa)
-            else:
-                self._cache[p] = (bytes(funnet[p]) if funnet[p] else GLEMT, naa)
+        self.ta_imot(rows, naa)
+        for p in ids.difference(as_uuid(r[0]) for r in rows):  # no row: never keyed
+            self._cache[p] = (MANGLER, naa)
 
     def ferske(self, person_ids: Iterable[UUID]) -> bool:
         """True if `last` would load none of these keys now (each is cached and younger than `ttl`)."""
         naa = time.monotonic()
         return all(self._fersk(as_uuid(p), naa, godta_glemt=True) for p in person_ids)
 
-    def ta_imot(self, rader: Iterable[tuple[object, bytes | None]]) -> None:
-        """Cache key rows (person id, key or NULL) read just now by another query, as `last` caches its own
-        (`store.kryptering.NOKLER_TIL_LASTET`: the keys read in the same statement as the rows they
-        decrypt)."""
-        naa = time.monotonic()
+    def ta_imot(self, rader: Iterable[tuple[Any, Any]], naa: float | None = None) -> None:
+        """Cache key rows (person id, key or NULL: forgotten) as read just now: by `last` and `sikre`, or by
+        another query (`store.kryptering.NOKLER_TIL_LASTET`, the keys read in the same statement as the rows
+        they decrypt; the read buffer's check)."""
+        naa = time.monotonic() if naa is None else naa
         for person, nokkel in rader:
             self._cache[as_uuid(person)] = (bytes(nokkel) if nokkel else GLEMT, naa)
 
@@ -179,8 +177,7 @@ class Nokkelring:
                 f"SELECT person_id, nokkel FROM {TABELL} WHERE person_id = ANY($1::uuid[])",
                 [p for p in ordnet if p not in funnet],
             )]
-        for r in rows:
-            self._cache[as_uuid(r[0])] = (bytes(r[1]) if r[1] else GLEMT, naa)
+        self.ta_imot(rows, naa)
 
     def _fersk(self, person_id: UUID, naa: float, *, godta_glemt: bool) -> bool:
         entry = self._cache.get(person_id)
@@ -206,5 +203,5 @@ class Nokkelring:
         self._cache[as_uuid(person_id)] = (GLEMT, time.monotonic())
 
     def sett(self, person_id: UUID, nokkel: bytes | None) -> None:
-        """Put a key (None: forgotten) in the cache directly: for tests without a database."""
-        self._cache[as_uuid(person_id)] = (nokkel if nokkel is not None else GLEMT, time.monotonic())
+        """Put one key (None: forgotten) in the cache, as read just now (the read buffer; tests)."""
+        self.ta_imot(((person_id, nokkel),))
