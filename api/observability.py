@@ -21,11 +21,13 @@ from bisect import bisect_left
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 import msgspec
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from store.nokler import uuid_av_int
 
 HEADER = "x-correlation-id"
 _HEADER_BYTES = HEADER.encode()
@@ -425,7 +427,4 @@ def ny_uuid4() -> UUID:
                 (int.from_bytes(tilfeldig[i : i + 16], "big") & _VERSJON4_MASKE) | _VERSJON4
                 for i in range(0, len(tilfeldig), 16)
             )
-    uid = object.__new__(UUID)  # what UUID(int=...) does, without checking a value made to fit
-    object.__setattr__(uid, "int", verdi)
-    object.__setattr__(uid, "is_safe", SafeUUID.unknown)
-    return uid
+    return uuid_av_int(verdi)
