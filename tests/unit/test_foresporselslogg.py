@@ -6,6 +6,8 @@
   the same JSON line.
 - `ny_uuid4` makes valid, distinct version-4 UUIDs.
 - `api.felles.header` reads a header as Litestar's `request.headers.get` does.
+- The request line written straight to the handler (`_foresporselslinje`) is the formatter's line, and only
+  `configure_logging`'s setup alone takes that path; `api.felles.json_svar` is the Response Litestar makes.
 """
 
 from __future__ import annotations
