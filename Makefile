@@ -34,7 +34,7 @@ loadtest: $(STAMP)
 
 # JSON Schema of every NATS message and the AsyncAPI document, generated from the code into docs/.
 docs: $(STAMP)
-	$(BIN)/python -m workers.skjema
+	$(BIN)/python -m workers.schemas
 
 lint: $(STAMP)
 	$(BIN)/ruff check domain store projections api workers tests

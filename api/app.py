@@ -19,35 +19,35 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 
+from api.audit import HendelseController, RevisjonController
 from api.auth import Tokener, jwt_auth
-from api.eksport import EksportController
-from api.felles import streng_kropp, vakter_uten_kopi
+from api.common import streng_kropp, vakter_uten_kopi
+from api.erasure import GlemController
+from api.export import EksportController
 from api.frister import FristController
-from api.glem import GlemController
-from api.helse import HelseController
-from api.innsyn import InnsynController
+from api.health import HealthController
 from api.observability import Metrics, correlation_middleware
 from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
 from api.rask import rask_vei
-from api.revisjon import HendelseController, RevisjonController
+from api.read_log import InnsynController
 from api.tiltakslop import TiltakslopController
 from api.ungdomsgarantier import UngdomsgarantiController
 from api.varsler import VarselController
 from projections.oversikt import Oversikt
 from projections.runner import SPORING_DDL
-from store.innsynslogg import Innsynslogg
-from store.laas import kjor_ddl
+from store.locks import kjor_ddl
 from store.mapper import mapper_for
+from store.read_log import ReadLog
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
+from store.service import Service
 from store.settings import Settings
-from store.tjeneste import Tjeneste
 
 log = logging.getLogger(__name__)
 
 
-class NatsForbindelse:
+class NatsConnection:
     """A NATS connection that keeps trying in the background, so the API starts while NATS is down."""
 
     def __init__(self, url: str | None) -> None:
@@ -91,8 +91,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await create_pool(settings.database_url, min_size=2, max_size=20)
         recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
-        forbindelse = NatsForbindelse(settings.nats_url)
-        innsyn = Innsynslogg(pool, settings.secret("pseudonym"))
+        forbindelse = NatsConnection(settings.nats_url)
+        innsyn = ReadLog(pool, settings.secret("pseudonym"))
         try:
             await recorder.create_tables()
             await kjor_ddl(pool, [SPORING_DDL])
@@ -101,7 +101,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
             # One mapper (one key cache) for the store and the views of this process.
             mapper = mapper_for(settings.secret("person"), kryptert=settings.field_encryption)
             store = EventStore(recorder, mapper, snapshot_every=settings.snapshot_interval)
-            app.state.tjeneste = Tjeneste(store, settings.regler, settings.secret("person"))
+            app.state.tjeneste = Service(store, settings.regler, settings.secret("person"))
             app.state.pool = pool
             app.state.nats = forbindelse
             app.state.metrics = metrics
@@ -127,7 +127,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
             await recorder.close()
             await pool.close()
 
-    def tjeneste(state: State, settings: Settings) -> Tjeneste:  # noqa: ARG001
+    def tjeneste(state: State, settings: Settings) -> Service:  # noqa: ARG001
         # `settings` is unused: depending on it puts the two providers in separate batches, and Litestar
         # resolves a batch of two or more in an anyio task group per request (measured in bench_http).
         return state.tjeneste
@@ -147,7 +147,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
             VarselController,
             HendelseController,
             RevisjonController,
-            HelseController,
+            HealthController,
             InnsynController,
             EksportController,
         ],

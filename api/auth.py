@@ -22,20 +22,20 @@ from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 ALGORITHM = "HS256"
 
 
-class Rolle(StrEnum):
+class Role(StrEnum):
     SAKSBEHANDLER = "SAKSBEHANDLER"
     REVISOR = "REVISOR"
     SYSTEM = "SYSTEM"
 
 
-_SKRIVERE = frozenset({Rolle.SAKSBEHANDLER, Rolle.SYSTEM})
-_SER_ALT = frozenset({Rolle.REVISOR, Rolle.SYSTEM})
+_SKRIVERE = frozenset({Role.SAKSBEHANDLER, Role.SYSTEM})
+_SER_ALT = frozenset({Role.REVISOR, Role.SYSTEM})
 
 
 @dataclass(frozen=True, slots=True)
-class Bruker:
+class User:
     ident: str
-    roller: frozenset[Rolle]
+    roller: frozenset[Role]
     enheter: tuple[str, ...]
 
     @property
@@ -58,22 +58,22 @@ class Bruker:
         """A command on a case of office `enhet`; returns the office the actor acts for."""
         if not self.kan_skrive:
             raise PermissionDeniedException("the role may not run commands")
-        if Rolle.SYSTEM in self.roller:
+        if Role.SYSTEM in self.roller:
             return enhet
         if enhet not in self.enheter:
             raise PermissionDeniedException("the case belongs to another office")
         return enhet
 
 
-async def _bruker_fra_token(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Bruker | None:
+async def _bruker_fra_token(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> User | None:
     try:
-        roller = frozenset(Rolle(r) for r in token.extras.get("roller", ()))
+        roller = frozenset(Role(r) for r in token.extras.get("roller", ()))
     except (ValueError, TypeError):
         return None
     enheter = token.extras.get("enheter", ())
     if not roller or not isinstance(enheter, list) or not all(isinstance(e, str) for e in enheter):
         return None
-    return Bruker(ident=token.sub, roller=roller, enheter=tuple(enheter))
+    return User(ident=token.sub, roller=roller, enheter=tuple(enheter))
 
 
 class Tokener:
@@ -102,7 +102,7 @@ class Tokener:
         self._kjente[encoded_token] = (resultat, resultat.auth.exp.timestamp())
 
 
-def jwt_auth(secret: bytes, tokener: Tokener | None = None) -> JWTAuth[Bruker, Token]:
+def jwt_auth(secret: bytes, tokener: Tokener | None = None) -> JWTAuth[User, Token]:
     """Litestar's JWT auth with our claims, remembering accepted tokens in `tokener`."""
     kjente = tokener or Tokener()
 
@@ -117,7 +117,7 @@ def jwt_auth(secret: bytes, tokener: Tokener | None = None) -> JWTAuth[Bruker, T
             kjente.husk(encoded_token, resultat)
             return resultat
 
-    return JWTAuth[Bruker, Token](
+    return JWTAuth[User, Token](
         token_secret=secret.decode(),
         retrieve_user_handler=_bruker_fra_token,
         algorithm=ALGORITHM,
@@ -138,9 +138,9 @@ def lag_token(
     return token.encode(secret.decode(), ALGORITHM)
 
 
-def bruker(connection: ASGIConnection[Any, Any, Any, Any]) -> Bruker:
+def bruker(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
     user = connection.user
-    if not isinstance(user, Bruker):  # the JWT middleware lets no request through without one
+    if not isinstance(user, User):  # the JWT middleware lets no request through without one
         raise PermissionDeniedException("no user")
     return user
 

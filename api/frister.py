@@ -11,16 +11,16 @@ from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import Parameter
 
-from api import eksempler
-from api.auth import Bruker, bruker
-from api.felles import API, i_dag
-from api.innsyn import logg_innsyn
-from domain.feil import DomainError
-from projections import kjent, sporringer
+from api import examples
+from api.auth import User, bruker
+from api.common import API, i_dag
+from api.read_log import logg_innsyn
+from domain.errors import DomainError
+from projections import as_known, queries
 from projections.runner import vent_til
-from store.kryptering import er_glemt
+from store.dto import garanti_visning, lop_visning
+from store.encryption import er_glemt
 from store.settings import Settings
-from store.visning import garanti_visning, lop_visning
 
 PROJEKSJON = "oversikt"
 
@@ -42,7 +42,7 @@ class FristSide(msgspec.Struct, kw_only=True):
     neste: str | None
 
 
-def enheter_for(user: Bruker, enhet: list[str] | None) -> list[str] | None:
+def enheter_for(user: User, enhet: list[str] | None) -> list[str] | None:
     """Office scoping: a SAKSBEHANDLER sees its own offices, and naming another is 403."""
     if user.ser_alt:
         return enhet or None
@@ -72,13 +72,13 @@ class ReplayMangler(DomainError):
 
 async def _frister_kjent_per(state: State, kjent_per: datetime, **filtre: Any) -> tuple[list[Any], str | None]:
     """The board from the views as the system knew them at `kjent_per` (a schema of their own)."""
-    skjema = kjent.skjema_for(kjent_per)
+    skjema = as_known.skjema_for(kjent_per)
     async with state.pool.acquire() as conn:
-        if not await kjent.finnes(conn, kjent_per):
+        if not await as_known.finnes(conn, kjent_per):
             raise ReplayMangler(kjent_per)
         async with conn.transaction():
             await conn.execute(f"SET LOCAL search_path TO {skjema}, public")
-            return await sporringer.frister(conn, **filtre)
+            return await queries.frister(conn, **filtre)
 
 
 class FristController(Controller):
@@ -87,7 +87,7 @@ class FristController(Controller):
 
     @get(
         "/", summary="The deadline board: one row per open løp or guarantee, evaluated for `per`",
-        responses=eksempler.frister_svar(FristSide),
+        responses=examples.frister_svar(FristSide),
     )
     async def frister(
         self,
@@ -111,7 +111,7 @@ class FristController(Controller):
         per = per or i_dag(settings)
         if kjent_per is None:
             await vent_paa_visninger(state, min_posisjon)
-            rader, neste = await sporringer.frister(
+            rader, neste = await queries.frister(
                 state.pool, per=per, enheter=enheter, type=type, fra=fra, til=til, etter=etter, antall=antall
             )
         else:

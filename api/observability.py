@@ -27,7 +27,7 @@ import msgspec
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from store.nokler import uuid_av_int
+from store.keys import uuid_av_int
 
 HEADER = "x-correlation-id"
 _HEADER_BYTES = HEADER.encode()

@@ -8,16 +8,16 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, post
 
-from api import eksempler
+from api import examples
 from api.auth import bruker
-from api.felles import API, i_dag
-from api.innsyn import logg_innsyn
+from api.common import API, i_dag
+from api.read_log import logg_innsyn
 from api.schemas import OversiktCreate
-from domain.feil import InvalidRequest
+from domain.errors import InvalidRequest
 from domain.ident import Fodselsnummer
+from store.dto import GarantiVisning, LopVisning
+from store.service import Service
 from store.settings import Settings
-from store.tjeneste import Tjeneste
-from store.visning import GarantiVisning, LopVisning
 
 
 class Oversikt(msgspec.Struct, kw_only=True):
@@ -31,13 +31,13 @@ class PersonController(Controller):
 
     @post(
         "/oversikt", status_code=200, summary="All løp and guarantees of one person (a read)",
-        responses=eksempler.oversikt_svar(Oversikt),
+        responses=examples.oversikt_svar(Oversikt),
     )
     async def oversikt(
         self,
         request: Request[Any, Any, Any],
-        data: Annotated[OversiktCreate, eksempler.OVERSIKT],
-        tjeneste: Tjeneste,
+        data: Annotated[OversiktCreate, examples.OVERSIKT],
+        tjeneste: Service,
         settings: Settings,
         per: date | None = None,
     ) -> Oversikt:

@@ -24,7 +24,7 @@ from litestar.exceptions import (
 )
 
 from api.observability import correlation_id
-from domain.feil import DomainError
+from domain.errors import DomainError
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("forlop.api")

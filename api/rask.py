@@ -44,8 +44,8 @@ from litestar.utils import normalize_path
 from litestar.utils.helpers import get_enum_string_value
 from litestar.utils.scope.state import ScopeState
 
-from api.auth import Bruker, Tokener, skriver
-from api.felles import API, VAKTER
+from api.auth import Tokener, User, skriver
+from api.common import API, VAKTER
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # (method, path pattern, the route's path as the controller declares it)
@@ -226,7 +226,7 @@ async def _tjen(
     )
     bruker = kjent.user if kjent is not None else None
     if (
-        not isinstance(bruker, Bruker) or vert is None or not is_valid_host(vert)
+        not isinstance(bruker, User) or vert is None or not is_valid_host(vert)
         or (rute.skriver and not bruker.kan_skrive)
     ):
         await neste(scope, receive, send)

@@ -9,9 +9,9 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
-from api import eksempler
+from api import examples
 from api.auth import bruker, skriver
-from api.felles import (
+from api.common import (
     API,
     avtrykk,
     forventet_versjon,
@@ -22,7 +22,7 @@ from api.felles import (
     svar,
     tjeneste_av,
 )
-from api.innsyn import logg_innsyn
+from api.read_log import logg_innsyn
 from api.schemas import (
     AnnulleringCreate,
     AvkortingCreate,
@@ -39,9 +39,9 @@ from api.schemas import (
     VurderingCreate,
     felter,
 )
-from domain.feil import InvalidRequest
-from store.tjeneste import Tjeneste
-from store.visning import Forlengelsesmulighet, Historikk, LopVisning
+from domain.errors import InvalidRequest
+from store.dto import Forlengelsesmulighet, Historikk, LopVisning
+from store.service import Service
 
 Svar = Response[LopVisning]
 
@@ -76,11 +76,11 @@ class TiltakslopController(Controller):
         )
         return svar(kvittering)
 
-    @post("/", guards=[skriver], summary="Grant a løp (TiltakslopInnvilget)", responses=eksempler.INNVILG_LOP_SVAR,
-        operation_class=eksempler.Opprett,
+    @post("/", guards=[skriver], summary="Grant a løp (TiltakslopInnvilget)", responses=examples.INNVILG_LOP_SVAR,
+        operation_class=examples.Opprett,
     )
     async def innvilg(
-        self, request: Request[Any, Any, Any], data: Annotated[TiltakslopCreate, eksempler.INNVILG_LOP]
+        self, request: Request[Any, Any, Any], data: Annotated[TiltakslopCreate, examples.INNVILG_LOP]
     ) -> Svar:
         tjeneste, settings = tjeneste_av(request), innstillinger_av(request)
         if isinstance(data.nav_enhet, str):
@@ -98,82 +98,82 @@ class TiltakslopController(Controller):
 
     @post(
         "/{lop_id:uuid}/forlengelser", guards=[skriver], summary="Extend (TiltakslopForlenget)", status_code=200,
-        responses=eksempler.FORLENG_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.FORLENG_SVAR, operation_class=examples.Kommando,
     )
     async def forleng(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[ForlengelseCreate, eksempler.FORLENG],
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[ForlengelseCreate, examples.FORLENG],
     ) -> Svar:
         return await self._endre(request, lop_id, "forleng", **felter(data))
 
     @post(
         "/{lop_id:uuid}/avkorting", guards=[skriver], summary="Shorten (TiltakslopAvkortet)", status_code=200,
-        responses=eksempler.AVKORT_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.AVKORT_SVAR, operation_class=examples.Kommando,
     )
     async def avkort(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AvkortingCreate, eksempler.AVKORT],
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AvkortingCreate, examples.AVKORT],
     ) -> Svar:
         return await self._endre(request, lop_id, "avkort", **felter(data))
 
     @post(
         "/{lop_id:uuid}/malgruppe", guards=[skriver], summary="Change target group (MalgruppeEndret)", status_code=200,
-        responses=eksempler.MALGRUPPE_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.MALGRUPPE_SVAR, operation_class=examples.Kommando,
     )
     async def malgruppe(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[MalgruppeCreate, eksempler.MALGRUPPE],
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[MalgruppeCreate, examples.MALGRUPPE],
     ) -> Svar:
         return await self._endre(request, lop_id, "endre_malgruppe", **felter(data))
 
     @post(
         "/{lop_id:uuid}/vurderinger", guards=[skriver], summary="Record a review (OppfolgingsvurderingGjennomfort)", status_code=200,
-        responses=eksempler.VURDERING_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.VURDERING_SVAR, operation_class=examples.Kommando,
     )
     async def vurdering(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[VurderingCreate, eksempler.VURDERING],
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[VurderingCreate, examples.VURDERING],
     ) -> Svar:
         return await self._endre(request, lop_id, "registrer_vurdering", **felter(data))
 
     @post(
         "/{lop_id:uuid}/tilskuddssats", guards=[skriver], summary="Set the subsidy rate (TilskuddssatsFastsatt)", status_code=200,
-        responses=eksempler.TILSKUDDSSATS_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.TILSKUDDSSATS_SVAR, operation_class=examples.Kommando,
     )
     async def tilskuddssats(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[TilskuddssatsCreate, eksempler.TILSKUDDSSATS],
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[TilskuddssatsCreate, examples.TILSKUDDSSATS],
     ) -> Svar:
         return await self._endre(request, lop_id, "fastsett_sats", **felter(data))
 
     @post(
         "/{lop_id:uuid}/permisjoner", guards=[skriver], summary="Grant a leave (PermisjonInnvilget)", status_code=200,
-        responses=eksempler.PERMISJON_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.PERMISJON_SVAR, operation_class=examples.Kommando,
     )
     async def permisjon(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[PermisjonCreate, eksempler.PERMISJON],
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[PermisjonCreate, examples.PERMISJON],
     ) -> Svar:
         return await self._endre(request, lop_id, "innvilg_permisjon", **felter(data))
 
     @post(
         "/{lop_id:uuid}/avslutning", guards=[skriver], summary="End the løp (TiltakslopAvsluttet)", status_code=200,
-        responses=eksempler.AVSLUTT_LOP_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.AVSLUTT_LOP_SVAR, operation_class=examples.Kommando,
     )
     async def avslutt(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AvslutningCreate, eksempler.AVSLUTT_LOP],
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AvslutningCreate, examples.AVSLUTT_LOP],
     ) -> Svar:
         return await self._endre(request, lop_id, "avslutt", **felter(data))
 
     @post(
         "/{lop_id:uuid}/annullering", guards=[skriver], summary="Annul the grant (TiltakslopAnnullert)", status_code=200,
-        responses=eksempler.ANNULLER_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.ANNULLER_SVAR, operation_class=examples.Kommando,
     )
     async def annuller(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AnnulleringCreate, eksempler.ANNULLER],
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[AnnulleringCreate, examples.ANNULLER],
     ) -> Svar:
         return await self._endre(request, lop_id, "annuller", **felter(data))
 
     @post(
         "/{lop_id:uuid}/korrigeringer", guards=[skriver], summary="Correct recorded facts (TiltakslopKorrigert)", status_code=200,
-        responses=eksempler.KORRIGER_LOP_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.KORRIGER_LOP_SVAR, operation_class=examples.Kommando,
     )
     async def korriger(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[KorrigeringCreate, eksempler.KORRIGER_LOP],
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[KorrigeringCreate, examples.KORRIGER_LOP],
     ) -> Svar:
         return await self._endre(request, lop_id, "korriger", **felter(data))
 
@@ -181,10 +181,10 @@ class TiltakslopController(Controller):
         "/{lop_id:uuid}/overgang",
         guards=[skriver],
         summary="Transition: end this løp and grant the next atomically; answers with the new løp",
-        responses=eksempler.OVERGANG_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.OVERGANG_SVAR, operation_class=examples.Kommando,
     )
     async def overgang(
-        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[OvergangCreate, eksempler.OVERGANG]
+        self, request: Request[Any, Any, Any], lop_id: UUID, data: Annotated[OvergangCreate, examples.OVERGANG]
     ) -> Svar:
         tjeneste, settings = tjeneste_av(request), innstillinger_av(request)
         user = bruker(request)
@@ -202,7 +202,7 @@ class TiltakslopController(Controller):
 
     @get(
         "/{lop_id:uuid}", summary="A løp with its limits and deadlines for a business date",
-        responses=eksempler.HENT_LOP_SVAR,
+        responses=examples.HENT_LOP_SVAR,
     )
     async def hent(
         self,
@@ -221,10 +221,10 @@ class TiltakslopController(Controller):
 
     @get(
         "/{lop_id:uuid}/historikk", summary="Every event of the løp, with actor, reason and hash-chain link",
-        responses=eksempler.LOP_HISTORIKK_SVAR,
+        responses=examples.LOP_HISTORIKK_SVAR,
     )
     async def historikk(
-        self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Tjeneste
+        self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Service
     ) -> Response[Historikk]:
         historikk, lop = await tjeneste.historikk_og_aggregat(lop_id, "tiltakslop")
         bruker(request).sjekk_les(lop.nav_enhet)
@@ -234,10 +234,10 @@ class TiltakslopController(Controller):
     @get(
         "/{lop_id:uuid}/forlengelse",
         summary="What-if: the extension reasons allowed now and how far each reaches",
-        responses=eksempler.FORLENGELSE_SVAR,
+        responses=examples.FORLENGELSE_SVAR,
     )
     async def forlengelse(
-        self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Tjeneste
+        self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Service
     ) -> Response[Forlengelsesmulighet]:
         mulighet, enhet, versjon = await tjeneste.forlengelse(lop_id)
         bruker(request).sjekk_les(enhet)

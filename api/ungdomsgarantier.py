@@ -9,9 +9,9 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
-from api import eksempler
+from api import examples
 from api.auth import bruker, skriver
-from api.felles import (
+from api.common import (
     API,
     avtrykk,
     forventet_versjon,
@@ -22,7 +22,7 @@ from api.felles import (
     svar,
     tjeneste_av,
 )
-from api.innsyn import logg_innsyn
+from api.read_log import logg_innsyn
 from api.schemas import (
     AktivitetCreate,
     GarantiAvslutningCreate,
@@ -34,9 +34,9 @@ from api.schemas import (
     felter,
 )
 from api.tiltakslop import _aware
+from store.dto import GarantiVisning, Historikk
+from store.service import Service
 from store.settings import Settings
-from store.tjeneste import Tjeneste
-from store.visning import GarantiVisning, Historikk
 
 Svar = Response[GarantiVisning]
 
@@ -46,7 +46,7 @@ class UngdomsgarantiController(Controller):
     tags = ["ungdomsgarantier"]
 
     async def _endre(
-        self, request: Request[Any, Any, Any], tjeneste: Tjeneste, settings: Settings, garanti_id: UUID,
+        self, request: Request[Any, Any, Any], tjeneste: Service, settings: Settings, garanti_id: UUID,
         kommando: str, **felt: Any,
     ) -> Svar:
         kvittering = await tjeneste.endre_garanti(
@@ -63,11 +63,11 @@ class UngdomsgarantiController(Controller):
 
     @post(
         "/", guards=[skriver], summary="Include a young person in the guarantee (UngdomsgarantiInnvilget)",
-        responses=eksempler.INNVILG_GARANTI_SVAR, operation_class=eksempler.Opprett,
+        responses=examples.INNVILG_GARANTI_SVAR, operation_class=examples.Opprett,
     )
     async def innvilg(
-        self, request: Request[Any, Any, Any], data: Annotated[UngdomsgarantiCreate, eksempler.INNVILG_GARANTI],
-        tjeneste: Tjeneste, settings: Settings,
+        self, request: Request[Any, Any, Any], data: Annotated[UngdomsgarantiCreate, examples.INNVILG_GARANTI],
+        tjeneste: Service, settings: Settings,
     ) -> Svar:
         if isinstance(data.nav_enhet, str):
             bruker(request).sjekk_skriv(data.nav_enhet)  # 403 before any rule is judged
@@ -87,57 +87,57 @@ class UngdomsgarantiController(Controller):
         guards=[skriver],
         summary="Assign or change the contact person (KontaktpersonTildelt / KontaktpersonByttet)",
         status_code=200,
-        responses=eksempler.KONTAKTPERSON_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.KONTAKTPERSON_SVAR, operation_class=examples.Kommando,
     )
     async def kontaktperson(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[KontaktpersonCreate, eksempler.KONTAKTPERSON],
-        tjeneste: Tjeneste, settings: Settings,
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[KontaktpersonCreate, examples.KONTAKTPERSON],
+        tjeneste: Service, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, garanti_id, "tildel_kontaktperson", **felter(data))
 
     @post(
         "/{garanti_id:uuid}/samtaler", guards=[skriver], summary="Record a follow-up conversation", status_code=200,
-        responses=eksempler.SAMTALE_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.SAMTALE_SVAR, operation_class=examples.Kommando,
     )
     async def samtale(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[SamtaleCreate, eksempler.SAMTALE],
-        tjeneste: Tjeneste, settings: Settings,
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[SamtaleCreate, examples.SAMTALE],
+        tjeneste: Service, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, garanti_id, "registrer_samtale", **felter(data))
 
     @post(
         "/{garanti_id:uuid}/aktiviteter", guards=[skriver], summary="Link an activity (AktivitetKoblet)",
-        status_code=200, responses=eksempler.AKTIVITET_SVAR, operation_class=eksempler.Kommando,
+        status_code=200, responses=examples.AKTIVITET_SVAR, operation_class=examples.Kommando,
     )
     async def aktivitet(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[AktivitetCreate, eksempler.AKTIVITET],
-        tjeneste: Tjeneste, settings: Settings,
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[AktivitetCreate, examples.AKTIVITET],
+        tjeneste: Service, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, garanti_id, "koble_aktivitet", **felter(data))
 
     @post(
         "/{garanti_id:uuid}/avslutning", guards=[skriver], summary="End the guarantee (UngdomsgarantiAvsluttet)",
-        status_code=200, responses=eksempler.AVSLUTT_GARANTI_SVAR, operation_class=eksempler.Kommando,
+        status_code=200, responses=examples.AVSLUTT_GARANTI_SVAR, operation_class=examples.Kommando,
     )
     async def avslutt(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[GarantiAvslutningCreate, eksempler.AVSLUTT_GARANTI],
-        tjeneste: Tjeneste, settings: Settings,
+        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[GarantiAvslutningCreate, examples.AVSLUTT_GARANTI],
+        tjeneste: Service, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, garanti_id, "avslutt", **felter(data))
 
     @post(
         "/{garanti_id:uuid}/korrigeringer", guards=[skriver], summary="Correct recorded facts", status_code=200,
-        responses=eksempler.KORRIGER_GARANTI_SVAR, operation_class=eksempler.Kommando,
+        responses=examples.KORRIGER_GARANTI_SVAR, operation_class=examples.Kommando,
     )
     async def korriger(
         self, request: Request[Any, Any, Any], garanti_id: UUID,
-        data: Annotated[GarantiKorrigeringCreate, eksempler.KORRIGER_GARANTI], tjeneste: Tjeneste, settings: Settings,
+        data: Annotated[GarantiKorrigeringCreate, examples.KORRIGER_GARANTI], tjeneste: Service, settings: Settings,
     ) -> Svar:
         return await self._endre(request, tjeneste, settings, garanti_id, "korriger", **felter(data))
 
     @get(
         "/{garanti_id:uuid}", summary="A guarantee with its contact person, conversations and alerts",
-        responses=eksempler.HENT_GARANTI_SVAR,
+        responses=examples.HENT_GARANTI_SVAR,
     )
     async def hent(
         self,
@@ -156,10 +156,10 @@ class UngdomsgarantiController(Controller):
 
     @get(
         "/{garanti_id:uuid}/historikk", summary="Every event of the guarantee",
-        responses=eksempler.GARANTI_HISTORIKK_SVAR,
+        responses=examples.GARANTI_HISTORIKK_SVAR,
     )
     async def historikk(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, tjeneste: Tjeneste
+        self, request: Request[Any, Any, Any], garanti_id: UUID, tjeneste: Service
     ) -> Response[Historikk]:
         historikk, garanti = await tjeneste.historikk_og_aggregat(garanti_id, "ungdomsgaranti")
         bruker(request).sjekk_les(garanti.nav_enhet)

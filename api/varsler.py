@@ -13,12 +13,12 @@ from litestar import Controller, Request, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from api import eksempler
+from api import examples
 from api.auth import bruker
-from api.felles import API, i_dag
+from api.common import API, i_dag
 from api.frister import enheter_for
-from api.innsyn import logg_innsyn, personer_for
-from domain.feil import InvalidRequest
+from api.read_log import logg_innsyn, personer_for
+from domain.errors import InvalidRequest
 from domain.tiltakslop import Varseltype as LopVarsel
 from domain.ungdomsgaranti import Varseltype as GarantiVarsel
 from store.settings import Settings
@@ -110,7 +110,7 @@ class VarselController(Controller):
 
     @get(
         "/", summary="The alerts decided for an office for business dates up to `per` (the inbox)",
-        responses=eksempler.varsler_svar(VarselSide),
+        responses=examples.varsler_svar(VarselSide),
     )
     async def varsler(
         self,

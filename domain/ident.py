@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 
-from domain.feil import InvalidRequest
+from domain.errors import InvalidRequest
 
 _K1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _K2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
@@ -69,7 +69,7 @@ class Fodselsnummer:
 
     @classmethod
     def fra_lager(cls, verdi: str) -> Fodselsnummer:
-        """An identifier read back from authenticated storage (store/kryptering.py: AES-GCM), checked when
+        """An identifier read back from authenticated storage (store/encryption.py: AES-GCM), checked when
         it was first accepted: not checked again."""
         ident = object.__new__(cls)
         object.__setattr__(ident, "verdi", verdi)

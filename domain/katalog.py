@@ -14,10 +14,10 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from domain.datoer import add_months, alder, latest_tom
-from domain.feil import InvalidRequest
-from domain.felles import Malgruppe
-from domain.konfig import AlderRegel, PilotVindu, Regelkonfig
+from domain.common import Malgruppe
+from domain.config import AlderRegel, PilotVindu, Regelkonfig
+from domain.dates import add_months, alder, latest_tom
+from domain.errors import InvalidRequest
 
 E = TypeVar("E", bound=StrEnum)
 

@@ -19,9 +19,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.datoer import overlapper
-from domain.feil import DomainError
-from domain.felles import Kontekst
+from domain.common import Kontekst
+from domain.dates import overlapper
+from domain.errors import DomainError
 from domain.ident import Fodselsnummer
 
 NAMESPACE = UUID("5b0f5a4e-6f1e-4c35-9d0b-2a7f3c1e9d10")
@@ -45,7 +45,7 @@ def person_id(nokkel: bytes, person: Fodselsnummer) -> UUID:
 
 def kjent_person_id(nokkel: bytes, person: Fodselsnummer, pid: UUID) -> UUID:
     """Remember `pid` as `person_id(nokkel, person)`: for a reader that has it from where it was stored
-    beside the identifier (an encrypted field names its person record: store/kryptering.py)."""
+    beside the identifier (an encrypted field names its person record: store/encryption.py)."""
     if len(_KJENTE_IDER) >= _MAKS_KJENTE:
         _KJENTE_IDER.clear()
     _KJENTE_IDER[(nokkel, person.verdi)] = pid

@@ -19,9 +19,10 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.datoer import add_days, add_months, alder, dager_mellom, latest_tom, varseldato
-from domain.feil import DomainError, InvalidRequest
-from domain.felles import Kontekst, Malgruppe, SamtykkeForeldre, gyldig_nav_enhet
+from domain.common import Kontekst, Malgruppe, SamtykkeForeldre, gyldig_nav_enhet
+from domain.config import STANDARD, Regelkonfig
+from domain.dates import add_days, add_months, alder, dager_mellom, latest_tom, varseldato
+from domain.errors import DomainError, InvalidRequest
 from domain.ident import Fodselsnummer
 from domain.katalog import (
     Avslutningsaarsak,
@@ -39,7 +40,6 @@ from domain.katalog import (
     som_enum,
     vurdering_intervall_maaneder,
 )
-from domain.konfig import STANDARD, Regelkonfig
 
 
 class Status(StrEnum):

@@ -17,11 +17,11 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.datoer import add_days, fyller, varseldato
-from domain.feil import DomainError, InvalidRequest
-from domain.felles import SYSTEM_IDENT, Kontekst, gyldig_nav_enhet
+from domain.common import SYSTEM_IDENT, Kontekst, gyldig_nav_enhet
+from domain.config import Regelkonfig
+from domain.dates import add_days, fyller, varseldato
+from domain.errors import DomainError, InvalidRequest
 from domain.ident import Fodselsnummer
-from domain.konfig import Regelkonfig
 
 ORDNINGEN_STARTER = date(2023, 7, 1)  # UG-1
 MINSTEALDER = 16  # UG-2

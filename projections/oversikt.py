@@ -15,11 +15,11 @@ judges commands, so the board shows exactly what `GET /tiltakslop/{id}?per=` sho
 replays nothing: the row's state is decoded, the event applied, the row written back.
 
 The person is stored only as the person record's id (a keyed hash), never as an identifier; with field
-encryption (store/kryptering.py) the identifier and birth date inside `tilstand` are encrypted under the
+encryption (store/encryption.py) the identifier and birth date inside `tilstand` are encrypted under the
 person's key too. Erasure: a case that decodes with its person erased is deleted and never written (so a
 rebuild has no row for a forgotten person), and the person record's `PersonGlemt` deletes every row of that
 person. The keys a batch uses are read `FOR SHARE` in the batch's transaction, so an erasure cannot commit
-between the check and the write (store/nokler.py).
+between the check and the write (store/keys.py).
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.utils import get_topic
 
-from domain.konfig import Regelkonfig
+from domain.config import Regelkonfig
 from domain.person import Person, person_id
 from domain.tiltakslop import Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
-from projections.runner import Projeksjon, Rad
-from store.kryptering import er_glemt
+from projections.runner import Projection, Rad
+from store.encryption import er_glemt
 from store.mapper import ForlopMapper
 
 _LOP_PREFIX = f"{Tiltakslop.__module__}:{Tiltakslop.__qualname__}."
@@ -94,7 +94,7 @@ def ddl(suffix: str = "") -> list[str]:
     ]
 
 
-class Oversikt(Projeksjon):
+class Oversikt(Projection):
     """The projection `oversikt`: applies a batch of events to `v_lop` and `v_garanti` (with a suffix: the
     shadow tables of a rebuild)."""
 

@@ -30,7 +30,7 @@ from uuid import UUID
 
 import asyncpg
 
-from projections.runner import SPORING, Projeksjon, Rad, opprett, til_notifikasjoner
+from projections.runner import SPORING, Projection, Rad, opprett, til_notifikasjoner
 from store.mapper import as_uuid
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def fremdriftslinje(stream=sys.stderr) -> Fremdrift:  # noqa: ANN001 - a text st
 
 async def gjenoppbygg(
     dsn: str,
-    projeksjon: Projeksjon,
+    projeksjon: Projection,
     *,
     events_table: str = "forlop_events",
     batch: int = 2000,
@@ -151,7 +151,7 @@ def _er_indeks(statement: str) -> bool:
 
 async def forste_gjennomgang(
     dsn: str,
-    projeksjon: Projeksjon,
+    projeksjon: Projection,
     hode: int,
     *,
     events_table: str = "forlop_events",
@@ -220,7 +220,7 @@ class _Del:
     """One worker's share of the first pass: the aggregates with ids in [fra, til) (None: unbounded)."""
 
     dsn: str
-    projeksjon: Projeksjon
+    projeksjon: Projection
     events_table: str
     suffix: str
     hode: int
@@ -290,7 +290,7 @@ async def _fyll_del(del_: _Del, teller: Any, *, bit: int = 2000) -> int:
 
 
 async def _batch(
-    conn: asyncpg.Connection, projeksjon: Projeksjon, events_table: str, pos: int, batch: int
+    conn: asyncpg.Connection, projeksjon: Projection, events_table: str, pos: int, batch: int
 ) -> tuple[int, int]:
     rows = await conn.fetch(
         "SELECT notification_id, originator_id, originator_version, topic, state "

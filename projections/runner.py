@@ -24,7 +24,7 @@ from uuid import UUID
 import asyncpg
 from eventsourcing.persistence import Notification
 
-from store.laas import kjor_ddl, ta_laas, vent
+from store.locks import kjor_ddl, ta_laas, vent
 from store.mapper import as_uuid
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ SPORING_DDL = (
 Rad = tuple[UUID, int, str, bytes]
 
 
-class Projeksjon:
+class Projection:
     """What the runner drives: a name, its tables' DDL, and `anvend` (applies events inside a transaction)."""
 
     navn: str
@@ -76,7 +76,7 @@ def til_notifikasjoner(rows: Sequence[asyncpg.Record]) -> list[Notification]:
     ]
 
 
-async def opprett(conn: asyncpg.Connection | asyncpg.Pool, projeksjon: Projeksjon) -> None:
+async def opprett(conn: asyncpg.Connection | asyncpg.Pool, projeksjon: Projection) -> None:
     """The tracking table, the projection's tables and its tracking row (idempotent)."""
     await kjor_ddl(conn, [SPORING_DDL, *projeksjon.ddl("")])
     await conn.execute(
@@ -110,7 +110,7 @@ class Runner:
     def __init__(
         self,
         dsn: str,
-        projeksjon: Projeksjon,
+        projeksjon: Projection,
         *,
         events_table: str = "forlop_events",
         batch: int = 500,

@@ -22,7 +22,7 @@ Altering one row's state, topic or version breaks that row's link only: verifica
 link from the previous row's *stored* link, so it names exactly the rows that were changed.
 
 Whole-blob `cipher`/`compressor` of eventsourcing are not supported for events: they would hide the prefix.
-Personal fields are encrypted per person inside the JSON instead (`store.kryptering`, the `cipher` argument
+Personal fields are encrypted per person inside the JSON instead (`store.encryption`, the `cipher` argument
 of `ForlopMapper`): async code calls `forbered_lesing`/`forbered_lagring` to load the keys first, then the
 synchronous encode/decode here uses them.
 """
@@ -43,8 +43,8 @@ from eventsourcing.domain import CanSnapshotAggregate
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
-from store.kryptering import MARKOR_BYTES, NOKLER_TIL_LASTET, PERSONLIGE, FeltKryptering, person_ids
-from store.nokler import Nokkelring, as_uuid
+from store.encryption import MARKOR_BYTES, NOKLER_TIL_LASTET, PERSONLIGE, FieldEncryption, person_ids
+from store.keys import KeyRing, as_uuid
 
 ZERO_LINK = bytes(32)
 _PREFIX_HEAD = b'{"lenke":"'
@@ -153,7 +153,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _kan_glemmes(name: str, hint: Any) -> Any:
-    """A personal field decodes to None once its person is forgotten (store.kryptering)."""
+    """A personal field decodes to None once its person is forgotten (store.encryption)."""
     return hint | None if name in PERSONLIGE and hint is not Any else hint  # type: ignore[operator]
 
 
@@ -195,7 +195,7 @@ class ForlopMapper(Mapper[UUID]):
     (outside the dataclass fields: it takes no part in equality).
     """
 
-    def __init__(self, transcoder: Transcoder | None = None, *, cipher: FeltKryptering | None = None) -> None:
+    def __init__(self, transcoder: Transcoder | None = None, *, cipher: FieldEncryption | None = None) -> None:
         super().__init__(transcoder or MsgspecTranscoder())
         self.felt_cipher = cipher
         self._encoder = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="string")
@@ -255,7 +255,7 @@ class ForlopMapper(Mapper[UUID]):
     # keys (async; the cipher's cache must hold every key the synchronous encode/decode needs)
 
     async def nokler_til_lasting(self, conn: Any, personer: Iterable[UUID] | None = None) -> str | None:
-        """The query (`store.kryptering.NOKLER_TIL_LASTET`) that reads, with the stored rows being loaded,
+        """The query (`store.encryption.NOKLER_TIL_LASTET`) that reads, with the stored rows being loaded,
         the keys of the persons they name; pass its rows to `ta_imot_nokler`. None without field encryption,
         or if the caller knows whose rows they are (`personer`) and their keys are cached and fresh."""
         if self.felt_cipher is None:
@@ -389,4 +389,4 @@ def mapper_for(person_nokkel: bytes, *, kryptert: bool, ttl: float = 2.0) -> For
     owns one key cache, so share it between everything in a process that encodes or decodes."""
     if not kryptert:
         return ForlopMapper()
-    return ForlopMapper(cipher=FeltKryptering(Nokkelring(ttl=ttl), person_nokkel))
+    return ForlopMapper(cipher=FieldEncryption(KeyRing(ttl=ttl), person_nokkel))

@@ -3,7 +3,7 @@
 Tables are exactly those of eventsourcing's `PostgresApplicationRecorder` (events, with `notification_id
 bigserial` and its unique index, plus the composite type `stored_event_uuid` and the function
 `es_insert_events_uuid` it creates) and of its `PostgresAggregateRecorder` for snapshots, so eventsourcing's
-own recorders can read and write the same tables. Ours besides: `forlop_kommandoer` (store.idempotens) and
+own recorders can read and write the same tables. Ours besides: `forlop_kommandoer` (store.idempotency) and
 the batch-writing function `forlop_save_<events table>`.
 
 Ordering protocol: every inserting transaction takes `LOCK TABLE ... IN EXCLUSIVE MODE` before it draws
@@ -13,7 +13,7 @@ following `notification_id` may see gaps but never a lower id appearing later.
 Writing a batch is ONE round trip: `SELECT * FROM forlop_save_<table>(arrays..., lock_timeout)` in
 autocommit. The plpgsql function sets `lock_timeout` locally, takes the EXCLUSIVE lock, NOTIFYs, and runs
 one statement that checks each request under the lock (optimistic concurrency: see SaveRequest; command
-id: store.idempotens) and inserts the events and command records of the requests that pass. The call is
+id: store.idempotency) and inserts the events and command records of the requests that pass. The call is
 its own transaction, so an error (lock timeout, connection loss) rolls all of it back and leaves no
 connection mid-transaction. A request that fails its check fails alone (`VersionConflict`,
 `DuplicateCommand`); the others commit.
@@ -40,10 +40,10 @@ from uuid import UUID
 import asyncpg
 from eventsourcing.persistence import Notification, StoredEvent
 
-from domain.feil import VersionConflict
-from store import idempotens
-from store.idempotens import DuplicateCommand, Kommando, LagretKommando
-from store.laas import skjemalaas
+from domain.errors import VersionConflict
+from store import idempotency
+from store.idempotency import DuplicateCommand, Kommando, LagretKommando
+from store.locks import skjemalaas
 from store.mapper import as_uuid
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class AsyncPostgresRecorder:
         self.max_batch = max_batch
         self._events = f'"{schema}"."{events_table}"'
         self._snapshots = f'"{schema}"."{snapshots_table}"'
-        self._kommandoer = f'"{schema}"."{idempotens.TABLE}"'
+        self._kommandoer = f'"{schema}"."{idempotency.TABLE}"'
         self._save_function = f'"{schema}"."{_save_function_name(events_table)}"'
         self._save_sql = f"SELECT * FROM {self._save_function}({', '.join(f'${i}' for i in range(1, 15))})"
         self._lock_timeout_setting = f"{int(lock_timeout * 1000)}ms"
@@ -142,7 +142,7 @@ class AsyncPostgresRecorder:
                 _INSERT_FUNCTION.format(schema=self.schema, events=e, channel=self.channel)
             )
             await conn.execute(f"CREATE TABLE IF NOT EXISTS {s} ({_COLUMNS}, {_PK}) {_WITH}")
-            await conn.execute(idempotens.create_table_sql(self.schema))
+            await conn.execute(idempotency.create_table_sql(self.schema))
             await conn.execute(
                 _SAVE_FUNCTION.format(
                     function=self._save_function,

@@ -25,8 +25,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import StoredEvent
 
-from domain.feil import NotFound, VersionConflict
-from store.idempotens import Kommando
+from domain.errors import NotFound, VersionConflict
+from store.idempotency import Kommando
 from store.mapper import HEAD_ATTRIBUTE, ZERO_LINK, ForlopMapper, chained_state, link_of
 from store.recorder import AsyncPostgresRecorder, SaveRequest
 
@@ -126,7 +126,7 @@ class EventStore:
         concurrent saves); their notification ids, ascending (the last is the save's position).
 
         Raises VersionConflict if any aggregate was changed since it was loaded (nothing is stored), and
-        store.idempotens.DuplicateCommand if `idempotency.command_id` was recorded before."""
+        store.idempotency.DuplicateCommand if `idempotency.command_id` was recorded before."""
         await self.sikre_nokler(*aggregates)
         events = []
         heads: dict[UUID, bytes | None] = {}

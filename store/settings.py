@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from domain.konfig import STANDARD, AlderRegel, PilotVindu, Regelkonfig
+from domain.config import STANDARD, AlderRegel, PilotVindu, Regelkonfig
 
 
 class SettingsError(ValueError):
@@ -39,7 +39,7 @@ class Settings:
     nats_replicas: int = 1
     log_level: str = "INFO"
     projeksjon_maks_etterslep_sekunder: float = 30.0
-    # Personal fields of events, snapshots and views encrypted with a key per person (store/kryptering.py),
+    # Personal fields of events, snapshots and views encrypted with a key per person (store/encryption.py),
     # so that `forlop glem` can erase a person by destroying the key. FORLOP_FIELD_ENCRYPTION=0 turns it off.
     field_encryption: bool = True
 
@@ -48,7 +48,7 @@ class Settings:
 
         `name` is `jwt` (signs tokens), `person` (keys the person record's id and request fingerprints),
         `pseudonym` (keys `person_pseudonym` on NATS, which subscribers see) or `signing` (the seed of the
-        Ed25519 key that signs the log's checkpoints, store/verifisering.py).
+        Ed25519 key that signs the log's checkpoints, store/verification.py).
         """
         configured = {"jwt": self.jwt_secret, "person": self.person_key, "pseudonym": self.pseudonym_key,
                       "signing": self.signing_key}[name]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import uuid4
 
-from domain.felles import Aktor, Kontekst
+from domain.common import Aktor, Kontekst
 from domain.ident import med_kontrollsiffer
 
 

@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _projeksjoner() -> dict[str, object]:
-    from workers.projeksjoner import PROJEKSJONER
+    from workers.registry import PROJEKSJONER
 
     return dict(PROJEKSJONER)
 
@@ -161,7 +161,7 @@ def _database_url(settings: Settings) -> tuple[str, object | None]:
 
 async def _rebuild(settings: Settings, views: list[str], arbeidere: int | None = None) -> None:
     from projections.rebuild import fremdriftslinje, gjenoppbygg
-    from workers.projeksjoner import PROJEKSJONER
+    from workers.registry import PROJEKSJONER
 
     dsn, server = _database_url(settings)
     try:
@@ -181,7 +181,7 @@ async def _rebuild(settings: Settings, views: list[str], arbeidere: int | None =
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> int:
-    from api.felles import i_dag
+    from api.common import i_dag
     from workers.seed import fremdriftslinje, sammendrag, seed_database
 
     dsn, server = _database_url(settings)
@@ -209,8 +209,8 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _replay_kjent(settings: Settings, kjent_per: datetime) -> None:
-    from projections.kjent import spill_av
-    from workers.projeksjoner import PROJEKSJONER
+    from projections.as_known import spill_av
+    from workers.registry import PROJEKSJONER
 
     dsn, server = _database_url(settings)
     try:
@@ -224,7 +224,7 @@ async def _replay_kjent(settings: Settings, kjent_per: datetime) -> None:
 
 async def _runner(settings: Settings, view: str, batch: int) -> None:
     from projections.runner import Runner
-    from workers.projeksjoner import PROJEKSJONER
+    from workers.registry import PROJEKSJONER
 
     dsn, server = _database_url(settings)
     stop = asyncio.Event()
@@ -240,7 +240,7 @@ async def _runner(settings: Settings, view: str, batch: int) -> None:
 
 
 async def _varsler_kjor(settings: Settings, per: date) -> None:
-    from workers.projeksjoner import oversikt
+    from workers.registry import oversikt
     from workers.varsler import kjor_en_gang
 
     dsn, server = _database_url(settings)
@@ -268,8 +268,8 @@ def _stoppsignal() -> asyncio.Event:
 
 async def _arbeider(settings: Settings, hvilken: str) -> None:
     """`forlop varsler kjor-arbeider` / `forlop planlegger`: one worker as a process of its own."""
-    from workers.planlegger import planlegger
-    from workers.projeksjoner import oversikt
+    from workers.registry import oversikt
+    from workers.scheduler import planlegger
     from workers.varsler import varselarbeider
 
     dsn, server = _database_url(settings)
@@ -311,7 +311,7 @@ def _api(settings: Settings, host: str) -> None:
 
 
 async def _relay(settings: Settings) -> None:
-    from workers.projeksjoner import mapper
+    from workers.registry import mapper
     from workers.relay import Relay
 
     dsn, server = _database_url(settings)
@@ -335,7 +335,7 @@ async def _relay(settings: Settings) -> None:
 
 
 async def _replay(settings: Settings, fra: int, til: int | None) -> None:
-    from workers.projeksjoner import mapper
+    from workers.registry import mapper
     from workers.relay import publiser_paa_nytt
 
     dsn, server = _database_url(settings)
@@ -361,19 +361,19 @@ def _les_ident(fil: Path | None) -> str:
 
 
 async def _glem(settings: Settings, ident: str) -> int:
-    """`forlop glem`: forget one person (store.tjeneste.Tjeneste.glem) and delete their view rows now.
+    """`forlop glem`: forget one person (store.service.Service.glem) and delete their view rows now.
     Prints the outcome without the identifier; 0 on success (a repeat included), 2 on a bad identifier."""
     import asyncpg
 
-    from domain.feil import DomainError
-    from domain.felles import SYSTEM_IDENT, Aktor, Kontekst
+    from domain.common import SYSTEM_IDENT, Aktor, Kontekst
+    from domain.errors import DomainError
     from domain.ident import Fodselsnummer
     from projections.runner import opprett
-    from store.konvolutt import pseudonym
+    from store.envelope import pseudonym
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
-    from store.tjeneste import Tjeneste
-    from workers.projeksjoner import oversikt
+    from store.service import Service
+    from workers.registry import oversikt
 
     if not settings.field_encryption:
         print("forlop glem needs field encryption (FORLOP_FIELD_ENCRYPTION is 0)", file=sys.stderr)
@@ -391,7 +391,7 @@ async def _glem(settings: Settings, ident: str) -> int:
             await recorder.create_tables()
             visninger = oversikt(settings)
             await opprett(pool, visninger)
-            tjeneste = Tjeneste(
+            tjeneste = Service(
                 EventStore(recorder, visninger.mapper, snapshot_every=settings.snapshot_interval),
                 settings.regler,
                 settings.secret("person"),
@@ -424,22 +424,22 @@ async def _verify(settings: Settings, stream: UUID | None, sjekkpunkt: bool) -> 
     import asyncpg
 
     from projections.rebuild import fremdriftslinje
-    from store import verifisering
+    from store import verification
 
     dsn, server = _database_url(settings)
     try:
         conn = await asyncpg.connect(dsn)
         try:
-            nokkel = verifisering.signeringsnokkel(settings.secret("signing"))
+            nokkel = verification.signeringsnokkel(settings.secret("signing"))
             if sjekkpunkt:
                 try:
-                    sp = await verifisering.skriv_sjekkpunkt(conn, nokkel, events_table=settings.events_table)
-                except verifisering.LoggenErBrutt as e:
+                    sp = await verification.skriv_sjekkpunkt(conn, nokkel, events_table=settings.events_table)
+                except verification.LogBroken as e:
                     print(f"checkpoint refused: {e}", flush=True)
                 else:
                     print(f"checkpoint {sp.nr} signed at position {sp.posisjon} ({sp.antall} events)" if sp
                           else "checkpoint: no events since the last one", flush=True)
-            svar = await verifisering.verifiser(
+            svar = await verification.verifiser(
                 conn, nokkel.public_key(), events_table=settings.events_table, stream=stream,
                 fremdrift=fremdriftslinje(),
             )

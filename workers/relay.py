@@ -29,10 +29,10 @@ import msgspec
 import nats
 
 from projections.runner import SPORING, SPORING_DDL, til_notifikasjoner
-from store.konvolutt import konvolutt, publiseres, subject
-from store.laas import kjor_ddl, ta_laas, vent
+from store.envelope import konvolutt, publiseres, subject
+from store.locks import kjor_ddl, ta_laas, vent
 from store.mapper import ForlopMapper
-from workers.nats_oppsett import (
+from workers.nats_setup import (
     HENDELSER,
     KONTROLL_SEKUNDER,
     har_tapt,

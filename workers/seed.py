@@ -1,4 +1,4 @@
-"""`forlop seed`: a realistic synthetic caseload, written through the command service (`store.tjeneste`).
+"""`forlop seed`: a realistic synthetic caseload, written through the command service (`store.service`).
 
 Every løp, guarantee and follow-up is a real command judged by the domain and saved by the store (with its
 person boundary, hash chain and group commit), so what the seed writes is what production would have
@@ -57,9 +57,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from domain.datoer import add_months, add_years, alder, latest_tom
-from domain.feil import DomainError
-from domain.felles import Aktor, Kontekst, Malgruppe
+from domain.common import Aktor, Kontekst, Malgruppe
+from domain.config import Regelkonfig
+from domain.dates import add_months, add_years, alder, latest_tom
+from domain.errors import DomainError
 from domain.ident import _K1, _K2, _kontrollsiffer
 from domain.katalog import (
     Stillingstype,
@@ -69,7 +70,6 @@ from domain.katalog import (
     regelsett_for,
     vurdering_intervall_maaneder,
 )
-from domain.konfig import Regelkonfig
 from domain.ungdomsgaranti import ORDNINGEN_STARTER
 
 AS, NAE = "ARBEIDSSOKER", "NEDSATT_ARBEIDSEVNE"
@@ -716,7 +716,7 @@ async def seed_database(
     from store.mapper import mapper_for
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
-    from store.tjeneste import Tjeneste
+    from store.service import Service
 
     if plan is None:
         plan = planlegg(lop, garantier, seed=seed, i_dag=i_dag, konfig=konfig)
@@ -725,7 +725,7 @@ async def seed_database(
     try:
         await recorder.create_tables()
         mapper = mapper_for(person_nokkel, kryptert=kryptert)
-        tjeneste = Tjeneste(EventStore(recorder, mapper, snapshot_every=snapshot_every), konfig, person_nokkel)
+        tjeneste = Service(EventStore(recorder, mapper, snapshot_every=snapshot_every), konfig, person_nokkel)
         res = await kjor(tjeneste, plan, samtidige=samtidige, flettet=flettet, fremdrift=fremdrift)
     finally:
         await recorder.close()

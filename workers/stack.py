@@ -17,12 +17,12 @@ from projections.runner import Runner
 from store.embedded import start_postgres
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.settings import Settings
+from workers.checkpoints import sjekkpunktarbeider
 from workers.embedded_nats import start_nats
-from workers.planlegger import planlegger
-from workers.projeksjoner import PROJEKSJONER
-from workers.projeksjoner import mapper as projeksjon_mapper
+from workers.registry import PROJEKSJONER
+from workers.registry import mapper as projeksjon_mapper
 from workers.relay import Relay
-from workers.sjekkpunkt import sjekkpunktarbeider
+from workers.scheduler import planlegger
 from workers.varsler import varselarbeider
 
 log = logging.getLogger(__name__)

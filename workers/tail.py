@@ -15,7 +15,7 @@ import sys
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from workers.nats_oppsett import HENDELSER, VARSLER
+from workers.nats_setup import HENDELSER, VARSLER
 
 
 async def tail(url: str, subject: str, durable: str) -> None:

@@ -48,8 +48,8 @@ import msgspec
 import nats
 from nats.js import JetStreamContext
 
-from domain.datoer import add_days, varseldato
-from domain.konfig import Regelkonfig
+from domain.config import Regelkonfig
+from domain.dates import add_days, varseldato
 from domain.tiltakslop import Tiltakslop
 from domain.tiltakslop import Varseltype as LopVarsel
 from domain.ungdomsgaranti import Ungdomsgaranti
@@ -57,10 +57,10 @@ from domain.ungdomsgaranti import Varseltype as GarantiVarsel
 from projections.oversikt import Oversikt, satsendringer, tabeller
 from projections.runner import SPORING as PROJEKSJON_SPORING
 from projections.runner import opprett as opprett_visninger
-from store.kryptering import er_glemt
-from store.laas import laase_nokkel, ta_laas, vent
+from store.encryption import er_glemt
+from store.locks import laase_nokkel, ta_laas, vent
 from store.settings import Settings
-from workers.nats_oppsett import (
+from workers.nats_setup import (
     KONTROLL_SEKUNDER,
     VARSEL_SUBJECT,
     VARSLER,

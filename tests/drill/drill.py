@@ -36,9 +36,9 @@ from tests.drill.klynge import (
     vent_til_avstemt,
 )
 from tests.drill.last import Personer, identer, last
-from workers.nats_oppsett import HENDELSER
+from workers.nats_setup import HENDELSER
 
-# A standby polls for the lock every poll interval (1 s, store/laas.py) and PostgreSQL releases a killed
+# A standby polls for the lock every poll interval (1 s, store/locks.py) and PostgreSQL releases a killed
 # session's lock at once (the socket closes), so the bound is one poll plus margin for two shared cores.
 TAKEOVER_BOUND = 3.0
 WORK_BOUND = 30.0  # after a takeover, the standby's work shows within this

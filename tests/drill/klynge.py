@@ -29,9 +29,9 @@ import asyncpg
 import nats
 
 from store.embedded import start_postgres
-from store.laas import laase_nokkel
+from store.locks import laase_nokkel
 from workers.embedded_nats import start_nats, wait_for_port
-from workers.nats_oppsett import HENDELSER, VARSLER
+from workers.nats_setup import HENDELSER, VARSLER
 
 ROOT = Path(__file__).resolve().parents[2]
 FORLOP = str(Path(sys.executable).with_name("forlop"))
@@ -42,7 +42,7 @@ NOKLER = {
     "FORLOP_PSEUDONYM_KEY": "drill-pseudonym-" + "2" * 40,
     "FORLOP_SIGNING_KEY": "drill-signing-" + "3" * 40,
 }
-# The worker name each process kind holds an advisory lock for (store/laas.py).
+# The worker name each process kind holds an advisory lock for (store/locks.py).
 LAASER = {"projeksjon": "projeksjon.oversikt", "relay": "relay", "varsler": "varsler", "planlegger": "planlegger"}
 KOMMANDO = {
     "projeksjon": ["projeksjon", "--view", "oversikt"],
@@ -382,7 +382,7 @@ async def ider_i_strom(nats_url: str, strom: str = HENDELSER) -> list[str]:
 
 def offentlige_prefikser() -> tuple[str, str]:
     """The topic prefixes of the two published aggregates (the relay's own list)."""
-    from store.konvolutt import AGGREGATER
+    from store.envelope import AGGREGATER
 
     lop, garanti = AGGREGATER
     return lop, garanti

@@ -34,7 +34,7 @@ from projections.runner import Runner
 from store.settings import Settings, load_settings
 from tests.conftest import ny_database
 from workers.embedded_nats import start_nats
-from workers.projeksjoner import PROJEKSJONER
+from workers.registry import PROJEKSJONER
 from workers.stack import _Server
 
 TODAY = date(2025, 3, 3)

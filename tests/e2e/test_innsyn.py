@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 
 from domain.ident import Fodselsnummer
-from store.innsynslogg import Innsynslogg, InnsynsloggFull
-from store.konvolutt import pseudonym
+from store.envelope import pseudonym
+from store.read_log import ReadLog, ReadLogFull
 from tests.e2e.conftest import API, Server, arbeidstrening, bearer, garanti, ny_ident, person
 from workers.varsler import DDL as VARSEL_DDL
 
@@ -228,12 +228,12 @@ async def test_revisjon_innsyn_is_revisors_with_filters_and_paging(server, clien
 async def test_queued_rows_are_written_on_shutdown_and_a_full_queue_refuses_instead_of_losing(database_url):
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
-        logg = Innsynslogg(pool, b"k" * 32, intervall=3600, maks=3)  # the writer would wait an hour
+        logg = ReadLog(pool, b"k" * 32, intervall=3600, maks=3)  # the writer would wait an hour
         await logg.opprett()
         logg.start()
         kwargs = dict(nav_ident="Z1", roller=["REVISOR"], endepunkt="GET /x", correlation_id=uuid.uuid4())
         logg.registrer(personer=[("15885000093", "tiltakslop", uuid.uuid4()), ("01817000092", None, None)], **kwargs)
-        with pytest.raises(InnsynsloggFull):
+        with pytest.raises(ReadLogFull):
             logg.registrer(personer=[("12866000024", None, None)] * 2, **kwargs)
 
         await logg.stopp()

@@ -51,7 +51,7 @@ from api.auth import lag_token
 from domain.ident import gyldig_ident
 from projections.runner import Runner
 from store.settings import Settings, load_settings
-from workers.projeksjoner import PROJEKSJONER
+from workers.registry import PROJEKSJONER
 from workers.stack import _Server
 
 TODAY = date(2025, 3, 3)

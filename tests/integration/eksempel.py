@@ -15,8 +15,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.feil import DomainError
-from domain.felles import Aktor, Kontekst
+from domain.common import Aktor, Kontekst
+from domain.errors import DomainError
 from domain.ident import Fodselsnummer
 
 

@@ -1,5 +1,5 @@
 """Forgetting a person (GDPR erasure) against real PostgreSQL and a real nats-server: personal fields are
-encrypted under a per-person key from the start; `Tjeneste.glem` destroys the key and appends the tombstone;
+encrypted under a per-person key from the start; `Service.glem` destroys the key and appends the tombstone;
 afterwards nothing of the person is readable anywhere, the log still verifies, and other people's cases are
 untouched."""
 
@@ -14,22 +14,22 @@ import asyncpg
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from domain.feil import PersonGlemt
+from domain.config import STANDARD
+from domain.errors import PersonGlemt
 from domain.ident import Fodselsnummer
-from domain.konfig import STANDARD
 from domain.person import person_id
 from projections.oversikt import Oversikt
 from projections.rebuild import gjenoppbygg
 from projections.runner import opprett
-from store.konvolutt import pseudonym
+from store.envelope import pseudonym
 from store.mapper import ForlopMapper, mapper_for, verify_chain
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.tjeneste import Tjeneste
+from store.service import Service
 from tests.hjelp import identer, ktx, ta_igjen
 from tests.integration.nats_hjelp import ledig_port, les_strom
 from workers.embedded_nats import start_nats
-from workers.nats_oppsett import HENDELSER
+from workers.nats_setup import HENDELSER
 from workers.relay import Relay
 
 KEY = b"glem-person-key"
@@ -47,13 +47,13 @@ def oversikt() -> Oversikt:
 
 
 @pytest.fixture
-async def tjeneste(database_url) -> AsyncIterator[Tjeneste]:
+async def tjeneste(database_url) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
     await recorder.create_tables()
     await opprett(pool, oversikt())
     try:
-        yield Tjeneste(EventStore(recorder, mapper_for(KEY, kryptert=True), snapshot_every=2), STANDARD, KEY)
+        yield Service(EventStore(recorder, mapper_for(KEY, kryptert=True), snapshot_every=2), STANDARD, KEY)
     finally:
         await recorder.close()
         await pool.close()
@@ -92,7 +92,7 @@ async def catch_up(database_url: str, projeksjon: Oversikt) -> None:
     await ta_igjen(database_url, projeksjon)
 
 
-async def relay_alt(database_url: str, nats_url: str, relay: Relay, tjeneste: Tjeneste) -> None:
+async def relay_alt(database_url: str, nats_url: str, relay: Relay, tjeneste: Service) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(relay.kjor(stop))
     hode = await tjeneste.store.recorder.pool.fetchval("SELECT max(notification_id) FROM forlop_events")
@@ -105,7 +105,7 @@ async def relay_alt(database_url: str, nats_url: str, relay: Relay, tjeneste: Tj
     assert relay.status.posisjon >= hode
 
 
-async def innvilg(tjeneste: Tjeneste, ident: str, fodt: date, **extra):
+async def innvilg(tjeneste: Service, ident: str, fodt: date, **extra):
     grant = dict(
         person=ident, fodselsdato=fodt, tiltakstype="ARBEIDSTRENING", malgruppe="NEDSATT_ARBEIDSEVNE",
         fom=date(2025, 1, 1), tom=date(2025, 6, 30), nav_enhet="0315", vedtak_ref="V-1",
@@ -179,7 +179,7 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
     # A relay replaying A's old events now (e.g. `forlop relay replay`) publishes no trace of A either.
     rader = await pool.fetch("SELECT notification_id, originator_id, originator_version, topic, state FROM forlop_events")
     from projections.runner import til_notifikasjoner
-    from store.konvolutt import konvolutt
+    from store.envelope import konvolutt
 
     mapper = mapper_for(KEY, kryptert=True)
     notifikasjoner = til_notifikasjoner(rader)
@@ -205,7 +205,7 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
         await tjeneste.endre_lop(lop_a.id, "forleng", ktx(), ny_tom=date(2025, 12, 31), aarsak="BEHOV_VIDERE")
     assert await tjeneste.oversikt(Fodselsnummer(A), PER) == ([], [])
     # A fresh process (empty cache) reads the same: the key is gone from the database, not just a cache.
-    fersk = Tjeneste(EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY)
+    fersk = Service(EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY)
     with pytest.raises(PersonGlemt):
         await fersk.les(lop_a.id, "tiltakslop", PER)
 
@@ -219,13 +219,13 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
     ]
     assert len({s.originator_id for s in stored}) == 5  # 2 løp, 1 guarantee, 2 person records
     assert verify_chain(stored) == []
-    from store import verifisering  # `forlop verify`'s check, with a checkpoint signed after the erasure
+    from store import verification  # `forlop verify`'s check, with a checkpoint signed after the erasure
 
     conn = await asyncpg.connect(database_url)
     try:
-        nokkel = verifisering.signeringsnokkel(b"glem-signing")
-        await verifisering.skriv_sjekkpunkt(conn, nokkel)
-        svar = await verifisering.verifiser(conn, nokkel.public_key())
+        nokkel = verification.signeringsnokkel(b"glem-signing")
+        await verification.skriv_sjekkpunkt(conn, nokkel)
+        svar = await verification.verifiser(conn, nokkel.public_key())
         assert svar.ok and svar.strommer == 5
     finally:
         await conn.close()
@@ -253,7 +253,7 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
 
 async def test_events_stored_in_clear_before_encryption_still_load_and_can_be_forgotten(tjeneste, database_url):
     pool = tjeneste.store.recorder.pool
-    klar = Tjeneste(EventStore(tjeneste.store.recorder, ForlopMapper()), STANDARD, KEY)
+    klar = Service(EventStore(tjeneste.store.recorder, ForlopMapper()), STANDARD, KEY)
     lop = await innvilg(klar, A, A_FODT)
     assert any(A.encode() in bytes(r[0]) for r in await pool.fetch("SELECT state FROM forlop_events"))
 
@@ -278,7 +278,7 @@ async def test_a_forgotten_person_who_returns_gets_a_new_key_and_the_old_cases_s
     assert (await tjeneste.les(ny.id, "tiltakslop", PER)).person.ident == A
     with pytest.raises(PersonGlemt):
         await tjeneste.les(gammel.id, "tiltakslop", PER)
-    fersk = Tjeneste(EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY)
+    fersk = Service(EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY)
     with pytest.raises(PersonGlemt):
         await fersk.les(gammel.id, "tiltakslop", PER)
     lop, _ = await fersk.oversikt(Fodselsnummer(A), PER)
@@ -304,7 +304,7 @@ async def test_forlop_glem_reads_the_identifier_from_a_file_and_forgets(tjeneste
     ut = capsys.readouterr().out
     assert "forgotten" in ut and A not in ut and "1 view rows deleted" in ut
     with pytest.raises(PersonGlemt):
-        await Tjeneste(EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY).les(
+        await Service(EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY).les(
             lop.id, "tiltakslop", PER
         )
     assert await _glem(settings, A) == 0

@@ -1,4 +1,4 @@
-"""The read buffer of `Tjeneste.les` (store.tjeneste.Lesebuffer) on real PostgreSQL with field encryption:
+"""The read buffer of `Service.les` (store.service.Lesebuffer) on real PostgreSQL with field encryption:
 a read answers what a fresh load would, sees what other processes write, and sees an erasure at once."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ from datetime import date
 
 import pytest
 
-from domain.feil import NotFound, PersonGlemt
+from domain.config import STANDARD
+from domain.errors import NotFound, PersonGlemt
 from domain.ident import Fodselsnummer
-from domain.konfig import STANDARD
+from store.dto import lop_visning
 from store.mapper import mapper_for
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.tjeneste import Tjeneste
-from store.visning import lop_visning
+from store.service import Service
 from tests.hjelp import identer, ktx
 
 KEY = b"lesebuffer-person-key"
@@ -24,13 +24,13 @@ FODT = date(1990, 8, 15)
 PER = date(2025, 3, 1)
 
 
-def tjeneste_for(recorder: AsyncPostgresRecorder) -> Tjeneste:
+def tjeneste_for(recorder: AsyncPostgresRecorder) -> Service:
     # Its own mapper (key cache) and buffer: as another API process on the same database.
-    return Tjeneste(EventStore(recorder, mapper_for(KEY, kryptert=True), snapshot_every=3), STANDARD, KEY)
+    return Service(EventStore(recorder, mapper_for(KEY, kryptert=True), snapshot_every=3), STANDARD, KEY)
 
 
 @pytest.fixture
-async def to(database_url) -> AsyncIterator[tuple[Tjeneste, Tjeneste]]:
+async def to(database_url) -> AsyncIterator[tuple[Service, Service]]:
     pool = await create_pool(database_url)
     r1, r2 = AsyncPostgresRecorder(pool), AsyncPostgresRecorder(pool)
     await r1.create_tables()
@@ -42,14 +42,14 @@ async def to(database_url) -> AsyncIterator[tuple[Tjeneste, Tjeneste]]:
         await pool.close()
 
 
-async def innvilg(tjeneste: Tjeneste, ident: str):
+async def innvilg(tjeneste: Service, ident: str):
     return await tjeneste.innvilg_lop(
         ktx(), person=ident, fodselsdato=FODT, tiltakstype="ARBEIDSTRENING", malgruppe="NEDSATT_ARBEIDSEVNE",
         fom=date(2025, 1, 1), tom=date(2025, 6, 30), nav_enhet="0315", vedtak_ref="V-1",
     )
 
 
-async def fersk(tjeneste: Tjeneste, lop_id, per: date = PER):
+async def fersk(tjeneste: Service, lop_id, per: date = PER):
     """What a read without the buffer answers."""
     return lop_visning(await tjeneste.store.get(lop_id), per, STANDARD)
 
@@ -177,7 +177,7 @@ class Tellende:
 
 async def test_a_load_reads_the_keys_of_its_persons_in_the_same_statement(to):
     from domain.tiltakslop import Tiltakslop
-    from store.kryptering import person_ids
+    from store.encryption import person_ids
 
     en, to_ = to
     lop_a, lop_b = await innvilg(en, A), await innvilg(en, B)
@@ -193,7 +193,7 @@ async def test_a_load_reads_the_keys_of_its_persons_in_the_same_statement(to):
     assert all(len(bytes(n)) == 32 for _, n in nokler)
 
     # A process that knows no key yet loads both cases in ONE statement and reads the persons.
-    def ny_prosess() -> Tjeneste:
+    def ny_prosess() -> Service:
         tjeneste = tjeneste_for(recorder)
         tjeneste.store.recorder = AsyncPostgresRecorder(Tellende(recorder.pool))  # type: ignore[arg-type]
         return tjeneste

@@ -1,4 +1,4 @@
-"""`store.nokler.Nokkelring.sikre` on real PostgreSQL: one statement creates the missing keys and reads every
+"""`store.keys.KeyRing.sikre` on real PostgreSQL: one statement creates the missing keys and reads every
 key, and concurrent creators of one person's key end up with the same key."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import asyncpg
 
-from store.nokler import TABELL, Nokkelring
+from store.keys import TABELL, KeyRing
 from store.recorder import create_pool
 
 
@@ -21,7 +21,7 @@ async def tabellen(pool, ids) -> dict:
 async def test_sikre_creates_reads_and_respects_erasure(database_url):
     pool = await create_pool(database_url)
     try:
-        ring = Nokkelring()
+        ring = KeyRing()
         ny, live, glemt = uuid4(), uuid4(), uuid4()
         await ring.opprett(pool)
         await pool.execute(f"INSERT INTO {TABELL} (person_id, nokkel) VALUES ($1, $2), ($3, NULL)", live, os.urandom(32), glemt)
@@ -31,8 +31,8 @@ async def test_sikre_creates_reads_and_respects_erasure(database_url):
         assert ring.nokkel(ny) == lagret[ny] and ring.nokkel(live) == lagret[live]
         assert ring.nokkel(glemt) is None and ring.er_glemt(glemt)  # forgotten stays forgotten
         # A new grant (`ny`): a fresh key in place of the forgotten one; a live key is kept.
-        await Nokkelring().sikre(pool, [live, glemt], ny=True)
-        ring2 = Nokkelring()
+        await KeyRing().sikre(pool, [live, glemt], ny=True)
+        ring2 = KeyRing()
         await ring2.sikre(pool, [live, glemt], ny=True)
         etter = await tabellen(pool, [live, glemt])
         assert etter[live] == lagret[live] and len(etter[glemt]) == 32
@@ -45,7 +45,7 @@ async def test_concurrent_creators_use_one_key(database_url):
     pool = await create_pool(database_url, min_size=2, max_size=10)
     try:
         ids = [uuid4() for _ in range(20)]
-        ringer = [Nokkelring() for _ in range(6)]
+        ringer = [KeyRing() for _ in range(6)]
         await asyncio.gather(*(r.sikre(pool, ids[i % 3 :] + ids[: i % 3]) for i, r in enumerate(ringer)))
         lagret = await tabellen(pool, ids)
         assert len(lagret) == 20
@@ -61,7 +61,7 @@ async def test_a_key_committed_after_the_statement_began_is_read_again(database_
     pool = await create_pool(database_url)
     annen = await asyncpg.connect(database_url)
     try:
-        ring = Nokkelring()
+        ring = KeyRing()
         await ring.opprett(pool)
         pid, vinner = uuid4(), os.urandom(32)
         transaksjon = annen.transaction()

@@ -13,16 +13,16 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from domain.felles import Aktor, Kontekst
-from domain.konfig import STANDARD
+from domain.common import Aktor, Kontekst
+from domain.config import STANDARD
 from projections.oversikt import Oversikt
 from projections.runner import opprett
 from store.mapper import ForlopMapper
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.tjeneste import Tjeneste
+from store.service import Service
 from tests.hjelp import identer, ta_igjen
-from workers.planlegger import Planlegger, avslutt_fylt30, fylt30_kontekst
+from workers.scheduler import Planlegger, avslutt_fylt30, fylt30_kontekst
 
 KEY = b"test-person-key"
 
@@ -36,13 +36,13 @@ def oversikt() -> Oversikt:
 
 
 @pytest.fixture
-async def tjeneste(database_url: str) -> AsyncIterator[Tjeneste]:
+async def tjeneste(database_url: str) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
     await recorder.create_tables()
     await opprett(pool, oversikt())
     try:
-        yield Tjeneste(EventStore(recorder), STANDARD, KEY)
+        yield Service(EventStore(recorder), STANDARD, KEY)
     finally:
         await recorder.close()
         await pool.close()
@@ -52,7 +52,7 @@ async def catch_up(database_url: str) -> None:
     await ta_igjen(database_url, oversikt())
 
 
-async def garanti(tjeneste: Tjeneste, ident: str = IDENT, **extra: Any) -> UUID:
+async def garanti(tjeneste: Service, ident: str = IDENT, **extra: Any) -> UUID:
     grant: dict[str, Any] = dict(
         person=ident,
         fodselsdato=date(1995, 8, 15),

@@ -14,16 +14,16 @@ from datetime import date, timedelta
 import asyncpg
 import pytest
 
-from domain.konfig import STANDARD
-from projections import sporringer
+from domain.config import STANDARD
+from projections import queries
 from projections.oversikt import Oversikt
 from projections.rebuild import gjenoppbygg
 from projections.runner import Runner, etterslep, opprett, posisjon, til_notifikasjoner
+from store.dto import garanti_visning, lop_visning
 from store.mapper import mapper_for
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.tjeneste import Tjeneste
-from store.visning import garanti_visning, lop_visning
+from store.service import Service
 from tests.hjelp import identer, ktx, ta_igjen
 
 KEY = b"test-person-key"
@@ -38,19 +38,19 @@ def oversikt() -> Oversikt:
 
 
 @pytest.fixture
-async def tjeneste(database_url) -> AsyncIterator[Tjeneste]:
+async def tjeneste(database_url) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
     await recorder.create_tables()
     await opprett(pool, oversikt())
     try:
-        yield Tjeneste(EventStore(recorder), STANDARD, KEY)
+        yield Service(EventStore(recorder), STANDARD, KEY)
     finally:
         await recorder.close()
         await pool.close()
 
 
-async def innvilg(tjeneste: Tjeneste, nr: int, tiltakstype="ARBEIDSTRENING", **extra):
+async def innvilg(tjeneste: Service, nr: int, tiltakstype="ARBEIDSTRENING", **extra):
     grant = dict(
         person=IDENTER[nr],
         fodselsdato=date(1990, 8, 15),
@@ -160,9 +160,9 @@ async def test_rebuild_by_aggregate_in_parallel_equals_the_log_applied_in_order(
     encryption and encrypted ones, several events per case, a transition, guarantees and an erasure."""
     from domain.ident import Fodselsnummer
     from domain.person import person_id
-    from store.konvolutt import pseudonym
+    from store.envelope import pseudonym
 
-    kryptert = Tjeneste(EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY)
+    kryptert = Service(EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY)
     lop = []
     for nr in range(12):
         t = tjeneste if nr % 3 == 0 else kryptert
@@ -326,7 +326,7 @@ async def test_runner_killed_mid_batch_resumes_and_equals_a_fresh_rebuild(tjenes
 
 
 async def board(pool, per: date, **filters) -> list:
-    rows, _ = await sporringer.frister(
+    rows, _ = await queries.frister(
         pool,
         per=per,
         enheter=filters.pop("enheter", None),
@@ -433,7 +433,7 @@ async def test_ug_d8_guarantee_alerts_on_the_board_and_the_contact_person_caselo
     )
     await catch_up(database_url)
     assigned = (await board(pool, date(2025, 1, 17)))[0]
-    caseload = await sporringer.kontaktperson_caseload(pool, max_caseload=0)
+    caseload = await queries.kontaktperson_caseload(pool, max_caseload=0)
 
     assert "KONTAKTPERSON_MANGLER" not in day_15.open_alerts
     assert "KONTAKTPERSON_MANGLER" in day_16.open_alerts
@@ -464,7 +464,7 @@ async def test_tiltakshistorikk_lists_every_lop_of_the_person_with_the_transitio
     from domain.ident import Fodselsnummer
     from domain.person import person_id
 
-    rows = await sporringer.tiltakshistorikk(
+    rows = await queries.tiltakshistorikk(
         tjeneste.store.recorder.pool, person_id(KEY, Fodselsnummer(IDENTER[0]))
     )
 
@@ -480,7 +480,7 @@ async def test_replay_as_known_before_a_correction_shows_the_uncorrected_view_an
 ):
     from datetime import UTC, datetime
 
-    from projections import kjent
+    from projections import as_known
 
     lop = await innvilg(tjeneste, 0, fom=date(2025, 1, 1), tom=date(2025, 12, 31))
     await asyncio.sleep(1.1)
@@ -500,9 +500,9 @@ async def test_replay_as_known_before_a_correction_shows_the_uncorrected_view_an
     views = {}
     for instant in (before, after):
         async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(f"SET LOCAL search_path TO {kjent.skjema_for(kjent.til_sekund(instant))}, public")
+            await conn.execute(f"SET LOCAL search_path TO {as_known.skjema_for(as_known.til_sekund(instant))}, public")
             views[instant] = await board(conn, date(2025, 6, 1))
 
-    assert await kjent.finnes(pool, before) and await kjent.finnes(pool, after)
+    assert await as_known.finnes(pool, before) and await as_known.finnes(pool, after)
     assert [v.tom for v in views[before]] == [date(2025, 12, 31)]
     assert [v.tom for v in views[after]] == [date(2025, 10, 31)]

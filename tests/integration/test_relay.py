@@ -14,15 +14,15 @@ from uuid import uuid4
 
 import pytest
 
-from domain.felles import Aktor, Kontekst
-from domain.konfig import STANDARD
+from domain.common import Aktor, Kontekst
+from domain.config import STANDARD
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.tjeneste import Tjeneste
+from store.service import Service
 from tests.integration.nats_hjelp import i_rekkefolge_per_aggregat, ledig_port, les_strom
 from tests.integration.test_projeksjoner import IDENTER
 from workers.embedded_nats import start_nats
-from workers.nats_oppsett import HENDELSER
+from workers.nats_setup import HENDELSER
 from workers.relay import Relay
 
 PSEUDONYM_KEY = b"pseudonym-key"
@@ -33,12 +33,12 @@ def ktx() -> Kontekst:
 
 
 @pytest.fixture
-async def tjeneste(database_url) -> AsyncIterator[Tjeneste]:
+async def tjeneste(database_url) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
     await recorder.create_tables()
     try:
-        yield Tjeneste(EventStore(recorder), STANDARD, b"person-key")
+        yield Service(EventStore(recorder), STANDARD, b"person-key")
     finally:
         await recorder.close()
         await pool.close()
@@ -54,7 +54,7 @@ def nats_server(tmp_path):
     server["proc"].wait(10)
 
 
-async def grant_and_extend(tjeneste: Tjeneste, nr: int) -> None:
+async def grant_and_extend(tjeneste: Service, nr: int) -> None:
     lop = await tjeneste.innvilg_lop(
         ktx(), person=IDENTER[nr], fodselsdato=date(1990, 8, 15), tiltakstype="ARBEIDSTRENING",
         malgruppe="NEDSATT_ARBEIDSEVNE", fom=date(2025, 1, 1), tom=date(2025, 6, 30), nav_enhet="0315",
@@ -63,7 +63,7 @@ async def grant_and_extend(tjeneste: Tjeneste, nr: int) -> None:
     await tjeneste.endre_lop(lop.id, "forleng", ktx(), ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE")
 
 
-async def published_events(tjeneste: Tjeneste) -> int:
+async def published_events(tjeneste: Service) -> int:
     return await tjeneste.store.recorder.pool.fetchval(
         "SELECT count(*) FROM forlop_events WHERE topic NOT LIKE 'domain.person:%'"
     )
@@ -262,5 +262,5 @@ async def test_a_run_of_one_aggregates_events_goes_out_in_order_without_a_pause(
     assert sorted(r["sekvens"] for r in logged) == sorted(m[0] for m in msgs)
 
 
-async def _caught_up(relay: Relay, tjeneste: Tjeneste) -> bool:
+async def _caught_up(relay: Relay, tjeneste: Service) -> bool:
     return relay.status.posisjon == await tjeneste.store.recorder.pool.fetchval("SELECT max(notification_id) FROM forlop_events")

@@ -8,12 +8,12 @@ from datetime import date
 
 import asyncpg
 
-from domain.konfig import STANDARD
-from projections import sporringer
+from domain.config import STANDARD
+from projections import queries
 from projections.oversikt import Oversikt
 from projections.runner import Runner
+from store.dto import garanti_visning, lop_visning
 from store.mapper import ForlopMapper
-from store.visning import garanti_visning, lop_visning
 from tests.conftest import ny_database
 from workers.seed import planlegg, seed_database
 
@@ -92,7 +92,7 @@ async def test_seed_stores_every_planned_aggregate_without_refusals_and_the_boar
         )
         rader, etter = [], None
         while True:
-            side, etter = await sporringer.frister(
+            side, etter = await queries.frister(
                 pool, per=I_DAG, enheter=None, type=None, fra=None, til=None, etter=etter, antall=100
             )
             rader += side

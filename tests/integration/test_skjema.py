@@ -1,4 +1,4 @@
-"""The generated message schemas (workers/skjema.py, docs/schemas/, docs/asyncapi.json) against real messages:
+"""The generated message schemas (workers/schemas.py, docs/schemas/, docs/asyncapi.json) against real messages:
 every published event type of both aggregates, produced through the command service, relayed by the real
 relay to a real nats-server, and alerts sent by the alert worker, each validated against its committed JSON
 Schema; and the committed files equal freshly generated ones, so they cannot drift from the code."""
@@ -20,21 +20,21 @@ import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from domain.felles import Aktor, Kontekst
+from domain.common import Aktor, Kontekst
+from domain.config import STANDARD
 from domain.ident import Fodselsnummer
-from domain.konfig import STANDARD
 from projections.oversikt import Oversikt
 from projections.runner import Runner, opprett
-from store import konvolutt
+from store import envelope
 from store.mapper import ForlopMapper
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.tjeneste import Tjeneste
+from store.service import Service
 from tests.integration.nats_hjelp import ledig_port
 from tests.integration.test_projeksjoner import IDENTER
-from workers import skjema
+from workers import schemas
 from workers.embedded_nats import start_nats
-from workers.nats_oppsett import HENDELSER, VARSLER
+from workers.nats_setup import HENDELSER, VARSLER
 from workers.relay import Relay
 from workers.varsler import VARSELTYPER, kjor_en_gang
 from workers.varsler import opprett as opprett_varsler
@@ -61,14 +61,14 @@ def validator(fil: str) -> jsonschema.Draft202012Validator:
 
 
 @pytest.fixture
-async def tjeneste(database_url: str) -> AsyncIterator[Tjeneste]:
+async def tjeneste(database_url: str) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
     await recorder.create_tables()
     await opprett(pool, oversikt())
     await opprett_varsler(pool)
     try:
-        yield Tjeneste(EventStore(recorder), STANDARD, PERSON_KEY)
+        yield Service(EventStore(recorder), STANDARD, PERSON_KEY)
     finally:
         await recorder.close()
         await pool.close()
@@ -120,7 +120,7 @@ def lop_grant(nr: int, tiltakstype: str = "ARBEIDSTRENING", **extra: Any) -> dic
     return grant
 
 
-async def every_event_type(t: Tjeneste) -> None:
+async def every_event_type(t: Service) -> None:
     """At least one event of every published type of both aggregates, through the command service."""
     # Tiltaksløp: grant, extension, shortening, correction, target group, then a transition (end + grant).
     lop = (await t.innvilg_lop(ktx(), **lop_grant(0))).id
@@ -244,14 +244,14 @@ async def views_caught_up(database_url: str) -> None:
 
 
 def test_the_committed_schemas_and_asyncapi_equal_freshly_generated_ones() -> None:
-    stale = skjema.avvik(DOCS)
+    stale = schemas.avvik(DOCS)
 
     assert stale == [], f"run `make docs`: {stale}"
 
 
 def test_every_published_event_class_has_a_schema_and_a_channel() -> None:
-    api = json.loads((DOCS / skjema.ASYNCAPI_FIL).read_text(encoding="utf-8"))
-    types = {(a, k.__name__) for a, k in skjema.hendelsesklasser()}
+    api = json.loads((DOCS / schemas.ASYNCAPI_FIL).read_text(encoding="utf-8"))
+    types = {(a, k.__name__) for a, k in schemas.hendelsesklasser()}
 
     assert len(types) == 21  # 10 løp events, 11 guarantee events (contract.md §3; the domain's names)
     for aggregat, navn in types:
@@ -263,7 +263,7 @@ def test_every_published_event_class_has_a_schema_and_a_channel() -> None:
 
 
 async def test_every_real_message_of_both_streams_validates_against_its_generated_schema(
-    tjeneste: Tjeneste, database_url: str, nats_url: str
+    tjeneste: Service, database_url: str, nats_url: str
 ) -> None:
     await every_event_type(tjeneste)
     pool = tjeneste.store.recorder.pool
@@ -275,7 +275,7 @@ async def test_every_real_message_of_both_streams_validates_against_its_generate
     published = await pool.fetchval(
         "SELECT count(*) FROM forlop_events WHERE topic NOT LIKE 'domain.person:%'"
     )
-    meldinger = {m.subject: m for m in skjema.meldinger()}
+    meldinger = {m.subject: m for m in schemas.meldinger()}
     validators = {subject: validator(m.fil) for subject, m in meldinger.items()}
 
     # Check every event: its subject names its aggregate and type, it validates, and data has no extra field.
@@ -293,7 +293,7 @@ async def test_every_real_message_of_both_streams_validates_against_its_generate
         assert set(payload["data"]) == felter, subject
         assert headers["Nats-Msg-Id"] == payload["id"]
         seen.add((payload["aggregat"], payload["type"]))
-    assert seen == {(a, k.__name__) for a, k in skjema.hendelsesklasser()}
+    assert seen == {(a, k.__name__) for a, k in schemas.hendelsesklasser()}
 
     # Check the alerts: at least one, each on its type's subject, valid, with the Msg-Id of its varsel_id.
     assert besluttet >= 1 and sendt == len(varsler) >= 1 and usendt == 0
@@ -319,7 +319,7 @@ async def test_every_real_message_of_both_streams_validates_against_its_generate
 
 
 def test_the_erasure_tombstone_the_audit_work_publishes_fits_its_schema() -> None:
-    k = konvolutt.Konvolutt(
+    k = envelope.Envelope(
         id=uuid4(),
         posisjon=42,
         aggregat="person",
@@ -328,13 +328,13 @@ def test_the_erasure_tombstone_the_audit_work_publishes_fits_its_schema() -> Non
         type="PersonGlemt",
         skjema_versjon=1,
         registrert=datetime.now(UTC),
-        aktor=konvolutt.Aktor(nav_ident="Z990001", enhet="0315"),
+        aktor=envelope.Aktor(nav_ident="Z990001", enhet="0315"),
         correlation_id=UUID(int=1),
-        data={"person_pseudonym": konvolutt.pseudonym(PSEUDONYM_KEY, Fodselsnummer(IDENTER[0]))},
+        data={"person_pseudonym": envelope.pseudonym(PSEUDONYM_KEY, Fodselsnummer(IDENTER[0]))},
     )
     tombstone = validator("schemas/forlop.hendelse.person.PersonGlemt.json")
 
-    assert konvolutt.subject(k) == "forlop.hendelse.person.PersonGlemt"
+    assert envelope.subject(k) == "forlop.hendelse.person.PersonGlemt"
     assert tombstone.is_valid(msgspec.json.decode(msgspec.json.encode(k)))
     assert not tombstone.is_valid(
         msgspec.json.decode(msgspec.json.encode(msgspec.structs.replace(k, type="X")))

@@ -15,15 +15,15 @@ import msgspec
 import pytest
 from eventsourcing.persistence import Notification, StoredEvent
 
-from domain.felles import Aktor, Kontekst
+from domain.common import Aktor, Kontekst
+from domain.config import STANDARD
 from domain.ident import Fodselsnummer
-from domain.konfig import STANDARD
 from domain.tiltakslop import Tiltakslop
-from store.konvolutt import konvolutt, pseudonym
+from store.envelope import konvolutt, pseudonym
 from store.mapper import HEAD_ATTRIBUTE, chained_state, link_of, verify_chain
 from store.recorder import AsyncPostgresRecorder, SaveRequest, create_pool
 from store.repository import EventStore
-from store.tjeneste import Tjeneste
+from store.service import Service
 
 IDENT = "15085012344"
 PSEUDONYM_NOKKEL = b"pseudonym-key"
@@ -34,18 +34,18 @@ def ktx() -> Kontekst:
 
 
 @pytest.fixture
-async def tjeneste(database_url: str) -> AsyncIterator[Tjeneste]:
+async def tjeneste(database_url: str) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
     await recorder.create_tables()
     try:
-        yield Tjeneste(EventStore(recorder, snapshot_every=None), STANDARD, b"test-key")
+        yield Service(EventStore(recorder, snapshot_every=None), STANDARD, b"test-key")
     finally:
         await recorder.close()
         await pool.close()
 
 
-async def _innvilg(tjeneste: Tjeneste) -> Tiltakslop:
+async def _innvilg(tjeneste: Service) -> Tiltakslop:
     kvittering = await tjeneste.innvilg_lop(
         ktx(), person=IDENT, fodselsdato=date(1990, 8, 15), tiltakstype="ARBEIDSTRENING",
         malgruppe="NEDSATT_ARBEIDSEVNE", fom=date(2025, 1, 1), tom=date(2025, 6, 30), nav_enhet="0315",
@@ -58,7 +58,7 @@ def _tilstand(aggregat: Tiltakslop) -> dict[str, object]:
     return {k: v for k, v in vars(aggregat).items() if k not in (HEAD_ATTRIBUTE, "_pending_events")}
 
 
-async def _notifikasjon(tjeneste: Tjeneste, lop_id, versjon: int) -> Notification:
+async def _notifikasjon(tjeneste: Service, lop_id, versjon: int) -> Notification:
     alle = await tjeneste.store.recorder.select_notifications(None, 1000)
     return next(n for n in alle if n.originator_id == lop_id and n.originator_version == versjon)
 

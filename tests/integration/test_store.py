@@ -12,10 +12,10 @@ import asyncpg
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from domain.feil import NotFound, VersionConflict
-from domain.felles import Aktor, Kontekst
+from domain.common import Aktor, Kontekst
+from domain.errors import NotFound, VersionConflict
 from domain.ident import Fodselsnummer
-from store.idempotens import DuplicateCommand, Kommando, hent
+from store.idempotency import DuplicateCommand, Kommando, hent
 from store.mapper import ForlopMapper, link_of, verify_chain
 from tests.integration.eksempel import (
     REGELSETT,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from domain.feil import VersionConflict
+from domain.errors import VersionConflict
 from tests.integration.eksempel import REGELSETT, close_store, kontekst, ny_konto, open_store
 
 STORES = 4

@@ -14,10 +14,10 @@ from pathlib import Path
 import nats
 import pytest
 
-from domain.konfig import STANDARD
+from domain.config import STANDARD
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.tjeneste import Tjeneste
+from store.service import Service
 from tests.integration.nats_hjelp import i_rekkefolge_per_aggregat, ledig_port, les_strom
 from tests.integration.test_relay import (
     PSEUDONYM_KEY,
@@ -29,7 +29,7 @@ from tests.integration.test_relay import (
     until,
 )
 from workers.embedded_nats import start_nats
-from workers.nats_oppsett import HENDELSER
+from workers.nats_setup import HENDELSER
 from workers.relay import Relay
 
 
@@ -139,13 +139,13 @@ async def test_purged_alerts_are_sent_again_from_the_outbox(database_url, nats_s
     from tests.integration.test_varsler import catch_up as views_catch_up
     from tests.integration.test_varsler import lop, oversikt, rader
     from tests.integration.test_varsler import tjeneste as _unused  # noqa: F401
-    from workers.nats_oppsett import VARSLER
+    from workers.nats_setup import VARSLER
     from workers.varsler import Varselarbeider
 
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
     await recorder.create_tables()
-    service = Tjeneste(EventStore(recorder), STANDARD, b"person-key")
+    service = Service(EventStore(recorder), STANDARD, b"person-key")
     from projections.runner import opprett
 
     await opprett(pool, oversikt())

@@ -10,12 +10,12 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.feil import DomainError, InvalidRequest, NotFound, PreconditionFailed, VersionConflict
-from domain.felles import Aktor, Kontekst
-from domain.konfig import STANDARD
+from domain.common import Aktor, Kontekst
+from domain.config import STANDARD
+from domain.errors import DomainError, InvalidRequest, NotFound, PreconditionFailed, VersionConflict
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.tjeneste import Tjeneste
+from store.service import Service
 
 IDENT = "15085012344"  # synthetic, valid mod-11
 FODT = date(1990, 8, 15)
@@ -40,22 +40,22 @@ def arbeidstrening(fom=date(2025, 1, 1), tom=date(2025, 12, 31), **extra):
 
 
 @pytest.fixture
-async def tjeneste(database_url) -> AsyncIterator[Tjeneste]:
+async def tjeneste(database_url) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
     await recorder.create_tables()
     try:
-        yield Tjeneste(EventStore(recorder), STANDARD, b"test-key")
+        yield Service(EventStore(recorder), STANDARD, b"test-key")
     finally:
         await recorder.close()
         await pool.close()
 
 
-async def count_events(tjeneste: Tjeneste) -> int:
+async def count_events(tjeneste: Service) -> int:
     return await tjeneste.store.recorder.pool.fetchval("SELECT count(*) FROM forlop_events")
 
 
-async def count_grants(tjeneste: Tjeneste) -> int:
+async def count_grants(tjeneste: Service) -> int:
     return await tjeneste.store.recorder.pool.fetchval(
         "SELECT count(*) FROM forlop_events WHERE topic LIKE '%TiltakslopInnvilget'"
     )
@@ -170,11 +170,11 @@ async def test_lop_12_same_command_id_with_another_body_is_refused(tjeneste):
 
 
 async def test_lop_12_idempotency_survives_a_restart(database_url):
-    async def service() -> tuple[Tjeneste, object]:
+    async def service() -> tuple[Service, object]:
         pool = await create_pool(database_url)
         recorder = AsyncPostgresRecorder(pool)
         await recorder.create_tables()
-        return Tjeneste(EventStore(recorder), STANDARD, b"test-key"), pool
+        return Service(EventStore(recorder), STANDARD, b"test-key"), pool
 
     first_service, pool = await service()
     first = await first_service.innvilg_lop(ktx("cmd-3"), **arbeidstrening())
@@ -303,9 +303,9 @@ async def test_ug_6_activity_may_link_only_the_persons_own_lop(tjeneste):
 def test_person_stream_id_reveals_nothing_and_depends_on_the_key():
     from domain.ident import Fodselsnummer
 
-    a = Tjeneste.__new__(Tjeneste)
+    a = Service.__new__(Service)
     a._person_nokkel = b"k1"
-    b = Tjeneste.__new__(Tjeneste)
+    b = Service.__new__(Service)
     b._person_nokkel = b"k2"
 
     pid = a.person_id(Fodselsnummer(IDENT))

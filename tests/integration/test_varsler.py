@@ -28,18 +28,18 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from api.app import create_app
 from api.auth import lag_token
 from api.varsler import hent_varsler
-from domain.konfig import STANDARD
+from domain.config import STANDARD
 from projections.oversikt import Oversikt
 from projections.runner import opprett
 from store.mapper import ForlopMapper
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
+from store.service import Service
 from store.settings import load_settings
-from store.tjeneste import Tjeneste
 from tests.hjelp import identer, ktx, ta_igjen
 from tests.integration.nats_hjelp import ledig_port
 from workers.embedded_nats import start_nats
-from workers.nats_oppsett import VARSLER, sikre_strommer
+from workers.nats_setup import VARSLER, sikre_strommer
 from workers.stack import _Server
 from workers.varsler import (
     TABELL,
@@ -64,21 +64,21 @@ def oversikt() -> Oversikt:
 
 
 @pytest.fixture
-async def tjeneste(database_url: str) -> AsyncIterator[Tjeneste]:
+async def tjeneste(database_url: str) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
     await recorder.create_tables()
     await opprett(pool, oversikt())
     await opprett_varsler(pool)
     try:
-        yield Tjeneste(EventStore(recorder), STANDARD, KEY)
+        yield Service(EventStore(recorder), STANDARD, KEY)
     finally:
         await recorder.close()
         await pool.close()
 
 
 @pytest.fixture
-async def conn(database_url: str, tjeneste: Tjeneste) -> AsyncIterator[asyncpg.Connection]:
+async def conn(database_url: str, tjeneste: Service) -> AsyncIterator[asyncpg.Connection]:
     c = await asyncpg.connect(database_url)
     try:
         yield c
@@ -108,7 +108,7 @@ async def catch_up(database_url: str) -> None:
     await ta_igjen(database_url, oversikt())
 
 
-async def lop(tjeneste: Tjeneste, nr: int, tiltakstype: str = "ARBEIDSTRENING", **extra: Any) -> UUID:
+async def lop(tjeneste: Service, nr: int, tiltakstype: str = "ARBEIDSTRENING", **extra: Any) -> UUID:
     grant: dict[str, Any] = dict(
         person=IDENTER[nr],
         fodselsdato=date(1990, 8, 15),
@@ -123,7 +123,7 @@ async def lop(tjeneste: Tjeneste, nr: int, tiltakstype: str = "ARBEIDSTRENING", 
     return (await tjeneste.innvilg_lop(ktx(), **grant)).id
 
 
-async def garanti(tjeneste: Tjeneste, nr: int, **extra: Any) -> UUID:
+async def garanti(tjeneste: Service, nr: int, **extra: Any) -> UUID:
     grant: dict[str, Any] = dict(
         person=IDENTER[nr],
         fodselsdato=date(2000, 8, 15),
@@ -144,27 +144,27 @@ async def rader(conn: asyncpg.Connection, type: str | None = None) -> list[async
 # --- deciding: every alert type on its fire date, not the day before (DATE-8) -------------------------------
 
 
-async def _tom_lop(tjeneste: Tjeneste) -> UUID:
+async def _tom_lop(tjeneste: Service) -> UUID:
     return await lop(tjeneste, 0)
 
 
-async def _cap_lop(tjeneste: Tjeneste) -> UUID:
+async def _cap_lop(tjeneste: Service) -> UUID:
     # ARBEIDSTRENING NAE: base 1 y (2025-12-31), total 18 months (2026-06-30); extended to the cap.
     lop_id = await lop(tjeneste, 0)
     await tjeneste.endre_lop(lop_id, "forleng", ktx(), ny_tom=date(2026, 6, 30), aarsak="NEDSATT_ARBEIDSEVNE")
     return lop_id
 
 
-async def _aft(tjeneste: Tjeneste) -> UUID:
+async def _aft(tjeneste: Service) -> UUID:
     return await lop(tjeneste, 0, tiltakstype="AFT")  # AFT-3: review every 3 months → 2025-04-01
 
 
-async def _lonnstilskudd(tjeneste: Tjeneste) -> UUID:
+async def _lonnstilskudd(tjeneste: Service) -> UUID:
     # MIDLERTIDIG AS: 40 % → 30 % after 6 months (§8.3): the change on 2025-07-01.
     return await lop(tjeneste, 0, tiltakstype="MIDLERTIDIG_LONNSTILSKUDD", malgruppe="ARBEIDSSOKER")
 
 
-async def _garanti(tjeneste: Tjeneste) -> UUID:
+async def _garanti(tjeneste: Service) -> UUID:
     return await garanti(tjeneste, 1)
 
 

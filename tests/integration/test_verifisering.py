@@ -17,14 +17,14 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from store import verifisering
+from store import verification
 from store.mapper import ZERO_LINK, chained_state
 from tests.integration.eksempel import REGELSETT, close_store, kontekst, ny_konto, open_store
-from workers.sjekkpunkt import Sjekkpunktarbeider
+from workers.checkpoints import Sjekkpunktarbeider
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNING = "test-signing-key-" + "s" * 32
-NOKKEL = verifisering.signeringsnokkel(SIGNING.encode())
+NOKKEL = verification.signeringsnokkel(SIGNING.encode())
 
 
 async def skriv_kontoer(database_url: str, antall: int = 4, innskudd: int = 3) -> list[UUID]:
@@ -65,8 +65,8 @@ def forlop_verify(database_url: str, tmp_path: Path, *args: str) -> subprocess.C
     )
 
 
-async def verifiser(conn: asyncpg.Connection, **kwargs: object) -> verifisering.Verifisering:
-    return await verifisering.verifiser(conn, NOKKEL.public_key(), **kwargs)  # type: ignore[arg-type]
+async def verifiser(conn: asyncpg.Connection, **kwargs: object) -> verification.Verification:
+    return await verification.verifiser(conn, NOKKEL.public_key(), **kwargs)  # type: ignore[arg-type]
 
 
 async def skriv_om_strom(conn: asyncpg.Connection, strom: UUID, gammel: bytes, ny: bytes) -> int:
@@ -78,7 +78,7 @@ async def skriv_om_strom(conn: asyncpg.Connection, strom: UUID, gammel: bytes, n
     )
     forrige = ZERO_LINK
     for versjon, topic, state in rows:
-        body = b"{" + bytes(state)[verifisering.PREFIX:].replace(gammel, ny)
+        body = b"{" + bytes(state)[verification.PREFIX:].replace(gammel, ny)
         forrige, ny_state = chained_state(forrige, strom, versjon, topic, body)
         await conn.execute(
             "UPDATE forlop_events SET state = $3 WHERE originator_id = $1 AND originator_version = $2",
@@ -173,10 +173,10 @@ async def test_a_consistently_rewritten_stream_is_caught_by_the_signed_checkpoin
 # checkpoint; a deleted tail (invisible to the chains) fails the last one.
 async def test_each_checkpoint_covers_its_own_segment(database_url: str, conn: asyncpg.Connection) -> None:
     forste = await skriv_kontoer(database_url, antall=2)
-    sp1 = await verifisering.skriv_sjekkpunkt(conn, NOKKEL)
+    sp1 = await verification.skriv_sjekkpunkt(conn, NOKKEL)
     andre = await skriv_kontoer(database_url, antall=2)
-    sp2 = await verifisering.skriv_sjekkpunkt(conn, NOKKEL)
-    assert await verifisering.skriv_sjekkpunkt(conn, NOKKEL) is None  # nothing new
+    sp2 = await verification.skriv_sjekkpunkt(conn, NOKKEL)
+    assert await verification.skriv_sjekkpunkt(conn, NOKKEL) is None  # nothing new
     assert sp1 is not None and sp2 is not None
     assert (sp1.nr, sp1.posisjon, sp1.antall, sp2.nr, sp2.posisjon, sp2.antall) == (1, 8, 8, 2, 16, 16)
     assert (await verifiser(conn)).ok
@@ -200,10 +200,10 @@ async def test_checkpoint_rows_are_append_only_and_their_alteration_is_detected(
     database_url: str, conn: asyncpg.Connection
 ) -> None:
     await skriv_kontoer(database_url, antall=2)
-    await verifisering.skriv_sjekkpunkt(conn, NOKKEL)
+    await verification.skriv_sjekkpunkt(conn, NOKKEL)
     await skriv_kontoer(database_url, antall=1)
-    await verifisering.skriv_sjekkpunkt(conn, NOKKEL)
-    tabell = verifisering.tabell()
+    await verification.skriv_sjekkpunkt(conn, NOKKEL)
+    tabell = verification.tabell()
     for sql in (f"UPDATE {tabell} SET antall = 1", f"DELETE FROM {tabell}", f"TRUNCATE {tabell}"):
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             await conn.execute(sql)
@@ -218,8 +218,8 @@ async def test_checkpoint_rows_are_append_only_and_their_alteration_is_detected(
         (1, ["CHECKPOINT_ALTERED"]),
         (2, ["SIGNATURE_INVALID"]),
     ]
-    annen = verifisering.signeringsnokkel(b"another key").public_key()
-    svar = await verifisering.verifiser(conn, annen)
+    annen = verification.signeringsnokkel(b"another key").public_key()
+    svar = await verification.verifiser(conn, annen)
     assert {tuple(c.grunner) for c in svar.sjekkpunktfeil} >= {("UNKNOWN_KEY",)}
 
 
@@ -231,11 +231,11 @@ async def test_a_broken_segment_is_not_signed(database_url: str, conn: asyncpg.C
         "WHERE originator_id = $1 AND originator_version = 4", ids[0],
     )
 
-    with pytest.raises(verifisering.LoggenErBrutt) as refusal:
-        await verifisering.skriv_sjekkpunkt(conn, NOKKEL)
+    with pytest.raises(verification.LogBroken) as refusal:
+        await verification.skriv_sjekkpunkt(conn, NOKKEL)
 
     assert [(f.aggregat_id, f.versjon) for f in refusal.value.feil] == [(ids[0], 4)]
-    assert await verifisering.siste_sjekkpunkt(conn) is None
+    assert await verification.siste_sjekkpunkt(conn) is None
 
 
 # Check: `--stream` checks one stream and names only its failures.
@@ -275,7 +275,7 @@ async def test_the_checkpoint_worker_signs_new_events(database_url: str, conn: a
     svar = await verifiser(conn)
     assert svar.ok and svar.sjekkpunkter == 2 and svar.siste_sjekkpunkt is not None
     assert svar.siste_sjekkpunkt.posisjon == 8 and svar.siste_sjekkpunkt.antall == 8
-    rad = await conn.fetchrow(f"SELECT * FROM {verifisering.tabell()} WHERE nr = 2")
+    rad = await conn.fetchrow(f"SELECT * FROM {verification.tabell()} WHERE nr = 2")
     NOKKEL.public_key().verify(bytes(rad["signatur"]), bytes(rad["sammendrag"]))  # Ed25519, the documented key
 
 
@@ -284,4 +284,4 @@ async def test_an_empty_database_verifies(conn: asyncpg.Connection) -> None:
     svar = await verifiser(conn)
 
     assert svar.ok and svar.hendelser == 0 and svar.sjekkpunkter == 0
-    assert await verifisering.skriv_sjekkpunkt(conn, NOKKEL) is None
+    assert await verification.skriv_sjekkpunkt(conn, NOKKEL) is None

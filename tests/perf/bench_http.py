@@ -7,7 +7,7 @@ NEDSATT_ARBEIDSEVNE, one month at a time), so 1 in 4 commands is a grant and no 
 person or løp (no conflicts). Persons are synthetic identifiers (day 15, month +40/+80, both mod-11 digits
 valid), one per grant.
 
-- direct: `store.tjeneste.Tjeneste` called in this process on uvloop, with the arguments the HTTP handlers
+- direct: `store.service.Service` called in this process on uvloop, with the arguments the HTTP handlers
   pass (business date, access check, the answer's view computed), WRITERS concurrent tasks.
 - HTTP: the app of `api.app.create_app` served by uvicorn (uvloop, httptools, one worker, access log off,
   the JSON request log at INFO written to /dev/null) in a subprocess, driven by WRITERS concurrent
@@ -304,14 +304,14 @@ class Results:
 
 
 async def _measure(dsn: str, data_dir: Path) -> Results:
-    from api.auth import Bruker, Rolle, lag_token
-    from api.felles import i_dag
-    from domain.felles import Aktor, Kontekst
+    from api.auth import Role, User, lag_token
+    from api.common import i_dag
+    from domain.common import Aktor, Kontekst
     from store.mapper import mapper_for
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
+    from store.service import Service
     from store.settings import load_settings
-    from store.tjeneste import Tjeneste
 
     settings = load_settings(environ={"DATABASE_URL": dsn}, data_dir=data_dir)
     token = lag_token(settings.secret("jwt"), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=[ENHET])
@@ -332,9 +332,9 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
         )
         await wait_ready(port2, server2)
         mapper = mapper_for(settings.secret("person"), kryptert=settings.field_encryption)  # as the app's
-        tjeneste = Tjeneste(EventStore(recorder, mapper, snapshot_every=settings.snapshot_interval),
+        tjeneste = Service(EventStore(recorder, mapper, snapshot_every=settings.snapshot_interval),
                             settings.regler, settings.secret("person"))
-        tilgang = Bruker("Z990001", frozenset({Rolle.SAKSBEHANDLER}), (ENHET,)).sjekk_skriv
+        tilgang = User("Z990001", frozenset({Role.SAKSBEHANDLER}), (ENHET,)).sjekk_skriv
         idents = iter(synthetic_idents())
 
         def ktx() -> Kontekst:
@@ -497,7 +497,7 @@ def markdown(results: Results) -> str:
         "each client grants an ARBEIDSTRENING løp (NEDSATT_ARBEIDSEVNE) to a synthetic person of its own "
         "(`POST /api/v1/tiltakslop`) and then extends it three times (`POST …/forlengelser`), so 25% grants "
         "and 75% extensions; every command also writes the person record (docs/design.md), no conflicts, no "
-        "Idempotency-Key. Direct: `store.tjeneste.Tjeneste` called in the benchmark process (uvloop), with "
+        "Idempotency-Key. Direct: `store.service.Service` called in the benchmark process (uvloop), with "
         "the handlers' arguments (business date, access check, answer view), the same pool size and store "
         "settings as the app. HTTP: `api.app.create_app` on uvicorn (uvloop, httptools, 1 worker, access log "
         "off, the JSON request log at INFO to /dev/null) in a subprocess, driven by a separate client process "
@@ -506,7 +506,7 @@ def markdown(results: Results) -> str:
         "and PostgreSQL), SAKSBEHANDLER token for office 0315. Latencies are per request as the client sees "
         "them: p50/p99 of each round, median over rounds. Reads: `GET /api/v1/tiltakslop/{id}` on løp written "
         f"earlier in the run with {WRITERS} clients (the target's row) and with one client (for the latency "
-        "without queueing), and the same read (`Tjeneste.les` + access check) in-process. These GET rows run "
+        "without queueing), and the same read (`Service.les` + access check) in-process. These GET rows run "
         "alone: no commands run meanwhile. Under load: the same GETs while a second client process runs the "
         f"command mix on the same server ({WRITERS} + {WRITERS} connections). 2 workers: the same app on "
         "uvicorn `--workers 2` (a second server, started alongside; the API is stateless and group commit "
@@ -516,10 +516,10 @@ def markdown(results: Results) -> str:
         "",
         "| Measurement | Clients | Rate (/s) | × direct | p50 (ms) | p99 (ms) | Target | Met | Rounds (/s) |",
         "|---|---:|---:|---:|---:|---:|---|---|---|",
-        line("direct", "direct: commands (Tjeneste in-process)", direct, "", None),
+        line("direct", "direct: commands (Service in-process)", direct, "", None),
         line("http", "HTTP: commands", direct, ">= 0.7x direct", ratio >= 0.7),
         f"| HTTP: commands, p99 | {WRITERS} | | | | {cmd_p99:.1f} | p99 <= 25 ms | {yes(cmd_p99 <= 25)} | |",
-        line("direct_get", "direct: read a løp (Tjeneste.les)", direct_get, "", None),
+        line("direct_get", "direct: read a løp (Service.les)", direct_get, "", None),
         line("http_get", "HTTP: GET /tiltakslop/{id}", direct_get, "p99 <= 10 ms", get_p99 <= 10),
         line("http_get_1", "HTTP: GET /tiltakslop/{id}, one client (unloaded latency)", None, "", None, 1),
         line("http_get_mixed", "HTTP: GET /tiltakslop/{id} under load (command mix running meanwhile)", direct_get,

@@ -53,8 +53,8 @@ from typing import Any
 
 import asyncpg
 
-from domain.felles import Kontekst
-from domain.konfig import STANDARD
+from domain.common import Kontekst
+from domain.config import STANDARD
 from projections.oversikt import Oversikt
 from projections.rebuild import standard_arbeidere
 from projections.runner import opprett, til_notifikasjoner
@@ -280,8 +280,8 @@ def _es_env(dsn: str) -> dict[str, str]:
 async def _mapper_med_nokler(dsn: str) -> ForlopMapper:
     """A decoding mapper with every person's key in its cache (eventsourcing's runner calls the mapper
     synchronously, with no chance to load keys as our code does per batch, and reads past the sample)."""
+    from store.keys import TABELL
     from store.mapper import as_uuid
-    from store.nokler import TABELL
 
     mapper = mapper_for(KEY, kryptert=True)
     conn = await asyncpg.connect(dsn)
@@ -304,8 +304,8 @@ async def lag_utvalg(dsn: str, sample: int) -> tuple[str, int, int]:
     (events / `sample`) (chosen by a hash of the aggregate id, the person records' too), in log order with
     their positions, and the key table. (The log's first events are not representative: the seed writes
     every grant before any later command.) Returns (dsn, events, last position)."""
-    from store.nokler import DDL as NOKKEL_DDL
-    from store.nokler import TABELL as NOKLER
+    from store.keys import DDL as NOKKEL_DDL
+    from store.keys import TABELL as NOKLER
     from store.recorder import AsyncPostgresRecorder, create_pool
 
     navn = f"{_database(dsn)}_utvalg"
@@ -474,7 +474,7 @@ async def ours_sample(dsn: str, sample: int, profile: bool) -> tuple[float, str]
 async def freshness(dsn: str, data_dir: Path, brukt: set[str], res: Results) -> None:
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
-    from store.tjeneste import Tjeneste
+    from store.service import Service
     from workers.seed import planlegg
 
     n = int((FRESH_SECONDS + FRESH_WARMUP) * FRESH_RATE)
@@ -488,7 +488,7 @@ async def freshness(dsn: str, data_dir: Path, brukt: set[str], res: Results) -> 
     )
     pool = await create_pool(dsn, min_size=2, max_size=24)
     recorder = AsyncPostgresRecorder(pool)
-    tjeneste = Tjeneste(EventStore(recorder, mapper_for(KEY, kryptert=True), snapshot_every=50), STANDARD, KEY)
+    tjeneste = Service(EventStore(recorder, mapper_for(KEY, kryptert=True), snapshot_every=50), STANDARD, KEY)
     obs = await asyncpg.connect(dsn)
     try:
         head = await obs.fetchval("SELECT max(notification_id) FROM forlop_events")

@@ -47,15 +47,15 @@ import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from domain.felles import Kontekst
-from domain.konfig import STANDARD
+from domain.common import Kontekst
+from domain.config import STANDARD
 from projections.runner import SPORING, til_notifikasjoner
 from store.embedded import start_postgres, with_database
-from store.konvolutt import konvolutt, subject
+from store.envelope import konvolutt, subject
 from store.mapper import ForlopMapper
 from tests.integration.nats_hjelp import ledig_port
 from workers.embedded_nats import start_nats
-from workers.nats_oppsett import HENDELSER, VARSLER, sikre_strommer
+from workers.nats_setup import HENDELSER, VARSLER, sikre_strommer
 from workers.relay import LOGG, Relay
 from workers.relay import NAVN as RELAY
 from workers.relay import opprett as opprett_relay
@@ -258,7 +258,7 @@ async def throughput(dsn: str, servers: dict[str, str], res: Results) -> None:
 async def latency(dsn: str, url: str, data_dir: Path, brukt: set[str], seed: int) -> Latency:
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
-    from store.tjeneste import Tjeneste
+    from store.service import Service
     from workers.seed import planlegg
 
     # The stream starts empty and the relay at the end of the log: only the new commands' events travel.
@@ -287,7 +287,7 @@ async def latency(dsn: str, url: str, data_dir: Path, brukt: set[str], seed: int
     )
     pool = await create_pool(dsn, min_size=2, max_size=24)
     recorder = AsyncPostgresRecorder(pool)
-    tjeneste = Tjeneste(EventStore(recorder, snapshot_every=50), STANDARD, KEY)
+    tjeneste = Service(EventStore(recorder, snapshot_every=50), STANDARD, KEY)
     nc = await nats.connect(url)
     res = Latency()
     try:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import asyncpg
 
-from domain.feil import VersionConflict
+from domain.errors import VersionConflict
 from store.embedded import start_postgres, with_database
 from tests.integration.eksempel import REGELSETT, close_store, kontekst, ny_konto, open_store
 

@@ -1,4 +1,4 @@
-"""Verifying the log (`forlop verify`, store/verifisering.py) over at least 1,000,000 events, beside reading the
+"""Verifying the log (`forlop verify`, store/verification.py) over at least 1,000,000 events, beside reading the
 same rows with plain asyncpg in the same run. Target: verify >= 0.3x the raw read rate.
 
 The log: STREAMS accounts (tests/integration/eksempel.py) of EVENTS events each are written through the event
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import asyncpg
 
-from store import verifisering
+from store import verification
 from store.embedded import start_postgres, with_database
 from store.mapper import ZERO_LINK, chained_state
 from tests.integration.eksempel import REGELSETT, close_store, kontekst, ny_konto, open_store
@@ -38,7 +38,7 @@ STREAMS = int(os.environ.get("BENCH_VERIFY_STREAMS", "1000"))
 EVENTS = 10  # per stream: opened + 9 deposits
 COPIES = int(os.environ.get("BENCH_VERIFY_COPIES", "100"))  # 1000 x 10 x 100 = 1,000,000 events
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-BATCH = verifisering.BATCH
+BATCH = verification.BATCH
 TARGET = 0.3
 
 
@@ -75,7 +75,7 @@ async def _kopier(dsn: str, mal: list[tuple[uuid.UUID, int, str, bytes]]) -> flo
             rader = []
             for oid, versjon, topic, state in mal:  # version-major: prev link is always known
                 ny_id, forrige = nye.get(oid) or (uuid.uuid4(), ZERO_LINK)
-                link, ny_state = chained_state(forrige, ny_id, versjon, topic, b"{" + state[verifisering.PREFIX:])
+                link, ny_state = chained_state(forrige, ny_id, versjon, topic, b"{" + state[verification.PREFIX:])
                 nye[oid] = (ny_id, link)
                 rader.append((ny_id, versjon, topic, ny_state))
             await conn.copy_records_to_table(
@@ -115,12 +115,12 @@ async def measure(server_dsn: str) -> dict[str, object]:
         mal = await _skriv_mal(dsn)
         skrevet = time.perf_counter() - t0
         kopiert = await _kopier(dsn, mal)
-        nokkel = verifisering.signeringsnokkel(b"bench-signing-key")
+        nokkel = verification.signeringsnokkel(b"bench-signing-key")
         conn = await asyncpg.connect(dsn)
         try:
             totalt = await conn.fetchval("SELECT count(*) FROM forlop_events")
             t0 = time.perf_counter()
-            sp = await verifisering.skriv_sjekkpunkt(conn, nokkel)
+            sp = await verification.skriv_sjekkpunkt(conn, nokkel)
             signert = time.perf_counter() - t0
             assert sp is not None and sp.antall == totalt
             raa, verif = [], []
@@ -129,7 +129,7 @@ async def measure(server_dsn: str) -> dict[str, object]:
                 assert n == totalt
                 raa.append(n / s)
                 t0 = time.perf_counter()
-                svar = await verifisering.verifiser(conn, nokkel.public_key())
+                svar = await verification.verifiser(conn, nokkel.public_key())
                 s = time.perf_counter() - t0
                 assert svar.ok and svar.hendelser == totalt and svar.sjekkpunkter == 1, svar
                 verif.append(totalt / s)
@@ -151,7 +151,7 @@ def markdown(r: dict[str, object]) -> str:
     return "\n".join([
         "## Verification (`tests/perf/bench_verify.py`)",
         "",
-        f"`forlop verify` over {r['events']:,} events in {r['streams']:,} streams (store/verifisering.py), beside "
+        f"`forlop verify` over {r['events']:,} events in {r['streams']:,} streams (store/verification.py), beside "
         "reading the same rows with plain asyncpg in the same run; median of "
         f"{ROUNDS} interleaved rounds. The log: {STREAMS:,} accounts × {EVENTS} events written through the event "
         f"store ({float(r['written_s']):.1f} s), then copied {COPIES}× under new ids with every link recomputed by "

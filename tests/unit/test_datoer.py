@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.datoer import (
+from domain.dates import (
     add_months,
     add_years,
     alder,

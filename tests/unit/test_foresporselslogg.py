@@ -5,9 +5,9 @@
 - `_foresporsel` makes the record `log.makeRecord(..., extra=...)` made, and JsonFormatter turns it into
   the same JSON line.
 - `ny_uuid4` makes valid, distinct version-4 UUIDs.
-- `api.felles.header` reads a header as Litestar's `request.headers.get` does.
+- `api.common.header` reads a header as Litestar's `request.headers.get` does.
 - The request line written straight to the handler (`_foresporselslinje`) is the formatter's line, and only
-  `configure_logging`'s setup alone takes that path; `api.felles.json_svar` is the Response Litestar makes.
+  `configure_logging`'s setup alone takes that path; `api.common.json_svar` is the Response Litestar makes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from litestar.datastructures.headers import Headers
 
-from api.felles import header
+from api.common import header
 from api.observability import _FELT, JsonFormatter, SamletStrom, _foresporsel, correlation_id, log, ny_uuid4
 
 
@@ -187,7 +187,7 @@ def test_the_direct_request_line_goes_only_to_the_plain_setup() -> None:
 def test_json_svar_is_the_response_litestar_makes() -> None:
     from litestar import Response
 
-    from api.felles import json_svar
+    from api.common import json_svar
 
     for status in (None, 200, 201):
         headers = {"ETag": '"3"', "Location": "/api/v1/tiltakslop/x"}

@@ -7,8 +7,9 @@ from datetime import date
 
 import pytest
 
-from domain.feil import InvalidRequest
-from domain.felles import Malgruppe
+from domain.common import Malgruppe
+from domain.config import STANDARD
+from domain.errors import InvalidRequest
 from domain.katalog import (
     REGELSETT,
     SEED_2024,
@@ -24,7 +25,6 @@ from domain.katalog import (
     regelsett_med_id,
     som_enum,
 )
-from domain.konfig import STANDARD
 
 AS = Malgruppe.ARBEIDSSOKER
 NAE = Malgruppe.NEDSATT_ARBEIDSEVNE

@@ -8,7 +8,7 @@ from domain.ident import Fodselsnummer
 from domain.person import Person
 from domain.tiltakslop import Tiltakslop, hendelse_id
 from domain.ungdomsgaranti import Ungdomsgaranti
-from store.konvolutt import TOMBSTONE_TOPIC, _hendelse_id, aggregat_av, pseudonym, publiseres
+from store.envelope import TOMBSTONE_TOPIC, _hendelse_id, aggregat_av, pseudonym, publiseres
 
 
 def test_event_id_is_the_domain_uuid5_of_aggregate_and_version():

@@ -10,11 +10,11 @@ import pytest
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import MapperDeserialisationError
 
+from domain.config import STANDARD
 from domain.ident import Fodselsnummer
-from domain.konfig import STANDARD
 from domain.person import person_id
 from domain.ungdomsgaranti import Ungdomsgaranti
-from store.kryptering import er_glemt, person_ids
+from store.encryption import er_glemt, person_ids
 from store.mapper import ForlopMapper, mapper_for
 from tests.hjelp import identer, ktx
 

@@ -5,8 +5,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.feil import DomainError
-from domain.felles import Aktor, Kontekst
+from domain.common import Aktor, Kontekst
+from domain.errors import DomainError
 from domain.person import Person, overlapp_feilkode
 
 KTX = Kontekst(aktor=Aktor("Z990001", "0315"), correlation_id=UUID(int=1))

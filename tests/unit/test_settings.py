@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from domain.konfig import STANDARD, AlderRegel
+from domain.config import STANDARD, AlderRegel
 from store.settings import SettingsError, defaults_toml, load_settings
 
 

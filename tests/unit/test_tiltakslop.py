@@ -14,9 +14,9 @@ from uuid import UUID
 
 import pytest
 
-from domain.datoer import add_years
-from domain.feil import DomainError, InvalidRequest
-from domain.felles import Aktor, Kontekst
+from domain.common import Aktor, Kontekst
+from domain.dates import add_years
+from domain.errors import DomainError, InvalidRequest
 from domain.ident import gyldig_ident
 from domain.katalog import Avslutningsaarsak, Tiltakstype
 from domain.tiltakslop import OvergangTil, Status, Tiltakslop, hendelse_id

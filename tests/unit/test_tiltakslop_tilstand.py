@@ -8,8 +8,8 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.feil import DomainError
-from domain.konfig import STANDARD
+from domain.config import STANDARD
+from domain.errors import DomainError
 from domain.tiltakslop import Status, Varseltype, Vurderingsstatus
 from tests.unit.test_tiltakslop import KONTEKST, avvist_uten_hendelser, innvilget
 

@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from domain.feil import InvalidRequest
+from domain.config import STANDARD, AlderRegel, PilotVindu
+from domain.errors import InvalidRequest
 from domain.katalog import Forlengelsesaarsak, Tiltakstype
-from domain.konfig import STANDARD, AlderRegel, PilotVindu
 from domain.tiltakslop import Forlengelsesmulighet, Status, Tiltakslop
 from tests.unit.test_tiltakslop import (
     KONTEKST,

@@ -8,10 +8,10 @@ from uuid import UUID
 
 import pytest
 
-from domain.feil import DomainError, InvalidRequest
-from domain.felles import SYSTEM_IDENT, Aktor, Kontekst
+from domain.common import SYSTEM_IDENT, Aktor, Kontekst
+from domain.config import Regelkonfig
+from domain.errors import DomainError, InvalidRequest
 from domain.ident import Fodselsnummer
-from domain.konfig import Regelkonfig
 from domain.ungdomsgaranti import (
     REGELSETT_ID,
     AktivitetKind,

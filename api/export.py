@@ -20,12 +20,12 @@ import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
-from api import eksempler
+from api import examples
 from api.auth import bruker
-from api.felles import API
-from api.innsyn import logg_innsyn
-from store.tjeneste import Tjeneste
-from store.visning import Historikk
+from api.common import API
+from api.read_log import logg_innsyn
+from store.dto import Historikk
+from store.service import Service
 
 Format = Literal["json", "html"]
 _TITTEL = {"tiltakslop": "Tiltaksløp", "ungdomsgaranti": "Ungdomsgaranti"}
@@ -107,7 +107,7 @@ def html_side(historikk: Historikk, *, eksportert: datetime, av: str) -> str:
 
 
 async def eksport(
-    request: Request[Any, Any, Any], tjeneste: Tjeneste, aggregat: str, agg_id: UUID, format: Format
+    request: Request[Any, Any, Any], tjeneste: Service, aggregat: str, agg_id: UUID, format: Format
 ) -> Response[Any]:
     historikk, naa = await tjeneste.historikk_og_aggregat(agg_id, aggregat)
     user = bruker(request)
@@ -130,19 +130,19 @@ class EksportController(Controller):
 
     @get(
         "/tiltakslop/{lop_id:uuid}/historikk/eksport", summary="Export the løp's history as JSON or printable HTML",
-        responses=eksempler.LOP_EKSPORT_SVAR, operation_class=eksempler.Eksport,
+        responses=examples.LOP_EKSPORT_SVAR, operation_class=examples.Eksport,
     )
     async def lop(
-        self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Tjeneste, format: Format = _FORMAT
+        self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Service, format: Format = _FORMAT
     ) -> Response[Historikk]:
         return await eksport(request, tjeneste, "tiltakslop", lop_id, format)
 
     @get(
         "/ungdomsgarantier/{garanti_id:uuid}/historikk/eksport",
         summary="Export the guarantee's history as JSON or printable HTML",
-        responses=eksempler.GARANTI_EKSPORT_SVAR, operation_class=eksempler.Eksport,
+        responses=examples.GARANTI_EKSPORT_SVAR, operation_class=examples.Eksport,
     )
     async def garanti(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, tjeneste: Tjeneste, format: Format = _FORMAT
+        self, request: Request[Any, Any, Any], garanti_id: UUID, tjeneste: Service, format: Format = _FORMAT
     ) -> Response[Historikk]:
         return await eksport(request, tjeneste, "ungdomsgaranti", garanti_id, format)

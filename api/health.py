@@ -9,19 +9,19 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 
-from api import eksempler
+from api import examples
 from api.observability import Metrics
 from projections.runner import etterslep
 
 
-class Klarhet(msgspec.Struct, kw_only=True):
+class Readiness(msgspec.Struct, kw_only=True):
     klar: bool
     database: bool
     nats: bool
     projeksjoner: dict[str, bool]
 
 
-class HelseController(Controller):
+class HealthController(Controller):
     path = "/"
     tags = ["drift"]
     include_in_schema = True
@@ -30,7 +30,7 @@ class HelseController(Controller):
         "/health/live",
         summary="The process is up",
         security=[{}],
-        responses=eksempler.LEVER_SVAR,
+        responses=examples.LEVER_SVAR,
     )
     async def live(self) -> dict[str, str]:
         return {"status": "ok"}
@@ -39,9 +39,9 @@ class HelseController(Controller):
         "/health/ready",
         summary="200 only when the database, NATS and every projection are up",
         security=[{}],
-        responses=eksempler.klar_svar(Klarhet),
+        responses=examples.klar_svar(Readiness),
     )
-    async def ready(self, state: State) -> Response[Klarhet]:
+    async def ready(self, state: State) -> Response[Readiness]:
         database = False
         try:
             async with state.pool.acquire(timeout=2) as conn:
@@ -52,7 +52,7 @@ class HelseController(Controller):
         nats_ok = nc is not None and nc.is_connected
         projeksjoner = {navn: await _projeksjon_klar(state, navn) for navn in PROJEKSJONER}
         klar = database and nats_ok and all(projeksjoner.values())
-        body = Klarhet(klar=klar, database=database, nats=nats_ok, projeksjoner=projeksjoner)
+        body = Readiness(klar=klar, database=database, nats=nats_ok, projeksjoner=projeksjoner)
         return Response(content=body, status_code=200 if klar else 503)
 
     @get(

@@ -13,13 +13,13 @@ from uuid import UUID
 
 import msgspec
 
-from domain.felles import Kontekst
+from domain.common import Kontekst
+from domain.config import Regelkonfig
 from domain.ident import Fodselsnummer
-from domain.konfig import Regelkonfig
 from domain.tiltakslop import Tiltakslop, hendelse_id
 from domain.ungdomsgaranti import Ungdomsgaranti
-from store.konvolutt import hendelsesdata
-from store.kryptering import er_glemt
+from store.encryption import er_glemt
+from store.envelope import hendelsesdata
 
 
 class Visning(msgspec.Struct, kw_only=True):

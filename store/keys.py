@@ -5,9 +5,9 @@
 stamps `glemt`; every ciphertext under that key is then unreadable, everywhere, without touching the
 events table (whose hash chain covers the ciphertext, so it still verifies).
 
-The `Nokkelring` is the in-memory cache that the synchronous mapper reads. Async code fills it before
+The `KeyRing` is the in-memory cache that the synchronous mapper reads. Async code fills it before
 decoding (`last`) or encoding (`sikre`); the mapper never does I/O. A person id whose state is not in the
-cache makes the cipher raise `NokkelIkkeLastet` (a missed `last` is a bug, not an erasure).
+cache makes the cipher raise `KeyNotLoaded` (a missed `last` is a bug, not an erasure).
 
 Staleness bound: another process that cached a key before it was forgotten may keep using it until its
 next `last`/`sikre` after `ttl` seconds (default 2 s), i.e. for at most `ttl` plus one operation. Paths that
@@ -31,7 +31,7 @@ from uuid import UUID, SafeUUID
 
 import asyncpg
 
-from store.laas import kjor_ddl
+from store.locks import kjor_ddl
 
 TABELL = "forlop_personnokler"
 
@@ -48,7 +48,7 @@ MANGLER = b"-"
 
 Forbindelse = asyncpg.Pool | asyncpg.Connection
 
-# `Nokkelring.sikre`: insert a key for each of $1 that has none (the new key from $2), and give the key of
+# `KeyRing.sikre`: insert a key for each of $1 that has none (the new key from $2), and give the key of
 # each: the one inserted (or, `_NY`, set in place of a forgotten one), else the one already there (as this
 # statement's snapshot holds it: the data-modifying CTE's rows are not visible to the rest of the query).
 _SIKRE_MAL = f"""WITH satt AS (
@@ -83,11 +83,11 @@ def as_uuid(value: object) -> UUID:
     return UUID(str(value))
 
 
-class NokkelIkkeLastet(RuntimeError):
+class KeyNotLoaded(RuntimeError):
     """The cipher needed a key that no `last`/`sikre` put in the cache: a decoding path skipped it."""
 
 
-class Nokkelring:
+class KeyRing:
     def __init__(self, *, ttl: float = 2.0) -> None:
         self.ttl = ttl
         self._cache: dict[UUID, tuple[bytes, float]] = {}
@@ -97,11 +97,11 @@ class Nokkelring:
     # --- synchronous, for the mapper ----------------------------------------------------------------
 
     def nokkel(self, person_id: UUID) -> bytes | None:
-        """The key, or None when the person is forgotten (or has no key). Raises NokkelIkkeLastet."""
+        """The key, or None when the person is forgotten (or has no key). Raises KeyNotLoaded."""
         try:
             verdi, _ = self._cache[person_id]
         except KeyError:
-            raise NokkelIkkeLastet(f"no key loaded for person record {person_id}") from None
+            raise KeyNotLoaded(f"no key loaded for person record {person_id}") from None
         return verdi if len(verdi) == 32 else None
 
     def er_glemt(self, person_id: UUID) -> bool:
@@ -154,7 +154,7 @@ class Nokkelring:
 
     def ta_imot(self, rader: Iterable[tuple[Any, Any]], naa: float | None = None) -> None:
         """Cache key rows (person id, key or NULL: forgotten) as read just now: by `last` and `sikre`, or by
-        another query (`store.kryptering.NOKLER_TIL_LASTET`, the keys read in the same statement as the rows
+        another query (`store.encryption.NOKLER_TIL_LASTET`, the keys read in the same statement as the rows
         they decrypt; the read buffer's check)."""
         naa = time.monotonic() if naa is None else naa
         for person, nokkel in rader:

@@ -15,7 +15,7 @@ aggregate and the views' `person` column, so a stored row names its key without 
 
 Decoding with a forgotten or missing key (or a ciphertext that does not authenticate under the current key,
 e.g. after a returning person got a new one) gives None: the field is erased. Encoding for a forgotten
-person writes None. The keys come from a `store.nokler.Nokkelring` that async code has filled
+person writes None. The keys come from a `store.keys.KeyRing` that async code has filled
 (`person_ids` finds the ids in stored bytes without parsing them).
 """
 
@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.ident import Fodselsnummer
 from domain.person import kjent_person_id, person_id
-from store.nokler import TABELL, Nokkelring
+from store.keys import TABELL, KeyRing
 
 PERSONLIGE = ("person", "fodselsdato")
 MARKOR = "__kryptert__"
@@ -48,7 +48,7 @@ _P = re.compile(re.escape(_PREFIKS.encode()) + rb'([0-9a-f-]{36})"')
 # The key rows of the persons that the stored rows just loaded name, read in the same statement as those
 # rows: a query over `loaded` (`AsyncPostgresRecorder.select_for_load_many_with`) that finds, as `_P` does,
 # the person record id after the first marker of each state. A state naming more than one person has the
-# others' keys loaded by `Nokkelring.last` afterwards (`person_ids` finds them all).
+# others' keys loaded by `KeyRing.last` afterwards (`person_ids` finds them all).
 NOKLER_TIL_LASTET = f"""SELECT k.person_id, NULL::boolean, NULL::bigint, NULL::text, k.nokkel FROM {TABELL} k
 WHERE k.person_id = ANY(ARRAY(
     SELECT CASE WHEN t ~ '^[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}$' THEN t::uuid END
@@ -68,10 +68,10 @@ def person_ids(states: Iterable[bytes]) -> set[UUID]:
     return {UUID(m.decode()) for m in funn}
 
 
-class FeltKryptering:
+class FieldEncryption:
     """The mapper's field cipher. `person_nokkel` keys the person record id (needed to encode only)."""
 
-    def __init__(self, nokkelring: Nokkelring, person_nokkel: bytes | None = None) -> None:
+    def __init__(self, nokkelring: KeyRing, person_nokkel: bytes | None = None) -> None:
         self.nokkelring = nokkelring
         self.person_nokkel = person_nokkel
         self._encoder = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="string")

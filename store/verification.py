@@ -38,7 +38,7 @@ the recomputed and stored links, so the checkpoint covering it fails even when a
 Events after the last checkpoint are covered by the chains only, until the next checkpoint.
 
 A checkpoint is written (`skriv_sjekkpunkt`) only when every event of its new segment holds its link: a
-broken log is reported (`LoggenErBrutt`), never signed.
+broken log is reported (`LogBroken`), never signed.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from store.laas import kjor_ddl, laase_nokkel
+from store.locks import kjor_ddl, laase_nokkel
 from store.mapper import ZERO_LINK, as_uuid, chained_state, compute_link, link_of
 
 # The stored prefix `{"lenke":"<64 hex>",` (76 bytes), measured with the mapper's own encoding.
@@ -69,13 +69,13 @@ DOMENE = b"forlop-sjekkpunkt-v1\0"
 _FRO = b"forlop-sjekkpunkt-ed25519\0"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIKRO = timedelta(microseconds=1)
-LAAS = "sjekkpunkt.skriv"  # not the worker's replica lock (workers/sjekkpunkt.py)
+LAAS = "sjekkpunkt.skriv"  # not the worker's replica lock (workers/checkpoints.py)
 BATCH = 10_000
 
 # The stored prefix is `{"lenke":"` + 64 hex + `",` (store/mapper.py); checked against the mapper's own encoding.
 _probe = chained_state(ZERO_LINK, UUID(int=0), 1, "t", b'{"a":1}')
 if _probe[1][:PREFIX] != b'{"lenke":"' + _probe[0].hex().encode() + b'",':
-    raise ImportError("store.mapper's stored prefix is not the one store.verifisering expects")
+    raise ImportError("store.mapper's stored prefix is not the one store.verification expects")
 
 Fremdrift = Callable[[int, int, float], None]
 
@@ -167,7 +167,7 @@ class Sjekkpunkt(msgspec.Struct, kw_only=True):
     opprettet: datetime
 
 
-class Verifisering(msgspec.Struct, kw_only=True):
+class Verification(msgspec.Struct, kw_only=True):
     """The answer of a verification: `ok` only if every link and every checkpoint holds."""
 
     ok: bool
@@ -185,7 +185,7 @@ class Verifisering(msgspec.Struct, kw_only=True):
     offentlig_nokkel: str = ""  # hex of the raw public key that verifies the signatures
 
 
-class LoggenErBrutt(Exception):
+class LogBroken(Exception):
     """A checkpoint was refused: events of its new segment do not hold their links."""
 
     def __init__(self, feil: list[Lenkefeil]) -> None:
@@ -292,14 +292,14 @@ async def verifiser(
     batch: int = BATCH,
     maks_feil: int | None = None,
     fremdrift: Fremdrift | None = None,
-) -> Verifisering:
+) -> Verification:
     """Walk every stream's chain (or one stream's) and recompute every checkpoint; see the module docstring."""
     start = time.monotonic()
     kjede = _Kjede(maks_feil)
     events = f'"{events_table}"'
     sjekkpunkter: list[asyncpg.Record] = []
     if await conn.fetchval("SELECT to_regclass($1)", events) is None:  # nothing was ever stored here
-        return Verifisering(
+        return Verification(
             ok=True, omfang="logg" if stream is None else "strom", hendelser=0, strommer=0, til_posisjon=0,
             sekunder=0.0, lenkefeil=[], antall_lenkefeil=0, sjekkpunkter=0, sjekkpunktfeil=[],
             siste_sjekkpunkt=None, offentlig_nokkel=raa(offentlig).hex(),
@@ -381,7 +381,7 @@ async def verifiser(
         til = await conn.fetchval(
             f"SELECT coalesce(max(notification_id), 0) FROM {events} WHERE originator_id = $1", stream
         )
-    return Verifisering(
+    return Verification(
         ok=kjede.antall_feil == 0 and not cp_feil,
         omfang="logg" if stream is None else "strom",
         hendelser=kjede.antall,
@@ -409,7 +409,7 @@ async def skriv_sjekkpunkt(
     naa: datetime | None = None,
 ) -> Sjekkpunkt | None:
     """Sign the events since the last checkpoint; None if there are none. Serialised across processes (an
-    advisory lock in the writing transaction). Raises `LoggenErBrutt` if a new event does not hold its link."""
+    advisory lock in the writing transaction). Raises `LogBroken` if a new event does not hold its link."""
     events = f'"{events_table}"'
     if await conn.fetchval("SELECT to_regclass($1)", events) is None:  # nothing was ever stored
         return None
@@ -440,7 +440,7 @@ async def skriv_sjekkpunkt(
         async for rows in _batcher(conn, sql, fra, hoy, batch):
             kjede.kjor(rows)
         if kjede.antall_feil:
-            raise LoggenErBrutt(kjede.feil)
+            raise LogBroken(kjede.feil)
         nr = (siste["nr"] if siste else 0) + 1
         antall = (siste["antall"] if siste else 0) + kjede.antall
         segment = kjede.avslutt_segment()

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from domain.feil import InvalidRequest
-from projections.runner import Projeksjon, til_notifikasjoner
+from domain.errors import InvalidRequest
+from projections.runner import Projection, til_notifikasjoner
 
 INFO = "replay_info"
 
@@ -29,7 +29,7 @@ def til_sekund(kjent_per: datetime) -> datetime:
 
 
 async def spill_av(
-    dsn: str, projeksjoner: list[Projeksjon], kjent_per: datetime, *, events_table: str = "forlop_events",
+    dsn: str, projeksjoner: list[Projection], kjent_per: datetime, *, events_table: str = "forlop_events",
     batch: int = 2000,
 ) -> tuple[str, int]:
     """Build every view as known at `kjent_per` into its own schema; returns (schema, events applied)."""

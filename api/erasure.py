@@ -20,18 +20,18 @@ from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from api import eksempler
-from api.auth import Rolle, bruker
-from api.felles import API, kontekst
+from api import examples
+from api.auth import Role, bruker
+from api.common import API, kontekst
 from api.schemas import OversiktCreate
-from domain.feil import InvalidRequest
+from domain.errors import InvalidRequest
 from domain.ident import Fodselsnummer
-from store.konvolutt import pseudonym
+from store.envelope import pseudonym
+from store.service import Service
 from store.settings import Settings
-from store.tjeneste import Tjeneste
 
 _STI = "/api/v1/personer/glem"
-GLEM = eksempler.body(("One person", {"person": {"ident": eksempler.PERSON["ident"]}}))
+GLEM = examples.body(("One person", {"person": {"ident": examples.PERSON["ident"]}}))
 
 
 class GlemSvar(msgspec.Struct, kw_only=True):
@@ -44,7 +44,7 @@ class GlemSvar(msgspec.Struct, kw_only=True):
 
 
 async def bare_system(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    if Rolle.SYSTEM not in bruker(connection).roller:
+    if Role.SYSTEM not in bruker(connection).roller:
         raise PermissionDeniedException("only the SYSTEM role may forget a person")
 
 
@@ -55,18 +55,18 @@ class GlemController(Controller):
     @post(
         "/glem", status_code=200, guards=[bare_system], summary="Forget a person (GDPR erasure; SYSTEM only)",
         responses={
-            **eksempler._svar(  # noqa: SLF001 - the shared example helper
+            **examples._svar(  # noqa: SLF001 - the shared example helper
                 200, GlemSvar, "The person is forgotten (now, or already before: a repeat records nothing more).",
                 "Forgotten now", {"glemt": True, "nokkel_odelagt": True, "posisjon": 120},
             ),
-            **eksempler.problemer(_STI, 400, 401, 403, 409),
+            **examples.problemer(_STI, 400, 401, 403, 409),
         },
     )
     async def glem(
         self,
         request: Request[Any, Any, Any],
         data: Annotated[OversiktCreate, GLEM],
-        tjeneste: Tjeneste,
+        tjeneste: Service,
         settings: Settings,
         state: State,
     ) -> GlemSvar:

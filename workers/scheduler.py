@@ -24,16 +24,16 @@ from uuid import UUID, uuid5
 
 import asyncpg
 
-from domain.feil import DomainError
-from domain.felles import SYSTEM_IDENT, Aktor, Kontekst
+from domain.common import SYSTEM_IDENT, Aktor, Kontekst
+from domain.errors import DomainError
 from domain.person import NAMESPACE
 from projections.oversikt import Oversikt, tabeller
 from projections.runner import opprett as opprett_visninger
-from store.laas import ta_laas, vent
+from store.locks import ta_laas, vent
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
+from store.service import Service
 from store.settings import Settings
-from store.tjeneste import Tjeneste
 from workers.varsler import forretningsdato
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ async def fylt30_kandidater(conn: asyncpg.Connection | asyncpg.Pool, per: date) 
     return [r[0] for r in rows]
 
 
-async def avslutt_fylt30(conn: asyncpg.Connection | asyncpg.Pool, tjeneste: Tjeneste, per: date) -> list[UUID]:
+async def avslutt_fylt30(conn: asyncpg.Connection | asyncpg.Pool, tjeneste: Service, per: date) -> list[UUID]:
     """One run for business date `per`: end every due guarantee; returns the ids answered (new or repeat)."""
     avsluttet = []
     for garanti_id in await fylt30_kandidater(conn, per):
@@ -89,7 +89,7 @@ class Planlegger:
         oversikt: Oversikt,
         i_dag: Callable[[], date],
         *,
-        tjeneste: Tjeneste | None = None,
+        tjeneste: Service | None = None,
         events_table: str = "forlop_events",
         snapshot_every: int | None = 50,
         intervall: float = 60.0,
@@ -114,7 +114,7 @@ class Planlegger:
                     await create_pool(self.dsn, min_size=1, max_size=4), events_table=self.events_table
                 )
                 await egen.create_tables()
-                self.tjeneste = Tjeneste(
+                self.tjeneste = Service(
                     EventStore(egen, self.oversikt.mapper, snapshot_every=self.snapshot_every),
                     self.oversikt.konfig,
                     self.oversikt.person_nokkel,
@@ -135,7 +135,7 @@ class Planlegger:
                 await egen.close()
                 await egen.pool.close()
 
-    async def _som_aktiv(self, pool: asyncpg.Pool, stopp: asyncio.Event, tjeneste: Tjeneste) -> None:
+    async def _som_aktiv(self, pool: asyncpg.Pool, stopp: asyncio.Event, tjeneste: Service) -> None:
         laas = await ta_laas(self.dsn, NAVN, stopp, self.poll_sekunder)
         if laas is None:
             return

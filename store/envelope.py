@@ -43,7 +43,7 @@ class Aktor(msgspec.Struct, kw_only=True):
     enhet: str | None
 
 
-class Konvolutt(msgspec.Struct, kw_only=True):
+class Envelope(msgspec.Struct, kw_only=True):
     id: UUID
     posisjon: int
     aggregat: str
@@ -99,7 +99,7 @@ def publiseres(topic: str) -> bool:
     return aggregat_av(topic) is not None or topic == TOMBSTONE_TOPIC
 
 
-def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel: bytes) -> Konvolutt | None:
+def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel: bytes) -> Envelope | None:
     """The envelope of one stored event, or None for an event that is not published (the person record)."""
     aggregat = aggregat_av(notifikasjon.topic)
     if aggregat is None:
@@ -113,7 +113,7 @@ def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel
         data["person_pseudonym"] = pseudonym(pseudonym_nokkel, person)
     kontekst = event.kontekst
     aktor = kontekst.aktor
-    return Konvolutt(
+    return Envelope(
         id=_hendelse_id(event.originator_id, event.originator_version),
         posisjon=notifikasjon.id,
         aggregat=aggregat,
@@ -128,5 +128,5 @@ def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel
     )
 
 
-def subject(k: Konvolutt) -> str:
+def subject(k: Envelope) -> str:
     return f"forlop.hendelse.{k.aggregat}.{k.type}"

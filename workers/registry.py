@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from projections.oversikt import Oversikt
-from projections.runner import Projeksjon
+from projections.runner import Projection
 from store.mapper import ForlopMapper, mapper_for
 from store.settings import Settings
 
@@ -19,4 +19,4 @@ def oversikt(settings: Settings) -> Oversikt:
     return Oversikt(mapper(settings), settings.regler, settings.secret("person"))
 
 
-PROJEKSJONER: dict[str, Callable[[Settings], Projeksjon]] = {"oversikt": oversikt}
+PROJEKSJONER: dict[str, Callable[[Settings], Projection]] = {"oversikt": oversikt}

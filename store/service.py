@@ -27,7 +27,9 @@ import msgspec
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
-from domain.feil import (
+from domain.common import Kontekst
+from domain.config import Regelkonfig
+from domain.errors import (
     DomainError,
     InvalidRequest,
     NotFound,
@@ -35,18 +37,11 @@ from domain.feil import (
     PreconditionFailed,
     VersionConflict,
 )
-from domain.felles import Kontekst
 from domain.ident import Fodselsnummer
-from domain.konfig import Regelkonfig
 from domain.person import NAMESPACE, Person, person_id
 from domain.tiltakslop import OvergangTil, Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
-from store.idempotens import DuplicateCommand, Kommando, LagretKommando, hent
-from store.kryptering import er_glemt
-from store.mapper import link_of
-from store.nokler import TABELL as NOKKELTABELL
-from store.repository import EventStore
-from store.visning import (
+from store.dto import (
     Forlengelsesmulighet,
     GarantiVisning,
     Historikk,
@@ -56,6 +51,11 @@ from store.visning import (
     hendelse_visning,
     lop_visning,
 )
+from store.encryption import er_glemt
+from store.idempotency import DuplicateCommand, Kommando, LagretKommando, hent
+from store.keys import TABELL as NOKKELTABELL
+from store.mapper import link_of
+from store.repository import EventStore
 
 PERSON_REGELSETT = "PERSON"
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ A = TypeVar("A", bound=Aggregate)
 
 
 @dataclass(frozen=True, slots=True)
-class Kvittering:
+class Receipt:
     """The answer to a command: the aggregate it answers for, its new version and the log position of the
     last event written for that aggregate. `opprettet` is true when the command created it (201)."""
 
@@ -317,7 +317,7 @@ class Lesebuffer:
                 nokkel = None if state is None else bytes(state)
                 if nokkel is None or nokkel != bufret.nokkel:
                     if mapper.felt_cipher is not None and bufret.person_id is not None:
-                        # The key row as just read, cached as `Nokkelring.last` would: the store's path
+                        # The key row as just read, cached as `KeyRing.last` would: the store's path
                         # below sees the erasure (or the new key) too, however fresh its cached key.
                         mapper.felt_cipher.nokkelring.sett(bufret.person_id, nokkel)
                     return False  # forgotten, or a new key: the cached plaintext is no longer readable
@@ -330,7 +330,7 @@ class Lesebuffer:
             return True
         try:
             if mapper.felt_cipher is not None and bufret.person_id is not None:
-                # The key row as just read (cached as `Nokkelring.last` would): the new events decode
+                # The key row as just read (cached as `KeyRing.last` would): the new events decode
                 # without another round trip.
                 mapper.felt_cipher.nokkelring.sett(bufret.person_id, bufret.nokkel)
             await mapper.forbered_lesing(recorder.pool, [bytes(state) for _, _, state in nye])
@@ -349,7 +349,7 @@ class Lesebuffer:
         return not er_glemt(bufret.aggregat)
 
 
-class Tjeneste:
+class Service:
     def __init__(self, store: EventStore, konfig: Regelkonfig, person_nokkel: bytes) -> None:
         self.store = store
         self.konfig = konfig
@@ -466,7 +466,7 @@ class Tjeneste:
         handling: Callable[[], Awaitable[tuple[Aggregate, bool, tuple[Aggregate, ...]]]],
         aggregat: str,
         per: date | None,
-    ) -> Kvittering:
+    ) -> Receipt:
         """Run `handling` (→ the answering aggregate, whether it was created, everything to save) once.
 
         The answering aggregate is saved last, so the save's last notification id is its position."""
@@ -500,16 +500,16 @@ class Tjeneste:
         for a in endret:
             if isinstance(a, (Tiltakslop, Ungdomsgaranti)):
                 self.lesebuffer.husk(a)  # the next read of it starts from here
-        return Kvittering(aggregat, svarer.id, svarer.version, ids[-1], opprettet, per, visning)
+        return Receipt(aggregat, svarer.id, svarer.version, ids[-1], opprettet, per, visning)
 
-    async def _forste_svar(self, kommando_id: Any, avtrykk: str | None) -> Kvittering | None:
+    async def _forste_svar(self, kommando_id: Any, avtrykk: str | None) -> Receipt | None:
         """The stored answer of the command's first try (None: no command id, or no first try stored)."""
         if kommando_id is None:
             return None
         lagret = await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
         return None if lagret is None else await self._gjentakelse(lagret, avtrykk)
 
-    async def _gjentakelse(self, lagret: LagretKommando, avtrykk: str | None) -> Kvittering:
+    async def _gjentakelse(self, lagret: LagretKommando, avtrykk: str | None) -> Receipt:
         if avtrykk is not None and lagret.fingerprint != avtrykk:
             raise DomainError("IDEMPOTENCY_KEY_REUSED", "the idempotency key was used before with another request")
         svar = msgspec.json.decode(lagret.svar, type=_Svar)
@@ -518,7 +518,7 @@ class Tjeneste:
         if svar.per is not None:
             aggregat = await self.store.get(svar.id, _KLASSER[svar.aggregat], version=svar.versjon)
             visning = self.visning(aggregat, svar.per, posisjon)
-        return Kvittering(svar.aggregat, svar.id, svar.versjon, posisjon, svar.opprettet, svar.per, visning)
+        return Receipt(svar.aggregat, svar.id, svar.versjon, posisjon, svar.opprettet, svar.per, visning)
 
     def visning(self, aggregat: Aggregate, per: date, posisjon: int | None = None) -> LopVisning | GarantiVisning:
         """The state of a løp or guarantee for business date `per`, as reads and command answers show it.
@@ -557,7 +557,7 @@ class Tjeneste:
 
     async def innvilg_lop(
         self, kontekst: Kontekst, *, avtrykk: str | None = None, per: date | None = None, **grant: Any
-    ) -> Kvittering:
+    ) -> Receipt:
         """TiltakslopInnvilget, judged against the person's other løp (LOP-8) in the same transaction."""
 
         async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
@@ -580,7 +580,7 @@ class Tjeneste:
         per: date | None = None,
         tilgang: Tilgang | None = None,
         **felter: Any,
-    ) -> Kvittering:
+    ) -> Receipt:
         """Any command on one løp, by the aggregate method's name (`forleng`, `avkort`, `avslutt`, ...).
 
         `tilgang` is called with the løp's office right after loading, before any rule is judged. When the
@@ -629,7 +629,7 @@ class Tjeneste:
         avtrykk: str | None = None,
         per: date | None = None,
         tilgang: Tilgang | None = None,
-    ) -> Kvittering:
+    ) -> Receipt:
         """LOP-14: end this løp (OVERGANG_TILTAK) and grant the next one atomically, or do neither.
 
         Both events share the correlation id; the answer is the new løp's. `tilgang` is asked for the
@@ -673,7 +673,7 @@ class Tjeneste:
 
     async def innvilg_garanti(
         self, kontekst: Kontekst, *, avtrykk: str | None = None, per: date | None = None, **grant: Any
-    ) -> Kvittering:
+    ) -> Receipt:
         """UngdomsgarantiInnvilget; one active guarantee per person (UG-D1) in the same transaction."""
         if isinstance(grant.get("person"), str):
             grant["person"] = Fodselsnummer(grant["person"])
@@ -698,7 +698,7 @@ class Tjeneste:
         per: date | None = None,
         tilgang: Tilgang | None = None,
         **felter: Any,
-    ) -> Kvittering:
+    ) -> Receipt:
         """Any command on one guarantee by method name; an end frees the person for a new one (UG-D1)."""
         if kommando not in _GARANTI_KOMMANDOER:
             raise InvalidRequest(f"unknown command {kommando!r}")
@@ -781,7 +781,7 @@ class Tjeneste:
 
     # --- erasure (GDPR) ------------------------------------------------------------------------------
 
-    async def glem(self, person: Fodselsnummer, kontekst: Kontekst, person_pseudonym: str) -> Glemsel:
+    async def glem(self, person: Fodselsnummer, kontekst: Kontekst, person_pseudonym: str) -> Erasure:
         """Forget a person: destroy the key of their personal fields, then append `PersonGlemt` (the
         tombstone the relay publishes, and the projection's cue to delete the person's rows) on the person
         record. Idempotent: a repeat (or a retry after a crash between the two steps) appends nothing more
@@ -796,15 +796,15 @@ class Tjeneste:
             record = None
         odelagt = await cipher.nokkelring.glem(self.store.recorder.pool, pid)
         if record is None or not (odelagt or record.lop or record.garantier):
-            return Glemsel(pid, odelagt, None)
+            return Erasure(pid, odelagt, None)
         record.glem(person_pseudonym, kontekst, PERSON_REGELSETT)
         ids = await self.store.save(record)
-        return Glemsel(pid, odelagt, ids[-1])
+        return Erasure(pid, odelagt, ids[-1])
 
 
 @dataclass(frozen=True, slots=True)
-class Glemsel:
-    """The outcome of `Tjeneste.glem`: the person record's id, whether a live key was destroyed now, and
+class Erasure:
+    """The outcome of `Service.glem`: the person record's id, whether a live key was destroyed now, and
     the log position of the tombstone (None when there was nothing more to record)."""
 
     person_id: UUID

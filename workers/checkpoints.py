@@ -1,4 +1,4 @@
-"""The checkpoint worker: signs the log periodically (store/verifisering.py describes the checkpoint).
+"""The checkpoint worker: signs the log periodically (store/verification.py describes the checkpoint).
 
 A checkpoint is written when at least `hendelser` positions have been added since the last one, or when
 `intervall` seconds have passed and anything was added. One active replica (a PostgreSQL advisory lock on a
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from store import verifisering
-from store.laas import ta_laas, vent
+from store import verification
+from store.locks import ta_laas, vent
 from store.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class Sjekkpunktarbeider:
     ) -> None:
         """`signering` is `settings.secret("signing")`."""
         self.dsn = dsn
-        self.nokkel = verifisering.signeringsnokkel(signering)
+        self.nokkel = verification.signeringsnokkel(signering)
         self.events_table = events_table
         self.intervall = intervall
         self.hendelser = hendelser
@@ -73,9 +73,9 @@ class Sjekkpunktarbeider:
             return
         conn = await asyncpg.connect(self.dsn)
         try:
-            await verifisering.opprett(conn, self.events_table)
+            await verification.opprett(conn, self.events_table)
             self.status.aktiv = True
-            siste = await verifisering.siste_sjekkpunkt(conn, self.events_table)
+            siste = await verification.siste_sjekkpunkt(conn, self.events_table)
             self.status.posisjon = siste.posisjon if siste else 0
             self.status.siste = time.monotonic()
             while not stopp.is_set():
@@ -96,11 +96,11 @@ class Sjekkpunktarbeider:
             with contextlib.suppress(Exception):
                 await laas.close()
 
-    async def skriv(self, conn: asyncpg.Connection) -> verifisering.Sjekkpunkt | None:
+    async def skriv(self, conn: asyncpg.Connection) -> verification.Sjekkpunkt | None:
         self.status.siste = time.monotonic()
         try:
-            sp = await verifisering.skriv_sjekkpunkt(conn, self.nokkel, events_table=self.events_table)
-        except verifisering.LoggenErBrutt as e:
+            sp = await verification.skriv_sjekkpunkt(conn, self.nokkel, events_table=self.events_table)
+        except verification.LogBroken as e:
             log.error(
                 "the log does not hold its links; checkpoint not signed",
                 extra={"feil": [f"{f.aggregat_id} v{f.versjon}: {f.grunn}" for f in e.feil[:20]]},

@@ -19,7 +19,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Body, BodyKwarg
 
 from api.problem import MEDIA_TYPE, Problem
-from store.visning import Forlengelsesmulighet, GarantiVisning, Historikk, LopVisning
+from store.dto import Forlengelsesmulighet, GarantiVisning, Historikk, LopVisning
 
 LOP_ID = "f7800f67-d578-4e91-94dc-a5ead983d661"
 NY_LOP_ID = "3b0f6a52-8d1e-4c57-9a43-2f6e1d7c9b10"

@@ -13,18 +13,18 @@ from litestar.exceptions import ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.utils.scope.state import ScopeState
 
-from api.auth import Bruker, bruker, skriver
+from api.auth import User, bruker, skriver
 from api.observability import correlation_id
-from domain.feil import InvalidRequest, NotFound
-from domain.felles import Aktor, Kontekst
+from domain.common import Aktor, Kontekst
+from domain.errors import InvalidRequest, NotFound
+from store.service import Receipt, Service
 from store.settings import Settings
-from store.tjeneste import Kvittering, Tjeneste
 
 OSLO = ZoneInfo("Europe/Oslo")
 API = "/api/v1"
 
 
-def tjeneste_av(request: Request[Any, Any, Any]) -> Tjeneste:
+def tjeneste_av(request: Request[Any, Any, Any]) -> Service:
     """The service, for the hottest handlers: the same object the `tjeneste` dependency gives, without
     Litestar resolving a dependency on every request."""
     return request.app.state.tjeneste  # type: ignore[no-any-return]
@@ -71,7 +71,7 @@ def i_dag(settings: Settings) -> date:
 
 def kontekst(request: Request[Any, Any, Any], enhet: str | None = None) -> Kontekst:
     """Who acts (token), for which office, under which correlation id and idempotency key."""
-    user: Bruker = bruker(request)
+    user: User = bruker(request)
     if enhet is None and len(user.enheter) == 1:
         enhet = user.enheter[0]
     return Kontekst(
@@ -92,7 +92,7 @@ def forventet_versjon(request: Request[Any, Any, Any]) -> int | None:
     return int(value)
 
 
-async def avtrykk(request: Request[Any, Any, Any], tjeneste: Tjeneste) -> str | None:
+async def avtrykk(request: Request[Any, Any, Any], tjeneste: Service) -> str | None:
     """The fingerprint of an idempotent request: its path and its body as parsed JSON (contract.md §2)."""
     if header(request, b"idempotency-key") is None:
         return None
@@ -117,7 +117,7 @@ def json_svar(content: Any, headers: dict[str, str], status_code: int | None = N
     return svar
 
 
-def svar(kvittering: Kvittering) -> Response[Any]:
+def svar(kvittering: Receipt) -> Response[Any]:
     """201 with Location for a created aggregate, 200 otherwise; ETag is the new version."""
     sti = "tiltakslop" if kvittering.aggregat == "tiltakslop" else "ungdomsgarantier"
     return json_svar(

@@ -14,7 +14,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from store.laas import vent
+from store.locks import vent
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ and the aggregate, and the request's correlation id. A person lookup that shows 
 /personer/oversikt` of a person without cases in the caller's offices) records one row without an
 aggregate: the lookup itself is what an auditor asks about.
 
-Append-only. The table is written only by `INSERT` from `Innsynslogg._skriv`. A trigger refuses `UPDATE`,
+Append-only. The table is written only by `INSERT` from `ReadLog._skriv`. A trigger refuses `UPDATE`,
 `DELETE` and `TRUNCATE` for everyone but a superuser who drops it first. In production the application's
 role should not own the table either, so that it cannot drop the trigger::
 
@@ -23,7 +23,7 @@ per batch) every `intervall` seconds (default 50 ms), at once when `batch` rows 
 
 The bound. A row is stored within `intervall` plus one insert after its read was answered, while the
 database is up. While it is down, rows stay queued and the writer retries; if `maks` rows are waiting
-(default 100 000), `registrer` raises `InnsynsloggFull` and the read is refused with 503, so no read is
+(default 100 000), `registrer` raises `ReadLogFull` and the read is refused with 503, so no read is
 answered that could not be logged. On shutdown (`stopp`, called from the app's lifespan) the queue is
 written before the pool closes. What a crash of the process (SIGKILL, power loss) loses is at most the
 rows of the last `intervall` (plus one batch in flight); `GET /revisjon/innsyn` writes the queue before it
@@ -45,10 +45,10 @@ from uuid import UUID
 
 import asyncpg
 
-from domain.feil import DomainError, InvalidRequest
+from domain.errors import DomainError, InvalidRequest
 from domain.ident import Fodselsnummer
-from store.konvolutt import pseudonym
-from store.laas import kjor_ddl
+from store.envelope import pseudonym
+from store.locks import kjor_ddl
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ _INSERT = (
 )
 
 
-class InnsynsloggFull(DomainError):
+class ReadLogFull(DomainError):
     """The read log cannot keep up (the database is unreachable): the read is refused, not answered unlogged."""
 
     status = 503
@@ -111,7 +111,7 @@ class Innsyn(NamedTuple):
     correlation_id: UUID
 
 
-class Innsynslogg:
+class ReadLog:
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -145,7 +145,7 @@ class Innsynslogg:
         return len(self._ko)
 
     def pseudonym(self, person: Fodselsnummer | str) -> str:
-        """The same value as `person_pseudonym` on NATS (store.konvolutt.pseudonym)."""
+        """The same value as `person_pseudonym` on NATS (store.envelope.pseudonym)."""
         if isinstance(person, Fodselsnummer):
             return pseudonym(self._nokkel, person)
         kjent = self._pseudonymer.get(person)
@@ -170,7 +170,7 @@ class Innsynslogg:
         if not personer:
             return
         if len(self._ko) + len(personer) > self.maks:
-            raise InnsynsloggFull()
+            raise ReadLogFull()
         naa = datetime.now(UTC)
         roller_ = tuple(sorted(roller))
         sett: set[tuple[str, str | None, UUID | None]] = set()

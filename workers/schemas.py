@@ -1,9 +1,9 @@
-"""`make docs` (`python -m workers.skjema`): the JSON Schema of every message on NATS and an AsyncAPI document,
+"""`make docs` (`python -m workers.schemas`): the JSON Schema of every message on NATS and an AsyncAPI document,
 generated from the code so that they cannot drift from what the relay and the alert worker send.
 
-- One schema per published event type: the envelope (`store.konvolutt.Konvolutt`) with `aggregat` and `type`
+- One schema per published event type: the envelope (`store.envelope.Envelope`) with `aggregat` and `type`
   fixed to the event's, and `data` built from the event class's dataclass fields exactly as
-  `store.konvolutt.konvolutt` builds it (the metadata and the person's fields left out, `person_pseudonym`
+  `store.envelope.konvolutt` builds it (the metadata and the person's fields left out, `person_pseudonym`
   added where the event carries `person`). The event classes are every `Aggregate.Event` subclass defined in
   `Tiltakslop` and `Ungdomsgaranti` (eventsourcing's generic `Event` / `Created` excepted).
 - The erasure tombstone `forlop.hendelse.person.PersonGlemt` (`data: {"person_pseudonym"}`, contract.md §3).
@@ -33,8 +33,8 @@ from eventsourcing.domain import Aggregate
 from domain.ident import Fodselsnummer
 from domain.tiltakslop import Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
-from store.konvolutt import METADATA, PERSONLIG, Konvolutt
-from workers.nats_oppsett import HENDELSE_SUBJECT, HENDELSER, VARSEL_SUBJECT, VARSLER
+from store.envelope import METADATA, PERSONLIG, Envelope
+from workers.nats_setup import HENDELSE_SUBJECT, HENDELSER, VARSEL_SUBJECT, VARSLER
 from workers.varsler import VARSELTYPER, VarselMelding
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -42,7 +42,7 @@ SKJEMA_MAPPE = "schemas"
 ASYNCAPI_FIL = "asyncapi.json"
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
 
-# The aggregates whose events are published, by their name on the wire (store.konvolutt.AGGREGATER).
+# The aggregates whose events are published, by their name on the wire (store.envelope.AGGREGATER).
 AGGREGATER: tuple[tuple[str, type[Aggregate]], ...] = (
     ("tiltakslop", Tiltakslop),
     ("ungdomsgaranti", Ungdomsgaranti),
@@ -119,8 +119,8 @@ def data_felter(klasse: type[Aggregate.Event]) -> list[tuple[str, Any]]:
 def _konvolutt(
     navn: str, aggregat: str, data: type[msgspec.Struct], skjema_versjon: int, beskrivelse: str
 ) -> type[msgspec.Struct]:
-    """Konvolutt's fields in Konvolutt's order, with aggregat, type, skjema_versjon and data made exact."""
-    typer = typing.get_type_hints(Konvolutt, include_extras=True)
+    """Envelope's fields in Envelope's order, with aggregat, type, skjema_versjon and data made exact."""
+    typer = typing.get_type_hints(Envelope, include_extras=True)
     egne: dict[str, Any] = {
         "posisjon": POSISJON,
         "versjon": VERSJON,
@@ -134,7 +134,7 @@ def _konvolutt(
         "data": data,
     }
     felter = []
-    for felt in Konvolutt.__struct_fields__:
+    for felt in Envelope.__struct_fields__:
         typ = egne.get(felt, typer[felt])
         if felt in _BESKRIVELSER:
             typ = Annotated[typ, msgspec.Meta(description=_BESKRIVELSER[felt])]
@@ -268,7 +268,7 @@ def asyncapi(alle: list[Melding]) -> dict[str, Any]:
             "title": "Forløp events and alerts on NATS JetStream",
             "version": "1",
             "description": (
-                "Generated from the code by `make docs` (workers/skjema.py); do not edit. "
+                "Generated from the code by `make docs` (workers/schemas.py); do not edit. "
                 f"Stream {HENDELSER} (subjects `{HENDELSE_SUBJECT}.<aggregat>.<Type>`): one message per stored "
                 "event of the tiltakslop and ungdomsgaranti aggregates, in store order per aggregate, at least "
                 "once, with header Nats-Msg-Id = the event's id. The person appears only as `person_pseudonym` "
@@ -346,7 +346,7 @@ def skriv(docs: Path = DOCS) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workers.skjema", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m workers.schemas", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--docs", type=Path, default=DOCS, help="the docs directory (default: the repository's)"
     )

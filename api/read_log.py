@@ -1,7 +1,7 @@
 """The read log over HTTP: recording the reads that show a person's data, and `GET /revisjon/innsyn`.
 
 `logg_innsyn(request, personer)` is called by every read handler that shows a person's data, after its access
-check and before it answers (store/innsynslogg.py: what a row holds, how the queue is written, the bound).
+check and before it answers (store/read_log.py: what a row holds, how the queue is written, the bound).
 `GET /api/v1/revisjon/innsyn` (REVISOR only; SYSTEM may not use `/revisjon/*`, contract.md §2) lists the
 log, oldest first, with the list conventions of §2: `{"elementer": [...], "neste": ...}`, `?etter=<neste>`,
 `antall` 1–1000 (default 100); filters `person_pseudonym`, `nav_ident`, `fra` and `til` (instants, inclusive).
@@ -25,16 +25,16 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 
-from api import eksempler
-from api.auth import Rolle, bruker
-from api.felles import API
+from api import examples
+from api.auth import Role, bruker
+from api.common import API
 from api.observability import correlation_id
-from domain.feil import InvalidRequest, NotFound
+from domain.errors import InvalidRequest, NotFound
 from domain.ident import Fodselsnummer
 from projections.oversikt import tabeller
-from store import innsynslogg
-from store.innsynslogg import Innsynslogg
+from store import read_log
 from store.mapper import as_uuid
+from store.read_log import ReadLog
 
 _PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 
@@ -45,8 +45,8 @@ def logg_innsyn(
 ) -> None:
     """Record that this request shows the data of `personer` (person, aggregat, aggregat_id): one row each.
 
-    No I/O; raises `InnsynsloggFull` (503) when the log cannot keep up, so the read is not answered unlogged."""
-    logg: Innsynslogg = request.app.state.innsynslogg
+    No I/O; raises `ReadLogFull` (503) when the log cannot keep up, so the read is not answered unlogged."""
+    logg: ReadLog = request.app.state.innsynslogg
     user = bruker(request)
     mal = request.scope.get("path_template") or request.url.path
     logg.registrer(
@@ -60,7 +60,7 @@ def logg_innsyn(
 
 async def revisor(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard for `/revisjon/*`: REVISOR only (SYSTEM and SAKSBEHANDLER are 403)."""
-    if Rolle.REVISOR not in bruker(connection).roller:
+    if Role.REVISOR not in bruker(connection).roller:
         raise PermissionDeniedException("only REVISOR may read the audit endpoints")
 
 
@@ -94,7 +94,7 @@ class InnsynController(Controller):
 
     @get(
         "/innsyn", guards=[revisor], summary="The read log: who read which person's data, when and through which endpoint",
-        responses=eksempler.innsyn_svar(InnsynSide),
+        responses=examples.innsyn_svar(InnsynSide),
     )
     async def innsyn(
         self,
@@ -110,10 +110,10 @@ class InnsynController(Controller):
     ) -> InnsynSide:
         if person_pseudonym is not None and not _PSEUDONYM.match(person_pseudonym.lower()):
             raise InvalidRequest("person_pseudonym: 64 hex digits", felt="person_pseudonym")
-        logg: Innsynslogg = state.innsynslogg
+        logg: ReadLog = state.innsynslogg
         await logg.skriv()  # every read this instance has answered so far is in what follows
         try:
-            side = await innsynslogg.les(
+            side = await read_log.les(
                 state.pool, etter=etter, antall=antall, person_pseudonym=person_pseudonym, nav_ident=nav_ident,
                 fra=fra, til=til,
             )

@@ -20,11 +20,11 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 
-from api import eksempler
-from api.auth import Rolle, bruker
-from api.felles import API
-from store import verifisering
-from store.konvolutt import AGGREGATER, TOMBSTONE_TOPIC, Konvolutt, konvolutt
+from api import examples
+from api.auth import Role, bruker
+from api.common import API
+from store import verification
+from store.envelope import AGGREGATER, TOMBSTONE_TOPIC, Envelope, konvolutt
 from store.mapper import ForlopMapper
 from store.settings import Settings
 
@@ -33,7 +33,7 @@ MAKS_FEIL = 1000  # failures listed in one answer (`antall_lenkefeil` counts the
 
 async def revisor(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard of `/revisjon/*`: REVISOR only (SYSTEM reads everything else, but not this)."""
-    if Rolle.REVISOR not in bruker(connection).roller:
+    if Role.REVISOR not in bruker(connection).roller:
         raise PermissionDeniedException("only REVISOR may use /revisjon")
 
 
@@ -55,19 +55,19 @@ class RevisjonController(Controller):
             "Walks the whole log (or one stream with `aggregat_id`): names every event whose link does not hold "
             "and every checkpoint that fails (bad signature, altered checkpoint, or a log that no longer hashes "
             "to what was signed). A whole log takes seconds per million events. The checkpoint format and "
-            "signature (Ed25519) are described in store/verifisering.py; `offentlig_nokkel` verifies them."
+            "signature (Ed25519) are described in store/verification.py; `offentlig_nokkel` verifies them."
         ),
-        responses=eksempler.verifisering_svar(verifisering.Verifisering),
+        responses=examples.verifisering_svar(verification.Verification),
     )
     async def verifisering(
         self,
         state: State,
         settings: Settings,
         aggregat_id: UUID | None = Parameter(default=None, description="one stream only (no checkpoints)"),
-    ) -> verifisering.Verifisering:
-        offentlig = verifisering.signeringsnokkel(settings.secret("signing")).public_key()
+    ) -> verification.Verification:
+        offentlig = verification.signeringsnokkel(settings.secret("signing")).public_key()
         async with state.pool.acquire() as conn:
-            return await verifisering.verifiser(
+            return await verification.verifiser(
                 conn, offentlig, events_table=settings.events_table, stream=aggregat_id, maks_feil=MAKS_FEIL
             )
 
@@ -75,7 +75,7 @@ class RevisjonController(Controller):
 class HendelseSide(msgspec.Struct, kw_only=True):
     """Envelopes (contract.md §3) in log order; `neste` is always the position to ask after next."""
 
-    elementer: list[Konvolutt]
+    elementer: list[Envelope]
     neste: int
 
 
@@ -133,7 +133,7 @@ class HendelseController(Controller):
     @get(
         "/",
         summary="The global, gap-tolerant ordered event feed (the NATS envelopes of contract.md §3)",
-        responses=eksempler.hendelser_svar(HendelseSide),
+        responses=examples.hendelser_svar(HendelseSide),
     )
     async def hendelser(
         self,

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
-from domain.feil import InvalidRequest
+from domain.errors import InvalidRequest
 from projections.oversikt import tabeller
 
 # rules.md §8.5: the `frist` of each alert type, as a column expression ($1 is the business date).
