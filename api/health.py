@@ -20,7 +20,7 @@ import asyncpg
 import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from api import examples
@@ -170,6 +170,9 @@ def _version() -> str:
         return "unknown"
 
 
+# No `_created` series (a creation time per counter and histogram): in the text format each is a gauge family
+# of its own, named against the conventions, that no dashboard reads.
+disable_created_metrics()
 DATABASE_GAUGES = DatabaseGauges()
 REGISTRY.register(DATABASE_GAUGES)
 BUILD_INFO = Gauge("forlop_build_info", "The running build: forlop's version and Python's, always 1.", ["version", "python"])
