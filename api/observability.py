@@ -224,15 +224,13 @@ class ObservedApp(Litestar):
     async def __call__(
         self, scope: Scope | LifeSpanScope, receive: Receive | LifeSpanReceive, send: Send | LifeSpanSend
     ) -> None:
-        if scope["type"] == "http":
-            await self._observed(cast("HTTPScope", scope), cast("Receive", receive), cast("Send", send))
-        else:
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
-
-    async def _observed(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
+            return
+        http_send = cast("Send", send)
         cid = _parse(scope)
         cid_text = str(cid)
-        method, path = scope["method"], scope["path"]
+        method, path = cast("HTTPScope", scope)["method"], scope["path"]
         started = time.perf_counter()
         status = 500  # if no answer starts
 
@@ -241,7 +239,7 @@ class ObservedApp(Litestar):
             if message["type"] == "http.response.start":
                 status = message["status"]
                 MutableScopeHeaders.from_message(message)[HEADER] = cid_text
-            await send(message)
+            await http_send(message)
 
         token = correlation_id.set(cid)
         bound = structlog.contextvars.bind_contextvars(correlation_id=cid_text)
