@@ -113,13 +113,19 @@ _STRUCTLOG_CHAIN: list[Any] = [
 _ENCODER = msgspec.json.Encoder()
 
 
+def _drop_color_message(_logger: Any, _method: str, event_dict: Any) -> Any:
+    """uvicorn adds its message with terminal colours as an extra: the plain one is enough."""
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
 def _json(event_dict: dict[str, Any], **_: Any) -> str:
     return _ENCODER.encode(event_dict).decode()  # only JSON values are left once masked
 
 
 def _formatter() -> logging.Formatter:
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*_CONTEXT, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*_CONTEXT, structlog.stdlib.ExtraAdder(), _drop_color_message],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

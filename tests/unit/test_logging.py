@@ -77,7 +77,7 @@ def test_every_logger_writes_one_json_object_a_line(logs: io.StringIO) -> None:
     logging.getLogger("workers.relay").info("published %d events", 3, extra={"stream": "FORLOP"})
     structlog.get_logger("forlop.test").warning("a structlog line", antall=2)
     logging.getLogger("asyncpg").debug("a library's line")
-    logging.getLogger("uvicorn.error").info("Started server process")
+    logging.getLogger("uvicorn.error").info("Started server process", extra={"color_message": "\x1b[36mStarted\x1b[0m"})
 
     written = lines(logs)
 
@@ -88,6 +88,7 @@ def test_every_logger_writes_one_json_object_a_line(logs: io.StringIO) -> None:
         ("uvicorn.error", "info", "Started server process"),
     ]
     assert written[0]["stream"] == "FORLOP" and written[1]["antall"] == 2
+    assert "color_message" not in written[3]  # uvicorn's message with terminal colours
     assert all(list(r)[:4] == ["time", "level", "logger", "message"] for r in written)
     assert all(r["time"].endswith("Z") for r in written)
 
