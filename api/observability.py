@@ -57,6 +57,10 @@ _UUID_OR_DIGITS = re.compile(
 )
 
 
+_ELEVEN_DIGITS = re.compile(r"\d{11}")  # the cheap test first: most strings have no such run
+_LARGEST_SHORT_INT = 10**10 - 1
+
+
 def _star(match: re.Match[str]) -> str:
     text = match.group(0)
     return text if "-" in text else "*" * len(text)
@@ -64,20 +68,25 @@ def _star(match: re.Match[str]) -> str:
 
 def mask(text: str) -> str:
     """`text` with every run of 11 or more digits (a fødselsnummer, maybe) replaced by as many `*`."""
+    if len(text) < 11 or not _ELEVEN_DIGITS.search(text):
+        return text
     return _UUID_OR_DIGITS.sub(_star, text)
 
 
 def _masked(value: Any) -> Any:
     """`value` with every string in it masked; a number with such a run becomes a masked string, anything
     that is not JSON already becomes its masked `str` (what would be logged of it)."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return mask(value)
-    if value is None or isinstance(value, bool):
+    if kind is int and -_LARGEST_SHORT_INT <= value <= _LARGEST_SHORT_INT or value is None or kind is bool:
         return value
     if isinstance(value, int | float):
         text = str(value)
         masked = mask(text)
         return value if masked == text else masked
+    if isinstance(value, str):  # a subclass (an enum member, say)
+        return mask(value)
     if isinstance(value, Mapping):
         return {mask(str(k)): _masked(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -90,9 +99,9 @@ _FIRST = ("time", "level", "logger", "message", "correlation_id")  # at the star
 
 def mask_identifiers(_logger: Any, _method: str, event_dict: Any) -> dict[str, Any]:
     """structlog processor, the last before rendering: every key and value masked, the usual keys first."""
-    line = {k: _masked(event_dict.pop(k)) for k in _FIRST if k in event_dict}
-    line.update(_masked(event_dict))
-    return line
+    line = {k: event_dict[k] for k in _FIRST if k in event_dict}
+    line.update(event_dict)
+    return {mask(k): _masked(v) for k, v in line.items()}
 
 
 # --- logging ------------------------------------------------------------------------------------------------
@@ -177,7 +186,7 @@ def _install(handler: logging.Handler, level: str) -> None:
 
 
 def flush_logs() -> None:
-    """Return once every line logged so far is written."""
+    """Return once every line logged so far is written (it waits for the writing thread: not for a handler)."""
     if _setup is not None and _setup.listener is not None:
         _setup.listener.stop()  # writes what is queued, then ends its thread
         _setup.listener.start()

@@ -26,15 +26,15 @@ STARS = "*" * 11
 def configured(level: str, stream: io.StringIO) -> Iterator[io.StringIO]:
     """The process's logging set up by `configure_logging`; put back afterwards."""
     root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
+    saved = (root.handlers[:], root.level, structlog.get_config())
     configure_logging(level, stream=stream)
     try:
         yield stream
     finally:
         flush_logs()
-        root.handlers[:], level = saved
+        root.handlers[:], level, config = saved
         root.setLevel(level)
-        structlog.reset_defaults()
+        structlog.configure(**config)
         logging.getLogger("uvicorn.access").disabled = False
 
 
