@@ -55,8 +55,6 @@ _HEX = "[0-9A-Fa-f]"
 _UUID_OR_DIGITS = re.compile(
     rf"(?<!{_HEX}){_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}(?!{_HEX})|\d{{11,}}"
 )
-
-
 _ELEVEN_DIGITS = re.compile(r"\d{11}")  # the cheap test first: most strings have no such run
 _LARGEST_SHORT_INT = 10**10 - 1
 
