@@ -48,9 +48,9 @@ async def test_purged_messages_are_published_again_from_the_log_and_nothing_else
     for nr in range(10):
         await grant_and_extend(tjeneste, nr)
     total = await published_events(tjeneste)
-    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1)
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_seconds=0.1)
     stop = asyncio.Event()
-    task = asyncio.create_task(relay.kjor(stop))
+    task = asyncio.create_task(relay.run(stop))
     await until(lambda: _eq(stream_count(nats_server["url"]), total))
     before = {m[1]["id"]: m[0] for m in await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")}
 
@@ -74,9 +74,9 @@ async def test_purged_messages_are_published_again_from_the_log_and_nothing_else
 
 
 async def test_nats_killed_and_its_store_truncated_then_every_lost_event_is_republished(tjeneste, database_url, nats_server):  # noqa: F811
-    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1, ack_tidsfrist=1.0)
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_seconds=0.1, ack_timeout=1.0)
     stop = asyncio.Event()
-    task = asyncio.create_task(relay.kjor(stop))
+    task = asyncio.create_task(relay.run(stop))
     for nr in range(5):
         await grant_and_extend(tjeneste, nr)
     await until(lambda: _eq(stream_count(nats_server["url"]), 10))
@@ -117,9 +117,9 @@ async def test_nats_killed_and_its_store_truncated_then_every_lost_event_is_repu
 async def test_relay_replay_publishes_a_range_again_as_repeats_of_known_ids(tjeneste, database_url, nats_server, tmp_path):  # noqa: F811
     for nr in range(3):
         await grant_and_extend(tjeneste, nr)
-    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1)
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_seconds=0.1)
     stop = asyncio.Event()
-    task = asyncio.create_task(relay.kjor(stop))
+    task = asyncio.create_task(relay.run(stop))
     await until(lambda: _eq(stream_count(nats_server["url"]), 6))
     stop.set()
     await task
@@ -140,7 +140,7 @@ async def test_purged_alerts_are_sent_again_from_the_outbox(database_url, nats_s
     from tests.integration.test_varsler import lop, oversikt, rader
     from tests.integration.test_varsler import tjeneste as _unused  # noqa: F401
     from workers.nats_setup import VARSLER
-    from workers.varsler import Varselarbeider
+    from workers.varsler import VarselWorker
 
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
@@ -152,11 +152,11 @@ async def test_purged_alerts_are_sent_again_from_the_outbox(database_url, nats_s
     for nr in range(3):
         await lop(service, nr, fom=date(2025, 1, 1 + nr), tom=date(2025, 12, 29 + nr))
     await views_catch_up(database_url)
-    worker = Varselarbeider(
-        database_url, nats_server["url"], oversikt(), lambda: date(2025, 12, 5), intervall=0.3, poll_sekunder=0.1
+    worker = VarselWorker(
+        database_url, nats_server["url"], oversikt(), lambda: date(2025, 12, 5), interval=0.3, poll_seconds=0.1
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.kjor(stop))
+    task = asyncio.create_task(worker.run(stop))
 
     async def alert_count() -> int:
         nc = await nats.connect(nats_server["url"])
