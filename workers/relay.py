@@ -110,7 +110,7 @@ class Relay:
             lock_name=NAVN,
             nats_url=nats_url,
             nats_name="forlop-relay",
-            on_nats_reconnected=self._reconnected,
+            on_nats_reconnected=self.check_stream,
             poll_seconds=poll_seconds,
             log=log,
         )
@@ -194,8 +194,9 @@ class Relay:
             self._uncommitted.extend(logged)
         await self._commit(commits, everything=True)
 
-    async def _reconnected(self) -> None:
-        """A reconnect may follow a NATS restart that lost acknowledged writes: check before publishing."""
+    async def check_stream(self) -> None:
+        """Compare the stream with what it acknowledged at the next step, as on every reconnect (one may
+        follow a NATS restart that lost acknowledged writes): check before publishing."""
         self._check = True
         self._wake.set()
 

@@ -55,6 +55,14 @@ DATABASE_ERRORS: tuple[type[BaseException], ...] = (
 )
 #: What a lost NATS looks like to a publisher: it pauses, keeping its lock.
 NATS_ERRORS: tuple[type[BaseException], ...] = (NatsUnavailable, nats.errors.Error, TimeoutError)
+_NATS_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    nats.errors.UnexpectedEOF,
+    nats.errors.StaleConnectionError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoServersError,
+)
 
 
 async def wait_for_stop(stop: asyncio.Event, seconds: float) -> bool:
@@ -158,8 +166,9 @@ class Session:
         self._nats_ready.set()
 
     async def _nats_error(self, error: Exception) -> None:
-        # nats-py reports every failed (re)connect here; while connected, an error is not an outage.
-        if self._nc is None or not self._nc.is_connected:
+        # nats-py reports every failed (re)connect and a dropped connection here; anything else (a slow
+        # consumer, say) is not an outage.
+        if self._nc is None or not self._nc.is_connected or isinstance(error, _NATS_CONNECTION_ERRORS):
             self.nats_lost(error)
         else:
             self._supervisor.log.warning(

@@ -622,7 +622,7 @@ class VarselWorker:
             lock_name=NAVN,
             nats_url=nats_url,
             nats_name="forlop-varsler",
-            on_nats_reconnected=self._reconnected,
+            on_nats_reconnected=self.check_stream,
             poll_seconds=poll_seconds,
             log=log,
         )
@@ -701,8 +701,9 @@ class VarselWorker:
             session.nats_lost(e)
             self.status.nats = False
 
-    async def _reconnected(self) -> None:
-        """A reconnect may follow a NATS restart that lost acknowledged writes: check before sending."""
+    async def check_stream(self) -> None:
+        """Compare the stream with what it acknowledged at the next step, as on every reconnect (one may
+        follow a NATS restart that lost acknowledged writes): check before sending."""
         self._next_check = 0.0
         self._wake.set()
 

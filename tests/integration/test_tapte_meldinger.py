@@ -57,7 +57,7 @@ async def test_purged_messages_are_published_again_from_the_log_and_nothing_else
     nc = await nats.connect(nats_server["url"])
     await nc.jetstream().purge_stream(HENDELSER, seq=8)  # the stream drops sequences 1..7
     await nc.close()
-    await relay._gjenoppkoblet()  # what a reconnect does; the periodic check would get there in 30 s
+    await relay.check_stream()  # what a reconnect does; the periodic check would get there in 30 s
     await until(lambda: _eq(stream_count(nats_server["url"]), total))
     stop.set()
     await task
@@ -100,15 +100,15 @@ async def test_nats_killed_and_its_store_truncated_then_every_lost_event_is_repu
     for state in Path(nats_server["dir"]).rglob("index.db"):
         state.unlink()
     _, nats_server["proc"] = start_nats(nats_server["dir"], nats_server["port"], sync_always=True)
-    await asyncio.sleep(0.5)
-    lost = 20 - await stream_count(nats_server["url"])
     total = await published_events(tjeneste)
     await until(lambda: _eq(stream_count(nats_server["url"]), total), 90)
     stop.set()
     await task
     msgs = await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")
 
-    assert lost > 0, "truncating the store lost nothing; the test did not exercise the loss"
+    # The relay found acknowledged events missing and rewound (counting the stream after the restart would
+    # race the relay, which may have republished them already).
+    assert relay.status.spolt_tilbake >= 1, "truncating the store lost nothing; the test did not exercise the loss"
     assert len(msgs) == total == 20
     assert len({m[1]["id"] for m in msgs}) == total
     assert i_rekkefolge_per_aggregat(msgs)
@@ -173,7 +173,7 @@ async def test_purged_alerts_are_sent_again_from_the_outbox(database_url, nats_s
         nc = await nats.connect(nats_server["url"])
         await nc.jetstream().purge_stream(VARSLER)
         await nc.close()
-        await worker._gjenoppkoblet()  # what a reconnect does; the periodic check gets there in 30 s
+        await worker.check_stream()  # what a reconnect does; the periodic check gets there in 30 s
         await until(lambda: _eq(alert_count(), 3))
         again = await les_strom(nats_server["url"], VARSLER, "forlop.varsel.>")
         conn = await pool.acquire()

@@ -1,11 +1,10 @@
 import tomllib
 from datetime import date
 
+import msgspec
 import pytest
 
 from domain.config import STANDARD, AlderRegel
-import msgspec
-
 from store.settings import (
     IntervallTable,
     LeadDaysTable,
