@@ -164,15 +164,18 @@ class Relay:
                         # On every (re)connect and periodically: has the stream lost what it acknowledged?
                         await self.kontroller_strom(pool, nc)
                         await sikre_strommer(js, self.replicas)
+                        session.nats_ok()  # it answered
                         ready = True
                         next_check = time.monotonic() + KONTROLL_SEKUNDER
+                    published = self.status.publisert
                     n = await self.publiser_batch(db, js, commits)
                 except NATS_ERRORS as e:
                     session.nats_lost(e)
                     ready = False
                     await session.pause(self.poll_seconds)
                     continue
-                session.nats_ok()
+                if self.status.publisert > published:  # acks came
+                    session.nats_ok()
                 if n == 0:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):

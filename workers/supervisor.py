@@ -231,6 +231,9 @@ class Supervisor:
         self.state = State.STOPPED
         self._lost: dict[str, str] = {}  # dependency -> what was logged when it went
         self._failure: str | None = None  # the error last logged as a failure
+        # The same failure came again: the standby/active steps of each retry are not logged either, until
+        # the body succeeds or something else happens (it keeps failing the same way meanwhile).
+        self._repeating = False
         self._connected_at = 0.0
 
     @property
@@ -265,12 +268,18 @@ class Supervisor:
             await self._lead(stop)
             return
         except DATABASE_ERRORS as e:
-            self.dependency_lost("database", e)
-            failure: Exception = e if isinstance(e, Exception) else RuntimeError(str(e))
+            failure: BaseException = e
         except Exception as e:
-            self._failed(e)
             failure = e
-        if self._connected_at and time.monotonic() - self._connected_at >= self.backoff.healthy_after:
+        healthy = bool(self._connected_at) and time.monotonic() - self._connected_at >= self.backoff.healthy_after
+        if healthy:  # it worked for a while: this failure is news even if it is the same as the last one
+            self._failure, self._repeating = None, False
+        if isinstance(failure, DATABASE_ERRORS):
+            self.dependency_lost("database", failure)
+        else:
+            assert isinstance(failure, Exception)
+            self._failed(failure)
+        if healthy:
             return
         raise failure
 
@@ -307,7 +316,7 @@ class Supervisor:
                     await body
                 raise LockLost("the lock connection closed")
             body.result()
-            self._failure = None
+            self._failure, self._repeating = None, False
         finally:
             watch.cancel()
             if not body.done():
@@ -322,7 +331,7 @@ class Supervisor:
             return
         what = error if isinstance(error, str) else type(error).__name__
         self._lost[dependency] = what
-        self._failure = None
+        self._failure, self._repeating = None, False
         if dependency == "database":
             self._enter(State.DATABASE_LOST, f"{self.name} lost the database; reconnecting with back-off",
                         error=what, level=logging.WARNING)
@@ -339,10 +348,11 @@ class Supervisor:
 
     def _failed(self, error: Exception) -> None:
         what = f"{type(error).__name__}: {error}"
-        if what == self._failure:
-            return
-        self._failure = what
         self.state = State.FAILED
+        if what == self._failure:
+            self._repeating = True
+            return
+        self._failure, self._repeating = what, False
         self.log.error(f"{self.name} failed; retrying with back-off", exc_info=error,
                        extra={"worker": self.name, "state": State.FAILED.value})
 
@@ -350,4 +360,8 @@ class Supervisor:
         if state == self.state and state != State.RECONNECTED:
             return
         self.state = state
+        if state == State.STANDBY:  # another replica holds the lock now: news, whatever failed before
+            self._failure, self._repeating = None, False
+        elif self._repeating and state == State.ACTIVE:
+            return
         self.log.log(level, message, extra={"worker": self.name, "state": state.value, **fields})

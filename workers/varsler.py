@@ -690,13 +690,14 @@ class VarselWorker:
                 if tapt:
                     self._uten_msg_id |= tapt
                 await sikre_strommer(js, self.replicas)
+                session.nats_ok()  # it answered
                 self.status.nats = True
                 self._next_check = time.monotonic() + KONTROLL_SEKUNDER
             while n := await publiser(
                 pool, js, per, batch=self.batch, ack_tidsfrist=self.ack_timeout, uten_msg_id=self._uten_msg_id
             ):
                 self.status.publisert += n
-            session.nats_ok()
+                session.nats_ok()  # acks came
         except NATS_ERRORS as e:
             session.nats_lost(e)
             self.status.nats = False
