@@ -235,10 +235,11 @@ class Supervisor:
         # the body succeeds or something else happens (it keeps failing the same way meanwhile).
         self._repeating = False
         self._connected_at = 0.0
+        self._holding = False  # this replica holds the lock and its body runs
 
     @property
     def active(self) -> bool:
-        return self.state in (State.ACTIVE, State.NATS_LOST, State.RECONNECTED)
+        return self._holding
 
     async def run(self, stop: asyncio.Event) -> None:
         self._enter(State.STARTING, f"{self.name} starting")
@@ -308,6 +309,7 @@ class Supervisor:
             session.start_nats(self.nats_url, self.nats_name)
         body: asyncio.Task[None] = asyncio.create_task(self.body(session))
         watch = asyncio.create_task(lost.wait())
+        self._holding = True
         try:
             await asyncio.wait({body, watch}, return_when=asyncio.FIRST_COMPLETED)
             if not body.done():
@@ -318,6 +320,7 @@ class Supervisor:
             body.result()
             self._failure, self._repeating = None, False
         finally:
+            self._holding = False
             watch.cancel()
             if not body.done():
                 body.cancel()
