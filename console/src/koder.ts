@@ -154,6 +154,17 @@ export const FELTNAVN: Record<string, string> = {
   tiltakslop_id: "tiltaksløp",
   kontaktperson: "kontaktperson",
   til: "nytt tiltak",
+  forrige_tom: "forrige sluttdato",
+  mottar_uforetrygd: "mottar uføretrygd",
+  overgang_fra_tiltakstype: "overgang fra",
+  overgang_til: "overgang til",
+  forrige_nav_ident: "forrige kontaktperson",
+  stillingstype: "stillingstype",
+  tilskuddsprosent: "tilskuddsprosent",
+  type: "type",
+  utfall: "utfall",
+  vertsbedrift: "vertsbedrift",
+  kind: "aktivitet",
 };
 
 export function navn(tabell: Record<string, string>, kode: string | null | undefined): string {

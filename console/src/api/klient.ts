@@ -21,6 +21,19 @@ const autorisasjon: Middleware = {
 export const api = createClient<paths>({ baseUrl: window.location.origin });
 api.use(autorisasjon);
 
+let sistePosisjon: number | null = null;
+
+/** The log position of this tab's last command: the board waits for its views to reach it (`min_posisjon`),
+ * so a case just granted is on the board when the caseworker opens it. */
+export function sisteSkrevnePosisjon(): number | null {
+  return sistePosisjon;
+}
+
+function huskPosisjon(data: unknown): void {
+  const p = data && typeof data === "object" ? (data as { posisjon?: unknown }).posisjon : null;
+  if (typeof p === "number" && (sistePosisjon === null || p > sistePosisjon)) sistePosisjon = p;
+}
+
 export class ApiFeil extends Error {
   readonly problem: Problem;
   constructor(problem: Problem) {
@@ -52,6 +65,7 @@ export async function svar<T>(kall: Promise<{ data?: T; error?: unknown; respons
   }
   const { data, error, response } = resultat;
   if (!response.ok || error !== undefined) throw new ApiFeil(somProblem(response.status, error));
+  if (response.status === 200 || response.status === 201) huskPosisjon(data);
   return { data: data as T, etag: response.headers.get("ETag"), status: response.status };
 }
 

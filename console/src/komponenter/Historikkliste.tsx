@@ -47,6 +47,10 @@ export function visVerdi(type: string, felt: string, verdi: unknown): string {
     .join("; ");
 }
 
+function storForbokstav(t: string): string {
+  return t.charAt(0).toUpperCase() + t.slice(1);
+}
+
 const SKJULT = new Set(["begrunnelse", "regelsett_id", "glemt"]); // shown elsewhere in the entry
 
 /** "Historikk": every event, newest first, with what changed, when, who (NAV ident and office) and why. */
@@ -61,7 +65,7 @@ export function Historikkliste({ hendelser, tittel = "Historikk" }: { hendelser:
       {nyesteForst.length === 0 ? <BodyShort>Ingen hendelser.</BodyShort> : null}
       <ol className="konsoll-historikk" aria-labelledby={id}>
         {nyesteForst.map((h) => {
-          const endringer = Object.entries(h.data).filter(([k]) => !SKJULT.has(k));
+          const endringer = Object.entries(h.data).filter(([k, v]) => !SKJULT.has(k) && v !== null && v !== undefined);
           return (
             <li key={h.id}>
               <Label as="p">
@@ -75,7 +79,7 @@ export function Historikkliste({ hendelser, tittel = "Historikk" }: { hendelser:
                 <dl className="konsoll-endringer">
                   {endringer.map(([k, v]) => (
                     <div key={k} style={{ display: "contents" }}>
-                      <dt>{navn(FELTNAVN, k)}</dt>
+                      <dt>{storForbokstav(navn(FELTNAVN, k))}</dt>
                       <dd>{visVerdi(h.type, k, v)}</dd>
                     </div>
                   ))}

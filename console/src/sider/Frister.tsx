@@ -1,11 +1,11 @@
 import { Alert, BodyShort, Button, HStack, Heading, Select, Table, Tag, TextField, VStack } from "@navikt/ds-react";
 import { useState, type FormEvent } from "react";
-import { api, svar } from "../api/klient";
+import { api, sisteSkrevnePosisjon, svar } from "../api/klient";
 import type { FristRad } from "../api/typer";
 import { DatoFelt } from "../komponenter/DatoFelt";
 import { Feilvisning } from "../komponenter/Feilvisning";
 import { dato, lesDato, maskerIdent } from "../format";
-import { nesteFrist } from "../frister";
+import { FRISTNAVN, nesteFrist } from "../frister";
 import { useHent } from "../hooks";
 import { TILTAKSTYPER, VARIANTER, VARSELTYPER, navn } from "../koder";
 import { Lenke, naviger, useSted } from "../ruter";
@@ -63,6 +63,7 @@ export function FristerSide() {
               kjent_per: filter.kjent_per || undefined,
               etter,
               antall: SIDESTORRELSE,
+              min_posisjon: filter.kjent_per ? undefined : sisteSkrevnePosisjon() ?? undefined,
             },
           },
         }),
@@ -153,7 +154,9 @@ export function FristerSide() {
                 </Table.DataCell>
                 <Table.DataCell>{rad.nav_enhet}</Table.DataCell>
                 <Table.DataCell>{dato(sluttdato(rad))}</Table.DataCell>
-                <Table.DataCell>{frist ? dato(frist.dato) : "–"}</Table.DataCell>
+                <Table.DataCell>
+                  {frist ? `${dato(frist.dato)}${frist.type && FRISTNAVN[frist.type] ? ` (${FRISTNAVN[frist.type]})` : ""}` : "–"}
+                </Table.DataCell>
                 <Table.DataCell>
                   {rad.open_alerts.length ? (
                     <HStack gap="space-4" wrap>
@@ -163,10 +166,8 @@ export function FristerSide() {
                         </Tag>
                       ))}
                     </HStack>
-                  ) : frist?.type ? (
-                    navn(VARSELTYPER, frist.type)
                   ) : (
-                    "–"
+                    "Ingen"
                   )}
                 </Table.DataCell>
                 <Table.DataCell align="right" className="konsoll-tall">
