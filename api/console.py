@@ -48,15 +48,18 @@ _SIKKERHET = {
 }
 
 
+# Where a built console may be: console/dist beside the packages (a checkout after `make install`), or
+# `<prefix>/share/forlop/konsoll` (where the container image copies it).
+KANDIDATER = [Path(__file__).resolve().parents[1] / "console" / "dist", Path(sys.prefix) / "share" / "forlop" / "konsoll"]
+
+
 def bygget_katalog() -> Path:
-    """Where the built console is: console/dist beside the packages (a checkout, `make install`), or
-    `<prefix>/share/forlop/konsoll` (the container image copies it there). The first holding an index.html;
-    the checkout's path if neither does (so a build made while the server runs is served)."""
-    kandidater = [Path(__file__).resolve().parents[1] / "console" / "dist", Path(sys.prefix) / "share" / "forlop" / "konsoll"]
-    for katalog in kandidater:
+    """The first candidate holding an index.html; else the first (so a build made while the server runs is
+    served from then on)."""
+    for katalog in KANDIDATER:
         if (katalog / "index.html").is_file():
             return katalog
-    return kandidater[0]
+    return KANDIDATER[0]
 
 
 class Innlogging(StrEnum):

@@ -131,6 +131,8 @@ export const MELDINGER: Record<string, Melding> = {
   PAYLOAD_TOO_LARGE: () => "Skjemaet er for stort. Forkort begrunnelsen og prøv igjen.",
   UNSUPPORTED_MEDIA_TYPE: () => "Forespørselen hadde feil format.",
   PERSON_GLEMT: () => "Personopplysningene i saken er slettet etter krav om sletting.",
+  READ_LOG_UNAVAILABLE: () =>
+    "Oppslaget kan ikke logges akkurat nå, så det vises ikke (alle oppslag i personopplysninger logges). Prøv igjen om litt.",
   VIEWS_BEHIND: () => "Oversikten er ikke oppdatert ennå. Prøv igjen om et øyeblikk.",
   DATABASE_UNAVAILABLE: () => "Databasen svarer ikke. Ingenting ble lagret; prøv igjen om litt.",
   UNAVAILABLE: () => "Tjenesten svarer ikke akkurat nå. Ingenting ble lagret; prøv igjen om litt.",
