@@ -20,12 +20,15 @@ from urllib.parse import urlsplit
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route, async_playwright
+from playwright.async_api import BrowserContext, Page, Playwright, Route, async_playwright
 
 from store.settings import Settings, load_settings
 from tests.conftest import ny_database
 from tests.console.bygg import sikre_bygget
-from tests.e2e.conftest import Server, nats_url, serve  # noqa: F401 - nats_url: the session's NATS server
+from tests.e2e import conftest as e2e
+from tests.e2e.conftest import Server, serve
+
+nats_url = e2e.nats_url  # the same session fixture: one embedded NATS server for these tests too
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -55,11 +58,16 @@ def konsoll_bygget() -> None:
     sikre_bygget()
 
 
+AXE_FUNN: dict[str, dict[str, int]] = {}  # page → axe violations below "serious", by impact
+
+
 @pytest.fixture(scope="session")
 def skjermbilder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mappe = tmp_path_factory.mktemp("konsoll-skjermbilder")
     yield mappe
     print(f"\nkonsoll: screenshots of every page in {mappe}")
+    mindre = {side: funn for side, funn in AXE_FUNN.items() if funn}
+    print(f"konsoll: axe-core on {len(AXE_FUNN)} pages: no serious or critical violation; minor/moderate: {mindre or 'none'}")
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +172,8 @@ async def ingen_alvorlige_brudd(side: Page, navn: str) -> dict[str, int]:
     assert not alvorlige, f"axe on {navn}: " + "; ".join(alvorlige)
     telling: dict[str, int] = {}
     for v in brudd:
-        telling[v["impact"]] = telling.get(v["impact"], 0) + 1
+        telling[f"{v['id']} ({v['impact']})"] = len(v["nodes"])
+    AXE_FUNN[navn] = telling
     return telling
 
 

@@ -20,11 +20,8 @@ from tests.console.conftest import Nettleser, ingen_alvorlige_brudd, logg_inn, n
 from tests.e2e.conftest import Server, ny_ident
 
 ROOT = Path(__file__).resolve().parents[2]
-AXE_RESULTATER: dict[str, dict[str, int]] = {}
-
-
 async def sjekk_side(side: Page, skjermbilder: Path, navn: str) -> None:
-    AXE_RESULTATER[navn] = await ingen_alvorlige_brudd(side, navn)
+    await ingen_alvorlige_brudd(side, navn)
     await skjermbilde(side, skjermbilder, navn)
 
 

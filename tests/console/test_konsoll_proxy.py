@@ -14,7 +14,13 @@ from playwright.async_api import Playwright, Route, expect
 
 from api.auth import lag_token
 from tests.conftest import ny_database
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, ingen_alvorlige_brudd, konsoll_settings, skjermbilde
+from tests.console.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ingen_alvorlige_brudd,
+    konsoll_settings,
+    skjermbilde,
+)
 from tests.e2e.conftest import Server, serve
 
 
