@@ -138,19 +138,27 @@ class KonsollController(Controller):
         user = bruker(request)
         return Meg(ident=user.ident, roller=sorted(r.value for r in user.roller), enheter=list(user.enheter))
 
-    @get(["/", "/{sti:path}"], include_in_schema=False, media_type="text/html")
-    async def app_skall(self, sti: str = "") -> File:
-        """index.html for every path of the app (its own router reads the path)."""
-        katalog = bygget_katalog()
-        index = katalog / "index.html"
-        if not index.is_file():
-            raise KonsollIkkeBygget(katalog)
-        if sti.lstrip("/").startswith("assets/"):  # an asset that is not there: no app shell in its place
-            raise NotFoundException("no such asset")
-        return File(
-            index, filename="index.html", content_disposition_type="inline", media_type="text/html; charset=utf-8",
-            headers={**_SIKKERHET, "Cache-Control": "no-cache"},
-        )
+    @get("/", include_in_schema=False, media_type="text/html")
+    async def start(self) -> File:
+        return _app_skall("")
+
+    @get("/{sti:path}", include_in_schema=False, media_type="text/html")
+    async def app_skall(self, sti: str) -> File:
+        return _app_skall(sti)
+
+
+def _app_skall(sti: str) -> File:
+    """index.html for every path of the app (its own router reads the path)."""
+    katalog = bygget_katalog()
+    index = katalog / "index.html"
+    if not index.is_file():
+        raise KonsollIkkeBygget(katalog)
+    if sti.lstrip("/").startswith("assets/"):  # an asset that is not there: no app shell in its place
+        raise NotFoundException("no such asset")
+    return File(
+        index, filename="index.html", content_disposition_type="inline", media_type="text/html",
+        headers={**_SIKKERHET, "Cache-Control": "no-cache"},
+    )
 
 
 def konsoll_ruter() -> Router:

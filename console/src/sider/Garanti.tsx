@@ -186,6 +186,7 @@ function TildelKontaktperson({ garanti, oppdatert, lastInn }: SkjemaProps) {
     if (s) {
       oppdatert(s.data, s.etag, `${s.data.kontaktperson ?? navIdent} er kontaktperson.`);
       settNavIdent("");
+      settFom("");
     }
   }
   return (

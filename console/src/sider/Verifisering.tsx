@@ -43,7 +43,7 @@ export function VerifiseringSide() {
               Kjeden er brutt
             </Heading>
             <BodyShort>
-              {v.data.antall_lenkefeil} hendelser holder ikke lenken sin
+              {v.data.antall_lenkefeil === 1 ? "1 hendelse holder" : `${v.data.antall_lenkefeil} hendelser holder`} ikke lenken sin
               {v.data.sjekkpunktfeil.length ? `, og ${v.data.sjekkpunktfeil.length} sjekkpunkter feiler` : ""}.
             </BodyShort>
             {v.data.lenkefeil[0] ? (
