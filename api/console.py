@@ -28,6 +28,7 @@ from litestar.response import File
 from litestar.static_files import create_static_files_router
 
 from api.auth import bruker, lag_token
+from api.examples import body, problem, problemer
 from domain.errors import DomainError
 from store.settings import Settings
 
@@ -94,6 +95,12 @@ class DevTokenCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ident: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9]{0,19}$")] = "Z990001"
 
 
+DEV_TOKEN_EKSEMPLER = body(
+    ("A caseworker of office 0315", {"rolle": "saksbehandler", "enheter": ["0315"], "ident": "Z990001"}),
+    ("An auditor", {"rolle": "revisor", "enheter": [], "ident": "R990001"}),
+)
+
+
 class DevToken(msgspec.Struct, kw_only=True):
     token: str
     utloper: datetime
@@ -124,8 +131,16 @@ class KonsollController(Controller):
     async def config(self, settings: Settings) -> KonsollConfig:
         return KonsollConfig(innlogging=innlogging(settings))
 
-    @post("/dev-token", summary="A token from the local dev issuer (404 behind a login proxy)", status_code=201)
-    async def dev_token(self, settings: Settings, data: DevTokenCreate) -> Response[DevToken]:
+    @post(
+        "/dev-token", summary="A token from the local dev issuer (404 behind a login proxy)", status_code=201,
+        responses=problemer(
+            f"{KONSOLL}/dev-token", 400, 404,
+            s404=problem(404, "NOT_FOUND", "no dev issuer here: sign in through the login proxy", f"{KONSOLL}/dev-token"),
+        ),
+    )
+    async def dev_token(
+        self, settings: Settings, data: Annotated[DevTokenCreate, DEV_TOKEN_EKSEMPLER]
+    ) -> Response[DevToken]:
         if innlogging(settings) is not Innlogging.UTVIKLING:
             raise NotFoundException("no dev issuer here: sign in through the login proxy")
         token = utsted_dev_token(settings, rolle=data.rolle, enheter=list(data.enheter), ident=data.ident)
@@ -133,7 +148,10 @@ class KonsollController(Controller):
             DevToken(token=token, utloper=datetime.now(UTC) + DEV_TOKEN_GYLDIG), headers={"Cache-Control": "no-store"}
         )
 
-    @get("/meg", summary="Who the request's token says the user is", opt={"exclude_from_auth": False})
+    @get(
+        "/meg", summary="Who the request's token says the user is", opt={"exclude_from_auth": False},
+        responses=problemer(f"{KONSOLL}/meg", 401),
+    )
     async def meg(self, request: Request[Any, Any, Any]) -> Meg:
         user = bruker(request)
         return Meg(ident=user.ident, roller=sorted(r.value for r in user.roller), enheter=list(user.enheter))

@@ -212,6 +212,69 @@ async def test_ungdomsgaranti_kontaktperson_samtaler_og_varsler(
     await side.close()
 
 
+async def test_avslutt_overgang_og_korriger_fra_lopets_side(
+    nettleser: Nettleser, konsoll_server: Server, skjermbilder: Path
+) -> None:
+    forste, _ = await innvilg_via_api(konsoll_server, ny_ident())
+    andre, _ = await innvilg_via_api(konsoll_server, ny_ident())
+    side = await ny_side(nettleser)
+    await logg_inn(side, nettleser.base)
+
+    # Avslutt: a sluttdato after tom is refused in Norwegian, then one within the period ends the løp.
+    await side.goto(f"{nettleser.base}/konsoll/tiltakslop/{forste}")
+    await side.get_by_role("button", name="Avslutt", exact=True).click()
+    avslutt = side.get_by_role("form", name="Avslutt tiltaksløpet")
+    await avslutt.get_by_label("Sluttdato").fill("31.12.2025")
+    await avslutt.get_by_label("Avslutningsårsak").select_option(label="Overgang til arbeid")
+    await avslutt.get_by_role("button", name="Avslutt tiltaksløpet").click()
+    await expect(avslutt.get_by_role("alert")).to_contain_text("Datoene henger ikke sammen")
+    await sjekk_side(side, skjermbilder, "16-avslutt-avslag")
+    await avslutt.get_by_label("Sluttdato").fill("28.02.2025")
+    await avslutt.get_by_role("button", name="Avslutt tiltaksløpet").click()
+    await expect(side.get_by_role("status")).to_contain_text("Avsluttet med sluttdato 28.02.2025")
+    await expect(side.get_by_role("region", name="Oversikt")).to_contain_text("28.02.2025 (Overgang til arbeid)")
+    await expect(side.get_by_role("list", name="Historikk").get_by_role("listitem").first).to_contain_text("Avsluttet")
+
+    # Overgang: this løp ends and a new one starts, atomically; the console opens the new one.
+    await side.goto(f"{nettleser.base}/konsoll/tiltakslop/{andre}")
+    await side.get_by_role("button", name="Overgang", exact=True).click()
+    overgang = side.get_by_role("form", name="Overgang til nytt tiltak")
+    await overgang.get_by_label("Sluttdato").fill("28.02.2025")
+    await overgang.get_by_label("Tiltakstype").select_option(label="Oppfølging")
+    await overgang.get_by_label("Fra og med").fill("01.03.2025")
+    await overgang.get_by_label("Til og med").fill("31.08.2025")
+    await overgang.get_by_label("Vedtaksreferanse").fill("VEDTAK-OVERGANG")
+    await sjekk_side(side, skjermbilder, "17-overgang")
+    await overgang.get_by_role("button", name="Gjennomfør overgang").click()
+    await side.get_by_role("heading", name="Oppfølging", level=1).wait_for()
+    nytt = side.url.rsplit("/", 1)[-1]
+    assert nytt != andre
+    oversikt = side.get_by_role("region", name="Oversikt")
+    await expect(oversikt.get_by_role("link", name="Arbeidstrening")).to_have_attribute("href", f"/konsoll/tiltakslop/{andre}")
+
+    # Korriger: a wrong reference is corrected; the history keeps both.
+    await side.get_by_role("button", name="Korriger", exact=True).click()
+    korriger = side.get_by_role("form", name="Korriger tiltaksløpet")
+    await korriger.get_by_label("Riktig vedtaksreferanse").fill("VEDTAK-OVERGANG-RETTET")
+    await korriger.get_by_label("Begrunnelse for korrigeringen").fill("Feil referanse ved overgangen")
+    await korriger.get_by_role("button", name="Lagre korrigering").click()
+    await expect(side.get_by_role("status")).to_contain_text("Korrigeringen er lagret")
+    await expect(oversikt).to_contain_text("VEDTAK-OVERGANG-RETTET")
+    historikk = side.get_by_role("list", name="Historikk").get_by_role("listitem")
+    await expect(historikk).to_have_count(2)
+    await expect(historikk.nth(0)).to_contain_text("Korrigert")
+    await expect(historikk.nth(0)).to_contain_text("Feil referanse ved overgangen")
+    await expect(historikk.nth(1)).to_contain_text("VEDTAK-OVERGANG")
+    await sjekk_side(side, skjermbilder, "18-korrigert")
+
+    await side.goto(f"{nettleser.base}/konsoll/tiltakslop/{andre}")
+    await expect(side.get_by_role("region", name="Oversikt").get_by_role("link", name="Oppfølging")).to_have_attribute(
+        "href", f"/konsoll/tiltakslop/{nytt}"
+    )
+    assert not nettleser.vakt.fremmede, nettleser.vakt.fremmede
+    await side.close()
+
+
 async def test_revisor_ser_hendelsene_og_en_brutt_kjede_etter_en_endret_rad(
     nettleser: Nettleser, konsoll_server: Server, skjermbilder: Path
 ) -> None:
