@@ -44,3 +44,6 @@ clean:
 	rm -rf $(VENV) .forlop
 
 .PHONY: drill loadtest
+
+include console/console.mk
+install: console

@@ -22,6 +22,7 @@ from litestar.openapi.config import OpenAPIConfig
 from api.audit import HendelseController, RevisjonController
 from api.auth import Tokener, jwt_auth
 from api.common import streng_kropp, vakter_uten_kopi
+from api.console import konsoll_ruter
 from api.erasure import GlemController
 from api.export import EksportController
 from api.frister import FristController
@@ -137,6 +138,7 @@ def create_app(settings: Settings, *, rask: bool = True) -> Litestar:
             HealthController,
             InnsynController,
             EksportController,
+            konsoll_ruter(),
         ],
         lifespan=[lifespan],
         dependencies={

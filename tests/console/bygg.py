@@ -1,0 +1,45 @@
+"""The console's build for the tests: `npm ci` and `npm run build` when console/dist is missing or older than
+its sources (what `make console` does), so that `python -m pytest` alone tests the console as it is now."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+KONSOLL = ROOT / "console"
+DIST = KONSOLL / "dist"
+KILDER = ("src", "index.html", "vite.config.ts", "tsconfig.json", "package.json", "package-lock.json", "scripts")
+
+
+def _nyeste(sti: Path) -> float:
+    if sti.is_file():
+        return sti.stat().st_mtime
+    return max((p.stat().st_mtime for p in sti.rglob("*") if p.is_file()), default=0.0)
+
+
+def utdatert() -> bool:
+    index = DIST / "index.html"
+    if not index.is_file():
+        return True
+    kilder = max(_nyeste(KONSOLL / k) for k in KILDER if (KONSOLL / k).exists())
+    return kilder > index.stat().st_mtime
+
+
+def bygg() -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is not installed (Node 20 with npm is needed to build the console)")
+    env = {**os.environ, "FORLOP_PYTHON": sys.executable}
+    las = KONSOLL / "node_modules" / ".package-lock.json"
+    if not las.is_file() or las.stat().st_mtime < (KONSOLL / "package-lock.json").stat().st_mtime:
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=KONSOLL, env=env, check=True)
+    subprocess.run([npm, "run", "build"], cwd=KONSOLL, env=env, check=True)
+
+
+def sikre_bygget() -> None:
+    if utdatert():
+        bygg()
