@@ -20,8 +20,8 @@ from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 
 from api.audit import HendelseController, RevisjonController
-from api.auth import Tokener, jwt_auth
-from api.common import streng_kropp, vakter_uten_kopi
+from api.auth import jwt_auth
+from api.common import StrictRequest, check_empty_body
 from api.erasure import GlemController
 from api.export import EksportController
 from api.frister import FristController
@@ -29,7 +29,6 @@ from api.health import HealthController
 from api.observability import Metrics, correlation_middleware
 from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
-from api.rask import rask_vei
 from api.read_log import InnsynController
 from api.tiltakslop import TiltakslopController
 from api.ungdomsgarantier import UngdomsgarantiController
@@ -80,9 +79,8 @@ class NatsConnection:
                 await self.client.close()
 
 
-def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool = True) -> Litestar:
-    """The app; `rask=False` leaves out the fast path of the busiest routes (api/rask.py), so that every request
-    goes through Litestar (tests/e2e/test_rask.py compares the two)."""
+def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litestar:
+    """The app for `settings`."""
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url (forlop up fills it in for the embedded server)")
     metrics = metrics or Metrics()
@@ -101,7 +99,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
             # One mapper (one key cache) for the store and the views of this process.
             mapper = mapper_for(settings.secret("person"), kryptert=settings.field_encryption)
             store = EventStore(recorder, mapper, snapshot_every=settings.snapshot_interval)
-            app.state.tjeneste = Service(store, settings.regler, settings.secret("person"))
+            app.state.service = Service(store, settings.regler, settings.secret("person"), today=settings.today)
             app.state.pool = pool
             app.state.nats = forbindelse
             app.state.metrics = metrics
@@ -127,16 +125,13 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
             await recorder.close()
             await pool.close()
 
-    def tjeneste(state: State, settings: Settings) -> Service:  # noqa: ARG001
-        # `settings` is unused: depending on it puts the two providers in separate batches, and Litestar
-        # resolves a batch of two or more in an anyio task group per request (measured in bench_http).
-        return state.tjeneste
+    def service(state: State) -> Service:
+        return state.service  # type: ignore[no-any-return]
 
     def innstillinger() -> Settings:
         return settings
 
-    tokener = Tokener()  # the tokens accepted, for the JWT middleware and the fast path
-    auth = jwt_auth(settings.secret("jwt"), tokener)
+    auth = jwt_auth(settings.secret("jwt"))
     app = Litestar(
         route_handlers=[
             TiltakslopController,
@@ -153,11 +148,12 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
         ],
         lifespan=[lifespan],
         dependencies={
-            "tjeneste": Provide(tjeneste, sync_to_thread=False),
+            "service": Provide(service, sync_to_thread=False),
             "settings": Provide(innstillinger, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=streng_kropp,  # wrong types are 400, not coerced
+        request_class=StrictRequest,  # wrong types in a body are 400, not coerced
+        before_request=check_empty_body,
         on_app_init=[auth.on_app_init],
         openapi_config=OpenAPIConfig(
             title="Forløp",
@@ -168,11 +164,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
         logging_config=None,
         debug=False,
     )
-    vakter_uten_kopi(app)
-    # Outermost, so unmatched routes and refused tokens get a correlation id, a log line and a sample too;
-    # inside it, the busiest routes straight to their handlers (api/rask.py), everything else to Litestar.
-    handler = rask_vei(app, tokener)(app.asgi_handler) if rask else app.asgi_handler
-    app.asgi_handler = correlation_middleware(metrics)(handler)
+    # Outermost, so unmatched routes and refused tokens get a correlation id, a log line and a sample too.
+    app.asgi_handler = correlation_middleware(metrics)(app.asgi_handler)
     return app
 
 

@@ -27,8 +27,6 @@ import msgspec
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from store.keys import uuid_av_int
-
 HEADER = "x-correlation-id"
 _HEADER_BYTES = HEADER.encode()
 correlation_id: contextvars.ContextVar[UUID | None] = contextvars.ContextVar("correlation_id", default=None)
@@ -427,4 +425,4 @@ def ny_uuid4() -> UUID:
                 (int.from_bytes(tilfeldig[i : i + 16], "big") & _VERSJON4_MASKE) | _VERSJON4
                 for i in range(0, len(tilfeldig), 16)
             )
-    return uuid_av_int(verdi)
+    return UUID(int=verdi)

@@ -17,7 +17,6 @@ event at the snapshot's version only for its link).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -60,16 +59,13 @@ class EventStore:
             await self.mapper.forbered_lesing(self.recorder.pool, (se.state for se in stored))
         return self._bygg(aggregate_id, snapshot, stored, cls)
 
-    async def get_flere(
-        self, *wanted: tuple[UUID, type[Any] | None], personer: Iterable[UUID] | None = None
-    ) -> list[Any]:
-        """The latest version of each (id, class) in one round trip (with the keys of the persons they
-        name, unless the caller names those persons, `personer`, and their keys are cached), as `get` loads
-        them; None for an id that has no events (or is of another class)."""
+    async def get_flere(self, *wanted: tuple[UUID, type[Any] | None]) -> list[Any]:
+        """The latest version of each (id, class) in one round trip, with the keys of the persons they name,
+        as `get` loads them; None for an id that has no events (or is of another class)."""
         # The keys come in the same statement; `forbered_lesing` then loads only any others (a state naming
-        # a second person, or a person the caller did not name).
+        # a second person).
         loaded, nokler = await self.recorder.select_for_load_many_with(
-            [agg_id for agg_id, _ in wanted], await self.mapper.nokler_til_lasting(self.recorder.pool, personer)
+            [agg_id for agg_id, _ in wanted], await self.mapper.nokler_til_lasting(self.recorder.pool)
         )
         self.mapper.ta_imot_nokler(nokler)
         await self.mapper.forbered_lesing(
