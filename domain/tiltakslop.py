@@ -320,11 +320,15 @@ class Tiltakslop(Aggregate):
     # --- grant ---------------------------------------------------------------------------------------------
 
     @classmethod
-    def innvilg(cls, cmd: InnvilgLop, *, id: UUID, kontekst: Kontekst, konfig: Regelkonfig = STANDARD) -> Tiltakslop:
+    def innvilg(
+        cls, cmd: InnvilgLop, *, id: UUID, kontekst: Kontekst, konfig: Regelkonfig = STANDARD
+    ) -> Tiltakslop:
         """Judge a grant (LOP-1,2,3,4,7,10,16, GEN-2/3/12, OPP-*, AFT-*, LTS-*, ...) and only then create it."""
         person = cmd.person or Personalia()
         ident = Fodselsnummer(person.ident) if isinstance(person.ident, str) else None
-        return cls._innvilg(cmd, id=id, person=ident, fodselsdato=person.fodselsdato, kontekst=kontekst, konfig=konfig)
+        return cls._innvilg(
+            cmd, id=id, person=ident, fodselsdato=person.fodselsdato, kontekst=kontekst, konfig=konfig
+        )
 
     @classmethod
     def _innvilg(
@@ -346,7 +350,11 @@ class Tiltakslop(Aggregate):
         malgruppe = som_enum(Malgruppe, vilkar.malgruppe, "malgruppe")
         enhet = _nav_enhet(vilkar.nav_enhet)
         ref = _vedtak_ref(vilkar.vedtak_ref)
-        stilling = None if vilkar.stillingstype is None else som_enum(Stillingstype, vilkar.stillingstype, "stillingstype")
+        stilling = (
+            None
+            if vilkar.stillingstype is None
+            else som_enum(Stillingstype, vilkar.stillingstype, "stillingstype")
+        )
         fom, tom, prosent = vilkar.fom, vilkar.tom, vilkar.tilskuddsprosent
         if not isinstance(fom, date):
             raise _dato_feil("fom is required")
@@ -808,7 +816,9 @@ class Tiltakslop(Aggregate):
 
     # --- transition (LOP-14) -----------------------------------------------------------------------------
 
-    def overgang(self, cmd: Overgang, *, ny_id: UUID, kontekst: Kontekst, konfig: Regelkonfig = STANDARD) -> Tiltakslop:
+    def overgang(
+        self, cmd: Overgang, *, ny_id: UUID, kontekst: Kontekst, konfig: Regelkonfig = STANDARD
+    ) -> Tiltakslop:
         """End this løp (OVERGANG_TILTAK) and grant `cmd.til` to the same person on the new løp `ny_id`, which
         is returned. LOP-6 first; the new grant is judged before this løp is ended, so a refusal leaves this
         løp untouched (and the new one is never saved)."""

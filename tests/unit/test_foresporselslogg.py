@@ -5,9 +5,8 @@
 - `_foresporsel` makes the record `log.makeRecord(..., extra=...)` made, and JsonFormatter turns it into
   the same JSON line.
 - `ny_uuid4` makes valid, distinct version-4 UUIDs.
-- `api.common.header` reads a header as Litestar's `request.headers.get` does.
 - The request line written straight to the handler (`_foresporselslinje`) is the formatter's line, and only
-  `configure_logging`'s setup alone takes that path; `api.common.json_svar` is the Response Litestar makes.
+  `configure_logging`'s setup alone takes that path.
 """
 
 from __future__ import annotations
@@ -19,9 +18,6 @@ import logging
 import uuid
 from typing import Any
 
-from litestar.datastructures.headers import Headers
-
-from api.common import header
 from api.observability import _FELT, JsonFormatter, SamletStrom, _foresporsel, correlation_id, log, ny_uuid4
 
 
@@ -130,17 +126,6 @@ def test_ny_uuid4_makes_valid_distinct_version_4_uuids() -> None:
         assert uuid.UUID(str(uid)) == uid and hash(uuid.UUID(str(uid))) == hash(uid)
 
 
-def test_header_reads_as_litestar_headers_get() -> None:
-    raw = [(b"host", b"x"), (b"if-match", b'"1"'), (b"if-match", b'"2"'), (b"idempotency-key", b"n\xe6kkel")]
-
-    class _Request:
-        scope = {"headers": raw}
-
-    litestar = Headers.from_scope({"headers": raw})  # type: ignore[arg-type]
-    for navn in ("if-match", "idempotency-key", "host", "authorization"):
-        assert header(_Request(), navn.encode()) == litestar.get(navn)  # type: ignore[arg-type]
-
-
 def test_the_direct_request_line_is_the_formatters_line() -> None:
     from api.observability import _foresporselslinje
 
@@ -182,18 +167,3 @@ def test_the_direct_request_line_goes_only_to_the_plain_setup() -> None:
     finally:
         rot.handlers[:] = for_handlers
         rot.setLevel(for_level)
-
-
-def test_json_svar_is_the_response_litestar_makes() -> None:
-    from litestar import Response
-
-    from api.common import json_svar
-
-    for status in (None, 200, 201):
-        headers = {"ETag": '"3"', "Location": "/api/v1/tiltakslop/x"}
-        laget, litestar = json_svar({"a": 1}, dict(headers), status), Response({"a": 1}, status_code=status, headers=headers)
-        felter = {f for cls in type(litestar).__mro__ for f in getattr(cls, "__slots__", ())}
-        felter |= set(getattr(litestar, "__dict__", {}))
-        assert "content" in felter and "headers" in felter
-        assert type(laget) is type(litestar)
-        assert {f: getattr(laget, f) for f in felter} == {f: getattr(litestar, f) for f in felter}
