@@ -211,8 +211,10 @@ class Service:
     async def _get(self, agg_id: UUID, cls: type[A], versjon: int | None, kjent_per: datetime | None) -> A:
         if kjent_per is not None:
             return await self.store.get_at_instant(agg_id, kjent_per, cls)
+        if versjon is None:
+            return await self.store.get_current(agg_id, cls)
         aggregat = await self.store.get(agg_id, cls, version=versjon)
-        if versjon is not None and aggregat.version < versjon:  # no such version yet: not the latest instead
+        if aggregat.version < versjon:  # no such version yet: not the latest instead
             raise NotFound("the aggregate has no such version", id=agg_id, versjon=aggregat.version)
         return aggregat
 
@@ -232,13 +234,13 @@ class Service:
 
     async def forlengelse(self, lop_id: UUID) -> tuple[Forlengelsesmulighet, str, int]:
         """The what-if for a løp, the løp's office (for the access check) and its version (the ETag)."""
-        lop = self._alive(await self.store.get(lop_id, Tiltakslop))
+        lop = self._alive(await self.store.get_current(lop_id, Tiltakslop))
         return forlengelse_visning(lop, self.konfig), lop.nav_enhet, lop.version
 
     async def office(self, agg_id: UUID) -> str | None:
         """The office of a løp or guarantee (None: no such case), for an access check without a command."""
         try:
-            aggregat: Aggregate = await self.store.get(agg_id)
+            aggregat: Aggregate = await self.store.get_current(agg_id)
         except NotFound:
             return None
         return aggregat.nav_enhet if isinstance(aggregat, (Tiltakslop, Ungdomsgaranti)) else None
@@ -262,7 +264,7 @@ class Service:
     async def history(self, agg_id: UUID, aggregat: str) -> tuple[Historikk, Tiltakslop | Ungdomsgaranti]:
         """Every event of one stream in order, with position and hash-chain link; and the aggregate's current
         state (its office for the access check, its person for the read log)."""
-        naa = await self.store.get(agg_id, _CLASSES[aggregat])
+        naa = await self.store.get_current(agg_id, _CLASSES[aggregat])
         recorder = self.store.recorder
         rows = await recorder.pool.fetch(
             f'SELECT originator_version, topic, state, notification_id FROM "{recorder.schema}".'
@@ -474,7 +476,7 @@ class Service:
 
     async def _check_own_lop(self, garanti: Ungdomsgaranti, lop_id: UUID) -> None:
         try:
-            lop = await self.store.get(lop_id, Tiltakslop)
+            lop = await self.store.get_current(lop_id, Tiltakslop)
         except NotFound:
             raise InvalidRequest("tiltakslop_id: no such løp", felt="tiltakslop_id") from None
         if lop.person != garanti.person:
@@ -487,7 +489,7 @@ class Service:
     ) -> tuple[Case, Kontekst]:
         """The aggregate a command acts on, after the access check for its office (and `other_office`, where
         the command acts on a second one), its person's erasure and If-Match; with the command's context."""
-        aggregat = await self.store.get(agg_id, cls)
+        aggregat = await self.store.get_current(agg_id, cls)
         kontekst = _with_access(ctx, aggregat.nav_enhet)
         self._alive(aggregat)
         _with_access(ctx, other_office)

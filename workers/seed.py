@@ -590,7 +590,10 @@ _ENDRE_LOP: dict[str, tuple[type[commands.Command], Any]] = {
 _ENDRE_GARANTI: dict[str, tuple[type[commands.Command], Any]] = {
     "tildel_kontaktperson": (commands.TildelKontaktperson, Service.tildel_kontaktperson),
     "registrer_samtale": (commands.RegistrerSamtale, Service.registrer_samtale),
-    "registrer_utdanningsvurdering": (commands.RegistrerUtdanningsvurdering, Service.registrer_utdanningsvurdering),
+    "registrer_utdanningsvurdering": (
+        commands.RegistrerUtdanningsvurdering,
+        Service.registrer_utdanningsvurdering,
+    ),
     "registrer_samhandling": (commands.RegistrerSamhandling, Service.registrer_samhandling),
     "koble_aktivitet": (commands.KobleAktivitet, Service.koble_aktivitet),
     "avslutt": (commands.AvsluttGaranti, Service.avslutt_garanti),
@@ -600,8 +603,9 @@ _ENDRE_GARANTI: dict[str, tuple[type[commands.Command], Any]] = {
 
 def grant_command(felter: dict[str, Any], cls: type[commands.InnvilgLop | commands.InnvilgGaranti]) -> Any:
     """A planned grant (the person as `person` and `fodselsdato`) as its command."""
-    person = {"ident": felter["person"], "fodselsdato": felter["fodselsdato"]}
-    return msgspec.convert({**felter, "person": person}, cls)
+    verdier = dict(felter)
+    person = {"ident": verdier.pop("person"), "fodselsdato": verdier.pop("fodselsdato")}
+    return msgspec.convert({**verdier, "person": person}, cls)
 
 
 class _Kjoring:

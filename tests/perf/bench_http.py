@@ -345,8 +345,13 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
 
         def fra_grant(ident: str) -> InnvilgLop:
             return InnvilgLop(
-                person=Personalia(ident=ident, fodselsdato=FODT), tiltakstype="ARBEIDSTRENING",
-                malgruppe="NEDSATT_ARBEIDSEVNE", fom=FOM, tom=TOM, nav_enhet=ENHET, vedtak_ref="VEDTAK-BENCH",
+                person=Personalia(ident=ident, fodselsdato=FODT),
+                tiltakstype="ARBEIDSTRENING",
+                malgruppe="NEDSATT_ARBEIDSEVNE",
+                fom=FOM,
+                tom=TOM,
+                nav_enhet=ENHET,
+                vedtak_ref="VEDTAK-BENCH",
                 mottar_uforetrygd=False,
             )
 
