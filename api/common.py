@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 else:
     try:
         from litestar.di import NamedDependency
-    except ImportError:  # Litestar 2.22 finds a dependency by its parameter's name alone
-        NamedDependency = Annotated[TypeVar("T"), "dependency"]
+    except ImportError:  # Litestar 2.22: an injected parameter is marked with params.Dependency
+        from litestar.params import Dependency
+
+        NamedDependency = Annotated[TypeVar("T"), Dependency()]
 
 __all__ = ["API", "NamedDependency", "ServiceDep", "SettingsDep", "StrictRequest"]
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
 from domain.errors import NotFound, VersionConflict
@@ -176,7 +176,7 @@ class EventStore:
         return (head[1] or ZERO_LINK), head[1]
 
     async def _snapshot(self, aggregate: Aggregate) -> None:
-        snapshot_cls = getattr(type(aggregate), "Snapshot", Snapshot)
+        snapshot_cls = type(aggregate).Snapshot
         try:
             await self.recorder.insert_snapshot(self.mapper.to_stored_event(snapshot_cls.take(aggregate)))
         except Exception:  # a snapshot is an optimisation: the save itself is committed

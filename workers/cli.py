@@ -181,7 +181,7 @@ async def _rebuild(settings: Settings, views: list[str], arbeidere: int | None =
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> int:
-    from api.common import i_dag
+    from store.service import business_date
     from workers.seed import fremdriftslinje, sammendrag, seed_database
 
     dsn, server = _database_url(settings)
@@ -194,7 +194,7 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> int:
             lop=args.lop,
             garantier=args.garantier,
             seed=args.seed,
-            i_dag=args.today or i_dag(settings),
+            i_dag=args.today or business_date(settings.today),
             samtidige=args.samtidige,
             flettet=not args.per_person,
             events_table=settings.events_table,
