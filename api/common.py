@@ -75,8 +75,8 @@ def command_context(request: Request[Any, Any, Any], service: Service) -> Comman
 
 def answer(receipt: Receipt) -> Response[Any]:
     """201 with Location for a created aggregate, 200 otherwise; ETag is the new version."""
-    sti = "tiltakslop" if receipt.aggregat == "tiltakslop" else "ungdomsgarantier"
-    headers = {"ETag": f'"{receipt.versjon}"', "Location": f"{API}/{sti}/{receipt.id}"}
+    resource = "tiltakslop" if receipt.aggregat == "tiltakslop" else "ungdomsgarantier"
+    headers = {"ETag": f'"{receipt.versjon}"', "Location": f"{API}/{resource}/{receipt.id}"}
     return Response(content=receipt.view, headers=headers, status_code=201 if receipt.created else 200)
 
 
@@ -98,17 +98,18 @@ class StrictRequest(Request[Any, Any, Any]):
         data = self.route_handler.parsed_data_field
         if data is None:  # not a command route: Litestar's own reading
             return await super().json()
-        feil: Exception
+        error: Exception
         try:
             return msgspec.json.decode(raw, type=data.annotation, strict=True)
         except msgspec.ValidationError as e:
-            feil = ValidationException(
-                f"Validation failed for {self.method} {self.url.path}", extra=[{"message": str(e), "source": "body"}]
+            error = ValidationException(
+                f"Validation failed for {self.method} {self.url.path}",
+                extra=[{"message": str(e), "source": "body"}],
             )
         except msgspec.DecodeError as e:
-            feil = ValidationException(f"the body is not JSON: {e}")
+            error = ValidationException(f"the body is not JSON: {e}")
         await self.check_office(raw)
-        raise feil
+        raise error
 
     async def check_office(self, raw: bytes) -> None:
         """The office check of a command whose body is malformed; nothing to check if no office is known."""

@@ -38,7 +38,7 @@ from domain.commands import (
 from domain.errors import InvalidRequest
 from store.dto import Forlengelsesmulighet, Historikk, LopVisning
 
-Svar = Response[LopVisning]
+Answer = Response[LopVisning]
 Id = FromPath[UUID]
 
 
@@ -65,69 +65,113 @@ class TiltakslopController(Controller):
         operation_class=examples.Opprett,
     )  # fmt: skip
     async def innvilg(
-        self, request: Request[Any, Any, Any], data: Annotated[InnvilgLop, examples.INNVILG_LOP], service: ServiceDep
-    ) -> Svar:
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[InnvilgLop, examples.INNVILG_LOP],
+        service: ServiceDep,
+    ) -> Answer:
         return answer(await service.innvilg_lop(data, command_context(request, service)))
 
     @_command("/{lop_id:uuid}/forlengelser", "Extend (TiltakslopForlenget)", examples.FORLENG_SVAR)
     async def forleng(
-        self, request: Request[Any, Any, Any], lop_id: Id, data: Annotated[Forleng, examples.FORLENG], service: ServiceDep
-    ) -> Svar:
+        self,
+        request: Request[Any, Any, Any],
+        lop_id: Id,
+        data: Annotated[Forleng, examples.FORLENG],
+        service: ServiceDep,
+    ) -> Answer:
         return answer(await service.forleng(lop_id, data, command_context(request, service)))
 
     @_command("/{lop_id:uuid}/avkorting", "Shorten (TiltakslopAvkortet)", examples.AVKORT_SVAR)
     async def avkort(
-        self, request: Request[Any, Any, Any], lop_id: Id, data: Annotated[Avkort, examples.AVKORT], service: ServiceDep
-    ) -> Svar:
+        self,
+        request: Request[Any, Any, Any],
+        lop_id: Id,
+        data: Annotated[Avkort, examples.AVKORT],
+        service: ServiceDep,
+    ) -> Answer:
         return answer(await service.avkort(lop_id, data, command_context(request, service)))
 
     @_command("/{lop_id:uuid}/malgruppe", "Change target group (MalgruppeEndret)", examples.MALGRUPPE_SVAR)
     async def malgruppe(
-        self, request: Request[Any, Any, Any], lop_id: Id, data: Annotated[EndreMalgruppe, examples.MALGRUPPE],
+        self,
+        request: Request[Any, Any, Any],
+        lop_id: Id,
+        data: Annotated[EndreMalgruppe, examples.MALGRUPPE],
         service: ServiceDep,
-    ) -> Svar:
+    ) -> Answer:
         return answer(await service.endre_malgruppe(lop_id, data, command_context(request, service)))
 
-    @_command("/{lop_id:uuid}/vurderinger", "Record a review (OppfolgingsvurderingGjennomfort)", examples.VURDERING_SVAR)
+    @_command(
+        "/{lop_id:uuid}/vurderinger",
+        "Record a review (OppfolgingsvurderingGjennomfort)",
+        examples.VURDERING_SVAR,
+    )
     async def vurdering(
-        self, request: Request[Any, Any, Any], lop_id: Id, data: Annotated[RegistrerVurdering, examples.VURDERING],
+        self,
+        request: Request[Any, Any, Any],
+        lop_id: Id,
+        data: Annotated[RegistrerVurdering, examples.VURDERING],
         service: ServiceDep,
-    ) -> Svar:
+    ) -> Answer:
         return answer(await service.registrer_vurdering(lop_id, data, command_context(request, service)))
 
-    @_command("/{lop_id:uuid}/tilskuddssats", "Set the subsidy rate (TilskuddssatsFastsatt)", examples.TILSKUDDSSATS_SVAR)
+    @_command(
+        "/{lop_id:uuid}/tilskuddssats",
+        "Set the subsidy rate (TilskuddssatsFastsatt)",
+        examples.TILSKUDDSSATS_SVAR,
+    )
     async def tilskuddssats(
-        self, request: Request[Any, Any, Any], lop_id: Id, data: Annotated[FastsettSats, examples.TILSKUDDSSATS],
+        self,
+        request: Request[Any, Any, Any],
+        lop_id: Id,
+        data: Annotated[FastsettSats, examples.TILSKUDDSSATS],
         service: ServiceDep,
-    ) -> Svar:
+    ) -> Answer:
         return answer(await service.fastsett_sats(lop_id, data, command_context(request, service)))
 
     @_command("/{lop_id:uuid}/permisjoner", "Grant a leave (PermisjonInnvilget)", examples.PERMISJON_SVAR)
     async def permisjon(
-        self, request: Request[Any, Any, Any], lop_id: Id, data: Annotated[InnvilgPermisjon, examples.PERMISJON],
+        self,
+        request: Request[Any, Any, Any],
+        lop_id: Id,
+        data: Annotated[InnvilgPermisjon, examples.PERMISJON],
         service: ServiceDep,
-    ) -> Svar:
+    ) -> Answer:
         return answer(await service.innvilg_permisjon(lop_id, data, command_context(request, service)))
 
     @_command("/{lop_id:uuid}/avslutning", "End the løp (TiltakslopAvsluttet)", examples.AVSLUTT_LOP_SVAR)
     async def avslutt(
-        self, request: Request[Any, Any, Any], lop_id: Id, data: Annotated[AvsluttLop, examples.AVSLUTT_LOP],
+        self,
+        request: Request[Any, Any, Any],
+        lop_id: Id,
+        data: Annotated[AvsluttLop, examples.AVSLUTT_LOP],
         service: ServiceDep,
-    ) -> Svar:
+    ) -> Answer:
         return answer(await service.avslutt_lop(lop_id, data, command_context(request, service)))
 
     @_command("/{lop_id:uuid}/annullering", "Annul the grant (TiltakslopAnnullert)", examples.ANNULLER_SVAR)
     async def annuller(
-        self, request: Request[Any, Any, Any], lop_id: Id, data: Annotated[Annuller, examples.ANNULLER],
+        self,
+        request: Request[Any, Any, Any],
+        lop_id: Id,
+        data: Annotated[Annuller, examples.ANNULLER],
         service: ServiceDep,
-    ) -> Svar:
+    ) -> Answer:
         return answer(await service.annuller(lop_id, data, command_context(request, service)))
 
-    @_command("/{lop_id:uuid}/korrigeringer", "Correct recorded facts (TiltakslopKorrigert)", examples.KORRIGER_LOP_SVAR)
+    @_command(
+        "/{lop_id:uuid}/korrigeringer",
+        "Correct recorded facts (TiltakslopKorrigert)",
+        examples.KORRIGER_LOP_SVAR,
+    )
     async def korriger(
-        self, request: Request[Any, Any, Any], lop_id: Id, data: Annotated[KorrigerLop, examples.KORRIGER_LOP],
+        self,
+        request: Request[Any, Any, Any],
+        lop_id: Id,
+        data: Annotated[KorrigerLop, examples.KORRIGER_LOP],
         service: ServiceDep,
-    ) -> Svar:
+    ) -> Answer:
         return answer(await service.korriger_lop(lop_id, data, command_context(request, service)))
 
     @post(
@@ -136,12 +180,19 @@ class TiltakslopController(Controller):
         responses=examples.OVERGANG_SVAR, operation_class=examples.Kommando,
     )  # fmt: skip
     async def overgang(
-        self, request: Request[Any, Any, Any], lop_id: Id, data: Annotated[Overgang, examples.OVERGANG],
+        self,
+        request: Request[Any, Any, Any],
+        lop_id: Id,
+        data: Annotated[Overgang, examples.OVERGANG],
         service: ServiceDep,
-    ) -> Svar:
+    ) -> Answer:
         return answer(await service.overgang(lop_id, data, command_context(request, service)))
 
-    @get("/{lop_id:uuid}", summary="A løp with its limits and deadlines for a business date", responses=examples.HENT_LOP_SVAR)
+    @get(
+        "/{lop_id:uuid}",
+        summary="A løp with its limits and deadlines for a business date",
+        responses=examples.HENT_LOP_SVAR,
+    )
     async def hent(
         self,
         request: Request[Any, Any, Any],
@@ -150,17 +201,22 @@ class TiltakslopController(Controller):
         per: FromQuery[date | None] = None,
         versjon: int | None = Parameter(default=None, ge=1, le=2**63 - 1),  # a bigint in the store
         kjent_per: FromQuery[datetime | None] = None,
-    ) -> Svar:
-        visning = await service.read_lop(lop_id, per or service.business_date(), versjon=versjon, kjent_per=aware(kjent_per))
+    ) -> Answer:
+        visning = await service.read_lop(
+            lop_id, per or service.business_date(), versjon=versjon, kjent_per=aware(kjent_per)
+        )
         bruker(request).sjekk_les(visning.nav_enhet)
         logg_innsyn(request, [(visning.person.ident, "tiltakslop", lop_id)])
         return read_answer(visning)
 
     @get(
-        "/{lop_id:uuid}/historikk", summary="Every event of the løp, with actor, reason and hash-chain link",
+        "/{lop_id:uuid}/historikk",
+        summary="Every event of the løp, with actor, reason and hash-chain link",
         responses=examples.LOP_HISTORIKK_SVAR,
     )
-    async def historikk(self, request: Request[Any, Any, Any], lop_id: Id, service: ServiceDep) -> Response[Historikk]:
+    async def historikk(
+        self, request: Request[Any, Any, Any], lop_id: Id, service: ServiceDep
+    ) -> Response[Historikk]:
         historikk, lop = await service.history(lop_id, "tiltakslop")
         bruker(request).sjekk_les(lop.nav_enhet)
         logg_innsyn(request, [(lop.person, "tiltakslop", lop_id)])

@@ -33,7 +33,7 @@ from domain.commands import (
 )
 from store.dto import GarantiVisning, Historikk
 
-Svar = Response[GarantiVisning]
+Answer = Response[GarantiVisning]
 Id = FromPath[UUID]
 
 
@@ -54,9 +54,11 @@ class UngdomsgarantiController(Controller):
         responses=examples.INNVILG_GARANTI_SVAR, operation_class=examples.Opprett,
     )  # fmt: skip
     async def innvilg(
-        self, request: Request[Any, Any, Any], data: Annotated[InnvilgGaranti, examples.INNVILG_GARANTI],
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[InnvilgGaranti, examples.INNVILG_GARANTI],
         service: ServiceDep,
-    ) -> Svar:
+    ) -> Answer:
         return answer(await service.innvilg_garanti(data, command_context(request, service)))
 
     @_command(
@@ -65,41 +67,61 @@ class UngdomsgarantiController(Controller):
         examples.KONTAKTPERSON_SVAR,
     )
     async def kontaktperson(
-        self, request: Request[Any, Any, Any], garanti_id: Id,
-        data: Annotated[TildelKontaktperson, examples.KONTAKTPERSON], service: ServiceDep,
-    ) -> Svar:
+        self,
+        request: Request[Any, Any, Any],
+        garanti_id: Id,
+        data: Annotated[TildelKontaktperson, examples.KONTAKTPERSON],
+        service: ServiceDep,
+    ) -> Answer:
         return answer(await service.tildel_kontaktperson(garanti_id, data, command_context(request, service)))
 
     @_command("/{garanti_id:uuid}/samtaler", "Record a follow-up conversation", examples.SAMTALE_SVAR)
     async def samtale(
-        self, request: Request[Any, Any, Any], garanti_id: Id, data: Annotated[RegistrerSamtale, examples.SAMTALE],
+        self,
+        request: Request[Any, Any, Any],
+        garanti_id: Id,
+        data: Annotated[RegistrerSamtale, examples.SAMTALE],
         service: ServiceDep,
-    ) -> Svar:
+    ) -> Answer:
         return answer(await service.registrer_samtale(garanti_id, data, command_context(request, service)))
 
     @_command("/{garanti_id:uuid}/aktiviteter", "Link an activity (AktivitetKoblet)", examples.AKTIVITET_SVAR)
     async def aktivitet(
-        self, request: Request[Any, Any, Any], garanti_id: Id, data: Annotated[KobleAktivitet, examples.AKTIVITET],
+        self,
+        request: Request[Any, Any, Any],
+        garanti_id: Id,
+        data: Annotated[KobleAktivitet, examples.AKTIVITET],
         service: ServiceDep,
-    ) -> Svar:
+    ) -> Answer:
         return answer(await service.koble_aktivitet(garanti_id, data, command_context(request, service)))
 
-    @_command("/{garanti_id:uuid}/avslutning", "End the guarantee (UngdomsgarantiAvsluttet)", examples.AVSLUTT_GARANTI_SVAR)
+    @_command(
+        "/{garanti_id:uuid}/avslutning",
+        "End the guarantee (UngdomsgarantiAvsluttet)",
+        examples.AVSLUTT_GARANTI_SVAR,
+    )
     async def avslutt(
-        self, request: Request[Any, Any, Any], garanti_id: Id,
-        data: Annotated[AvsluttGaranti, examples.AVSLUTT_GARANTI], service: ServiceDep,
-    ) -> Svar:
+        self,
+        request: Request[Any, Any, Any],
+        garanti_id: Id,
+        data: Annotated[AvsluttGaranti, examples.AVSLUTT_GARANTI],
+        service: ServiceDep,
+    ) -> Answer:
         return answer(await service.avslutt_garanti(garanti_id, data, command_context(request, service)))
 
     @_command("/{garanti_id:uuid}/korrigeringer", "Correct recorded facts", examples.KORRIGER_GARANTI_SVAR)
     async def korriger(
-        self, request: Request[Any, Any, Any], garanti_id: Id,
-        data: Annotated[KorrigerGaranti, examples.KORRIGER_GARANTI], service: ServiceDep,
-    ) -> Svar:
+        self,
+        request: Request[Any, Any, Any],
+        garanti_id: Id,
+        data: Annotated[KorrigerGaranti, examples.KORRIGER_GARANTI],
+        service: ServiceDep,
+    ) -> Answer:
         return answer(await service.korriger_garanti(garanti_id, data, command_context(request, service)))
 
     @get(
-        "/{garanti_id:uuid}", summary="A guarantee with its contact person, conversations and alerts",
+        "/{garanti_id:uuid}",
+        summary="A guarantee with its contact person, conversations and alerts",
         responses=examples.HENT_GARANTI_SVAR,
     )
     async def hent(
@@ -110,7 +132,7 @@ class UngdomsgarantiController(Controller):
         per: FromQuery[date | None] = None,
         versjon: int | None = Parameter(default=None, ge=1, le=2**63 - 1),  # a bigint in the store
         kjent_per: FromQuery[datetime | None] = None,
-    ) -> Svar:
+    ) -> Answer:
         visning = await service.read_garanti(
             garanti_id, per or service.business_date(), versjon=versjon, kjent_per=aware(kjent_per)
         )
@@ -119,10 +141,13 @@ class UngdomsgarantiController(Controller):
         return read_answer(visning)
 
     @get(
-        "/{garanti_id:uuid}/historikk", summary="Every event of the guarantee",
+        "/{garanti_id:uuid}/historikk",
+        summary="Every event of the guarantee",
         responses=examples.GARANTI_HISTORIKK_SVAR,
     )
-    async def historikk(self, request: Request[Any, Any, Any], garanti_id: Id, service: ServiceDep) -> Response[Historikk]:
+    async def historikk(
+        self, request: Request[Any, Any, Any], garanti_id: Id, service: ServiceDep
+    ) -> Response[Historikk]:
         historikk, garanti = await service.history(garanti_id, "ungdomsgaranti")
         bruker(request).sjekk_les(garanti.nav_enhet)
         logg_innsyn(request, [(garanti.person, "ungdomsgaranti", garanti_id)])

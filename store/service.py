@@ -168,7 +168,9 @@ def _identity(obj: Any) -> Any:
 
 
 class Service:
-    def __init__(self, store: EventStore, konfig: Regelkonfig, person_nokkel: bytes, *, today: date | None = None) -> None:
+    def __init__(
+        self, store: EventStore, konfig: Regelkonfig, person_nokkel: bytes, *, today: date | None = None
+    ) -> None:
         self.store = store
         self.konfig = konfig
         self._person_nokkel = person_nokkel
@@ -188,7 +190,9 @@ class Service:
         (HMAC), since a command may name a person. None without a key (nothing compares it)."""
         if kontekst.command_id is None:
             return None
-        body = msgspec.json.encode((type(cmd).__name__, target, kontekst.aktor.nav_ident, cmd), enc_hook=_identity)
+        body = msgspec.json.encode(
+            (type(cmd).__name__, target, kontekst.aktor.nav_ident, cmd), enc_hook=_identity
+        )
         return hmac.new(self._person_nokkel, body, hashlib.sha256).hexdigest()
 
     @staticmethod
@@ -200,7 +204,9 @@ class Service:
 
     # --- reads --------------------------------------------------------------------------------------
 
-    async def get_lop(self, lop_id: UUID, *, versjon: int | None = None, kjent_per: datetime | None = None) -> Tiltakslop:
+    async def get_lop(
+        self, lop_id: UUID, *, versjon: int | None = None, kjent_per: datetime | None = None
+    ) -> Tiltakslop:
         return await self._get(lop_id, Tiltakslop, versjon, kjent_per)
 
     async def get_garanti(
@@ -245,12 +251,16 @@ class Service:
             return None
         return aggregat.nav_enhet if isinstance(aggregat, (Tiltakslop, Ungdomsgaranti)) else None
 
-    async def oversikt(self, person: Fodselsnummer, per: date) -> tuple[list[LopVisning], list[GarantiVisning]]:
+    async def oversikt(
+        self, person: Fodselsnummer, per: date
+    ) -> tuple[list[LopVisning], list[GarantiVisning]]:
         """Every løp and guarantee of one person (POST /personer/oversikt), through the person record, loaded
         in one round trip."""
         try:
             record = await self.store.get(self.person_id(person), Person)
         except NotFound:
+            return [], []
+        if not (record.lop or record.garantier):
             return [], []
         saker = await self.store.get_flere(
             *((i, Tiltakslop) for i in record.lop), *((i, Ungdomsgaranti) for i in record.garantier)
@@ -279,7 +289,9 @@ class Service:
             elementer.append(hendelse_visning(event, row["notification_id"], link_of(stored.state) or b""))
         return Historikk(aggregat=aggregat, aggregat_id=agg_id, elementer=elementer), naa
 
-    def view(self, aggregat: Aggregate, per: date, posisjon: int | None = None) -> LopVisning | GarantiVisning:
+    def view(
+        self, aggregat: Aggregate, per: date, posisjon: int | None = None
+    ) -> LopVisning | GarantiVisning:
         """The state of a løp or guarantee for business date `per`, as reads and command answers show it."""
         if isinstance(aggregat, Tiltakslop):
             return lop_visning(self._alive(aggregat), per, self.konfig, posisjon)
@@ -304,14 +316,18 @@ class Service:
         async def innvilg() -> _Outcome:
             lop = Tiltakslop.innvilg(cmd, id=self._new_id(kontekst), kontekst=kontekst, konfig=self.konfig)
             person = await self._keys_and_person(lop, kontekst)
-            person.registrer_lop(lop.id, lop.tiltakstype, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id)
+            person.registrer_lop(
+                lop.id, lop.tiltakstype, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id
+            )
             return _Outcome(lop, True, (person, lop))
 
         return await self._execute(ctx, self._fingerprint(cmd, None, ctx.kontekst), innvilg)
 
     async def forleng(self, lop_id: UUID, cmd: Forleng, ctx: CommandContext) -> Receipt:
         """TiltakslopForlenget (LOP-5)."""
-        return await self._on_lop(lop_id, cmd, ctx, lambda lop, kontekst: lop.forleng(cmd, kontekst, self.konfig))
+        return await self._on_lop(
+            lop_id, cmd, ctx, lambda lop, kontekst: lop.forleng(cmd, kontekst, self.konfig)
+        )
 
     async def avkort(self, lop_id: UUID, cmd: Avkort, ctx: CommandContext) -> Receipt:
         """TiltakslopAvkortet."""
@@ -321,9 +337,13 @@ class Service:
         """MalgruppeEndret (IPS-1)."""
         return await self._on_lop(lop_id, cmd, ctx, lambda lop, kontekst: lop.endre_malgruppe(cmd, kontekst))
 
-    async def registrer_vurdering(self, lop_id: UUID, cmd: RegistrerVurdering, ctx: CommandContext) -> Receipt:
+    async def registrer_vurdering(
+        self, lop_id: UUID, cmd: RegistrerVurdering, ctx: CommandContext
+    ) -> Receipt:
         """OppfolgingsvurderingGjennomfort."""
-        return await self._on_lop(lop_id, cmd, ctx, lambda lop, kontekst: lop.registrer_vurdering(cmd, kontekst))
+        return await self._on_lop(
+            lop_id, cmd, ctx, lambda lop, kontekst: lop.registrer_vurdering(cmd, kontekst)
+        )
 
     async def fastsett_sats(self, lop_id: UUID, cmd: FastsettSats, ctx: CommandContext) -> Receipt:
         """TilskuddssatsFastsatt (LOP-10)."""
@@ -331,7 +351,9 @@ class Service:
 
     async def innvilg_permisjon(self, lop_id: UUID, cmd: InnvilgPermisjon, ctx: CommandContext) -> Receipt:
         """PermisjonInnvilget (VTA-3, LOP-11)."""
-        return await self._on_lop(lop_id, cmd, ctx, lambda lop, kontekst: lop.innvilg_permisjon(cmd, kontekst))
+        return await self._on_lop(
+            lop_id, cmd, ctx, lambda lop, kontekst: lop.innvilg_permisjon(cmd, kontekst)
+        )
 
     async def avslutt_lop(self, lop_id: UUID, cmd: AvsluttLop, ctx: CommandContext) -> Receipt:
         """TiltakslopAvsluttet."""
@@ -343,7 +365,9 @@ class Service:
 
     async def korriger_lop(self, lop_id: UUID, cmd: KorrigerLop, ctx: CommandContext) -> Receipt:
         """TiltakslopKorrigert (LOP-9), also on a closed løp."""
-        return await self._on_lop(lop_id, cmd, ctx, lambda lop, kontekst: lop.korriger(cmd, kontekst, self.konfig))
+        return await self._on_lop(
+            lop_id, cmd, ctx, lambda lop, kontekst: lop.korriger(cmd, kontekst, self.konfig)
+        )
 
     async def overgang(self, lop_id: UUID, cmd: Overgang, ctx: CommandContext) -> Receipt:
         """LOP-14: end this løp (OVERGANG_TILTAK) and grant the next one atomically, or do neither. Both events
@@ -352,7 +376,9 @@ class Service:
 
         async def overgang() -> _Outcome:
             fra, kontekst = await self._load(Tiltakslop, lop_id, ctx, til_enhet)
-            ny = fra.overgang(cmd, ny_id=self._new_id(ctx.kontekst, "overgang"), kontekst=kontekst, konfig=self.konfig)
+            ny = fra.overgang(
+                cmd, ny_id=self._new_id(ctx.kontekst, "overgang"), kontekst=kontekst, konfig=self.konfig
+            )
             person = await self._person(fra.person, kontekst)
             person.endre_periode(fra.id, fra.fom, fra.opptatt_tom, kontekst, fra.regelsett_id)
             person.registrer_lop(ny.id, ny.tiltakstype, ny.fom, ny.opptatt_tom, kontekst, ny.regelsett_id)
@@ -397,17 +423,27 @@ class Service:
 
         return await self._execute(ctx, self._fingerprint(cmd, None, ctx.kontekst), innvilg)
 
-    async def tildel_kontaktperson(self, garanti_id: UUID, cmd: TildelKontaktperson, ctx: CommandContext) -> Receipt:
+    async def tildel_kontaktperson(
+        self, garanti_id: UUID, cmd: TildelKontaktperson, ctx: CommandContext
+    ) -> Receipt:
         """KontaktpersonTildelt, or KontaktpersonByttet once there is one (UG-D3)."""
-        return await self._on_garanti(garanti_id, cmd, ctx, lambda g, kontekst: g.tildel_kontaktperson(cmd, kontekst))
+        return await self._on_garanti(
+            garanti_id, cmd, ctx, lambda g, kontekst: g.tildel_kontaktperson(cmd, kontekst)
+        )
 
     async def planlegg_samtale(self, garanti_id: UUID, cmd: PlanleggSamtale, ctx: CommandContext) -> Receipt:
         """OppfolgingssamtalePlanlagt."""
-        return await self._on_garanti(garanti_id, cmd, ctx, lambda g, kontekst: g.planlegg_samtale(cmd, kontekst))
+        return await self._on_garanti(
+            garanti_id, cmd, ctx, lambda g, kontekst: g.planlegg_samtale(cmd, kontekst)
+        )
 
-    async def registrer_samtale(self, garanti_id: UUID, cmd: RegistrerSamtale, ctx: CommandContext) -> Receipt:
+    async def registrer_samtale(
+        self, garanti_id: UUID, cmd: RegistrerSamtale, ctx: CommandContext
+    ) -> Receipt:
         """OppfolgingssamtaleGjennomfort (UG-D2)."""
-        return await self._on_garanti(garanti_id, cmd, ctx, lambda g, kontekst: g.registrer_samtale(cmd, kontekst))
+        return await self._on_garanti(
+            garanti_id, cmd, ctx, lambda g, kontekst: g.registrer_samtale(cmd, kontekst)
+        )
 
     async def registrer_utdanningsvurdering(
         self, garanti_id: UUID, cmd: RegistrerUtdanningsvurdering, ctx: CommandContext
@@ -417,9 +453,13 @@ class Service:
             garanti_id, cmd, ctx, lambda g, kontekst: g.registrer_utdanningsvurdering(cmd, kontekst)
         )
 
-    async def registrer_samhandling(self, garanti_id: UUID, cmd: RegistrerSamhandling, ctx: CommandContext) -> Receipt:
+    async def registrer_samhandling(
+        self, garanti_id: UUID, cmd: RegistrerSamhandling, ctx: CommandContext
+    ) -> Receipt:
         """SamhandlingRegistrert (UG-4f)."""
-        return await self._on_garanti(garanti_id, cmd, ctx, lambda g, kontekst: g.registrer_samhandling(cmd, kontekst))
+        return await self._on_garanti(
+            garanti_id, cmd, ctx, lambda g, kontekst: g.registrer_samhandling(cmd, kontekst)
+        )
 
     async def tilby_arbeidsgiveroppfolging(
         self, garanti_id: UUID, cmd: TilbyArbeidsgiveroppfolging, ctx: CommandContext
@@ -432,7 +472,11 @@ class Service:
     async def koble_aktivitet(self, garanti_id: UUID, cmd: KobleAktivitet, ctx: CommandContext) -> Receipt:
         """AktivitetKoblet (UG-6); a linked løp must be the same person's."""
         return await self._on_garanti(
-            garanti_id, cmd, ctx, lambda g, kontekst: g.koble_aktivitet(cmd, kontekst), linked_lop=cmd.tiltakslop_id
+            garanti_id,
+            cmd,
+            ctx,
+            lambda g, kontekst: g.koble_aktivitet(cmd, kontekst),
+            linked_lop=cmd.tiltakslop_id,
         )
 
     async def avslutt_garanti(self, garanti_id: UUID, cmd: AvsluttGaranti, ctx: CommandContext) -> Receipt:
@@ -441,7 +485,9 @@ class Service:
 
     async def avslutt_ved_30(self, garanti_id: UUID, ctx: CommandContext) -> Receipt:
         """The scheduler's UngdomsgarantiAvsluttet with FYLT_30 (UG-5), run by SYSTEM."""
-        return await self._on_garanti(garanti_id, AvsluttVed30(), ctx, lambda g, kontekst: g.avslutt_ved_30(kontekst))
+        return await self._on_garanti(
+            garanti_id, AvsluttVed30(), ctx, lambda g, kontekst: g.avslutt_ved_30(kontekst)
+        )
 
     async def korriger_garanti(self, garanti_id: UUID, cmd: KorrigerGaranti, ctx: CommandContext) -> Receipt:
         """UngdomsgarantiKorrigert, also on an ended guarantee."""
@@ -555,14 +601,18 @@ class Service:
 
     async def _repeat(self, stored: LagretKommando, fingerprint: str | None) -> Receipt:
         if fingerprint is not None and stored.fingerprint != fingerprint:
-            raise DomainError("IDEMPOTENCY_KEY_REUSED", "the idempotency key was used before with another request")
+            raise DomainError(
+                "IDEMPOTENCY_KEY_REUSED", "the idempotency key was used before with another request"
+            )
         answer = msgspec.json.decode(stored.svar, type=_StoredAnswer)
         posisjon = await self._position(answer.id, answer.versjon)
         view = None
         if answer.per is not None:
             aggregat = await self.store.get(answer.id, _CLASSES[answer.aggregat], version=answer.versjon)
             view = self.view(aggregat, answer.per, posisjon)
-        return Receipt(answer.aggregat, answer.id, answer.versjon, posisjon, answer.opprettet, answer.per, view)
+        return Receipt(
+            answer.aggregat, answer.id, answer.versjon, posisjon, answer.opprettet, answer.per, view
+        )
 
     async def _position(self, agg_id: UUID, versjon: int) -> int:
         recorder = self.store.recorder
