@@ -246,7 +246,7 @@ class Service:
     async def office(self, agg_id: UUID) -> str | None:
         """The office of a løp or guarantee (None: no such case), for an access check without a command."""
         try:
-            aggregat: Aggregate = await self.store.get_current(agg_id)
+            aggregat: Aggregate = await self.store.get(agg_id)
         except NotFound:
             return None
         return aggregat.nav_enhet if isinstance(aggregat, (Tiltakslop, Ungdomsgaranti)) else None
@@ -522,7 +522,7 @@ class Service:
 
     async def _check_own_lop(self, garanti: Ungdomsgaranti, lop_id: UUID) -> None:
         try:
-            lop = await self.store.get_current(lop_id, Tiltakslop)
+            lop = await self.store.get(lop_id, Tiltakslop)
         except NotFound:
             raise InvalidRequest("tiltakslop_id: no such løp", felt="tiltakslop_id") from None
         if lop.person != garanti.person:
@@ -535,7 +535,7 @@ class Service:
     ) -> tuple[Case, Kontekst]:
         """The aggregate a command acts on, after the access check for its office (and `other_office`, where
         the command acts on a second one), its person's erasure and If-Match; with the command's context."""
-        aggregat = await self.store.get_current(agg_id, cls)
+        aggregat = await self.store.get(agg_id, cls)
         kontekst = _with_access(ctx, aggregat.nav_enhet)
         self._alive(aggregat)
         _with_access(ctx, other_office)

@@ -112,7 +112,7 @@ async def test_an_erasure_in_another_process_is_seen_by_the_next_read(to):
         with pytest.raises(PersonGlemt):
             await tjeneste.forlengelse(lop_a.id)
     with pytest.raises(PersonGlemt):
-        await forleng(to_, lop_a, date(2025, 8, 31))  # a command in the other process too
+        await forleng(to_, lop_a, date(2025, 8, 31))  # and a command there, once a read has seen it
     assert (await to_.read_lop(lop_b.id, PER)).person.ident == B  # others untouched
 
 
