@@ -126,7 +126,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litesta
             await pool.close()
 
     def service(state: State) -> Service:
-        return state.service  # type: ignore[no-any-return]
+        return state.service
 
     def innstillinger() -> Settings:
         return settings
