@@ -20,8 +20,8 @@ from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 
 from api.audit import HendelseController, RevisjonController
-from api.auth import Tokener, jwt_auth
-from api.common import streng_kropp, vakter_uten_kopi
+from api.auth import jwt_auth
+from api.common import StrictRequest, check_empty_body
 from api.console import konsoll_ruter
 from api.erasure import GlemController
 from api.export import EksportController
@@ -30,7 +30,6 @@ from api.health import HealthController
 from api.observability import PROMETHEUS, ObservedApp
 from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
-from api.rask import rask_vei
 from api.read_log import InnsynController
 from api.tiltakslop import TiltakslopController
 from api.ungdomsgarantier import UngdomsgarantiController
@@ -81,9 +80,8 @@ class NatsConnection:
                 await self.client.close()
 
 
-def create_app(settings: Settings, *, rask: bool = True) -> Litestar:
-    """The app; `rask=False` leaves out the fast path of the busiest routes (api/rask.py), so that every request
-    goes through Litestar (tests/e2e/test_rask.py compares the two)."""
+def create_app(settings: Settings) -> Litestar:
+    """The app for `settings`."""
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url (forlop up fills it in for the embedded server)")
 
@@ -101,7 +99,7 @@ def create_app(settings: Settings, *, rask: bool = True) -> Litestar:
             # One mapper (one key cache) for the store and the views of this process.
             mapper = mapper_for(settings.secret("person"), kryptert=settings.field_encryption)
             store = EventStore(recorder, mapper, snapshot_every=settings.snapshot_interval)
-            app.state.tjeneste = Service(store, settings.regler, settings.secret("person"))
+            app.state.service = Service(store, settings.regler, settings.secret("person"), today=settings.today)
             app.state.pool = pool
             app.state.nats = forbindelse
             app.state.oversikt = Oversikt(mapper, settings.regler, settings.secret("person"))
@@ -115,16 +113,13 @@ def create_app(settings: Settings, *, rask: bool = True) -> Litestar:
             await recorder.close()
             await pool.close()
 
-    def tjeneste(state: State, settings: Settings) -> Service:  # noqa: ARG001
-        # `settings` is unused: depending on it puts the two providers in separate batches, and Litestar
-        # resolves a batch of two or more in an anyio task group per request (measured in bench_http).
-        return state.tjeneste
+    def service(state: State) -> Service:
+        return state.service
 
     def innstillinger() -> Settings:
         return settings
 
-    tokener = Tokener()  # the tokens accepted, for the JWT middleware and the fast path
-    auth = jwt_auth(settings.secret("jwt"), tokener)
+    auth = jwt_auth(settings.secret("jwt"))
     app = ObservedApp(
         route_handlers=[
             TiltakslopController,
@@ -142,12 +137,13 @@ def create_app(settings: Settings, *, rask: bool = True) -> Litestar:
         ],
         lifespan=[lifespan],
         dependencies={
-            "tjeneste": Provide(tjeneste, sync_to_thread=False),
+            "service": Provide(service, sync_to_thread=False),
             "settings": Provide(innstillinger, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[PROMETHEUS.middleware],  # inside the JWT middleware: a refused token is not counted
-        before_request=streng_kropp,  # wrong types are 400, not coerced
+        request_class=StrictRequest,  # wrong types in a body are 400, not coerced
+        before_request=check_empty_body,
         on_app_init=[auth.on_app_init],
         openapi_config=OpenAPIConfig(
             title="Forløp",
@@ -158,10 +154,6 @@ def create_app(settings: Settings, *, rask: bool = True) -> Litestar:
         logging_config=None,
         debug=False,
     )
-    vakter_uten_kopi(app)
-    # The busiest routes straight to their handlers (api/rask.py), everything else to Litestar.
-    if rask:
-        app.asgi_handler = rask_vei(app, tokener)(app.asgi_handler)
     return app
 
 

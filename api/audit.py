@@ -22,11 +22,10 @@ from litestar.params import Parameter
 
 from api import examples
 from api.auth import Role, bruker
-from api.common import API
+from api.common import API, SettingsDep
 from store import verification
 from store.envelope import AGGREGATER, TOMBSTONE_TOPIC, Envelope, konvolutt
 from store.mapper import ForlopMapper
-from store.settings import Settings
 
 MAKS_FEIL = 1000  # failures listed in one answer (`antall_lenkefeil` counts them all)
 
@@ -62,7 +61,7 @@ class RevisjonController(Controller):
     async def verifisering(
         self,
         state: State,
-        settings: Settings,
+        settings: SettingsDep,
         aggregat_id: UUID | None = Parameter(default=None, description="one stream only (no checkpoints)"),
     ) -> verification.Verification:
         offentlig = verification.signeringsnokkel(settings.secret("signing")).public_key()
@@ -138,7 +137,7 @@ class HendelseController(Controller):
     async def hendelser(
         self,
         state: State,
-        settings: Settings,
+        settings: SettingsDep,
         etter: int = Parameter(default=0, ge=0, le=2**63 - 1, description="the `neste` of the previous page (0: from the start)"),
         antall: int = Parameter(default=100, ge=1, le=1000),
     ) -> HendelseSide:

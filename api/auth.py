@@ -7,7 +7,6 @@ nothing; SYSTEM reads everything and runs every command, but not `/revisjon/*`.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -16,8 +15,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware.authentication import AuthenticationResult
-from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
+from litestar.security.jwt import JWTAuth, Token
 
 ALGORITHM = "HS256"
 
@@ -76,52 +74,12 @@ async def _bruker_fra_token(token: Token, _: ASGIConnection[Any, Any, Any, Any])
     return User(ident=token.sub, roller=roller, enheter=tuple(enheter))
 
 
-class Tokener:
-    """The tokens the app's JWT middleware has accepted, remembered until their `exp`: a client sends the same
-    token on every request, and decoding it (signature, claims, Token) is a tenth of a small request's CPU.
-    One per app, shared by the middleware (Litestar builds one per route) and the fast path (api/rask.py),
-    which takes only tokens found here. A refused token is never remembered."""
-
-    _MAKS = 4096
-
-    def __init__(self) -> None:
-        self._kjente: dict[str, tuple[AuthenticationResult, float]] = {}  # token → result, its exp (epoch)
-
-    def hent(self, encoded_token: str) -> AuthenticationResult | None:
-        kjent = self._kjente.get(encoded_token)
-        if kjent is None:
-            return None
-        if kjent[1] > time.time():
-            return kjent[0]
-        self._kjente.pop(encoded_token, None)
-        return None
-
-    def husk(self, encoded_token: str, resultat: AuthenticationResult) -> None:
-        if len(self._kjente) >= self._MAKS:
-            self._kjente.clear()
-        self._kjente[encoded_token] = (resultat, resultat.auth.exp.timestamp())
-
-
-def jwt_auth(secret: bytes, tokener: Tokener | None = None) -> JWTAuth[User, Token]:
-    """Litestar's JWT auth with our claims, remembering accepted tokens in `tokener`."""
-    kjente = tokener or Tokener()
-
-    class _JWTMiddleware(JWTAuthenticationMiddleware):
-        async def authenticate_token(
-            self, encoded_token: str, connection: ASGIConnection[Any, Any, Any, Any]
-        ) -> AuthenticationResult:
-            kjent = kjente.hent(encoded_token)
-            if kjent is not None:
-                return kjent
-            resultat = await super().authenticate_token(encoded_token, connection)
-            kjente.husk(encoded_token, resultat)
-            return resultat
-
+def jwt_auth(secret: bytes) -> JWTAuth[User, Token]:
+    """Litestar's JWT auth with our claims: every request's token is decoded and checked by its middleware."""
     return JWTAuth[User, Token](
         token_secret=secret.decode(),
         retrieve_user_handler=_bruker_fra_token,
         algorithm=ALGORITHM,
-        authentication_middleware_class=_JWTMiddleware,
         exclude=["^/health", "^/metrics", "^/schema"],
     )
 

@@ -22,13 +22,11 @@ from litestar.handlers.base import BaseRouteHandler
 
 from api import examples
 from api.auth import Role, bruker
-from api.common import API, kontekst
+from api.common import API, ServiceDep, SettingsDep, context
 from api.schemas import OversiktCreate
 from domain.errors import InvalidRequest
 from domain.ident import Fodselsnummer
 from store.envelope import pseudonym
-from store.service import Service
-from store.settings import Settings
 
 _STI = "/api/v1/personer/glem"
 GLEM = examples.body(("One person", {"person": {"ident": examples.PERSON["ident"]}}))
@@ -66,13 +64,13 @@ class GlemController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: Annotated[OversiktCreate, GLEM],
-        tjeneste: Service,
-        settings: Settings,
+        service: ServiceDep,
+        settings: SettingsDep,
         state: State,
     ) -> GlemSvar:
         if data.person is None or data.person.ident is None:
             raise InvalidRequest("person.ident is required", felt="person")
         person = Fodselsnummer(data.person.ident)
-        glemsel = await tjeneste.glem(person, kontekst(request), pseudonym(settings.secret("pseudonym"), person))
+        glemsel = await service.glem(person, context(request), pseudonym(settings.secret("pseudonym"), person))
         await state.oversikt.glem(state.pool, glemsel.person_id)
         return GlemSvar(glemt=True, nokkel_odelagt=glemsel.nokkel_odelagt, posisjon=glemsel.posisjon)

@@ -18,11 +18,11 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 
 from api import examples
 from api.auth import bruker
-from api.common import API
+from api.common import API, ServiceDep
 from api.read_log import logg_innsyn
 from store.dto import Historikk
 from store.service import Service
@@ -107,9 +107,9 @@ def html_side(historikk: Historikk, *, eksportert: datetime, av: str) -> str:
 
 
 async def eksport(
-    request: Request[Any, Any, Any], tjeneste: Service, aggregat: str, agg_id: UUID, format: Format
+    request: Request[Any, Any, Any], service: Service, aggregat: str, agg_id: UUID, format: Format
 ) -> Response[Any]:
-    historikk, naa = await tjeneste.historikk_og_aggregat(agg_id, aggregat)
+    historikk, naa = await service.history(agg_id, aggregat)
     user = bruker(request)
     user.sjekk_les(naa.nav_enhet)
     logg_innsyn(request, [(naa.person, aggregat, agg_id)])
@@ -133,9 +133,9 @@ class EksportController(Controller):
         responses=examples.LOP_EKSPORT_SVAR, operation_class=examples.Eksport,
     )
     async def lop(
-        self, request: Request[Any, Any, Any], lop_id: UUID, tjeneste: Service, format: Format = _FORMAT
+        self, request: Request[Any, Any, Any], lop_id: FromPath[UUID], service: ServiceDep, format: Format = _FORMAT
     ) -> Response[Historikk]:
-        return await eksport(request, tjeneste, "tiltakslop", lop_id, format)
+        return await eksport(request, service, "tiltakslop", lop_id, format)
 
     @get(
         "/ungdomsgarantier/{garanti_id:uuid}/historikk/eksport",
@@ -143,6 +143,6 @@ class EksportController(Controller):
         responses=examples.GARANTI_EKSPORT_SVAR, operation_class=examples.Eksport,
     )
     async def garanti(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, tjeneste: Service, format: Format = _FORMAT
+        self, request: Request[Any, Any, Any], garanti_id: FromPath[UUID], service: ServiceDep, format: Format = _FORMAT
     ) -> Response[Historikk]:
-        return await eksport(request, tjeneste, "ungdomsgaranti", garanti_id, format)
+        return await eksport(request, service, "ungdomsgaranti", garanti_id, format)

@@ -13,14 +13,13 @@ from litestar.params import Parameter
 
 from api import examples
 from api.auth import User, bruker
-from api.common import API, i_dag
+from api.common import API, SettingsDep, today
 from api.read_log import logg_innsyn
 from domain.errors import DomainError
 from projections import as_known, queries
 from projections.runner import vent_til
 from store.dto import garanti_visning, lop_visning
 from store.encryption import er_glemt
-from store.settings import Settings
 
 PROJEKSJON = "oversikt"
 
@@ -93,7 +92,7 @@ class FristController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        settings: Settings,
+        settings: SettingsDep,
         enhet: list[str] | None = Parameter(default=None, description="NAV office(s); repeat for several"),
         fra: date | None = Parameter(default=None, description="earliest `frist` of the alert (inclusive)"),
         til: date | None = Parameter(default=None, description="latest `frist` of the alert (inclusive)"),
@@ -108,7 +107,7 @@ class FristController(Controller):
         ),
     ) -> FristSide:
         enheter = enheter_for(bruker(request), enhet)
-        per = per or i_dag(settings)
+        per = per or today(settings)
         if kjent_per is None:
             await vent_paa_visninger(state, min_posisjon)
             rader, neste = await queries.frister(

@@ -7,17 +7,16 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, post
+from litestar.params import FromQuery
 
 from api import examples
 from api.auth import bruker
-from api.common import API, i_dag
+from api.common import API, ServiceDep
 from api.read_log import logg_innsyn
 from api.schemas import OversiktCreate
 from domain.errors import InvalidRequest
 from domain.ident import Fodselsnummer
 from store.dto import GarantiVisning, LopVisning
-from store.service import Service
-from store.settings import Settings
 
 
 class Oversikt(msgspec.Struct, kw_only=True):
@@ -37,13 +36,12 @@ class PersonController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: Annotated[OversiktCreate, examples.OVERSIKT],
-        tjeneste: Service,
-        settings: Settings,
-        per: date | None = None,
+        service: ServiceDep,
+        per: FromQuery[date | None] = None,
     ) -> Oversikt:
         if data.person is None or data.person.ident is None:
             raise InvalidRequest("person.ident is required", felt="person")
-        lop, garantier = await tjeneste.oversikt(Fodselsnummer(data.person.ident), per or i_dag(settings))
+        lop, garantier = await service.oversikt(Fodselsnummer(data.person.ident), per or service.business_date())
         user = bruker(request)
         # A SAKSBEHANDLER's lists hold only cases of its own offices.
         svar = Oversikt(

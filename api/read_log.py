@@ -141,5 +141,5 @@ async def personer_for(state: State, saker: Sequence[tuple[str, UUID]]) -> dict[
         personer[agg_id] = state.oversikt.dekod(agg_id, row["versjon"], row["tilstand"]).person
     for agg_id in ids.keys() - personer.keys():
         with contextlib.suppress(NotFound):
-            personer[agg_id] = (await state.tjeneste.store.get(agg_id)).person
+            personer[agg_id] = (await state.service.store.get(agg_id)).person
     return personer

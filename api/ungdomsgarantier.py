@@ -1,4 +1,7 @@
-"""`/api/v1/ungdomsgarantier`: the youth guarantee (contract.md §2, rules.md §5)."""
+"""`/api/v1/ungdomsgarantier`: the youth guarantee (contract.md §2, rules.md §5).
+
+Each command route decodes its body once into the command (`api.common.StrictRequest`), hands it to its use case in
+`store.service.Service`, and answers with the guarantee's new state."""
 
 from __future__ import annotations
 
@@ -7,161 +10,145 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 
 from api import examples
 from api.auth import bruker, skriver
 from api.common import (
     API,
-    avtrykk,
-    forventet_versjon,
-    i_dag,
-    innstillinger_av,
-    kontekst,
-    les_svar,
-    svar,
-    tjeneste_av,
+    ServiceDep,
+    answer,
+    command_context,
+    read_answer,
 )
 from api.read_log import logg_innsyn
-from api.schemas import (
-    AktivitetCreate,
-    GarantiAvslutningCreate,
-    GarantiKorrigeringCreate,
-    KontaktpersonCreate,
-    PersonCreate,
-    SamtaleCreate,
-    UngdomsgarantiCreate,
-    felter,
+from api.tiltakslop import aware
+from domain.commands import (
+    AvsluttGaranti,
+    InnvilgGaranti,
+    KobleAktivitet,
+    KorrigerGaranti,
+    RegistrerSamtale,
+    TildelKontaktperson,
 )
-from api.tiltakslop import _aware
 from store.dto import GarantiVisning, Historikk
-from store.service import Service
-from store.settings import Settings
 
-Svar = Response[GarantiVisning]
+Answer = Response[GarantiVisning]
+Id = FromPath[UUID]
+
+
+def _command(path: str, summary: str, responses: Any) -> Any:
+    """The decorator of a command on one guarantee: the writers' guard, 200 with the new state."""
+    return post(
+        path, guards=[skriver], summary=summary, status_code=200, responses=responses,
+        operation_class=examples.Kommando,
+    )  # fmt: skip
 
 
 class UngdomsgarantiController(Controller):
     path = f"{API}/ungdomsgarantier"
     tags = ["ungdomsgarantier"]
 
-    async def _endre(
-        self, request: Request[Any, Any, Any], tjeneste: Service, settings: Settings, garanti_id: UUID,
-        kommando: str, **felt: Any,
-    ) -> Svar:
-        kvittering = await tjeneste.endre_garanti(
-            garanti_id,
-            kommando,
-            kontekst(request),
-            forventet_versjon=forventet_versjon(request),
-            avtrykk=await avtrykk(request, tjeneste),
-            per=i_dag(settings),
-            tilgang=bruker(request).sjekk_skriv,
-            **felt,
-        )
-        return svar(kvittering)
-
     @post(
         "/", guards=[skriver], summary="Include a young person in the guarantee (UngdomsgarantiInnvilget)",
         responses=examples.INNVILG_GARANTI_SVAR, operation_class=examples.Opprett,
-    )
+    )  # fmt: skip
     async def innvilg(
-        self, request: Request[Any, Any, Any], data: Annotated[UngdomsgarantiCreate, examples.INNVILG_GARANTI],
-        tjeneste: Service, settings: Settings,
-    ) -> Svar:
-        if isinstance(data.nav_enhet, str):
-            bruker(request).sjekk_skriv(data.nav_enhet)  # 403 before any rule is judged
-        person = data.person or PersonCreate()
-        kvittering = await tjeneste.innvilg_garanti(
-            kontekst(request, data.nav_enhet),
-            avtrykk=await avtrykk(request, tjeneste),
-            per=i_dag(settings),
-            person=person.ident,
-            fodselsdato=person.fodselsdato,
-            **felter(data, utelat=("person",)),
-        )
-        return svar(kvittering)
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[InnvilgGaranti, examples.INNVILG_GARANTI],
+        service: ServiceDep,
+    ) -> Answer:
+        return answer(await service.innvilg_garanti(data, command_context(request, service)))
 
-    @post(
+    @_command(
         "/{garanti_id:uuid}/kontaktperson",
-        guards=[skriver],
-        summary="Assign or change the contact person (KontaktpersonTildelt / KontaktpersonByttet)",
-        status_code=200,
-        responses=examples.KONTAKTPERSON_SVAR, operation_class=examples.Kommando,
+        "Assign or change the contact person (KontaktpersonTildelt / KontaktpersonByttet)",
+        examples.KONTAKTPERSON_SVAR,
     )
     async def kontaktperson(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[KontaktpersonCreate, examples.KONTAKTPERSON],
-        tjeneste: Service, settings: Settings,
-    ) -> Svar:
-        return await self._endre(request, tjeneste, settings, garanti_id, "tildel_kontaktperson", **felter(data))
+        self,
+        request: Request[Any, Any, Any],
+        garanti_id: Id,
+        data: Annotated[TildelKontaktperson, examples.KONTAKTPERSON],
+        service: ServiceDep,
+    ) -> Answer:
+        return answer(await service.tildel_kontaktperson(garanti_id, data, command_context(request, service)))
 
-    @post(
-        "/{garanti_id:uuid}/samtaler", guards=[skriver], summary="Record a follow-up conversation", status_code=200,
-        responses=examples.SAMTALE_SVAR, operation_class=examples.Kommando,
-    )
+    @_command("/{garanti_id:uuid}/samtaler", "Record a follow-up conversation", examples.SAMTALE_SVAR)
     async def samtale(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[SamtaleCreate, examples.SAMTALE],
-        tjeneste: Service, settings: Settings,
-    ) -> Svar:
-        return await self._endre(request, tjeneste, settings, garanti_id, "registrer_samtale", **felter(data))
+        self,
+        request: Request[Any, Any, Any],
+        garanti_id: Id,
+        data: Annotated[RegistrerSamtale, examples.SAMTALE],
+        service: ServiceDep,
+    ) -> Answer:
+        return answer(await service.registrer_samtale(garanti_id, data, command_context(request, service)))
 
-    @post(
-        "/{garanti_id:uuid}/aktiviteter", guards=[skriver], summary="Link an activity (AktivitetKoblet)",
-        status_code=200, responses=examples.AKTIVITET_SVAR, operation_class=examples.Kommando,
-    )
+    @_command("/{garanti_id:uuid}/aktiviteter", "Link an activity (AktivitetKoblet)", examples.AKTIVITET_SVAR)
     async def aktivitet(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[AktivitetCreate, examples.AKTIVITET],
-        tjeneste: Service, settings: Settings,
-    ) -> Svar:
-        return await self._endre(request, tjeneste, settings, garanti_id, "koble_aktivitet", **felter(data))
+        self,
+        request: Request[Any, Any, Any],
+        garanti_id: Id,
+        data: Annotated[KobleAktivitet, examples.AKTIVITET],
+        service: ServiceDep,
+    ) -> Answer:
+        return answer(await service.koble_aktivitet(garanti_id, data, command_context(request, service)))
 
-    @post(
-        "/{garanti_id:uuid}/avslutning", guards=[skriver], summary="End the guarantee (UngdomsgarantiAvsluttet)",
-        status_code=200, responses=examples.AVSLUTT_GARANTI_SVAR, operation_class=examples.Kommando,
+    @_command(
+        "/{garanti_id:uuid}/avslutning",
+        "End the guarantee (UngdomsgarantiAvsluttet)",
+        examples.AVSLUTT_GARANTI_SVAR,
     )
     async def avslutt(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, data: Annotated[GarantiAvslutningCreate, examples.AVSLUTT_GARANTI],
-        tjeneste: Service, settings: Settings,
-    ) -> Svar:
-        return await self._endre(request, tjeneste, settings, garanti_id, "avslutt", **felter(data))
+        self,
+        request: Request[Any, Any, Any],
+        garanti_id: Id,
+        data: Annotated[AvsluttGaranti, examples.AVSLUTT_GARANTI],
+        service: ServiceDep,
+    ) -> Answer:
+        return answer(await service.avslutt_garanti(garanti_id, data, command_context(request, service)))
 
-    @post(
-        "/{garanti_id:uuid}/korrigeringer", guards=[skriver], summary="Correct recorded facts", status_code=200,
-        responses=examples.KORRIGER_GARANTI_SVAR, operation_class=examples.Kommando,
-    )
+    @_command("/{garanti_id:uuid}/korrigeringer", "Correct recorded facts", examples.KORRIGER_GARANTI_SVAR)
     async def korriger(
-        self, request: Request[Any, Any, Any], garanti_id: UUID,
-        data: Annotated[GarantiKorrigeringCreate, examples.KORRIGER_GARANTI], tjeneste: Service, settings: Settings,
-    ) -> Svar:
-        return await self._endre(request, tjeneste, settings, garanti_id, "korriger", **felter(data))
+        self,
+        request: Request[Any, Any, Any],
+        garanti_id: Id,
+        data: Annotated[KorrigerGaranti, examples.KORRIGER_GARANTI],
+        service: ServiceDep,
+    ) -> Answer:
+        return answer(await service.korriger_garanti(garanti_id, data, command_context(request, service)))
 
     @get(
-        "/{garanti_id:uuid}", summary="A guarantee with its contact person, conversations and alerts",
+        "/{garanti_id:uuid}",
+        summary="A guarantee with its contact person, conversations and alerts",
         responses=examples.HENT_GARANTI_SVAR,
     )
     async def hent(
         self,
         request: Request[Any, Any, Any],
-        garanti_id: UUID,
-        per: date | None = None,
+        garanti_id: Id,
+        service: ServiceDep,
+        per: FromQuery[date | None] = None,
         versjon: int | None = Parameter(default=None, ge=1, le=2**63 - 1),  # a bigint in the store
-        kjent_per: datetime | None = None,
-    ) -> Svar:
-        visning = await tjeneste_av(request).les(
-            garanti_id, "ungdomsgaranti", per or i_dag(innstillinger_av(request)), versjon=versjon, kjent_per=_aware(kjent_per)
+        kjent_per: FromQuery[datetime | None] = None,
+    ) -> Answer:
+        visning = await service.read_garanti(
+            garanti_id, per or service.business_date(), versjon=versjon, kjent_per=aware(kjent_per)
         )
         bruker(request).sjekk_les(visning.nav_enhet)
         logg_innsyn(request, [(visning.person.ident, "ungdomsgaranti", garanti_id)])
-        return les_svar(visning)
+        return read_answer(visning)
 
     @get(
-        "/{garanti_id:uuid}/historikk", summary="Every event of the guarantee",
+        "/{garanti_id:uuid}/historikk",
+        summary="Every event of the guarantee",
         responses=examples.GARANTI_HISTORIKK_SVAR,
     )
     async def historikk(
-        self, request: Request[Any, Any, Any], garanti_id: UUID, tjeneste: Service
+        self, request: Request[Any, Any, Any], garanti_id: Id, service: ServiceDep
     ) -> Response[Historikk]:
-        historikk, garanti = await tjeneste.historikk_og_aggregat(garanti_id, "ungdomsgaranti")
+        historikk, garanti = await service.history(garanti_id, "ungdomsgaranti")
         bruker(request).sjekk_les(garanti.nav_enhet)
         logg_innsyn(request, [(garanti.person, "ungdomsgaranti", garanti_id)])
         return Response(content=historikk, headers={"ETag": f'"{garanti.version}"'})

@@ -15,13 +15,12 @@ from litestar.params import Parameter
 
 from api import examples
 from api.auth import bruker
-from api.common import API, i_dag
+from api.common import API, SettingsDep, today
 from api.frister import enheter_for
 from api.read_log import logg_innsyn, personer_for
 from domain.errors import InvalidRequest
 from domain.tiltakslop import Varseltype as LopVarsel
 from domain.ungdomsgaranti import Varseltype as GarantiVarsel
-from store.settings import Settings
 
 TABELL = "forlop_varsler"  # the outbox workers/varsler.py writes (api imports no worker)
 VARSELTYPER = frozenset(v.value for v in LopVarsel) | frozenset(v.value for v in GarantiVarsel)
@@ -116,7 +115,7 @@ class VarselController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        settings: Settings,
+        settings: SettingsDep,
         enhet: list[str] | None = Parameter(default=None, description="NAV office(s); repeat for several"),
         per: date | None = Parameter(default=None, description="business date (default: today)"),
         type: str | None = Parameter(default=None, description="an alert type of rules.md §8.5/§5.3"),
@@ -125,7 +124,7 @@ class VarselController(Controller):
     ) -> VarselSide:
         enheter = enheter_for(bruker(request), enhet)
         elementer, neste = await hent_varsler(
-            state.pool, per=per or i_dag(settings), enheter=enheter, type=type, etter=etter, antall=antall
+            state.pool, per=per or today(settings), enheter=enheter, type=type, etter=etter, antall=antall
         )
         if elementer:  # each alert is about one person's case: recorded in the read log
             personer = await personer_for(state, [(v.aggregat, v.aggregat_id) for v in elementer])

@@ -19,6 +19,21 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.commands import (
+    Annuller,
+    Avkort,
+    AvsluttLop,
+    EndreMalgruppe,
+    FastsettSats,
+    Forleng,
+    InnvilgLop,
+    InnvilgPermisjon,
+    KorrigerLop,
+    NyttLop,
+    Overgang,
+    Personalia,
+    RegistrerVurdering,
+)
 from domain.common import Kontekst, Malgruppe, SamtykkeForeldre, gyldig_nav_enhet
 from domain.config import STANDARD, Regelkonfig
 from domain.dates import add_days, add_months, alder, dager_mellom, latest_tom, varseldato
@@ -306,82 +321,80 @@ class Tiltakslop(Aggregate):
 
     @classmethod
     def innvilg(
-        cls,
-        *,
-        id: UUID,
-        person: Fodselsnummer | str | None,
-        fodselsdato: date | None,
-        tiltakstype: Tiltakstype | str | None,
-        malgruppe: Malgruppe | str | None,
-        fom: date | None,
-        tom: date | None,
-        nav_enhet: str | None,
-        vedtak_ref: str | None,
-        kontekst: Kontekst,
-        variant: Variant | str | None = None,
-        samtykke_foreldre: SamtykkeForeldre | str | None = None,
-        stillingstype: Stillingstype | str | None = None,
-        tilskuddsprosent: int | None = None,
-        mottar_uforetrygd: bool = False,
-        forgjenger_lop_id: UUID | None = None,
-        overgang_fra_tiltakstype: Tiltakstype | str | None = None,
-        konfig: Regelkonfig = STANDARD,
+        cls, cmd: InnvilgLop, *, id: UUID, kontekst: Kontekst, konfig: Regelkonfig = STANDARD
     ) -> Tiltakslop:
         """Judge a grant (LOP-1,2,3,4,7,10,16, GEN-2/3/12, OPP-*, AFT-*, LTS-*, ...) and only then create it."""
-        if isinstance(person, str):
-            person = Fodselsnummer(person)
+        person = cmd.person or Personalia()
+        ident = Fodselsnummer(person.ident) if isinstance(person.ident, str) else None
+        return cls._innvilg(
+            cmd, id=id, person=ident, fodselsdato=person.fodselsdato, kontekst=kontekst, konfig=konfig
+        )
+
+    @classmethod
+    def _innvilg(
+        cls,
+        vilkar: NyttLop,
+        *,
+        id: UUID,
+        person: Fodselsnummer | None,
+        fodselsdato: date | None,
+        kontekst: Kontekst,
+        konfig: Regelkonfig,
+        forgjenger: Tiltakslop | None = None,
+    ) -> Tiltakslop:
+        """A grant of `vilkar` for `person`; `forgjenger` is the løp an overgang leaves (LOP-14)."""
         if not isinstance(person, Fodselsnummer) or not isinstance(fodselsdato, date):
             raise InvalidRequest("person (ident and fodselsdato) is required", felt="person")
-        type_ = som_enum(Tiltakstype, tiltakstype, "tiltakstype")
-        variant_ = None if variant is None else som_enum(Variant, variant, "variant")
-        malgruppe_ = som_enum(Malgruppe, malgruppe, "malgruppe")
-        enhet = _nav_enhet(nav_enhet)
-        ref = _vedtak_ref(vedtak_ref)
-        stilling = None if stillingstype is None else som_enum(Stillingstype, stillingstype, "stillingstype")
-        fra_type = (
+        type_ = som_enum(Tiltakstype, vilkar.tiltakstype, "tiltakstype")
+        variant = None if vilkar.variant is None else som_enum(Variant, vilkar.variant, "variant")
+        malgruppe = som_enum(Malgruppe, vilkar.malgruppe, "malgruppe")
+        enhet = _nav_enhet(vilkar.nav_enhet)
+        ref = _vedtak_ref(vilkar.vedtak_ref)
+        stilling = (
             None
-            if overgang_fra_tiltakstype is None
-            else som_enum(Tiltakstype, overgang_fra_tiltakstype, "overgang_fra_tiltakstype")
+            if vilkar.stillingstype is None
+            else som_enum(Stillingstype, vilkar.stillingstype, "stillingstype")
         )
+        fom, tom, prosent = vilkar.fom, vilkar.tom, vilkar.tilskuddsprosent
         if not isinstance(fom, date):
             raise _dato_feil("fom is required")
         sett = regelsett_for(fom)  # GEN-12
-        regel = sett.regel(type_, variant_)
+        regel = sett.regel(type_, variant)
         _sjekk_stilling(regel, stilling)
-        if tilskuddsprosent is not None:
+        if prosent is not None:
             if not regel.lonnstilskudd:
                 raise InvalidRequest("tilskuddsprosent is only for lønnstilskudd", felt="tilskuddsprosent")
-            tilskuddsprosent = _sjekk_prosent(tilskuddsprosent)
-        samtykke = _samtykke(samtykke_foreldre)
+            prosent = _sjekk_prosent(prosent)
+        samtykke = _samtykke(vilkar.samtykke_foreldre)
 
         _sjekk_datoer(regel, fom, tom)
         _sjekk_alder(regel, fodselsdato, fom, konfig)
         _sjekk_samtykke(fodselsdato, fom, samtykke)
-        _sjekk_malgruppe(regel, malgruppe_)
+        _sjekk_malgruppe(regel, malgruppe)
         _sjekk_pilot(type_, fom, tom, enhet, konfig)
-        base = regel.base_tom(fom, malgruppe_, stilling)
+        base = regel.base_tom(fom, malgruppe, stilling)
         if base is not None and (tom is None or tom > base):  # LOP-4, OPP-4
             raise DomainError("EXCEEDS_BASE_DURATION", "tom is past the base cap", max_tom=base)
-        if tilskuddsprosent is not None:
-            _sjekk_sats(regel, fom, malgruppe_, fom, tilskuddsprosent)
+        if prosent is not None:
+            _sjekk_sats(regel, fom, malgruppe, fom, prosent)
 
         return cls(
             id=id,
             person=person,
             fodselsdato=fodselsdato,
             tiltakstype=type_,
-            variant=variant_,
-            malgruppe=malgruppe_,
+            variant=variant,
+            malgruppe=malgruppe,
             fom=fom,
             tom=tom,
             nav_enhet=enhet,
             vedtak_ref=ref,
             samtykke_foreldre=samtykke,
             stillingstype=stilling,
-            tilskuddsprosent=tilskuddsprosent,
-            mottar_uforetrygd=bool(mottar_uforetrygd),
-            forgjenger_lop_id=forgjenger_lop_id,
-            overgang_fra_tiltakstype=fra_type,
+            tilskuddsprosent=prosent,
+            mottar_uforetrygd=bool(vilkar.mottar_uforetrygd),
+            forgjenger_lop_id=None if forgjenger is None else forgjenger.id,
+            overgang_fra_tiltakstype=None if forgjenger is None else forgjenger.tiltakstype,
             kontekst=kontekst,
             regelsett_id=sett.id,
         )
@@ -488,16 +501,9 @@ class Tiltakslop(Aggregate):
 
     # --- extension (LOP-5) ---------------------------------------------------------------------------------
 
-    def forleng(
-        self,
-        *,
-        ny_tom: date | None,
-        aarsak: Forlengelsesaarsak | str | None,
-        kontekst: Kontekst,
-        begrunnelse: str | None = None,
-        konfig: Regelkonfig = STANDARD,
-    ) -> None:
+    def forleng(self, cmd: Forleng, kontekst: Kontekst, konfig: Regelkonfig = STANDARD) -> None:
         self.check_apen()
+        ny_tom, aarsak = cmd.ny_tom, cmd.aarsak
         if not isinstance(ny_tom, date):  # (a)
             raise _dato_feil("ny_tom is required")
         if self.tom is None:
@@ -510,7 +516,7 @@ class Tiltakslop(Aggregate):
         if total is not None and ny_tom > total:  # (c)
             raise DomainError("EXCEEDS_MAX_DURATION", "ny_tom is past the total cap", max_tom=total)
         grunn = self._tillatt_grunn(aarsak, ny_tom)  # (d)
-        tekst = _tekst(begrunnelse)
+        tekst = _tekst(cmd.begrunnelse)
         if grunn.begrunnelse_kreves and tekst is None:  # (e)
             raise DomainError("BEGRUNNELSE_REQUIRED", f"{grunn.aarsak} needs a begrunnelse")
         pilot_tom = self._pilot_tom(konfig)
@@ -601,8 +607,9 @@ class Tiltakslop(Aggregate):
 
     # --- shortening ----------------------------------------------------------------------------------------
 
-    def avkort(self, *, ny_tom: date | None, kontekst: Kontekst) -> None:
+    def avkort(self, cmd: Avkort, kontekst: Kontekst) -> None:
         self.check_apen()
+        ny_tom = cmd.ny_tom
         if not isinstance(ny_tom, date):
             raise _dato_feil("ny_tom is required")
         if ny_tom < self.fom or (self.tom is not None and ny_tom >= self.tom):
@@ -618,18 +625,12 @@ class Tiltakslop(Aggregate):
 
     # --- target group --------------------------------------------------------------------------------------
 
-    def endre_malgruppe(
-        self,
-        *,
-        ny_malgruppe: Malgruppe | str | None,
-        fom: date | None,
-        vedtak_ref: str | None,
-        kontekst: Kontekst,
-    ) -> None:
+    def endre_malgruppe(self, cmd: EndreMalgruppe, kontekst: Kontekst) -> None:
         """IPS-1 / Q5: the new group's caps apply from now on, counted from the original fom; never shortens."""
         self.check_apen()
-        gruppe = som_enum(Malgruppe, ny_malgruppe, "ny_malgruppe")
-        ref = _vedtak_ref(vedtak_ref)
+        gruppe = som_enum(Malgruppe, cmd.ny_malgruppe, "ny_malgruppe")
+        ref = _vedtak_ref(cmd.vedtak_ref)
+        fom = cmd.fom
         if not isinstance(fom, date):
             raise _dato_feil("fom is required")
         self._i_lopet(fom, "fom")
@@ -647,14 +648,13 @@ class Tiltakslop(Aggregate):
 
     # --- reviews (AFT-3, LTS-3, VTA-5, VTAO-1) -------------------------------------------------------------
 
-    def registrer_vurdering(
-        self, *, dato: date | None, type: Vurderingstype | str | None, utfall: str | None, kontekst: Kontekst
-    ) -> None:
+    def registrer_vurdering(self, cmd: RegistrerVurdering, kontekst: Kontekst) -> None:
         self.check_apen()
-        vurderingstype = som_enum(Vurderingstype, type, "type")
+        vurderingstype = som_enum(Vurderingstype, cmd.type, "type")
         if self.regel().vurderingstype != vurderingstype:
             raise InvalidRequest(f"{vurderingstype} is not a review of {self.tiltakstype}", felt="type")
-        tekst = _tekst(utfall)
+        tekst = _tekst(cmd.utfall)
+        dato = cmd.dato
         if tekst is None:
             raise InvalidRequest("utfall is required", felt="utfall")
         if not isinstance(dato, date):
@@ -684,12 +684,13 @@ class Tiltakslop(Aggregate):
 
     # --- rates (LOP-10) ------------------------------------------------------------------------------------
 
-    def fastsett_sats(self, *, prosent: int | None, fom: date | None, kontekst: Kontekst) -> None:
+    def fastsett_sats(self, cmd: FastsettSats, kontekst: Kontekst) -> None:
         self.check_apen()
         regel = self.regel()
         if not regel.lonnstilskudd:
             raise InvalidRequest(f"{self.tiltakstype} has no subsidy rate", felt="prosent")
-        verdi = _sjekk_prosent(prosent)
+        verdi = _sjekk_prosent(cmd.prosent)
+        fom = cmd.fom
         if not isinstance(fom, date):
             raise _dato_feil("fom is required")
         self._i_lopet(fom, "fom")
@@ -729,17 +730,10 @@ class Tiltakslop(Aggregate):
 
     # --- leave (VTA-3, LOP-11) -----------------------------------------------------------------------------
 
-    def innvilg_permisjon(
-        self,
-        *,
-        fom: date | None,
-        tom: date | None,
-        type: Permisjonstype | str | None,
-        kontekst: Kontekst,
-        vertsbedrift: str | None = None,
-    ) -> None:
+    def innvilg_permisjon(self, cmd: InnvilgPermisjon, kontekst: Kontekst) -> None:
         self.check_apen()
-        permisjonstype = som_enum(Permisjonstype, type, "type")
+        permisjonstype = som_enum(Permisjonstype, cmd.type, "type")
+        fom, tom = cmd.fom, cmd.tom
         if not self.regel().permisjon:
             raise InvalidRequest(f"{self.tiltakstype} has no leave", felt="type")
         if not isinstance(fom, date) or not isinstance(tom, date):
@@ -752,7 +746,7 @@ class Tiltakslop(Aggregate):
         if tom > maks:
             raise DomainError("LEAVE_TOO_LONG", "a leave lasts at most half a year", max_tom=maks)
         self._innvilg_permisjon(
-            fom=fom, tom=tom, type=permisjonstype, vertsbedrift=_tekst(vertsbedrift), kontekst=kontekst,
+            fom=fom, tom=tom, type=permisjonstype, vertsbedrift=_tekst(cmd.vertsbedrift), kontekst=kontekst,
             regelsett_id=self.regelsett_id,
         )  # fmt: skip
 
@@ -771,17 +765,11 @@ class Tiltakslop(Aggregate):
 
     # --- ending and annulment ------------------------------------------------------------------------------
 
-    def avslutt(
-        self,
-        *,
-        sluttdato: date | None,
-        aarsak: Avslutningsaarsak | str | None,
-        kontekst: Kontekst,
-        begrunnelse: str | None = None,
-        overgang_til: OvergangTil | None = None,
-    ) -> None:
+    def avslutt(self, cmd: AvsluttLop, kontekst: Kontekst, overgang_til: OvergangTil | None = None) -> None:
+        """End the løp; an `OVERGANG_TILTAK` end names the new løp (`overgang_til`, see `overgang`)."""
         self.check_apen()
-        kode = som_enum(Avslutningsaarsak, aarsak, "aarsak")
+        kode = som_enum(Avslutningsaarsak, cmd.aarsak, "aarsak")
+        sluttdato = cmd.sluttdato
         if (kode == Avslutningsaarsak.OVERGANG_TILTAK) != (overgang_til is not None):
             raise InvalidRequest(
                 "overgang_til goes with aarsak OVERGANG_TILTAK, and only with it", felt="overgang_til"
@@ -790,7 +778,7 @@ class Tiltakslop(Aggregate):
             raise _dato_feil("sluttdato is required")
         if sluttdato < self.fom or (self.tom is not None and sluttdato > self.tom):  # LOP-15
             raise _dato_feil("fom ≤ sluttdato ≤ tom", min_dato=self.fom, max_dato=self.tom)
-        tekst = _tekst(begrunnelse)
+        tekst = _tekst(cmd.begrunnelse)
         if kode == Avslutningsaarsak.ANNET and tekst is None:
             raise DomainError("BEGRUNNELSE_REQUIRED", "ANNET needs a begrunnelse")
         self._avslutt(
@@ -814,9 +802,9 @@ class Tiltakslop(Aggregate):
         self.overgang_til = overgang_til
         self.hendelsestyper.append(_AVSLUTTET)
 
-    def annuller(self, *, begrunnelse: str | None, kontekst: Kontekst) -> None:
+    def annuller(self, cmd: Annuller, kontekst: Kontekst) -> None:
         self.check_apen()
-        tekst = _tekst(begrunnelse)
+        tekst = _tekst(cmd.begrunnelse)
         if tekst is None:
             raise DomainError("BEGRUNNELSE_REQUIRED", "an annulment needs a begrunnelse")
         self._annuller(begrunnelse=tekst, kontekst=kontekst, regelsett_id=self.regelsett_id)
@@ -826,31 +814,35 @@ class Tiltakslop(Aggregate):
         self.annullert = True
         self.hendelsestyper.append("TiltakslopAnnullert")
 
+    # --- transition (LOP-14) -----------------------------------------------------------------------------
+
+    def overgang(
+        self, cmd: Overgang, *, ny_id: UUID, kontekst: Kontekst, konfig: Regelkonfig = STANDARD
+    ) -> Tiltakslop:
+        """End this løp (OVERGANG_TILTAK) and grant `cmd.til` to the same person on the new løp `ny_id`, which
+        is returned. LOP-6 first; the new grant is judged before this løp is ended, so a refusal leaves this
+        løp untouched (and the new one is never saved)."""
+        self.check_apen()
+        ny = Tiltakslop._innvilg(
+            cmd.til or NyttLop(), id=ny_id, person=self.person, fodselsdato=self.fodselsdato, kontekst=kontekst,
+            konfig=konfig, forgjenger=self,
+        )  # fmt: skip
+        slutt = AvsluttLop(sluttdato=cmd.sluttdato, aarsak=Avslutningsaarsak.OVERGANG_TILTAK)
+        self.avslutt(slutt, kontekst, overgang_til=OvergangTil(ny.tiltakstype, ny.id))
+        return ny
+
     # --- corrections (LOP-9) -------------------------------------------------------------------------------
 
     def hendelse_ider(self) -> list[UUID]:
         return [hendelse_id(self.id, v) for v in range(1, len(self.hendelsestyper) + 1)]
 
-    def korriger(
-        self,
-        *,
-        begrunnelse: str | None,
-        kontekst: Kontekst,
-        hendelse_id: UUID | None = None,
-        fom: date | None = None,
-        tom: date | None = None,
-        sluttdato: date | None = None,
-        aarsak: Avslutningsaarsak | str | None = None,
-        malgruppe: Malgruppe | str | None = None,
-        variant: Variant | str | None = None,
-        nav_enhet: str | None = None,
-        vedtak_ref: str | None = None,
-        konfig: Regelkonfig = STANDARD,
-    ) -> None:
+    def korriger(self, cmd: KorrigerLop, kontekst: Kontekst, konfig: Regelkonfig = STANDARD) -> None:
         """Correct earlier facts as if they had always been so; every invariant is judged on the corrected state.
 
         Accepted on closed løp. A value of None means "not corrected" (a tom cannot be corrected to open-ended).
         """
+        fom, tom, sluttdato, aarsak = cmd.fom, cmd.tom, cmd.sluttdato, cmd.aarsak
+        malgruppe, variant, nav_enhet, vedtak_ref = cmd.malgruppe, cmd.variant, cmd.nav_enhet, cmd.vedtak_ref
         gitt = {
             "fom": fom, "tom": tom, "sluttdato": sluttdato, "aarsak": aarsak, "malgruppe": malgruppe,
             "variant": variant, "nav_enhet": nav_enhet, "vedtak_ref": vedtak_ref,
@@ -869,8 +861,8 @@ class Tiltakslop(Aggregate):
             raise InvalidRequest(
                 "OVERGANG_TILTAK needs overgang_til; use the transition instead", felt="aarsak"
             )
-        korrigert = self._finn_hendelse(hendelse_id, felter)
-        tekst = _tekst(begrunnelse)
+        korrigert = self._finn_hendelse(cmd.hendelse_id, felter)
+        tekst = _tekst(cmd.begrunnelse)
         if tekst is None:
             raise DomainError("BEGRUNNELSE_REQUIRED", "a correction needs a begrunnelse")
         for navn, verdi in (("fom", fom), ("tom", tom), ("sluttdato", sluttdato)):

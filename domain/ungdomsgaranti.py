@@ -17,6 +17,19 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.commands import (
+    AvsluttGaranti,
+    InnvilgGaranti,
+    KobleAktivitet,
+    KorrigerGaranti,
+    Personalia,
+    PlanleggSamtale,
+    RegistrerSamhandling,
+    RegistrerSamtale,
+    RegistrerUtdanningsvurdering,
+    TilbyArbeidsgiveroppfolging,
+    TildelKontaktperson,
+)
 from domain.common import SYSTEM_IDENT, Kontekst, gyldig_nav_enhet
 from domain.config import Regelkonfig
 from domain.dates import add_days, fyller, varseldato
@@ -208,28 +221,20 @@ class Ungdomsgaranti(Aggregate):
     # ---- creation ------------------------------------------------------------------------------------------
 
     @classmethod
-    def innvilg(
-        cls,
-        id: UUID,
-        person: Fodselsnummer,
-        fodselsdato: date,
-        fom: date,
-        nav_enhet: str,
-        bistandsbehov_vedtak_ref: str | None,
-        kontekst: Kontekst,
-        konfig: Regelkonfig,
-    ) -> Ungdomsgaranti:
+    def innvilg(cls, cmd: InnvilgGaranti, *, id: UUID, kontekst: Kontekst) -> Ungdomsgaranti:
         """Grant a guarantee: UG-1, UG-2, UG-3 (UG-D7 codes). UG-D1 is judged by `domain.person.Person`."""
-        del konfig  # no configurable value decides a grant; kept so every command has the same inputs
-        if not isinstance(person, Fodselsnummer):
+        personalia = cmd.person or Personalia()
+        if not isinstance(personalia.ident, str):
             raise InvalidRequest("person is required", felt="person")
+        person = Fodselsnummer(personalia.ident)
+        fodselsdato = personalia.fodselsdato
         if not isinstance(fodselsdato, date):
             raise InvalidRequest("person.fodselsdato is required", felt="fodselsdato")
-        enhet = _sjekk_nav_enhet(nav_enhet)
-        start = _dato(fom, "fom")
+        enhet = _sjekk_nav_enhet(cmd.nav_enhet)
+        start = _dato(cmd.fom, "fom")
         sjekk_ordningens_start(start)
         sjekk_alder(fodselsdato, start)
-        ref = sjekk_bistandsbehov(bistandsbehov_vedtak_ref)
+        ref = sjekk_bistandsbehov(cmd.bistandsbehov_vedtak_ref)
         return cls(
             id=id,
             person=person,
@@ -338,15 +343,13 @@ class Ungdomsgaranti(Aggregate):
 
     # ---- UG-4a: fixed contact person (UG-D3) ---------------------------------------------------------------
 
-    def tildel_kontaktperson(
-        self, nav_ident: str, fom: date, kontekst: Kontekst, begrunnelse: str | None = None
-    ) -> None:
+    def tildel_kontaktperson(self, cmd: TildelKontaktperson, kontekst: Kontekst) -> None:
         """The first assignment records `KontaktpersonTildelt`; later ones `KontaktpersonByttet` (history kept)."""
         self.check_ikke_avsluttet()
-        ident = _tekst(nav_ident)
+        ident = _tekst(cmd.nav_ident)
         if ident is None:
             raise InvalidRequest("nav_ident is required", felt="nav_ident")
-        start = self.check_innenfor_garantien(fom, "fom")
+        start = self.check_innenfor_garantien(cmd.fom, "fom")
         if not self.kontaktpersoner:
             self._kontaktperson_tildelt(
                 nav_ident=ident, fom=start, kontekst=kontekst, regelsett_id=self.regelsett_id
@@ -366,7 +369,7 @@ class Ungdomsgaranti(Aggregate):
             fra_nav_ident=naa.nav_ident,
             til_nav_ident=ident,
             fom=start,
-            begrunnelse=_tekst(begrunnelse),
+            begrunnelse=_tekst(cmd.begrunnelse),
             kontekst=kontekst,
             regelsett_id=self.regelsett_id,
         )
@@ -391,28 +394,26 @@ class Ungdomsgaranti(Aggregate):
 
     # ---- UG-4b: follow-up conversations (UG-D2) ------------------------------------------------------------
 
-    def planlegg_samtale(self, dato: date, kanal: Kanal | str, kontekst: Kontekst) -> None:
+    def planlegg_samtale(self, cmd: PlanleggSamtale, kontekst: Kontekst) -> None:
         """Domain-only (§5.3): a planned conversation; it does not move the cadence anchor."""
         self.check_ikke_avsluttet()
-        k = _kode(Kanal, kanal, "kanal")
-        d = self.check_innenfor_garantien(dato, "dato")
+        k = _kode(Kanal, cmd.kanal, "kanal")
+        d = self.check_innenfor_garantien(cmd.dato, "dato")
         self._samtale_planlagt(dato=d, kanal=k, kontekst=kontekst, regelsett_id=self.regelsett_id)
 
     @event("OppfolgingssamtalePlanlagt")
     def _samtale_planlagt(self, dato: date, kanal: Kanal, kontekst: Kontekst, regelsett_id: str) -> None:
         self.planlagte_samtaler = (*self.planlagte_samtaler, dato)
 
-    def registrer_samtale(
-        self, dato: date, kanal: Kanal | str, kontekst: Kontekst, referat_ref: str | None = None
-    ) -> None:
+    def registrer_samtale(self, cmd: RegistrerSamtale, kontekst: Kontekst) -> None:
         """A held conversation; it resets the cadence anchor (UG-D2, DATE-6)."""
         self.check_ikke_avsluttet()
-        k = _kode(Kanal, kanal, "kanal")
-        d = self.check_innenfor_garantien(dato, "dato")
+        k = _kode(Kanal, cmd.kanal, "kanal")
+        d = self.check_innenfor_garantien(cmd.dato, "dato")
         self._samtale_gjennomfort(
             dato=d,
             kanal=k,
-            referat_ref=_tekst(referat_ref),
+            referat_ref=_tekst(cmd.referat_ref),
             kontekst=kontekst,
             regelsett_id=self.regelsett_id,
         )
@@ -425,38 +426,39 @@ class Ungdomsgaranti(Aggregate):
 
     # ---- UG-4d, UG-4f, employers ---------------------------------------------------------------------------
 
-    def registrer_utdanningsvurdering(self, dato: date, utfall: str, kontekst: Kontekst) -> None:
+    def registrer_utdanningsvurdering(self, cmd: RegistrerUtdanningsvurdering, kontekst: Kontekst) -> None:
         """Domain-only (§5.3): UG-4d, the assessment of education options; `utfall` is free text."""
         self.check_ikke_avsluttet()
-        tekst = _tekst(utfall)
+        tekst = _tekst(cmd.utfall)
         if tekst is None:
             raise InvalidRequest("utfall is required", felt="utfall")
-        d = self.check_innenfor_garantien(dato, "dato")
+        d = self.check_innenfor_garantien(cmd.dato, "dato")
         self._utdanningsvurdering(dato=d, utfall=tekst, kontekst=kontekst, regelsett_id=self.regelsett_id)
 
     @event("UtdanningsvurderingGjennomfort")
     def _utdanningsvurdering(self, dato: date, utfall: str, kontekst: Kontekst, regelsett_id: str) -> None:
         pass
 
-    def registrer_samhandling(self, instans: Instans | str, dato: date, kontekst: Kontekst) -> None:
+    def registrer_samhandling(self, cmd: RegistrerSamhandling, kontekst: Kontekst) -> None:
         """Domain-only (§5.3): UG-4f, coordination with another agency."""
         self.check_ikke_avsluttet()
-        i = _kode(Instans, instans, "instans")
-        d = self.check_innenfor_garantien(dato, "dato")
+        i = _kode(Instans, cmd.instans, "instans")
+        d = self.check_innenfor_garantien(cmd.dato, "dato")
         self._samhandling(instans=i, dato=d, kontekst=kontekst, regelsett_id=self.regelsett_id)
 
     @event("SamhandlingRegistrert")
     def _samhandling(self, instans: Instans, dato: date, kontekst: Kontekst, regelsett_id: str) -> None:
         pass
 
-    def tilby_arbeidsgiveroppfolging(self, arbeidsgiver_orgnr: str, dato: date, kontekst: Kontekst) -> None:
+    def tilby_arbeidsgiveroppfolging(self, cmd: TilbyArbeidsgiveroppfolging, kontekst: Kontekst) -> None:
         """Domain-only (§5.3): UG-4, follow-up offered to an employer who hires the young person."""
         self.check_ikke_avsluttet()
-        if not _gyldig_orgnr(arbeidsgiver_orgnr):
+        arbeidsgiver_orgnr = cmd.arbeidsgiver_orgnr
+        if not isinstance(arbeidsgiver_orgnr, str) or not _gyldig_orgnr(arbeidsgiver_orgnr):
             raise InvalidRequest(
                 "arbeidsgiver_orgnr must be a valid organisation number", felt="arbeidsgiver_orgnr"
             )
-        d = self.check_innenfor_garantien(dato, "dato")
+        d = self.check_innenfor_garantien(cmd.dato, "dato")
         self._arbeidsgiveroppfolging(
             arbeidsgiver_orgnr=arbeidsgiver_orgnr, dato=d, kontekst=kontekst, regelsett_id=self.regelsett_id
         )
@@ -469,17 +471,11 @@ class Ungdomsgaranti(Aggregate):
 
     # ---- UG-6: activities never end the guarantee ----------------------------------------------------------
 
-    def koble_aktivitet(
-        self,
-        kind: AktivitetKind | str,
-        fom: date,
-        kontekst: Kontekst,
-        tiltakslop_id: UUID | None = None,
-        tom: date | None = None,
-    ) -> None:
+    def koble_aktivitet(self, cmd: KobleAktivitet, kontekst: Kontekst) -> None:
         """UG-6: a measure, education, treatment or job runs alongside the guarantee; it never ends it."""
         self.check_ikke_avsluttet()
-        k = _kode(AktivitetKind, kind, "kind")
+        k = _kode(AktivitetKind, cmd.kind, "kind")
+        tiltakslop_id, fom, tom = cmd.tiltakslop_id, cmd.fom, cmd.tom
         if tiltakslop_id is not None and not isinstance(tiltakslop_id, UUID):
             raise InvalidRequest("tiltakslop_id must be a UUID", felt="tiltakslop_id")
         start = _dato(fom, "fom")
@@ -511,18 +507,12 @@ class Ungdomsgaranti(Aggregate):
 
     # ---- ending (UG-5, UG-D5, UG-D6) -----------------------------------------------------------------------
 
-    def avslutt(
-        self,
-        tom: date | None,
-        aarsak: Avslutningsaarsak | str,
-        kontekst: Kontekst,
-        begrunnelse: str | None = None,
-    ) -> None:
+    def avslutt(self, cmd: AvsluttGaranti, kontekst: Kontekst) -> None:
         """End the guarantee (UG-D5). FYLT_30 ends the day before the 30th birthday (UG-5); ANNET needs a text."""
         self.check_ikke_avsluttet()
-        a = _kode(Avslutningsaarsak, aarsak, "aarsak")
-        slutt = self.check_avslutningsdato(self.fom, tom, a)
-        tekst = _tekst(begrunnelse)
+        a = _kode(Avslutningsaarsak, cmd.aarsak, "aarsak")
+        slutt = self.check_avslutningsdato(self.fom, cmd.tom, a)
+        tekst = _tekst(cmd.begrunnelse)
         if a is Avslutningsaarsak.ANNET and tekst is None:
             raise DomainError("BEGRUNNELSE_REQUIRED", "aarsak ANNET needs a begrunnelse")
         self._avsluttet(
@@ -534,7 +524,7 @@ class Ungdomsgaranti(Aggregate):
         self.check_ikke_avsluttet()
         if kontekst.aktor.nav_ident != SYSTEM_IDENT:
             raise InvalidRequest("the automatic end at 30 is run by SYSTEM", felt="aktor")
-        self.avslutt(None, Avslutningsaarsak.FYLT_30, kontekst)
+        self.avslutt(AvsluttGaranti(aarsak=Avslutningsaarsak.FYLT_30), kontekst)
 
     @event("UngdomsgarantiAvsluttet")
     def _avsluttet(
@@ -551,18 +541,10 @@ class Ungdomsgaranti(Aggregate):
 
     # ---- correction (LOP-9 semantics; accepted on closed guarantees) ---------------------------------------
 
-    def korriger(
-        self,
-        begrunnelse: str | None,
-        kontekst: Kontekst,
-        hendelse_id: UUID | None = None,
-        fom: date | None = None,
-        tom: date | None = None,
-        aarsak: Avslutningsaarsak | str | None = None,
-        nav_enhet: str | None = None,
-        bistandsbehov_vedtak_ref: str | None = None,
-    ) -> None:
+    def korriger(self, cmd: KorrigerGaranti, kontekst: Kontekst) -> None:
         """Correct recorded facts as if they had always been so; the rules are re-checked on the result."""
+        hendelse_id, fom, tom, aarsak = cmd.hendelse_id, cmd.fom, cmd.tom, cmd.aarsak
+        nav_enhet, bistandsbehov_vedtak_ref = cmd.nav_enhet, cmd.bistandsbehov_vedtak_ref
         if all(v is None for v in (fom, tom, aarsak, nav_enhet, bistandsbehov_vedtak_ref)):
             raise InvalidRequest(
                 "a correction needs at least one of fom, tom, aarsak, nav_enhet, bistandsbehov_vedtak_ref"
@@ -595,7 +577,7 @@ class Ungdomsgaranti(Aggregate):
                 resultat_tom = self.avsluttet_tom
             ny_slutt = self.check_avslutningsdato(ny_fom, resultat_tom, resultat_aarsak)
             ny_tom = ny_slutt if ny_slutt != self.avsluttet_tom else None
-        tekst = _tekst(begrunnelse)
+        tekst = _tekst(cmd.begrunnelse)
         if tekst is None:
             raise DomainError("BEGRUNNELSE_REQUIRED", "a correction needs a begrunnelse")
         self._korrigert(

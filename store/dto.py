@@ -8,6 +8,7 @@ commands (`Tiltakslop.tilstand`, `Ungdomsgaranti.tilstand`).
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -176,8 +177,8 @@ def _person(person: Fodselsnummer, fodselsdato: date) -> PersonVisning:
     return PersonVisning(ident=person.verdi, fodselsdato=fodselsdato)
 
 
-def _verdi(v: Any) -> Any:
-    return None if v is None else getattr(v, "value", v)
+def _verdi(v: StrEnum | str | None) -> str | None:
+    return None if v is None else str(v)
 
 
 def lop_visning(lop: Tiltakslop, per: date, konfig: Regelkonfig, posisjon: int | None = None) -> LopVisning:

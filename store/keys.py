@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Iterable
 from typing import Any
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 import asyncpg
 
@@ -66,20 +66,12 @@ _SIKRE_NY = _SIKRE_MAL.format(
 )
 
 
-def uuid_av_int(verdi: int) -> UUID:
-    """`UUID(int=verdi)` for a value known to fit: UUID.__init__'s slots set without its checks."""
-    ny = object.__new__(UUID)
-    object.__setattr__(ny, "int", verdi)
-    object.__setattr__(ny, "is_safe", SafeUUID.unknown)
-    return ny
-
-
 def as_uuid(value: object) -> UUID:
     """asyncpg's UUID subclass (or text) as the standard UUID (domain objects get the standard one)."""
     if type(value) is UUID:
         return value
     if isinstance(value, UUID):  # without parsing anything
-        return uuid_av_int(value.int)
+        return UUID(int=value.int)
     return UUID(str(value))
 
 

@@ -17,12 +17,11 @@ event at the snapshot's version only for its link).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
 from domain.errors import NotFound, VersionConflict
@@ -60,16 +59,22 @@ class EventStore:
             await self.mapper.forbered_lesing(self.recorder.pool, (se.state for se in stored))
         return self._bygg(aggregate_id, snapshot, stored, cls)
 
-    async def get_flere(
-        self, *wanted: tuple[UUID, type[Any] | None], personer: Iterable[UUID] | None = None
-    ) -> list[Any]:
-        """The latest version of each (id, class) in one round trip (with the keys of the persons they
-        name, unless the caller names those persons, `personer`, and their keys are cached), as `get` loads
-        them; None for an id that has no events (or is of another class)."""
+    async def get_current(self, aggregate_id: UUID, cls: type[A] | None = None) -> A:
+        """The latest version, as `get` loads it, with the keys of its persons read in the same statement:
+        whatever process erased a person, this load sees it (a key `get` finds cached may be up to the key
+        ring's ttl old). NotFound as `get`."""
+        [aggregate] = await self.get_flere((aggregate_id, cls))
+        if aggregate is None:
+            raise NotFound("aggregate not found", id=str(aggregate_id))
+        return aggregate
+
+    async def get_flere(self, *wanted: tuple[UUID, type[Any] | None]) -> list[Any]:
+        """The latest version of each (id, class) in one round trip, with the keys of the persons they name,
+        as `get` loads them; None for an id that has no events (or is of another class)."""
         # The keys come in the same statement; `forbered_lesing` then loads only any others (a state naming
-        # a second person, or a person the caller did not name).
+        # a second person).
         loaded, nokler = await self.recorder.select_for_load_many_with(
-            [agg_id for agg_id, _ in wanted], await self.mapper.nokler_til_lasting(self.recorder.pool, personer)
+            [agg_id for agg_id, _ in wanted], await self.mapper.nokler_til_lasting(self.recorder.pool)
         )
         self.mapper.ta_imot_nokler(nokler)
         await self.mapper.forbered_lesing(
@@ -171,7 +176,7 @@ class EventStore:
         return (head[1] or ZERO_LINK), head[1]
 
     async def _snapshot(self, aggregate: Aggregate) -> None:
-        snapshot_cls = getattr(type(aggregate), "Snapshot", Snapshot)
+        snapshot_cls = type(aggregate).Snapshot
         try:
             await self.recorder.insert_snapshot(self.mapper.to_stored_event(snapshot_cls.take(aggregate)))
         except Exception:  # a snapshot is an optimisation: the save itself is committed

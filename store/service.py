@@ -1,13 +1,16 @@
-"""The command service: load → one command → save, for both aggregates and the person boundary.
+"""The command service: one method per use case, each load → one command → save → answer.
 
-Each method loads what it needs, calls one domain command (which raises before anything is pending if
-the rules refuse it), and saves every touched aggregate in one store transaction. Cross-stream rules are
-judged on the per-person aggregate (`domain.person.Person`, docs/design.md), saved in that same
-transaction, so two racing commands for one person cannot both commit.
+A use case takes its typed command (`domain.commands`) and a `CommandContext`, and hands the aggregate's
+command method to the plumbing both aggregates share: `_on_lop` / `_on_garanti` load the aggregate, judge
+access, check If-Match and keep the person record in step; `_execute` answers idempotent repeats, saves
+every touched aggregate in one store transaction and answers with a `Receipt`. Cross-stream rules are judged
+on the per-person aggregate (`domain.person.Person`, docs/design.md), saved in that same transaction, so two
+racing commands for one person cannot both commit.
 
 Idempotency (LOP-12): a command with `kontekst.command_id` records (id, fingerprint, answer) in the same
 transaction as its events. A repeat returns the first answer and stores nothing; the same id with another
-fingerprint is refused with IDEMPOTENCY_KEY_REUSED. The record is in PostgreSQL, so it survives restarts.
+fingerprint (another command, target, body or actor) is refused with IDEMPOTENCY_KEY_REUSED. The record is
+in PostgreSQL, so it survives restarts.
 """
 
 from __future__ import annotations
@@ -15,18 +18,43 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import msgspec
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
+from domain.commands import (
+    Annuller,
+    Avkort,
+    AvsluttGaranti,
+    AvsluttLop,
+    AvsluttVed30,
+    Command,
+    EndreMalgruppe,
+    FastsettSats,
+    Forleng,
+    InnvilgGaranti,
+    InnvilgLop,
+    InnvilgPermisjon,
+    KobleAktivitet,
+    KorrigerGaranti,
+    KorrigerLop,
+    Overgang,
+    PlanleggSamtale,
+    RegistrerSamhandling,
+    RegistrerSamtale,
+    RegistrerUtdanningsvurdering,
+    RegistrerVurdering,
+    TilbyArbeidsgiveroppfolging,
+    TildelKontaktperson,
+)
 from domain.common import Kontekst
 from domain.config import Regelkonfig
 from domain.errors import (
@@ -39,7 +67,7 @@ from domain.errors import (
 )
 from domain.ident import Fodselsnummer
 from domain.person import NAMESPACE, Person, person_id
-from domain.tiltakslop import OvergangTil, Tiltakslop
+from domain.tiltakslop import Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
 from store.dto import (
     Forlengelsesmulighet,
@@ -53,31 +81,55 @@ from store.dto import (
 )
 from store.encryption import er_glemt
 from store.idempotency import DuplicateCommand, Kommando, LagretKommando, hent
-from store.keys import TABELL as NOKKELTABELL
 from store.mapper import link_of
 from store.repository import EventStore
 
 PERSON_REGELSETT = "PERSON"
-log = logging.getLogger(__name__)
+OSLO = ZoneInfo("Europe/Oslo")
 
 A = TypeVar("A", bound=Aggregate)
+Case = TypeVar("Case", Tiltakslop, Ungdomsgaranti)
+
+Access = Callable[[str], str | None]
+"""An access check given the office (`nav_enhet`) a command acts on: raises to refuse, or returns the office
+the actor acts for (recorded on the events)."""
+
+
+def business_date(pinned: date | None = None) -> date:
+    """The business date: `pinned` (`--today`), else today in Europe/Oslo."""
+    return pinned or datetime.now(OSLO).date()
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """What comes with a command besides its body: who runs it and under which correlation and idempotency
+    key (`kontekst`), the version the caller saw (If-Match), the business date to answer for (None: no view
+    in the answer), and the caller's access check (None: anyone may)."""
+
+    kontekst: Kontekst
+    expected_version: int | None = None
+    per: date | None = None
+    access: Access | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """The answer to a command: the aggregate it answers for, its new version and the log position of the
-    last event written for that aggregate. `opprettet` is true when the command created it (201)."""
+    last event written for that aggregate. `created` is true when the command created it (201); `view` is
+    its state for business date `per` (when a `per` was given)."""
 
     aggregat: str
     id: UUID
     versjon: int
     posisjon: int
-    opprettet: bool = False
+    created: bool = False
     per: date | None = None
-    visning: LopVisning | GarantiVisning | None = field(default=None, compare=False)
+    view: LopVisning | GarantiVisning | None = field(default=None, compare=False)
 
 
-class _Svar(msgspec.Struct, frozen=True):
+class _StoredAnswer(msgspec.Struct, frozen=True):
+    """What an idempotency record keeps of the first answer (the rest is read again on a repeat)."""
+
     aggregat: str
     id: UUID
     versjon: int
@@ -85,297 +137,66 @@ class _Svar(msgspec.Struct, frozen=True):
     per: date | None = None
 
 
-Tilgang = Callable[[str], str | None]
-"""An access check given the office (`nav_enhet`) of the aggregate a command acts on: raises to refuse,
-or returns the office the actor acts for (recorded on the events)."""
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What a command did: the aggregate that answers, whether it was created, and everything to save."""
+
+    answering: Aggregate
+    created: bool
+    changed: tuple[Aggregate, ...]
 
 
-def _med_tilgang(kontekst: Kontekst, tilgang: Tilgang | None, enhet: str) -> Kontekst:
-    if tilgang is None:
+_NAMES: dict[type[Any], str] = {Tiltakslop: "tiltakslop", Ungdomsgaranti: "ungdomsgaranti"}
+_CLASSES: dict[str, type[Any]] = {name: cls for cls, name in _NAMES.items()}
+
+
+def _with_access(ctx: CommandContext, enhet: object) -> Kontekst:
+    """The command's context after the access check for office `enhet` (403 before any rule is judged),
+    with the office the actor acts for; no check when there is no office to judge yet (a grant without
+    `nav_enhet`, refused by the rules) or no checker."""
+    kontekst = ctx.kontekst
+    if ctx.access is None or not isinstance(enhet, str):
         return kontekst
-    aktor_enhet = tilgang(enhet)
+    aktor_enhet = ctx.access(enhet)
     if aktor_enhet is None or aktor_enhet == kontekst.aktor.enhet:
         return kontekst
     return replace(kontekst, aktor=replace(kontekst.aktor, enhet=aktor_enhet))
 
 
-def _verdi(obj: Any) -> Any:
+def _identity(obj: Any) -> Any:
     return obj.verdi if isinstance(obj, Fodselsnummer) else str(obj)
 
 
-class _Gruppe:
-    """Requests answered together: one batch (`kjor(requests) -> answers`) out at a time; requests queued
-    while it is out share the next one (as group commit does for writes). The caller whose request started
-    a batch leads until its own is answered, then hands what queued up meanwhile to a task."""
-
-    def __init__(self, kjor: Callable[[list[Any]], Awaitable[list[Any]]], navn: str, maks: int = 500) -> None:
-        self._kjor = kjor
-        self._navn = navn
-        self._maks = maks
-        self._ko: list[tuple[Any, asyncio.Future[Any]]] = []
-        self._leder = False
-        self._tommer: asyncio.Task[None] | None = None
-        self.batcher = 0  # batches run (tests, metrics)
-
-    async def __call__(self, request: Any) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._ko.append((request, future))
-        if not self._leder:
-            self._leder = True
-            try:
-                while not future.done():
-                    await self._batch()
-            finally:
-                if self._ko:
-                    self._tommer = asyncio.create_task(self._tom(), name=self._navn)
-                else:
-                    self._leder = False
-        return await future
-
-    async def _tom(self) -> None:
-        try:
-            while self._ko:
-                await self._batch()
-        finally:
-            self._leder = False
-
-    async def _batch(self) -> None:
-        ko, self._ko = self._ko[: self._maks], self._ko[self._maks :]
-        ko = [(r, f) for r, f in ko if not f.done()]
-        if not ko:
-            return
-        self.batcher += 1
-        try:
-            svar = await self._kjor([r for r, _ in ko])
-        except BaseException as e:
-            for _, future in ko:
-                if not future.done():
-                    future.set_exception(e if isinstance(e, Exception) else RuntimeError("read cancelled"))
-            if not isinstance(e, Exception):
-                raise
-            return
-        for (_, future), utfall in zip(ko, svar, strict=True):
-            if future.done():
-                continue
-            if isinstance(utfall, BaseException):
-                future.set_exception(utfall)
-            else:
-                future.set_result(utfall)
-
-
-@dataclass(slots=True)
-class _Bufret:
-    """One løp or guarantee as reads last saw it: the aggregate (never handed to a command or a save), its
-    person record id and the person's key at the time (field encryption), and the last view computed."""
-
-    aggregat: Any
-    person_id: UUID | None
-    nokkel: bytes | None
-    visning: LopVisning | GarantiVisning | None = None
-    person_record: UUID | None = None  # the id of the person's `Person` aggregate (commands prefetch it)
-
-
-class Lesebuffer:
-    """Reads of the current state from memory: the aggregates last read or written by this process, by id
-    (least recently used out first), each brought up to date on every read by ONE query that returns the
-    events stored after the cached version, and (field encryption) the person's key row as it is now.
-
-    What a read answers is what `store.get` would: a read of an unchanged aggregate decodes and replays
-    nothing, a changed one applies only the new events. The key row is read each time, so an erasure
-    (the key destroyed) or a new key (a returning person) is seen by the very next read, which then takes
-    the store's own path (and answers 410). Cached aggregates are for reads only: commands load their own."""
-
-    def __init__(
-        self, store: EventStore, maks: int = 8192, person_record: Callable[[Any], UUID | None] | None = None
-    ) -> None:
-        self.store = store
-        self.maks = maks
-        self._person_record = person_record
-        self._bufret: dict[UUID, _Bufret] = {}
-        recorder = store.recorder
-        events = f'"{recorder.schema}"."{recorder.events_table}"'
-        # Per id an index lookup (OFFSET 0 keeps the planner from turning it into a join over the table).
-        self._sql = (
-            "SELECT q.id, e.originator_version, e.topic, e.state FROM unnest($1::uuid[], $2::bigint[]) AS q(id, v) "
-            "CROSS JOIN LATERAL (SELECT originator_version, topic, state FROM "
-            f"{events} WHERE originator_id = q.id AND originator_version > q.v OFFSET 0) e"
-        )
-        self._sql_med_nokler = (
-            f"{self._sql} UNION ALL SELECT person_id, -1, NULL, nokkel FROM {NOKKELTABELL} "
-            "WHERE person_id = ANY($3::uuid[])"
-        )
-        # Group reads: the checks (and the loads of what is not kept) of reads arriving while one query is
-        # out go together in the next one.
-        self._sjekk = _Gruppe(self._sjekk_alle, "forlop-group-read")
-        self._last = _Gruppe(self._last_alle, "forlop-group-load")
-        self.treff = 0  # reads answered from the buffer (tests, metrics)
-
-    @property
-    def sporringer(self) -> int:
-        """Queries that checked kept aggregates (tests, metrics)."""
-        return self._sjekk.batcher
-
-    def __len__(self) -> int:
-        return len(self._bufret)
-
-    def glem(self, agg_id: UUID) -> None:
-        self._bufret.pop(agg_id, None)
-
-    def person_record(self, agg_id: UUID) -> UUID | None:
-        """The person record id of a kept aggregate (a hint: the caller checks it against what it loads)."""
-        bufret = self._bufret.get(agg_id)
-        return None if bufret is None else bufret.person_record
-
-    def husk(self, aggregat: Any) -> None:
-        """Keep `aggregat` (after a load or a committed save; the caller lets go of it)."""
-        if er_glemt(aggregat):
-            self._bufret.pop(aggregat.id, None)
-            return
-        cipher = self.store.mapper.felt_cipher
-        pid: UUID | None = None
-        nokkel: bytes | None = None
-        if cipher is not None:
-            try:
-                pid = cipher.person_id_av(aggregat.person)
-                if pid is not None:
-                    nokkel = cipher.nokkelring.nokkel(pid)
-            except Exception:  # noqa: BLE001 - no key at hand: simply not kept
-                return
-            if pid is not None and nokkel is None:
-                return
-        bufret = self._bufret
-        bufret.pop(aggregat.id, None)
-        if len(bufret) >= self.maks:
-            del bufret[next(iter(bufret))]
-        record = None
-        if self._person_record is not None:
-            try:
-                record = self._person_record(aggregat)
-            except Exception:  # noqa: BLE001 - only a hint
-                record = None
-        bufret[aggregat.id] = _Bufret(aggregat, pid, nokkel, None, record)
-
-    async def hent(self, agg_id: UUID, cls: type[A]) -> _Bufret:
-        """The current state of `agg_id` (NotFound as `store.get`), kept for the next read."""
-        bufret = self._bufret.get(agg_id)
-        if bufret is not None and isinstance(bufret.aggregat, cls):
-            if await self._oppdater(agg_id, bufret):
-                self._bufret[agg_id] = self._bufret.pop(agg_id, bufret)  # most recently used
-                self.treff += 1
-                return bufret
-        self._bufret.pop(agg_id, None)
-        aggregat = await self._last((agg_id, cls))
-        self.husk(aggregat)
-        return self._bufret.get(agg_id) or _Bufret(aggregat, None, None)
-
-    async def _sjekk_alle(self, ko: list[tuple[UUID, int, UUID | None]]) -> list[list[Any]]:
-        """For each (id, version, person id): (version, topic, state) of the events stored after that
-        version, and (-1, None, key) for the person's key row; one query for all."""
-        fra: dict[UUID, int] = {}
-        personer: set[UUID] = set()
-        for agg_id, versjon, pid in ko:
-            fra[agg_id] = min(versjon, fra.get(agg_id, versjon))
-            if pid is not None:
-                personer.add(pid)
-        pool = self.store.recorder.pool
-        if personer:
-            rows = await pool.fetch(self._sql_med_nokler, list(fra), list(fra.values()), list(personer))
-        else:
-            rows = await pool.fetch(self._sql, list(fra), list(fra.values()))
-        hendelser: dict[UUID, list[Any]] = {}
-        nokler: dict[UUID, Any] = {}
-        for oid, v, topic, state in rows:
-            if v == -1:
-                nokler[oid] = state
-            else:
-                hendelser.setdefault(oid, []).append((v, topic, state))
-        svar = []
-        for agg_id, versjon, pid in ko:
-            mine = [r for r in hendelser.get(agg_id, ()) if r[0] > versjon]
-            if pid is not None and pid in nokler:
-                mine.append((-1, None, nokler[pid]))
-            svar.append(mine)
-        return svar
-
-    async def _last_alle(self, ko: list[tuple[UUID, type[Any]]]) -> list[Any]:
-        """`store.get` (latest version) of each (id, class), in one load and at most one key query for
-        all of them; NotFound for those that do not exist."""
-        unike = list(dict.fromkeys(ko))
-        lastet = dict(zip(unike, await self.store.get_flere(*unike), strict=True))
-        return [lastet[k] if lastet[k] is not None else NotFound("aggregate not found", id=str(k[0])) for k in ko]
-
-    async def _oppdater(self, agg_id: UUID, bufret: _Bufret) -> bool:
-        """Bring `bufret` up to what is stored; False if only the store's own path can (a new or destroyed
-        key, a gap, anything unexpected)."""
-        recorder = self.store.recorder
-        rows = await self._sjekk((agg_id, bufret.aggregat.version, bufret.person_id))
-        nye = []
-        nokkel_sett = False
-        mapper = self.store.mapper
-        for v, topic, state in rows:
-            if v == -1:
-                nokkel = None if state is None else bytes(state)
-                if nokkel is None or nokkel != bufret.nokkel:
-                    if mapper.felt_cipher is not None and bufret.person_id is not None:
-                        # The key row as just read, cached as `KeyRing.last` would: the store's path
-                        # below sees the erasure (or the new key) too, however fresh its cached key.
-                        mapper.felt_cipher.nokkelring.sett(bufret.person_id, nokkel)
-                    return False  # forgotten, or a new key: the cached plaintext is no longer readable
-                nokkel_sett = True
-            else:
-                nye.append((v, topic, state))
-        if bufret.person_id is not None and not nokkel_sett:
-            return False
-        if not nye:
-            return True
-        try:
-            if mapper.felt_cipher is not None and bufret.person_id is not None:
-                # The key row as just read (cached as `KeyRing.last` would): the new events decode
-                # without another round trip.
-                mapper.felt_cipher.nokkelring.sett(bufret.person_id, bufret.nokkel)
-            await mapper.forbered_lesing(recorder.pool, [bytes(state) for _, _, state in nye])
-            aggregat = bufret.aggregat
-            for v, topic, state in sorted(nye, key=lambda r: r[0]):
-                if v <= aggregat.version:  # another read brought it this far meanwhile
-                    continue
-                if v != aggregat.version + 1:
-                    return False
-                aggregat = mapper.to_domain_event(StoredEvent(agg_id, v, topic, bytes(state))).mutate(aggregat)
-            bufret.aggregat = aggregat
-            bufret.visning = None
-        except Exception:  # noqa: BLE001 - the store's own path decides (and raises what it raises)
-            log.debug("read buffer: fast-forward failed; loading", exc_info=True)
-            return False
-        return not er_glemt(bufret.aggregat)
-
-
 class Service:
-    def __init__(self, store: EventStore, konfig: Regelkonfig, person_nokkel: bytes) -> None:
+    def __init__(
+        self, store: EventStore, konfig: Regelkonfig, person_nokkel: bytes, *, today: date | None = None
+    ) -> None:
         self.store = store
         self.konfig = konfig
         self._person_nokkel = person_nokkel
-        self.lesebuffer = Lesebuffer(store, person_record=self._person_record_av)
+        self._today = today
 
-    def _person_record_av(self, aggregat: Any) -> UUID | None:
-        person = getattr(aggregat, "person", None)
-        return self.person_id(person) if isinstance(person, Fodselsnummer) else None
+    def business_date(self) -> date:
+        """The business date commands and reads are answered for unless told otherwise."""
+        return business_date(self._today)
 
     # --- identity -----------------------------------------------------------------------------------
 
     def person_id(self, person: Fodselsnummer) -> UUID:
         return person_id(self._person_nokkel, person)
 
-    def avtrykk(self, command: str, **fields: Any) -> str:
-        """The fingerprint stored with an idempotency key: keyed (HMAC), since a body names a person."""
-        body = msgspec.json.encode({"command": command, **fields}, enc_hook=_verdi, order="sorted")
+    def _fingerprint(self, cmd: Command, target: UUID | None, kontekst: Kontekst) -> str | None:
+        """What an idempotency key is bound to: the command, its target, its fields and its actor; keyed
+        (HMAC), since a command may name a person. None without a key (nothing compares it)."""
+        if kontekst.command_id is None:
+            return None
+        body = msgspec.json.encode(
+            (type(cmd).__name__, target, kontekst.aktor.nav_ident, cmd), enc_hook=_identity
+        )
         return hmac.new(self._person_nokkel, body, hashlib.sha256).hexdigest()
 
-    def _avtrykk_for(self, kontekst: Kontekst, command: str, **fields: Any) -> str | None:
-        """The fingerprint of an idempotent command; None without an idempotency key (nothing compares it)."""
-        return self.avtrykk(command, **fields) if kontekst.command_id else None
-
     @staticmethod
-    def _ny_id(kontekst: Kontekst, salt: str = "") -> UUID:
+    def _new_id(kontekst: Kontekst, salt: str = "") -> UUID:
         """An idempotent command creates the same id on every try; others get a fresh one."""
         if kontekst.command_id:
             return uuid.uuid5(NAMESPACE, f"{kontekst.command_id}/{salt}")
@@ -383,387 +204,77 @@ class Service:
 
     # --- reads --------------------------------------------------------------------------------------
 
-    async def hent_lop(
+    async def get_lop(
         self, lop_id: UUID, *, versjon: int | None = None, kjent_per: datetime | None = None
     ) -> Tiltakslop:
-        return await self._hent(lop_id, Tiltakslop, versjon, kjent_per)
+        return await self._get(lop_id, Tiltakslop, versjon, kjent_per)
 
-    async def hent_garanti(
+    async def get_garanti(
         self, garanti_id: UUID, *, versjon: int | None = None, kjent_per: datetime | None = None
     ) -> Ungdomsgaranti:
-        return await self._hent(garanti_id, Ungdomsgaranti, versjon, kjent_per)
+        return await self._get(garanti_id, Ungdomsgaranti, versjon, kjent_per)
 
-    async def _hent(self, agg_id: UUID, cls: type[A], versjon: int | None, kjent_per: datetime | None) -> A:
+    async def _get(self, agg_id: UUID, cls: type[A], versjon: int | None, kjent_per: datetime | None) -> A:
         if kjent_per is not None:
             return await self.store.get_at_instant(agg_id, kjent_per, cls)
+        if versjon is None:
+            return await self.store.get_current(agg_id, cls)
         aggregat = await self.store.get(agg_id, cls, version=versjon)
-        if versjon is not None and aggregat.version < versjon:  # no such version yet: not the latest instead
+        if aggregat.version < versjon:  # no such version yet: not the latest instead
             raise NotFound("the aggregate has no such version", id=agg_id, versjon=aggregat.version)
         return aggregat
 
-    async def les(
-        self,
-        agg_id: UUID,
-        aggregat: str,
-        per: date,
-        *,
-        versjon: int | None = None,
-        kjent_per: datetime | None = None,
-    ) -> LopVisning | GarantiVisning:
-        """A løp or guarantee for business date `per`; at a version, or as the system knew it at an instant."""
-        cls = _KLASSER[aggregat]
-        if versjon is not None or kjent_per is not None:
-            return self.visning(await self._hent(agg_id, cls, versjon, kjent_per), per)
-        bufret = await self.lesebuffer.hent(agg_id, cls)
-        visning = bufret.visning
-        if visning is None or visning.per != per or visning.versjon != bufret.aggregat.version:
-            visning = bufret.visning = self.visning(bufret.aggregat, per)
-        return visning
+    async def read_lop(
+        self, lop_id: UUID, per: date, *, versjon: int | None = None, kjent_per: datetime | None = None
+    ) -> LopVisning:
+        """A løp for business date `per`; at a version, or as the system knew it at an instant."""
+        lop = self._alive(await self.get_lop(lop_id, versjon=versjon, kjent_per=kjent_per))
+        return lop_visning(lop, per, self.konfig)
+
+    async def read_garanti(
+        self, garanti_id: UUID, per: date, *, versjon: int | None = None, kjent_per: datetime | None = None
+    ) -> GarantiVisning:
+        """A guarantee for business date `per`; at a version, or as the system knew it at an instant."""
+        garanti = self._alive(await self.get_garanti(garanti_id, versjon=versjon, kjent_per=kjent_per))
+        return garanti_visning(garanti, per, self.konfig)
 
     async def forlengelse(self, lop_id: UUID) -> tuple[Forlengelsesmulighet, str, int]:
         """The what-if for a løp, the løp's office (for the access check) and its version (the ETag)."""
-        lop = self._levende((await self.lesebuffer.hent(lop_id, Tiltakslop)).aggregat)
+        lop = self._alive(await self.store.get_current(lop_id, Tiltakslop))
         return forlengelse_visning(lop, self.konfig), lop.nav_enhet, lop.version
 
-    async def _person(self, person: Fodselsnummer, kontekst: Kontekst) -> Person:
-        pid = self.person_id(person)
+    async def office(self, agg_id: UUID) -> str | None:
+        """The office of a løp or guarantee (None: no such case), for an access check without a command."""
         try:
-            return await self.store.get(pid, Person)
+            aggregat: Aggregate = await self.store.get(agg_id)
         except NotFound:
-            return Person(id=pid, kontekst=kontekst, regelsett_id=PERSON_REGELSETT)
-
-    async def _nokler_og_person(self, ny: Aggregate, kontekst: Kontekst) -> Person:
-        """For a new grant: its person's key (a fresh one for a returning forgotten person) and the person
-        record, concurrently (independent: the record holds no personal field)."""
-        person, nokler = await asyncio.gather(
-            self._person(ny.person, kontekst),  # type: ignore[attr-defined]
-            self.store.sikre_nokler(ny, ny=True),
-            return_exceptions=True,
-        )
-        for utfall in (nokler, person):
-            if isinstance(utfall, BaseException):
-                raise utfall
-        return person  # type: ignore[return-value]
-
-    async def _lop_og_person(self, lop_id: UUID, kommando: str) -> tuple[Tiltakslop, Person | None]:
-        """The løp, and for a command that may move its period the person record too, in one round trip
-        when this process knows whose løp it is (the read buffer's hint); else the person is None."""
-        record = self.lesebuffer.person_record(lop_id) if kommando in _FLYTTER_PERIODEN else None
-        if record is None:
-            return await self.store.get(lop_id, Tiltakslop), None
-        # The person record's id is also its key's (domain.person.person_id).
-        lop, person = await self.store.get_flere((lop_id, Tiltakslop), (record, Person), personer=(record,))
-        if lop is None:
-            raise NotFound("aggregate not found", id=str(lop_id))
-        return lop, person
-
-    # --- the command pipeline -----------------------------------------------------------------------
-
-    async def _utfor(
-        self,
-        kontekst: Kontekst,
-        avtrykk: str | None,
-        handling: Callable[[], Awaitable[tuple[Aggregate, bool, tuple[Aggregate, ...]]]],
-        aggregat: str,
-        per: date | None,
-    ) -> Receipt:
-        """Run `handling` (→ the answering aggregate, whether it was created, everything to save) once.
-
-        The answering aggregate is saved last, so the save's last notification id is its position."""
-        kommando_id = kontekst.command_id
-        if (gjentatt := await self._forste_svar(kommando_id, avtrykk)) is not None:
-            return gjentatt
-        try:
-            svarer, opprettet, endret = await handling()
-        except DomainError:
-            # A repeat racing its first try may load the state the first try just wrote, and be refused by
-            # it (e.g. "ny_tom must be after the current tom"); once the first try has committed, it answers.
-            if (gjentatt := await self._forste_svar(kommando_id, avtrykk)) is None:
-                raise
-            return gjentatt
-        svar = _Svar(aggregat, svarer.id, svarer.version, opprettet, per)
-        kommando = None
-        if kommando_id is not None:
-            kommando = Kommando(kommando_id, avtrykk or "", msgspec.json.encode(svar))
-        andre = tuple(a for a in endret if a is not svarer)
-        try:
-            ids = await self.store.save(*andre, svarer, idempotency=kommando)
-        except DuplicateCommand as dup:  # the same command raced itself: the first one answers
-            return await self._gjentakelse(dup.stored, avtrykk)
-        except VersionConflict:
-            # A repeat racing its own first try writes the same ids and loses on the version; once the
-            # first try has committed, its record answers.
-            if (gjentatt := await self._forste_svar(kommando_id, avtrykk)) is None:
-                raise
-            return gjentatt
-        visning = self.visning(svarer, per, ids[-1]) if per is not None else None
-        for a in endret:
-            if isinstance(a, (Tiltakslop, Ungdomsgaranti)):
-                self.lesebuffer.husk(a)  # the next read of it starts from here
-        return Receipt(aggregat, svarer.id, svarer.version, ids[-1], opprettet, per, visning)
-
-    async def _forste_svar(self, kommando_id: Any, avtrykk: str | None) -> Receipt | None:
-        """The stored answer of the command's first try (None: no command id, or no first try stored)."""
-        if kommando_id is None:
             return None
-        lagret = await hent(self.store.recorder.pool, kommando_id, self.store.recorder.schema)
-        return None if lagret is None else await self._gjentakelse(lagret, avtrykk)
-
-    async def _gjentakelse(self, lagret: LagretKommando, avtrykk: str | None) -> Receipt:
-        if avtrykk is not None and lagret.fingerprint != avtrykk:
-            raise DomainError("IDEMPOTENCY_KEY_REUSED", "the idempotency key was used before with another request")
-        svar = msgspec.json.decode(lagret.svar, type=_Svar)
-        posisjon = await self._posisjon(svar.id, svar.versjon)
-        visning = None
-        if svar.per is not None:
-            aggregat = await self.store.get(svar.id, _KLASSER[svar.aggregat], version=svar.versjon)
-            visning = self.visning(aggregat, svar.per, posisjon)
-        return Receipt(svar.aggregat, svar.id, svar.versjon, posisjon, svar.opprettet, svar.per, visning)
-
-    def visning(self, aggregat: Aggregate, per: date, posisjon: int | None = None) -> LopVisning | GarantiVisning:
-        """The state of a løp or guarantee for business date `per`, as reads and command answers show it.
-        A case whose person was forgotten is gone (410 PERSON_GLEMT); only its history remains."""
-        self._levende(aggregat)
-        if isinstance(aggregat, Tiltakslop):
-            return lop_visning(aggregat, per, self.konfig, posisjon)
-        if isinstance(aggregat, Ungdomsgaranti):
-            return garanti_visning(aggregat, per, self.konfig, posisjon)
-        raise TypeError(type(aggregat).__name__)
-
-    async def _posisjon(self, agg_id: UUID, versjon: int) -> int:
-        recorder = self.store.recorder
-        posisjon = await recorder.pool.fetchval(
-            f'SELECT notification_id FROM "{recorder.schema}"."{recorder.events_table}" '
-            "WHERE originator_id = $1 AND originator_version = $2",
-            agg_id,
-            versjon,
-        )
-        return int(posisjon or 0)
-
-    @staticmethod
-    def _levende(aggregat: A) -> A:
-        """No read or command on a case whose person was forgotten (its personal fields decode as None)."""
-        if er_glemt(aggregat):
-            raise PersonGlemt(id=str(aggregat.id))
-        return aggregat
-
-    @staticmethod
-    def _sjekk_versjon(aggregat: Aggregate, forventet_versjon: int | None) -> None:
-        """If-Match: the caller acts on the version it saw, or not at all."""
-        if forventet_versjon is not None and aggregat.version != forventet_versjon:
-            raise PreconditionFailed("the aggregate has changed since that version", versjon=aggregat.version)
-
-    # --- Tiltaksløp ---------------------------------------------------------------------------------
-
-    async def innvilg_lop(
-        self, kontekst: Kontekst, *, avtrykk: str | None = None, per: date | None = None, **grant: Any
-    ) -> Receipt:
-        """TiltakslopInnvilget, judged against the person's other løp (LOP-8) in the same transaction."""
-
-        async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
-            lop = Tiltakslop.innvilg(id=self._ny_id(kontekst), kontekst=kontekst, konfig=self.konfig, **grant)
-            person = await self._nokler_og_person(lop, kontekst)
-            person.registrer_lop(lop.id, lop.tiltakstype, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id)
-            return lop, True, (lop, person)
-
-        avtrykk = avtrykk or self._avtrykk_for(kontekst, "innvilg_lop", **grant)
-        return await self._utfor(kontekst, avtrykk, handling, "tiltakslop", per)
-
-    async def endre_lop(
-        self,
-        lop_id: UUID,
-        kommando: str,
-        kontekst: Kontekst,
-        *,
-        forventet_versjon: int | None = None,
-        avtrykk: str | None = None,
-        per: date | None = None,
-        tilgang: Tilgang | None = None,
-        **felter: Any,
-    ) -> Receipt:
-        """Any command on one løp, by the aggregate method's name (`forleng`, `avkort`, `avslutt`, ...).
-
-        `tilgang` is called with the løp's office right after loading, before any rule is judged. When the
-        command moves the period the løp occupies, or annuls it, the person's record moves in the same
-        transaction, judged against the person's other løp.
-        """
-        if kommando not in _LOP_KOMMANDOER:
-            raise InvalidRequest(f"unknown command {kommando!r}")
-
-        async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
-            lop, hentet = await self._lop_og_person(lop_id, kommando)
-            ktx = _med_tilgang(kontekst, tilgang, lop.nav_enhet)
-            self._levende(lop)
-            self._sjekk_versjon(lop, forventet_versjon)
-            for_fom, for_tom, for_annullert = lop.fom, lop.opptatt_tom, lop.annullert
-            metode = getattr(lop, kommando)
-            if kommando in _MED_KONFIG:
-                metode(kontekst=ktx, konfig=self.konfig, **felter)
-            else:
-                metode(kontekst=ktx, **felter)
-            endret: tuple[Aggregate, ...] = (lop,)
-            if (lop.fom, lop.opptatt_tom, lop.annullert) != (for_fom, for_tom, for_annullert):
-                pid = self.person_id(lop.person)
-                if hentet is not None and hentet.id == pid:
-                    person = hentet
-                else:
-                    person = await self._person(lop.person, ktx)
-                if lop.annullert and not for_annullert:
-                    person.annuller_lop(lop.id, ktx, lop.regelsett_id)
-                else:
-                    person.endre_periode(lop.id, lop.fom, lop.opptatt_tom, ktx, lop.regelsett_id)
-                endret = (lop, person)
-            return lop, False, endret
-
-        avtrykk = avtrykk or self._avtrykk_for(kontekst, kommando, lop_id=lop_id, **felter)
-        return await self._utfor(kontekst, avtrykk, handling, "tiltakslop", per)
-
-    async def overgang(
-        self,
-        lop_id: UUID,
-        kontekst: Kontekst,
-        *,
-        sluttdato: date | None,
-        til: dict[str, Any],
-        forventet_versjon: int | None = None,
-        avtrykk: str | None = None,
-        per: date | None = None,
-        tilgang: Tilgang | None = None,
-    ) -> Receipt:
-        """LOP-14: end this løp (OVERGANG_TILTAK) and grant the next one atomically, or do neither.
-
-        Both events share the correlation id; the answer is the new løp's. `tilgang` is asked for the
-        source's office and for the new løp's."""
-        if "person" in til or "fodselsdato" in til:
-            raise InvalidRequest("til: the person is the source løp's and is not sent", felt="til.person")
-
-        async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
-            fra = await self.store.get(lop_id, Tiltakslop)
-            ktx = _med_tilgang(kontekst, tilgang, fra.nav_enhet)
-            self._levende(fra)
-            if tilgang is not None and isinstance(til.get("nav_enhet"), str):
-                tilgang(til["nav_enhet"])
-            self._sjekk_versjon(fra, forventet_versjon)
-            fra.check_apen()  # LOP-6 first, before the new grant is judged
-            ny = Tiltakslop.innvilg(
-                id=self._ny_id(kontekst, "overgang"),
-                person=fra.person,
-                fodselsdato=fra.fodselsdato,
-                forgjenger_lop_id=fra.id,
-                overgang_fra_tiltakstype=fra.tiltakstype,
-                kontekst=ktx,
-                konfig=self.konfig,
-                **til,
-            )
-            fra.avslutt(
-                sluttdato=sluttdato,
-                aarsak="OVERGANG_TILTAK",
-                kontekst=ktx,
-                overgang_til=OvergangTil(ny.tiltakstype, ny.id),
-            )
-            person = await self._person(fra.person, ktx)
-            person.endre_periode(fra.id, fra.fom, fra.opptatt_tom, ktx, fra.regelsett_id)
-            person.registrer_lop(ny.id, ny.tiltakstype, ny.fom, ny.opptatt_tom, ktx, ny.regelsett_id)
-            return ny, True, (fra, person, ny)
-
-        avtrykk = avtrykk or self._avtrykk_for(kontekst, "overgang", lop_id=lop_id, sluttdato=sluttdato, **til)
-        return await self._utfor(kontekst, avtrykk, handling, "tiltakslop", per)
-
-    # --- Ungdomsgaranti -----------------------------------------------------------------------------
-
-    async def innvilg_garanti(
-        self, kontekst: Kontekst, *, avtrykk: str | None = None, per: date | None = None, **grant: Any
-    ) -> Receipt:
-        """UngdomsgarantiInnvilget; one active guarantee per person (UG-D1) in the same transaction."""
-        if isinstance(grant.get("person"), str):
-            grant["person"] = Fodselsnummer(grant["person"])
-
-        async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
-            garanti = Ungdomsgaranti.innvilg(id=self._ny_id(kontekst), kontekst=kontekst, konfig=self.konfig, **grant)
-            person = await self._nokler_og_person(garanti, kontekst)
-            person.registrer_garanti(garanti.id, kontekst, garanti.regelsett_id)
-            return garanti, True, (garanti, person)
-
-        avtrykk = avtrykk or self._avtrykk_for(kontekst, "innvilg_garanti", **grant)
-        return await self._utfor(kontekst, avtrykk, handling, "ungdomsgaranti", per)
-
-    async def endre_garanti(
-        self,
-        garanti_id: UUID,
-        kommando: str,
-        kontekst: Kontekst,
-        *,
-        forventet_versjon: int | None = None,
-        avtrykk: str | None = None,
-        per: date | None = None,
-        tilgang: Tilgang | None = None,
-        **felter: Any,
-    ) -> Receipt:
-        """Any command on one guarantee by method name; an end frees the person for a new one (UG-D1)."""
-        if kommando not in _GARANTI_KOMMANDOER:
-            raise InvalidRequest(f"unknown command {kommando!r}")
-
-        async def handling() -> tuple[Aggregate, bool, tuple[Aggregate, ...]]:
-            garanti = await self.store.get(garanti_id, Ungdomsgaranti)
-            ktx = _med_tilgang(kontekst, tilgang, garanti.nav_enhet)
-            self._levende(garanti)
-            self._sjekk_versjon(garanti, forventet_versjon)
-            if kommando == "koble_aktivitet" and garanti.aktiv and felter.get("tiltakslop_id") is not None:
-                await self._sjekk_eget_lop(garanti, felter["tiltakslop_id"])
-            var_aktiv = garanti.aktiv
-            getattr(garanti, kommando)(kontekst=ktx, **felter)
-            endret: tuple[Aggregate, ...] = (garanti,)
-            if var_aktiv and not garanti.aktiv:
-                person = await self._person(garanti.person, ktx)
-                person.avslutt_garanti(garanti.id, ktx, garanti.regelsett_id)
-                endret = (garanti, person)
-            return garanti, False, endret
-
-        avtrykk = avtrykk or self._avtrykk_for(kontekst, kommando, garanti_id=garanti_id, **felter)
-        return await self._utfor(kontekst, avtrykk, handling, "ungdomsgaranti", per)
-
-    async def _sjekk_eget_lop(self, garanti: Ungdomsgaranti, lop_id: UUID) -> None:
-        """An activity may link only a løp that exists and belongs to the same person."""
-        try:
-            lop = await self.store.get(lop_id, Tiltakslop)
-        except NotFound:
-            raise InvalidRequest("tiltakslop_id: no such løp", felt="tiltakslop_id") from None
-        if lop.person != garanti.person:
-            raise InvalidRequest("tiltakslop_id: the løp belongs to another person", felt="tiltakslop_id")
-
-    # --- person overview and history ----------------------------------------------------------------
+        return aggregat.nav_enhet if isinstance(aggregat, (Tiltakslop, Ungdomsgaranti)) else None
 
     async def oversikt(
         self, person: Fodselsnummer, per: date
     ) -> tuple[list[LopVisning], list[GarantiVisning]]:
-        """Every løp and guarantee of one person (POST /personer/oversikt), through the person record."""
+        """Every løp and guarantee of one person (POST /personer/oversikt), through the person record, loaded
+        in one round trip."""
         try:
             record = await self.store.get(self.person_id(person), Person)
         except NotFound:
             return [], []
+        if not (record.lop or record.garantier):
+            return [], []
+        saker = await self.store.get_flere(
+            *((i, Tiltakslop) for i in record.lop), *((i, Ungdomsgaranti) for i in record.garantier)
+        )
         # A forgotten person's record has let go of its cases; a case read as erased is skipped all the same.
-        lop = [
-            lop_visning(a, per, self.konfig)
-            for i in record.lop
-            if not er_glemt(a := await self.store.get(i, Tiltakslop))
-        ]
-        garantier = [
-            garanti_visning(a, per, self.konfig)
-            for i in record.garantier
-            if not er_glemt(a := await self.store.get(i, Ungdomsgaranti))
-        ]
+        levende = [a for a in saker if a is not None and not er_glemt(a)]
+        lop = [lop_visning(a, per, self.konfig) for a in levende if isinstance(a, Tiltakslop)]
+        garantier = [garanti_visning(a, per, self.konfig) for a in levende if isinstance(a, Ungdomsgaranti)]
         return sorted(lop, key=lambda x: x.fom), sorted(garantier, key=lambda x: x.fom)
 
-    async def historikk(self, agg_id: UUID, aggregat: str) -> tuple[Historikk, str]:
-        """Every event of one stream in order, with position and hash-chain link; and the case's office."""
-        historikk, naa = await self.historikk_og_aggregat(agg_id, aggregat)
-        return historikk, naa.nav_enhet
-
-    async def historikk_og_aggregat(self, agg_id: UUID, aggregat: str) -> tuple[Historikk, Any]:
-        """The history and the aggregate's current state (its office for the access check, its person for
-        the read log)."""
-        cls = _KLASSER[aggregat]
-        naa = await self.store.get(agg_id, cls)
+    async def history(self, agg_id: UUID, aggregat: str) -> tuple[Historikk, Tiltakslop | Ungdomsgaranti]:
+        """Every event of one stream in order, with position and hash-chain link; and the aggregate's current
+        state (its office for the access check, its person for the read log)."""
+        naa = await self.store.get_current(agg_id, _CLASSES[aggregat])
         recorder = self.store.recorder
         rows = await recorder.pool.fetch(
             f'SELECT originator_version, topic, state, notification_id FROM "{recorder.schema}".'
@@ -778,6 +289,359 @@ class Service:
             elementer.append(hendelse_visning(event, row["notification_id"], link_of(stored.state) or b""))
         return Historikk(aggregat=aggregat, aggregat_id=agg_id, elementer=elementer), naa
 
+    def view(
+        self, aggregat: Aggregate, per: date, posisjon: int | None = None
+    ) -> LopVisning | GarantiVisning:
+        """The state of a løp or guarantee for business date `per`, as reads and command answers show it."""
+        if isinstance(aggregat, Tiltakslop):
+            return lop_visning(self._alive(aggregat), per, self.konfig, posisjon)
+        if isinstance(aggregat, Ungdomsgaranti):
+            return garanti_visning(self._alive(aggregat), per, self.konfig, posisjon)
+        raise TypeError(type(aggregat).__name__)
+
+    @staticmethod
+    def _alive(aggregat: A) -> A:
+        """No read or command on a case whose person was forgotten (410 PERSON_GLEMT): its personal fields
+        decode as None; only its history remains."""
+        if er_glemt(aggregat):
+            raise PersonGlemt(id=str(aggregat.id))
+        return aggregat
+
+    # --- Tiltaksløp ---------------------------------------------------------------------------------
+
+    async def innvilg_lop(self, cmd: InnvilgLop, ctx: CommandContext) -> Receipt:
+        """TiltakslopInnvilget, judged against the person's other løp (LOP-8) in the same transaction."""
+        kontekst = _with_access(ctx, cmd.nav_enhet)
+
+        async def innvilg() -> _Outcome:
+            lop = Tiltakslop.innvilg(cmd, id=self._new_id(kontekst), kontekst=kontekst, konfig=self.konfig)
+            person = await self._keys_and_person(lop, kontekst)
+            person.registrer_lop(
+                lop.id, lop.tiltakstype, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id
+            )
+            return _Outcome(lop, True, (person, lop))
+
+        return await self._execute(ctx, self._fingerprint(cmd, None, ctx.kontekst), innvilg)
+
+    async def forleng(self, lop_id: UUID, cmd: Forleng, ctx: CommandContext) -> Receipt:
+        """TiltakslopForlenget (LOP-5)."""
+        return await self._on_lop(
+            lop_id, cmd, ctx, lambda lop, kontekst: lop.forleng(cmd, kontekst, self.konfig)
+        )
+
+    async def avkort(self, lop_id: UUID, cmd: Avkort, ctx: CommandContext) -> Receipt:
+        """TiltakslopAvkortet."""
+        return await self._on_lop(lop_id, cmd, ctx, lambda lop, kontekst: lop.avkort(cmd, kontekst))
+
+    async def endre_malgruppe(self, lop_id: UUID, cmd: EndreMalgruppe, ctx: CommandContext) -> Receipt:
+        """MalgruppeEndret (IPS-1)."""
+        return await self._on_lop(lop_id, cmd, ctx, lambda lop, kontekst: lop.endre_malgruppe(cmd, kontekst))
+
+    async def registrer_vurdering(
+        self, lop_id: UUID, cmd: RegistrerVurdering, ctx: CommandContext
+    ) -> Receipt:
+        """OppfolgingsvurderingGjennomfort."""
+        return await self._on_lop(
+            lop_id, cmd, ctx, lambda lop, kontekst: lop.registrer_vurdering(cmd, kontekst)
+        )
+
+    async def fastsett_sats(self, lop_id: UUID, cmd: FastsettSats, ctx: CommandContext) -> Receipt:
+        """TilskuddssatsFastsatt (LOP-10)."""
+        return await self._on_lop(lop_id, cmd, ctx, lambda lop, kontekst: lop.fastsett_sats(cmd, kontekst))
+
+    async def innvilg_permisjon(self, lop_id: UUID, cmd: InnvilgPermisjon, ctx: CommandContext) -> Receipt:
+        """PermisjonInnvilget (VTA-3, LOP-11)."""
+        return await self._on_lop(
+            lop_id, cmd, ctx, lambda lop, kontekst: lop.innvilg_permisjon(cmd, kontekst)
+        )
+
+    async def avslutt_lop(self, lop_id: UUID, cmd: AvsluttLop, ctx: CommandContext) -> Receipt:
+        """TiltakslopAvsluttet."""
+        return await self._on_lop(lop_id, cmd, ctx, lambda lop, kontekst: lop.avslutt(cmd, kontekst))
+
+    async def annuller(self, lop_id: UUID, cmd: Annuller, ctx: CommandContext) -> Receipt:
+        """TiltakslopAnnullert; the person record lets go of the period."""
+        return await self._on_lop(lop_id, cmd, ctx, lambda lop, kontekst: lop.annuller(cmd, kontekst))
+
+    async def korriger_lop(self, lop_id: UUID, cmd: KorrigerLop, ctx: CommandContext) -> Receipt:
+        """TiltakslopKorrigert (LOP-9), also on a closed løp."""
+        return await self._on_lop(
+            lop_id, cmd, ctx, lambda lop, kontekst: lop.korriger(cmd, kontekst, self.konfig)
+        )
+
+    async def overgang(self, lop_id: UUID, cmd: Overgang, ctx: CommandContext) -> Receipt:
+        """LOP-14: end this løp (OVERGANG_TILTAK) and grant the next one atomically, or do neither. Both events
+        share the correlation id; the answer is the new løp's. Access is judged for both offices."""
+        til_enhet = cmd.til.nav_enhet if cmd.til is not None else None
+
+        async def overgang() -> _Outcome:
+            fra, kontekst = await self._load(Tiltakslop, lop_id, ctx, til_enhet)
+            ny = fra.overgang(
+                cmd, ny_id=self._new_id(ctx.kontekst, "overgang"), kontekst=kontekst, konfig=self.konfig
+            )
+            person = await self._person(fra.person, kontekst)
+            person.endre_periode(fra.id, fra.fom, fra.opptatt_tom, kontekst, fra.regelsett_id)
+            person.registrer_lop(ny.id, ny.tiltakstype, ny.fom, ny.opptatt_tom, kontekst, ny.regelsett_id)
+            return _Outcome(ny, True, (fra, person, ny))
+
+        recheck = self._recheck(Tiltakslop, lop_id, ctx, til_enhet)
+        return await self._execute(ctx, self._fingerprint(cmd, lop_id, ctx.kontekst), overgang, recheck)
+
+    async def _on_lop(
+        self, lop_id: UUID, cmd: Command, ctx: CommandContext, command: Callable[[Tiltakslop, Kontekst], None]
+    ) -> Receipt:
+        """`command` on one løp. When it moves the period the løp occupies, or annuls it, the person record
+        moves in the same transaction, judged against the person's other løp (LOP-8)."""
+
+        async def change() -> _Outcome:
+            lop, kontekst = await self._load(Tiltakslop, lop_id, ctx)
+            for_ = lop.fom, lop.opptatt_tom, lop.annullert
+            command(lop, kontekst)
+            if (lop.fom, lop.opptatt_tom, lop.annullert) == for_:
+                return _Outcome(lop, False, (lop,))
+            person = await self._person(lop.person, kontekst)
+            if lop.annullert and not for_[2]:
+                person.annuller_lop(lop.id, kontekst, lop.regelsett_id)
+            else:
+                person.endre_periode(lop.id, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id)
+            return _Outcome(lop, False, (person, lop))
+
+        recheck = self._recheck(Tiltakslop, lop_id, ctx)
+        return await self._execute(ctx, self._fingerprint(cmd, lop_id, ctx.kontekst), change, recheck)
+
+    # --- Ungdomsgaranti -----------------------------------------------------------------------------
+
+    async def innvilg_garanti(self, cmd: InnvilgGaranti, ctx: CommandContext) -> Receipt:
+        """UngdomsgarantiInnvilget; one active guarantee per person (UG-D1) in the same transaction."""
+        kontekst = _with_access(ctx, cmd.nav_enhet)
+
+        async def innvilg() -> _Outcome:
+            garanti = Ungdomsgaranti.innvilg(cmd, id=self._new_id(kontekst), kontekst=kontekst)
+            person = await self._keys_and_person(garanti, kontekst)
+            person.registrer_garanti(garanti.id, kontekst, garanti.regelsett_id)
+            return _Outcome(garanti, True, (person, garanti))
+
+        return await self._execute(ctx, self._fingerprint(cmd, None, ctx.kontekst), innvilg)
+
+    async def tildel_kontaktperson(
+        self, garanti_id: UUID, cmd: TildelKontaktperson, ctx: CommandContext
+    ) -> Receipt:
+        """KontaktpersonTildelt, or KontaktpersonByttet once there is one (UG-D3)."""
+        return await self._on_garanti(
+            garanti_id, cmd, ctx, lambda g, kontekst: g.tildel_kontaktperson(cmd, kontekst)
+        )
+
+    async def planlegg_samtale(self, garanti_id: UUID, cmd: PlanleggSamtale, ctx: CommandContext) -> Receipt:
+        """OppfolgingssamtalePlanlagt."""
+        return await self._on_garanti(
+            garanti_id, cmd, ctx, lambda g, kontekst: g.planlegg_samtale(cmd, kontekst)
+        )
+
+    async def registrer_samtale(
+        self, garanti_id: UUID, cmd: RegistrerSamtale, ctx: CommandContext
+    ) -> Receipt:
+        """OppfolgingssamtaleGjennomfort (UG-D2)."""
+        return await self._on_garanti(
+            garanti_id, cmd, ctx, lambda g, kontekst: g.registrer_samtale(cmd, kontekst)
+        )
+
+    async def registrer_utdanningsvurdering(
+        self, garanti_id: UUID, cmd: RegistrerUtdanningsvurdering, ctx: CommandContext
+    ) -> Receipt:
+        """UtdanningsvurderingGjennomfort (UG-4d)."""
+        return await self._on_garanti(
+            garanti_id, cmd, ctx, lambda g, kontekst: g.registrer_utdanningsvurdering(cmd, kontekst)
+        )
+
+    async def registrer_samhandling(
+        self, garanti_id: UUID, cmd: RegistrerSamhandling, ctx: CommandContext
+    ) -> Receipt:
+        """SamhandlingRegistrert (UG-4f)."""
+        return await self._on_garanti(
+            garanti_id, cmd, ctx, lambda g, kontekst: g.registrer_samhandling(cmd, kontekst)
+        )
+
+    async def tilby_arbeidsgiveroppfolging(
+        self, garanti_id: UUID, cmd: TilbyArbeidsgiveroppfolging, ctx: CommandContext
+    ) -> Receipt:
+        """ArbeidsgiverOppfolgingTilbudt (UG-4)."""
+        return await self._on_garanti(
+            garanti_id, cmd, ctx, lambda g, kontekst: g.tilby_arbeidsgiveroppfolging(cmd, kontekst)
+        )
+
+    async def koble_aktivitet(self, garanti_id: UUID, cmd: KobleAktivitet, ctx: CommandContext) -> Receipt:
+        """AktivitetKoblet (UG-6); a linked løp must be the same person's."""
+        return await self._on_garanti(
+            garanti_id,
+            cmd,
+            ctx,
+            lambda g, kontekst: g.koble_aktivitet(cmd, kontekst),
+            linked_lop=cmd.tiltakslop_id,
+        )
+
+    async def avslutt_garanti(self, garanti_id: UUID, cmd: AvsluttGaranti, ctx: CommandContext) -> Receipt:
+        """UngdomsgarantiAvsluttet (UG-D5)."""
+        return await self._on_garanti(garanti_id, cmd, ctx, lambda g, kontekst: g.avslutt(cmd, kontekst))
+
+    async def avslutt_ved_30(self, garanti_id: UUID, ctx: CommandContext) -> Receipt:
+        """The scheduler's UngdomsgarantiAvsluttet with FYLT_30 (UG-5), run by SYSTEM."""
+        return await self._on_garanti(
+            garanti_id, AvsluttVed30(), ctx, lambda g, kontekst: g.avslutt_ved_30(kontekst)
+        )
+
+    async def korriger_garanti(self, garanti_id: UUID, cmd: KorrigerGaranti, ctx: CommandContext) -> Receipt:
+        """UngdomsgarantiKorrigert, also on an ended guarantee."""
+        return await self._on_garanti(garanti_id, cmd, ctx, lambda g, kontekst: g.korriger(cmd, kontekst))
+
+    async def _on_garanti(
+        self,
+        garanti_id: UUID,
+        cmd: Command,
+        ctx: CommandContext,
+        command: Callable[[Ungdomsgaranti, Kontekst], None],
+        *,
+        linked_lop: UUID | None = None,
+    ) -> Receipt:
+        """`command` on one guarantee; an end frees the person for a new one (UG-D1) in the same transaction.
+        `linked_lop`: a løp the command links, which must exist and be the same person's."""
+
+        async def change() -> _Outcome:
+            garanti, kontekst = await self._load(Ungdomsgaranti, garanti_id, ctx)
+            if linked_lop is not None and garanti.aktiv:
+                await self._check_own_lop(garanti, linked_lop)
+            var_aktiv = garanti.aktiv
+            command(garanti, kontekst)
+            if not var_aktiv or garanti.aktiv:
+                return _Outcome(garanti, False, (garanti,))
+            person = await self._person(garanti.person, kontekst)
+            person.avslutt_garanti(garanti.id, kontekst, garanti.regelsett_id)
+            return _Outcome(garanti, False, (person, garanti))
+
+        recheck = self._recheck(Ungdomsgaranti, garanti_id, ctx)
+        return await self._execute(ctx, self._fingerprint(cmd, garanti_id, ctx.kontekst), change, recheck)
+
+    async def _check_own_lop(self, garanti: Ungdomsgaranti, lop_id: UUID) -> None:
+        try:
+            lop = await self.store.get(lop_id, Tiltakslop)
+        except NotFound:
+            raise InvalidRequest("tiltakslop_id: no such løp", felt="tiltakslop_id") from None
+        if lop.person != garanti.person:
+            raise InvalidRequest("tiltakslop_id: the løp belongs to another person", felt="tiltakslop_id")
+
+    # --- the plumbing both aggregates share -------------------------------------------------------------
+
+    async def _load(
+        self, cls: type[Case], agg_id: UUID, ctx: CommandContext, other_office: str | None = None
+    ) -> tuple[Case, Kontekst]:
+        """The aggregate a command acts on, after the access check for its office (and `other_office`, where
+        the command acts on a second one), its person's erasure and If-Match; with the command's context."""
+        aggregat = await self.store.get(agg_id, cls)
+        kontekst = _with_access(ctx, aggregat.nav_enhet)
+        self._alive(aggregat)
+        _with_access(ctx, other_office)
+        if ctx.expected_version is not None and aggregat.version != ctx.expected_version:
+            raise PreconditionFailed("the aggregate has changed since that version", versjon=aggregat.version)
+        return aggregat, kontekst
+
+    def _recheck(
+        self, cls: type[Case], agg_id: UUID, ctx: CommandContext, other_office: str | None = None
+    ) -> Callable[[], Awaitable[object]] | None:
+        """Access judged again for a repeat (contract.md §2: repeats included), against the case as it is."""
+        if ctx.access is None:
+            return None
+        return lambda: self._load(cls, agg_id, replace(ctx, expected_version=None), other_office)
+
+    async def _execute(
+        self,
+        ctx: CommandContext,
+        fingerprint: str | None,
+        run: Callable[[], Awaitable[_Outcome]],
+        recheck: Callable[[], Awaitable[object]] | None = None,
+    ) -> Receipt:
+        """Run a command once per idempotency key, save what it changed in one transaction, and answer.
+
+        The answering aggregate is saved last, so the save's last notification id is its position."""
+        key = ctx.kontekst.command_id
+        if (first := await self._first_answer(key, fingerprint)) is not None:
+            if recheck is not None:
+                await recheck()
+            return first
+        try:
+            outcome = await run()
+        except DomainError:
+            # A repeat racing its first try may load the state the first try just wrote, and be refused by
+            # it (e.g. "ny_tom must be after the current tom"); once the first try has committed, it answers.
+            if (first := await self._first_answer(key, fingerprint)) is None:
+                raise
+            return first
+        answering = outcome.answering
+        aggregat = _NAMES[type(answering)]
+        answer = _StoredAnswer(aggregat, answering.id, answering.version, outcome.created, ctx.per)
+        record = None if key is None else Kommando(key, fingerprint or "", msgspec.json.encode(answer))
+        others = tuple(a for a in outcome.changed if a is not answering)
+        try:
+            ids = await self.store.save(*others, answering, idempotency=record)
+        except DuplicateCommand as dup:  # the same command raced itself: the first one answers
+            return await self._repeat(dup.stored, fingerprint)
+        except VersionConflict:
+            # A repeat racing its own first try writes the same ids and loses on the version; once the first
+            # try has committed, its record answers.
+            if (first := await self._first_answer(key, fingerprint)) is None:
+                raise
+            return first
+        view = None if ctx.per is None else self.view(answering, ctx.per, ids[-1])
+        return Receipt(aggregat, answering.id, answering.version, ids[-1], outcome.created, ctx.per, view)
+
+    async def _first_answer(self, key: str | None, fingerprint: str | None) -> Receipt | None:
+        """The stored answer of the command's first try (None: no key, or no first try stored)."""
+        if key is None:
+            return None
+        stored = await hent(self.store.recorder.pool, key, self.store.recorder.schema)
+        return None if stored is None else await self._repeat(stored, fingerprint)
+
+    async def _repeat(self, stored: LagretKommando, fingerprint: str | None) -> Receipt:
+        if fingerprint is not None and stored.fingerprint != fingerprint:
+            raise DomainError(
+                "IDEMPOTENCY_KEY_REUSED", "the idempotency key was used before with another request"
+            )
+        answer = msgspec.json.decode(stored.svar, type=_StoredAnswer)
+        posisjon = await self._position(answer.id, answer.versjon)
+        view = None
+        if answer.per is not None:
+            aggregat = await self.store.get(answer.id, _CLASSES[answer.aggregat], version=answer.versjon)
+            view = self.view(aggregat, answer.per, posisjon)
+        return Receipt(
+            answer.aggregat, answer.id, answer.versjon, posisjon, answer.opprettet, answer.per, view
+        )
+
+    async def _position(self, agg_id: UUID, versjon: int) -> int:
+        recorder = self.store.recorder
+        posisjon = await recorder.pool.fetchval(
+            f'SELECT notification_id FROM "{recorder.schema}"."{recorder.events_table}" '
+            "WHERE originator_id = $1 AND originator_version = $2",
+            agg_id,
+            versjon,
+        )
+        return int(posisjon or 0)
+
+    async def _person(self, person: Fodselsnummer, kontekst: Kontekst) -> Person:
+        pid = self.person_id(person)
+        try:
+            return await self.store.get(pid, Person)
+        except NotFound:
+            return Person(id=pid, kontekst=kontekst, regelsett_id=PERSON_REGELSETT)
+
+    async def _keys_and_person(self, ny: Tiltakslop | Ungdomsgaranti, kontekst: Kontekst) -> Person:
+        """For a new grant: its person's key (a fresh one for a returning forgotten person) and the person
+        record, concurrently (independent: the record holds no personal field)."""
+        person, nokler = await asyncio.gather(
+            self._person(ny.person, kontekst), self.store.sikre_nokler(ny, ny=True), return_exceptions=True
+        )
+        for utfall in (nokler, person):  # both done before either fails the command
+            if isinstance(utfall, BaseException):
+                raise utfall
+        assert isinstance(person, Person)
+        return person
 
     # --- erasure (GDPR) ------------------------------------------------------------------------------
 
@@ -810,36 +674,3 @@ class Erasure:
     person_id: UUID
     nokkel_odelagt: bool
     posisjon: int | None
-
-
-_KLASSER: dict[str, type[Any]] = {"tiltakslop": Tiltakslop, "ungdomsgaranti": Ungdomsgaranti}
-_LOP_KOMMANDOER = frozenset(
-    {
-        "forleng",
-        "avkort",
-        "endre_malgruppe",
-        "registrer_vurdering",
-        "fastsett_sats",
-        "innvilg_permisjon",
-        "avslutt",
-        "annuller",
-        "korriger",
-    }
-)
-_MED_KONFIG = frozenset({"forleng", "korriger"})
-# Commands that usually move the period a løp occupies (or annul it), so the person record is needed too.
-_FLYTTER_PERIODEN = frozenset({"forleng", "avkort", "avslutt", "annuller", "korriger"})
-_GARANTI_KOMMANDOER = frozenset(
-    {
-        "tildel_kontaktperson",
-        "planlegg_samtale",
-        "registrer_samtale",
-        "registrer_utdanningsvurdering",
-        "registrer_samhandling",
-        "tilby_arbeidsgiveroppfolging",
-        "koble_aktivitet",
-        "avslutt",
-        "avslutt_ved_30",
-        "korriger",
-    }
-)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from uuid import uuid4
 
+from domain.commands import InnvilgGaranti, InnvilgLop, Personalia
 from domain.common import Aktor, Kontekst
-from domain.ident import med_kontrollsiffer
+from domain.ident import Fodselsnummer, med_kontrollsiffer
 
 
 def identer(antall: int, fodt: str = "150890") -> list[str]:
@@ -20,6 +22,25 @@ def identer(antall: int, fodt: str = "150890") -> list[str]:
 
 def ktx(nav_ident: str = "Z990001", enhet: str | None = "0315") -> Kontekst:
     return Kontekst(aktor=Aktor(nav_ident, enhet), correlation_id=uuid4())
+
+
+def _personalia(person: str | Fodselsnummer | None, fodselsdato: date | None) -> Personalia:
+    ident = person.verdi if isinstance(person, Fodselsnummer) else person
+    return Personalia(ident=ident, fodselsdato=fodselsdato)
+
+
+def lop_grant(
+    *, person: str | Fodselsnummer | None = None, fodselsdato: date | None = None, **vilkar: Any
+) -> InnvilgLop:
+    """A løp grant from flat keyword arguments, the person as `person` (identifier) and `fodselsdato`."""
+    return InnvilgLop(person=_personalia(person, fodselsdato), **vilkar)
+
+
+def garanti_grant(
+    *, person: str | Fodselsnummer | None = None, fodselsdato: date | None = None, **felter: Any
+) -> InnvilgGaranti:
+    """A guarantee grant from flat keyword arguments, the person as `person` (identifier) and `fodselsdato`."""
+    return InnvilgGaranti(person=_personalia(person, fodselsdato), **felter)
 
 
 async def ta_igjen(database_url: str, projeksjon: Any) -> None:

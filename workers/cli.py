@@ -253,7 +253,7 @@ def seed(lop: int, garantier: int, seed_value: int, samtidige: int, per_person: 
 
 async def _seed(settings: Settings, dsn: str, lop: int, garantier: int, seed_value: int, samtidige: int,
                 per_person: bool) -> int:
-    from api.common import i_dag
+    from store.service import business_date
     from workers.seed import fremdriftslinje, sammendrag, seed_database
 
     plan, res = await seed_database(
@@ -264,7 +264,7 @@ async def _seed(settings: Settings, dsn: str, lop: int, garantier: int, seed_val
         lop=lop,
         garantier=garantier,
         seed=seed_value,
-        i_dag=i_dag(settings),
+        i_dag=business_date(settings.today),
         samtidige=samtidige,
         flettet=not per_person,
         events_table=settings.events_table,

@@ -30,7 +30,7 @@ from projections.oversikt import Oversikt, tabeller
 from projections.runner import opprett as opprett_visninger
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.service import Service
+from store.service import CommandContext, Service
 from store.settings import Settings
 from workers.supervisor import Session, Supervisor
 from workers.varsler import forretningsdato
@@ -59,7 +59,7 @@ async def avslutt_fylt30(conn: asyncpg.Connection | asyncpg.Pool, tjeneste: Serv
     avsluttet = []
     for garanti_id in await fylt30_kandidater(conn, per):
         try:
-            await tjeneste.endre_garanti(garanti_id, "avslutt_ved_30", fylt30_kontekst(garanti_id))
+            await tjeneste.avslutt_ved_30(garanti_id, CommandContext(fylt30_kontekst(garanti_id)))
         except DomainError as e:  # e.g. GUARANTEE_CLOSED: ended by a caseworker before the views knew
             log.info("FYLT_30 not issued", extra={"garanti_id": str(garanti_id), "code": e.code})
             continue

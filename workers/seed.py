@@ -57,6 +57,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import msgspec
+
+from domain import commands
 from domain.common import Aktor, Kontekst, Malgruppe
 from domain.config import Regelkonfig
 from domain.dates import add_months, add_years, alder, latest_tom
@@ -71,6 +74,7 @@ from domain.katalog import (
     vurdering_intervall_maaneder,
 )
 from domain.ungdomsgaranti import ORDNINGEN_STARTER
+from store.service import CommandContext, Service
 
 AS, NAE = "ARBEIDSSOKER", "NEDSATT_ARBEIDSEVNE"
 
@@ -571,6 +575,39 @@ class Resultat:
         return self.hendelser / self.sekunder if self.sekunder else 0.0
 
 
+# A plan step's command (`Steg.kommando`) as the service's use case and its command type.
+_ENDRE_LOP: dict[str, tuple[type[commands.Command], Any]] = {
+    "forleng": (commands.Forleng, Service.forleng),
+    "avkort": (commands.Avkort, Service.avkort),
+    "endre_malgruppe": (commands.EndreMalgruppe, Service.endre_malgruppe),
+    "registrer_vurdering": (commands.RegistrerVurdering, Service.registrer_vurdering),
+    "fastsett_sats": (commands.FastsettSats, Service.fastsett_sats),
+    "innvilg_permisjon": (commands.InnvilgPermisjon, Service.innvilg_permisjon),
+    "avslutt": (commands.AvsluttLop, Service.avslutt_lop),
+    "annuller": (commands.Annuller, Service.annuller),
+    "korriger": (commands.KorrigerLop, Service.korriger_lop),
+}
+_ENDRE_GARANTI: dict[str, tuple[type[commands.Command], Any]] = {
+    "tildel_kontaktperson": (commands.TildelKontaktperson, Service.tildel_kontaktperson),
+    "registrer_samtale": (commands.RegistrerSamtale, Service.registrer_samtale),
+    "registrer_utdanningsvurdering": (
+        commands.RegistrerUtdanningsvurdering,
+        Service.registrer_utdanningsvurdering,
+    ),
+    "registrer_samhandling": (commands.RegistrerSamhandling, Service.registrer_samhandling),
+    "koble_aktivitet": (commands.KobleAktivitet, Service.koble_aktivitet),
+    "avslutt": (commands.AvsluttGaranti, Service.avslutt_garanti),
+    "korriger": (commands.KorrigerGaranti, Service.korriger_garanti),
+}
+
+
+def grant_command(felter: dict[str, Any], cls: type[commands.InnvilgLop | commands.InnvilgGaranti]) -> Any:
+    """A planned grant (the person as `person` and `fodselsdato`) as its command."""
+    verdier = dict(felter)
+    person = {"ident": verdier.pop("person"), "fodselsdato": verdier.pop("fodselsdato")}
+    return msgspec.convert({**verdier, "person": person}, cls)
+
+
 class _Kjoring:
     """One person's run: the ids its earlier commands created, for the commands that follow."""
 
@@ -579,25 +616,28 @@ class _Kjoring:
         self.lop_ids: list[uuid.UUID] = []
         self.garanti_id: uuid.UUID | None = None
 
-    async def steg(self, tjeneste: Any, steg: Steg, res: Resultat) -> None:
-        kontekst = Kontekst(aktor=steg.aktor, correlation_id=steg.correlation_id)
+    async def steg(self, tjeneste: Service, steg: Steg, res: Resultat) -> None:
+        ctx = CommandContext(Kontekst(aktor=steg.aktor, correlation_id=steg.correlation_id))
         felter = dict(steg.felter)
         lop_ids = self.lop_ids
         try:
             if steg.kind == "innvilg_lop":
-                lop_ids.append((await tjeneste.innvilg_lop(kontekst, **felter)).id)
+                lop_ids.append((await tjeneste.innvilg_lop(grant_command(felter, commands.InnvilgLop), ctx)).id)
                 res.lop += 1
             elif steg.kind == "overgang":
                 if steg.lop is None or steg.lop >= len(lop_ids):
                     return
-                lop_ids.append((await tjeneste.overgang(lop_ids[steg.lop], kontekst, **felter)).id)
+                overgang = msgspec.convert(felter, commands.Overgang)
+                lop_ids.append((await tjeneste.overgang(lop_ids[steg.lop], overgang, ctx)).id)
                 res.lop += 1
             elif steg.kind == "endre_lop":
                 if steg.lop is None or steg.lop >= len(lop_ids):
                     return  # the løp was refused: its follow-ups are moot
-                await tjeneste.endre_lop(lop_ids[steg.lop], steg.kommando, kontekst, **felter)
+                cls, bruk = _ENDRE_LOP[steg.kommando or ""]
+                await bruk(tjeneste, lop_ids[steg.lop], msgspec.convert(felter, cls), ctx)
             elif steg.kind == "innvilg_garanti":
-                self.garanti_id = (await tjeneste.innvilg_garanti(kontekst, **felter)).id
+                garanti = grant_command(felter, commands.InnvilgGaranti)
+                self.garanti_id = (await tjeneste.innvilg_garanti(garanti, ctx)).id
                 res.garantier += 1
             elif steg.kind == "endre_garanti":
                 if self.garanti_id is None:
@@ -607,12 +647,16 @@ class _Kjoring:
                     if nr >= len(lop_ids):
                         return
                     felter["tiltakslop_id"] = lop_ids[nr]
-                await tjeneste.endre_garanti(self.garanti_id, steg.kommando, kontekst, **felter)
+                if steg.kommando == "avslutt_ved_30":
+                    await tjeneste.avslutt_ved_30(self.garanti_id, ctx)
+                else:
+                    cls, bruk = _ENDRE_GARANTI[steg.kommando or ""]
+                    await bruk(tjeneste, self.garanti_id, msgspec.convert(felter, cls), ctx)
             res.kommandoer += 1
         except DomainError as e:
             res.avvist[e.code] += 1
             if len(res.avvist_eksempler) < 20:
-                res.avvist_eksempler.append(f"{steg.kind}/{steg.kommando}: {e.code} {e} {getattr(e, 'limits', '')}")
+                res.avvist_eksempler.append(f"{steg.kind}/{steg.kommando}: {e.code} {e} {e.limits}")
 
 
 async def kjor(

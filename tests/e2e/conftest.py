@@ -106,10 +106,9 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings, *, rask: bool = True) -> AsyncIterator[Server]:
+async def serve(settings: Settings) -> AsyncIterator[Server]:
     """The app, served by uvicorn in this event loop on a free loopback port, with the projection runners
-    `forlop up` starts beside it (workers/stack.py), until the block ends. `rask=False`: without the fast
-    path of the busiest routes (api/rask.py)."""
+    `forlop up` starts beside it (workers/stack.py), until the block ends."""
     assert settings.database_url is not None
     stopp = asyncio.Event()
     runners = [
@@ -120,7 +119,7 @@ async def serve(settings: Settings, *, rask: bool = True) -> AsyncIterator[Serve
     ]
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings, rask=rask), host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False
+        create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False
     )
     userver = _Server(config)  # uvicorn without its signal handlers
     app = config.app

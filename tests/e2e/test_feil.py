@@ -238,6 +238,9 @@ async def test_an_actor_outside_its_role_or_offices_is_403_before_the_body_is_ju
     not_json = await client.post(
         f"{saker.garanti}/samtaler", content=b"{", headers={**bergen, "Content-Type": "application/json"}
     )
+    no_body = await client.post(
+        f"{saker.lop}/avkorting", content=b"", headers={**bergen, "Content-Type": "application/json"}
+    )
 
     assert_problem(revisor_grant, 403, "FORBIDDEN")
     assert_problem(other_office_grant, 403, "FORBIDDEN")
@@ -248,6 +251,18 @@ async def test_an_actor_outside_its_role_or_offices_is_403_before_the_body_is_ju
     assert_problem(malformed_grant, 403, "FORBIDDEN")
     assert_problem(malformed_command, 403, "FORBIDDEN")
     assert_problem(not_json, 403, "FORBIDDEN")
+    assert_problem(no_body, 403, "FORBIDDEN")
+    assert await count_events(server.database_url) == before
+
+
+async def test_a_command_without_a_body_is_400_for_a_caller_who_may_act(client, sb_0315, saker, server):
+    before = await count_events(server.database_url)
+
+    response = await client.post(
+        f"{saker.lop}/avkorting", content=b"", headers={**sb_0315, "Content-Type": "application/json"}
+    )
+
+    assert_problem(response, 400, "INVALID_REQUEST")
     assert await count_events(server.database_url) == before
 
 

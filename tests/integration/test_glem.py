@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from domain.commands import Forleng, TildelKontaktperson
 from domain.config import STANDARD
 from domain.errors import PersonGlemt
 from domain.ident import Fodselsnummer
@@ -25,8 +26,8 @@ from store.envelope import pseudonym
 from store.mapper import ForlopMapper, mapper_for, verify_chain
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.service import Service
-from tests.hjelp import identer, ktx, ta_igjen
+from store.service import CommandContext, Service
+from tests.hjelp import garanti_grant, identer, ktx, lop_grant, ta_igjen
 from tests.integration.nats_hjelp import ledig_port, les_strom
 from workers.embedded_nats import start_nats
 from workers.nats_setup import HENDELSER
@@ -111,7 +112,7 @@ async def innvilg(tjeneste: Service, ident: str, fodt: date, **extra):
         fom=date(2025, 1, 1), tom=date(2025, 6, 30), nav_enhet="0315", vedtak_ref="V-1",
     )
     grant.update(extra)
-    return await tjeneste.innvilg_lop(ktx(), **grant)
+    return await tjeneste.innvilg_lop(lop_grant(**grant), CommandContext(ktx()))
 
 
 async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_verifies(
@@ -119,15 +120,26 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
 ):
     pool = tjeneste.store.recorder.pool
     lop_a = await innvilg(tjeneste, A, A_FODT)
-    await tjeneste.endre_lop(lop_a.id, "forleng", ktx(), ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE")
-    garanti_a = await tjeneste.innvilg_garanti(
-        ktx(), person=A, fodselsdato=A_FODT, fom=date(2025, 1, 2), nav_enhet="0315", bistandsbehov_vedtak_ref="14A-1"
+    await tjeneste.forleng(
+        lop_a.id, Forleng(ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE"), CommandContext(ktx())
     )
-    await tjeneste.endre_garanti(
-        garanti_a.id, "tildel_kontaktperson", ktx(), nav_ident="Z990002", fom=date(2025, 1, 3)
+    garanti_a = await tjeneste.innvilg_garanti(
+        garanti_grant(
+            person=A,
+            fodselsdato=A_FODT,
+            fom=date(2025, 1, 2),
+            nav_enhet="0315",
+            bistandsbehov_vedtak_ref="14A-1",
+        ),
+        CommandContext(ktx()),
+    )
+    await tjeneste.tildel_kontaktperson(
+        garanti_a.id, TildelKontaktperson(nav_ident="Z990002", fom=date(2025, 1, 3)), CommandContext(ktx())
     )
     lop_b = await innvilg(tjeneste, B, B_FODT)
-    await tjeneste.endre_lop(lop_b.id, "forleng", ktx(), ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE")
+    await tjeneste.forleng(
+        lop_b.id, Forleng(ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE"), CommandContext(ktx())
+    )
     projeksjon = oversikt()
     await catch_up(database_url, projeksjon)
 
@@ -137,8 +149,8 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
     assert await pool.fetchval("SELECT count(*) FROM v_lop") == 2
     assert funn(for_glemsel, A, A_FODT) == [] and funn(for_glemsel, B, B_FODT) == []
     # ... yet they read back (the key is live).
-    assert (await tjeneste.les(lop_a.id, "tiltakslop", PER)).person.ident == A
-    assert (await tjeneste.les(garanti_a.id, "ungdomsgaranti", PER)).person.fodselsdato == A_FODT
+    assert (await tjeneste.read_lop(lop_a.id, PER)).person.ident == A
+    assert (await tjeneste.read_garanti(garanti_a.id, PER)).person.fodselsdato == A_FODT
 
     relay = Relay(database_url, nats_server, PSEUDONYM_KEY, poll_seconds=0.1, mapper=mapper_for(KEY, kryptert=True))
     await relay_alt(database_url, nats_server, relay, tjeneste)
@@ -146,8 +158,8 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
     pseudonym_a = pseudonym(PSEUDONYM_KEY, Fodselsnummer(A))
     assert any(m[1]["data"].get("person_pseudonym") == pseudonym_a for m in for_meldinger)
 
-    b_for = await tjeneste.les(lop_b.id, "tiltakslop", PER)
-    b_historikk_for, _ = await tjeneste.historikk(lop_b.id, "tiltakslop")
+    b_for = await tjeneste.read_lop(lop_b.id, PER)
+    b_historikk_for, _ = await tjeneste.history(lop_b.id, "tiltakslop")
     b_rader_for = [tuple(r) for r in await pool.fetch("SELECT * FROM v_lop WHERE lop_id = $1", lop_b.id)]
 
     # Forget A (the tombstone is stored on the person record), then more work happens for B.
@@ -155,7 +167,9 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
     assert glemsel.nokkel_odelagt and glemsel.posisjon is not None
     igjen = await tjeneste.glem(Fodselsnummer(A), ktx("SYSTEM", None), pseudonym_a)
     assert igjen.posisjon is None and not igjen.nokkel_odelagt  # idempotent: nothing more recorded
-    await tjeneste.endre_lop(lop_b.id, "forleng", ktx(), ny_tom=date(2025, 11, 30), aarsak="BEHOV_VIDERE")
+    await tjeneste.forleng(
+        lop_b.id, Forleng(ny_tom=date(2025, 11, 30), aarsak="BEHOV_VIDERE"), CommandContext(ktx())
+    )
     await catch_up(database_url, projeksjon)
     await relay_alt(database_url, nats_server, relay, tjeneste)
 
@@ -190,24 +204,26 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
             assert "person_pseudonym" not in k.data and k.data.get("fodselsdato") is None
 
     # History: the personal fields show as erased; reads and commands answer 410 PERSON_GLEMT.
-    historikk, _ = await tjeneste.historikk(lop_a.id, "tiltakslop")
+    historikk, _ = await tjeneste.history(lop_a.id, "tiltakslop")
     innvilget = historikk.elementer[0]
     assert innvilget.type == "TiltakslopInnvilget"
     assert innvilget.data["fodselsdato"] is None and innvilget.data["glemt"] is True
     assert "person" not in innvilget.data
-    ghistorikk, _ = await tjeneste.historikk(garanti_a.id, "ungdomsgaranti")
+    ghistorikk, _ = await tjeneste.history(garanti_a.id, "ungdomsgaranti")
     assert ghistorikk.elementer[0].data["glemt"] is True
     with pytest.raises(PersonGlemt):
-        await tjeneste.les(lop_a.id, "tiltakslop", PER)
+        await tjeneste.read_lop(lop_a.id, PER)
     with pytest.raises(PersonGlemt):
-        await tjeneste.les(garanti_a.id, "ungdomsgaranti", PER)
+        await tjeneste.read_garanti(garanti_a.id, PER)
     with pytest.raises(PersonGlemt):
-        await tjeneste.endre_lop(lop_a.id, "forleng", ktx(), ny_tom=date(2025, 12, 31), aarsak="BEHOV_VIDERE")
+        await tjeneste.forleng(
+            lop_a.id, Forleng(ny_tom=date(2025, 12, 31), aarsak="BEHOV_VIDERE"), CommandContext(ktx())
+        )
     assert await tjeneste.oversikt(Fodselsnummer(A), PER) == ([], [])
     # A fresh process (empty cache) reads the same: the key is gone from the database, not just a cache.
     fersk = Service(EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY)
     with pytest.raises(PersonGlemt):
-        await fersk.les(lop_a.id, "tiltakslop", PER)
+        await fersk.read_lop(lop_a.id, PER)
 
     # The log verifies for every stream, without any key.
     stored = [
@@ -241,12 +257,12 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
     assert funn(await raa_bytes(pool), A, A_FODT) == []
 
     # B is untouched: the same reads as before (but for the new extension), the same history before it.
-    b_etter = await tjeneste.les(lop_b.id, "tiltakslop", PER)
+    b_etter = await tjeneste.read_lop(lop_b.id, PER)
     assert b_etter.person.ident == B and b_etter.person.fodselsdato == B_FODT
     assert b_etter.tom == date(2025, 11, 30)
     felt = ("person", "fom", "tiltakstype", "nav_enhet", "malgruppe", "status", "regelsett_id")
     assert [getattr(b_etter, f) for f in felt] == [getattr(b_for, f) for f in felt]
-    b_historikk_etter, _ = await tjeneste.historikk(lop_b.id, "tiltakslop")
+    b_historikk_etter, _ = await tjeneste.history(lop_b.id, "tiltakslop")
     assert b_historikk_etter.elementer[: len(b_historikk_for.elementer)] == b_historikk_for.elementer
     assert b_rader_for[0][2] == b_rader_live[0][2]  # same person column
 
@@ -257,8 +273,10 @@ async def test_events_stored_in_clear_before_encryption_still_load_and_can_be_fo
     lop = await innvilg(klar, A, A_FODT)
     assert any(A.encode() in bytes(r[0]) for r in await pool.fetch("SELECT state FROM forlop_events"))
 
-    assert (await tjeneste.les(lop.id, "tiltakslop", PER)).person.ident == A  # the encrypting mapper reads clear
-    await tjeneste.endre_lop(lop.id, "forleng", ktx(), ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE")
+    assert (await tjeneste.read_lop(lop.id, PER)).person.ident == A  # the encrypting mapper reads clear
+    await tjeneste.forleng(
+        lop.id, Forleng(ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE"), CommandContext(ktx())
+    )
     await catch_up(database_url, oversikt())
     rad = await pool.fetchrow("SELECT tilstand FROM v_lop WHERE lop_id = $1", lop.id)
     assert A.encode() not in bytes(rad[0])  # re-encoded for the view under a key created for the person
@@ -275,12 +293,12 @@ async def test_a_forgotten_person_who_returns_gets_a_new_key_and_the_old_cases_s
     await tjeneste.glem(Fodselsnummer(A), ktx("SYSTEM", None), pseudonym(PSEUDONYM_KEY, Fodselsnummer(A)))
     ny = await innvilg(tjeneste, A, A_FODT, fom=date(2025, 2, 1))  # no overlap refusal: the record let go
 
-    assert (await tjeneste.les(ny.id, "tiltakslop", PER)).person.ident == A
+    assert (await tjeneste.read_lop(ny.id, PER)).person.ident == A
     with pytest.raises(PersonGlemt):
-        await tjeneste.les(gammel.id, "tiltakslop", PER)
+        await tjeneste.read_lop(gammel.id, PER)
     fersk = Service(EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY)
     with pytest.raises(PersonGlemt):
-        await fersk.les(gammel.id, "tiltakslop", PER)
+        await fersk.read_lop(gammel.id, PER)
     lop, _ = await fersk.oversikt(Fodselsnummer(A), PER)
     assert [x.id for x in lop] == [ny.id]
     await catch_up(database_url, oversikt())
@@ -304,9 +322,9 @@ async def test_forlop_glem_reads_the_identifier_from_a_file_and_forgets(tjeneste
     ut = capsys.readouterr().out
     assert "forgotten" in ut and A not in ut and "1 view rows deleted" in ut
     with pytest.raises(PersonGlemt):
-        await Service(EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY).les(
-            lop.id, "tiltakslop", PER
-        )
+        await Service(
+            EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY
+        ).read_lop(lop.id, PER)
     assert await forget_person(settings, A) == 0
     assert "already forgotten" in capsys.readouterr().out
     assert await forget_person(settings, "12345678901") == 2

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
+from domain.commands import AvsluttGaranti
 from domain.common import Aktor, Kontekst
 from domain.config import STANDARD
 from projections.oversikt import Oversikt
@@ -20,8 +21,8 @@ from projections.runner import opprett
 from store.mapper import ForlopMapper
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.service import Service
-from tests.hjelp import identer, ta_igjen
+from store.service import CommandContext, Service
+from tests.hjelp import garanti_grant, identer, ta_igjen
 from workers.scheduler import Scheduler, avslutt_fylt30, fylt30_kontekst
 
 KEY = b"test-person-key"
@@ -62,7 +63,7 @@ async def garanti(tjeneste: Service, ident: str = IDENT, **extra: Any) -> UUID:
     )
     grant.update(extra)
     ktx = Kontekst(aktor=Aktor("Z990001", "0315"), correlation_id=uuid4())
-    return (await tjeneste.innvilg_garanti(ktx, **grant)).id
+    return (await tjeneste.innvilg_garanti(garanti_grant(**grant), CommandContext(ktx))).id
 
 
 async def avsluttet(database_url: str, garanti_id: UUID) -> list[asyncpg.Record]:
@@ -94,9 +95,9 @@ async def test_fylt_30_ends_the_guarantee_on_the_30th_birthday_once_not_the_day_
     assert again_before_the_views_know == [garanti_id]  # answered by the idempotency key, nothing appended
     assert after_the_views_know == []
     assert len(await avsluttet(database_url, garanti_id)) == 1
-    ended = await tjeneste.hent_garanti(garanti_id)
+    ended = await tjeneste.get_garanti(garanti_id)
     assert ended.avslutningsaarsak == "FYLT_30" and ended.avsluttet_tom == date(2025, 8, 14)  # UG-5
-    history, _ = await tjeneste.historikk(garanti_id, "ungdomsgaranti")
+    history, _ = await tjeneste.history(garanti_id, "ungdomsgaranti")
     last = msgspec_builtins(history)[-1]
     assert last["aktor"] == {"nav_ident": "SYSTEM", "enhet": None}
     assert last["correlation_id"] == str(fylt30_kontekst(garanti_id).correlation_id)
@@ -113,7 +114,9 @@ async def test_a_guarantee_ended_by_a_caseworker_before_the_views_knew_is_skippe
     garanti_id = await garanti(tjeneste)
     await catch_up(database_url)
     ktx = Kontekst(aktor=Aktor("Z990001", "0315"), correlation_id=uuid4())
-    await tjeneste.endre_garanti(garanti_id, "avslutt", ktx, tom=date(2025, 8, 1), aarsak="BEHOV_OPPHORT")
+    await tjeneste.avslutt_garanti(
+        garanti_id, AvsluttGaranti(tom=date(2025, 8, 1), aarsak="BEHOV_OPPHORT"), CommandContext(ktx)
+    )
 
     answered = await avslutt_fylt30(tjeneste.store.recorder.pool, tjeneste, BURSDAG_30)
 

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 import asyncpg
 import pytest
 
+from domain.commands import Avkort, AvsluttLop, Forleng, KorrigerLop, NyttLop, Overgang, TildelKontaktperson
 from domain.config import STANDARD
 from projections import queries
 from projections.oversikt import Oversikt
@@ -23,8 +24,8 @@ from store.dto import garanti_visning, lop_visning
 from store.mapper import mapper_for
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.service import Service
-from tests.hjelp import identer, ktx, ta_igjen
+from store.service import CommandContext, Service
+from tests.hjelp import garanti_grant, identer, ktx, lop_grant, ta_igjen
 from workers.projector import Projector
 
 KEY = b"test-person-key"
@@ -63,7 +64,7 @@ async def innvilg(tjeneste: Service, nr: int, tiltakstype="ARBEIDSTRENING", **ex
         vedtak_ref="V-1",
     )
     grant.update(extra)
-    return await tjeneste.innvilg_lop(ktx(), **grant)
+    return await tjeneste.innvilg_lop(lop_grant(**grant), CommandContext(ktx()))
 
 
 async def catch_up(database_url: str) -> None:
@@ -104,8 +105,8 @@ async def live(database_url: str) -> tuple[list[tuple], list[tuple]]:
 
 async def test_runner_applies_each_event_once_and_records_its_position(tjeneste, database_url):
     first = await innvilg(tjeneste, 0)
-    await tjeneste.endre_lop(
-        first.id, "forleng", ktx(), ny_tom=date(2026, 3, 31), aarsak="NEDSATT_ARBEIDSEVNE"
+    await tjeneste.forleng(
+        first.id, Forleng(ny_tom=date(2026, 3, 31), aarsak="NEDSATT_ARBEIDSEVNE"), CommandContext(ktx())
     )
 
     await catch_up(database_url)
@@ -169,24 +170,44 @@ async def test_rebuild_by_aggregate_in_parallel_equals_the_log_applied_in_order(
         t = tjeneste if nr % 3 == 0 else kryptert
         lop.append(await innvilg(t, nr))
         for steg in range(nr % 3):
-            await t.endre_lop(
-                lop[-1].id, "forleng", ktx(), ny_tom=date(2026, 1 + steg, 28), aarsak="NEDSATT_ARBEIDSEVNE"
+            await t.forleng(
+                lop[-1].id,
+                Forleng(ny_tom=date(2026, 1 + steg, 28), aarsak="NEDSATT_ARBEIDSEVNE"),
+                CommandContext(ktx()),
             )
-    await kryptert.endre_lop(lop[4].id, "avslutt", ktx(), sluttdato=date(2025, 11, 30), aarsak="FULLFORT")
+    await kryptert.avslutt_lop(
+        lop[4].id, AvsluttLop(sluttdato=date(2025, 11, 30), aarsak="FULLFORT"), CommandContext(ktx())
+    )
     await kryptert.overgang(
         lop[7].id,
-        ktx(),
-        sluttdato=date(2025, 6, 30),
-        til=dict(tiltakstype="OPPFOLGING", malgruppe="NEDSATT_ARBEIDSEVNE", fom=date(2025, 7, 1),
-                 tom=date(2025, 12, 31), nav_enhet="0315", vedtak_ref="V-2"),
-    )  # fmt: skip
+        Overgang(
+            sluttdato=date(2025, 6, 30),
+            til=NyttLop(
+                tiltakstype="OPPFOLGING",
+                malgruppe="NEDSATT_ARBEIDSEVNE",
+                fom=date(2025, 7, 1),
+                tom=date(2025, 12, 31),
+                nav_enhet="0315",
+                vedtak_ref="V-2",
+            ),
+        ),
+        CommandContext(ktx()),
+    )
     for nr in range(20, 24):
         garanti = await kryptert.innvilg_garanti(
-            ktx(), person=IDENTER[nr], fodselsdato=date(2000, 8, 15), fom=date(2025, 1, 2), nav_enhet="0315",
-            bistandsbehov_vedtak_ref="14A-1",
-        )  # fmt: skip
-        await kryptert.endre_garanti(
-            garanti.id, "tildel_kontaktperson", ktx(), nav_ident=f"Z12345{nr % 10}", fom=date(2025, 1, 10)
+            garanti_grant(
+                person=IDENTER[nr],
+                fodselsdato=date(2000, 8, 15),
+                fom=date(2025, 1, 2),
+                nav_enhet="0315",
+                bistandsbehov_vedtak_ref="14A-1",
+            ),
+            CommandContext(ktx()),
+        )
+        await kryptert.tildel_kontaktperson(
+            garanti.id,
+            TildelKontaktperson(nav_ident=f"Z12345{nr % 10}", fom=date(2025, 1, 10)),
+            CommandContext(ktx()),
         )
     glemt = Fodselsnummer(IDENTER[5])
     await kryptert.glem(glemt, ktx("SYSTEM", None), pseudonym(b"pseudonym-key", glemt))
@@ -278,8 +299,8 @@ async def test_runner_killed_mid_batch_resumes_and_equals_a_fresh_rebuild(tjenes
     for nr in range(60):
         lop = await innvilg(tjeneste, nr)
         for k in range(4):
-            await tjeneste.endre_lop(
-                lop.id, "avkort", ktx(), ny_tom=date(2025, 12, 31) - timedelta(days=k + 1)
+            await tjeneste.avkort(
+                lop.id, Avkort(ny_tom=date(2025, 12, 31) - timedelta(days=k + 1)), CommandContext(ktx())
             )
     total = await tjeneste.store.recorder.pool.fetchval("SELECT max(notification_id) FROM forlop_events")
     env = {
@@ -417,20 +438,22 @@ async def test_date_8_tom_and_cap_alerts_on_the_board_fire_at_their_lead(tjenest
 
 async def test_ug_d8_guarantee_alerts_on_the_board_and_the_contact_person_caseload(tjeneste, database_url):
     garanti = await tjeneste.innvilg_garanti(
-        ktx(),
-        person=IDENTER[1],
-        fodselsdato=date(2000, 8, 15),
-        fom=date(2025, 1, 2),
-        nav_enhet="0315",
-        bistandsbehov_vedtak_ref="14A-1",
+        garanti_grant(
+            person=IDENTER[1],
+            fodselsdato=date(2000, 8, 15),
+            fom=date(2025, 1, 2),
+            nav_enhet="0315",
+            bistandsbehov_vedtak_ref="14A-1",
+        ),
+        CommandContext(ktx()),
     )
     await catch_up(database_url)
     pool = tjeneste.store.recorder.pool
 
     day_15 = (await board(pool, date(2025, 1, 16)))[0]
     day_16 = (await board(pool, date(2025, 1, 17)))[0]
-    await tjeneste.endre_garanti(
-        garanti.id, "tildel_kontaktperson", ktx(), nav_ident="Z123456", fom=date(2025, 1, 10)
+    await tjeneste.tildel_kontaktperson(
+        garanti.id, TildelKontaktperson(nav_ident="Z123456", fom=date(2025, 1, 10)), CommandContext(ktx())
     )
     await catch_up(database_url)
     assigned = (await board(pool, date(2025, 1, 17)))[0]
@@ -448,16 +471,18 @@ async def test_tiltakshistorikk_lists_every_lop_of_the_person_with_the_transitio
     fra = await innvilg(tjeneste, 0)
     ny = await tjeneste.overgang(
         fra.id,
-        ktx(),
-        sluttdato=date(2025, 6, 30),
-        til=dict(
-            tiltakstype="OPPFOLGING",
-            malgruppe="NEDSATT_ARBEIDSEVNE",
-            fom=date(2025, 7, 1),
-            tom=date(2025, 12, 31),
-            nav_enhet="0315",
-            vedtak_ref="V-2",
+        Overgang(
+            sluttdato=date(2025, 6, 30),
+            til=NyttLop(
+                tiltakstype="OPPFOLGING",
+                malgruppe="NEDSATT_ARBEIDSEVNE",
+                fom=date(2025, 7, 1),
+                tom=date(2025, 12, 31),
+                nav_enhet="0315",
+                vedtak_ref="V-2",
+            ),
         ),
+        CommandContext(ktx()),
     )
     await innvilg(tjeneste, 1)
     await catch_up(database_url)
@@ -487,7 +512,9 @@ async def test_replay_as_known_before_a_correction_shows_the_uncorrected_view_an
     await asyncio.sleep(1.1)
     before = datetime.now(UTC)
     await asyncio.sleep(1.1)
-    await tjeneste.endre_lop(lop.id, "korriger", ktx(), tom=date(2025, 10, 31), begrunnelse="feil tom i vedtaket")
+    await tjeneste.korriger_lop(
+        lop.id, KorrigerLop(tom=date(2025, 10, 31), begrunnelse="feil tom i vedtaket"), CommandContext(ktx())
+    )
     await asyncio.sleep(1.1)
     after = datetime.now(UTC)
     env = {**os.environ, "DATABASE_URL": database_url, "FORLOP_PERSON_KEY": KEY.decode()}

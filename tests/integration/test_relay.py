@@ -14,11 +14,13 @@ from uuid import uuid4
 
 import pytest
 
+from domain.commands import Forleng, RegistrerSamtale
 from domain.common import Aktor, Kontekst
 from domain.config import STANDARD
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.service import Service
+from store.service import CommandContext, Service
+from tests.hjelp import garanti_grant, lop_grant
 from tests.integration.nats_hjelp import i_rekkefolge_per_aggregat, ledig_port, les_strom
 from tests.integration.test_projeksjoner import IDENTER
 from workers.embedded_nats import start_nats
@@ -56,11 +58,21 @@ def nats_server(tmp_path):
 
 async def grant_and_extend(tjeneste: Service, nr: int) -> None:
     lop = await tjeneste.innvilg_lop(
-        ktx(), person=IDENTER[nr], fodselsdato=date(1990, 8, 15), tiltakstype="ARBEIDSTRENING",
-        malgruppe="NEDSATT_ARBEIDSEVNE", fom=date(2025, 1, 1), tom=date(2025, 6, 30), nav_enhet="0315",
-        vedtak_ref="V-1",
+        lop_grant(
+            person=IDENTER[nr],
+            fodselsdato=date(1990, 8, 15),
+            tiltakstype="ARBEIDSTRENING",
+            malgruppe="NEDSATT_ARBEIDSEVNE",
+            fom=date(2025, 1, 1),
+            tom=date(2025, 6, 30),
+            nav_enhet="0315",
+            vedtak_ref="V-1",
+        ),
+        CommandContext(ktx()),
     )
-    await tjeneste.endre_lop(lop.id, "forleng", ktx(), ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE")
+    await tjeneste.forleng(
+        lop.id, Forleng(ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE"), CommandContext(ktx())
+    )
 
 
 async def published_events(tjeneste: Service) -> int:
@@ -231,12 +243,20 @@ async def test_a_run_of_one_aggregates_events_goes_out_in_order_without_a_pause(
     an aggregate in flight), which must not stall the batch (the earlier one is flushed before the wait)."""
     garanti = (
         await tjeneste.innvilg_garanti(
-            ktx(), person=IDENTER[0], fodselsdato=date(2000, 8, 15), fom=date(2025, 1, 2), nav_enhet="0315",
-            bistandsbehov_vedtak_ref="14A-1",
+            garanti_grant(
+                person=IDENTER[0],
+                fodselsdato=date(2000, 8, 15),
+                fom=date(2025, 1, 2),
+                nav_enhet="0315",
+                bistandsbehov_vedtak_ref="14A-1",
+            ),
+            CommandContext(ktx()),
         )
     ).id
     for dag in range(1, 26):
-        await tjeneste.endre_garanti(garanti, "registrer_samtale", ktx(), dato=date(2025, 2, dag), kanal="VIDEO")
+        await tjeneste.registrer_samtale(
+            garanti, RegistrerSamtale(dato=date(2025, 2, dag), kanal="VIDEO"), CommandContext(ktx())
+        )
     for nr in range(1, 6):
         await grant_and_extend(tjeneste, nr)
     total = await published_events(tjeneste)

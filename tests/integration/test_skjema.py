@@ -20,6 +20,30 @@ import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from domain.commands import (
+    Annuller,
+    Avkort,
+    AvsluttGaranti,
+    AvsluttLop,
+    EndreMalgruppe,
+    FastsettSats,
+    Forleng,
+    InnvilgGaranti,
+    InnvilgLop,
+    InnvilgPermisjon,
+    KobleAktivitet,
+    KorrigerGaranti,
+    KorrigerLop,
+    NyttLop,
+    Overgang,
+    PlanleggSamtale,
+    RegistrerSamhandling,
+    RegistrerSamtale,
+    RegistrerUtdanningsvurdering,
+    RegistrerVurdering,
+    TilbyArbeidsgiveroppfolging,
+    TildelKontaktperson,
+)
 from domain.common import Aktor, Kontekst
 from domain.config import STANDARD
 from domain.ident import Fodselsnummer
@@ -29,7 +53,8 @@ from store import envelope
 from store.mapper import ForlopMapper
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.service import Service
+from store.service import CommandContext, Service
+from tests.hjelp import garanti_grant, lop_grant
 from tests.integration.nats_hjelp import ledig_port
 from tests.integration.test_projeksjoner import IDENTER
 from workers import schemas
@@ -105,8 +130,8 @@ async def les(url: str, stream: str) -> list[tuple[str, dict[str, Any], dict[str
         await nc.close()
 
 
-def lop_grant(nr: int, tiltakstype: str = "ARBEIDSTRENING", **extra: Any) -> dict[str, Any]:
-    grant: dict[str, Any] = dict(
+def grant(nr: int, tiltakstype: str = "ARBEIDSTRENING", **extra: Any) -> InnvilgLop:
+    verdier: dict[str, Any] = dict(
         person=IDENTER[nr],
         fodselsdato=date(1990, 8, 15),
         tiltakstype=tiltakstype,
@@ -116,104 +141,72 @@ def lop_grant(nr: int, tiltakstype: str = "ARBEIDSTRENING", **extra: Any) -> dic
         nav_enhet="0315",
         vedtak_ref="V-1",
     )
-    grant.update(extra)
-    return grant
+    return lop_grant(**(verdier | extra))
+
+
+def ung(nr: int, ref: str) -> InnvilgGaranti:
+    return garanti_grant(
+        person=IDENTER[nr], fodselsdato=date(2000, 8, 15), fom=date(2025, 1, 2), nav_enhet="0315",
+        bistandsbehov_vedtak_ref=ref,
+    )  # fmt: skip
 
 
 async def every_event_type(t: Service) -> None:
     """At least one event of every published type of both aggregates, through the command service."""
+
+    def c() -> CommandContext:
+        return CommandContext(ktx())
+
     # Tiltaksløp: grant, extension, shortening, correction, target group, then a transition (end + grant).
-    lop = (await t.innvilg_lop(ktx(), **lop_grant(0))).id
-    await t.endre_lop(lop, "forleng", ktx(), ny_tom=date(2026, 3, 31), aarsak="NEDSATT_ARBEIDSEVNE")
-    await t.endre_lop(lop, "avkort", ktx(), ny_tom=date(2026, 2, 28))
-    await t.endre_lop(lop, "korriger", ktx(), vedtak_ref="V-2", begrunnelse="ny referanse")
-    await t.endre_lop(
-        lop, "endre_malgruppe", ktx(), ny_malgruppe="ARBEIDSSOKER", fom=date(2025, 3, 1), vedtak_ref="AEV-3"
+    lop = (await t.innvilg_lop(grant(0), c())).id
+    await t.forleng(lop, Forleng(ny_tom=date(2026, 3, 31), aarsak="NEDSATT_ARBEIDSEVNE"), c())
+    await t.avkort(lop, Avkort(ny_tom=date(2026, 2, 28)), c())
+    await t.korriger_lop(lop, KorrigerLop(vedtak_ref="V-2", begrunnelse="ny referanse"), c())
+    await t.endre_malgruppe(
+        lop, EndreMalgruppe(ny_malgruppe="ARBEIDSSOKER", fom=date(2025, 3, 1), vedtak_ref="AEV-3"), c()
     )
-    await t.overgang(
-        lop,
-        ktx(),
-        sluttdato=date(2025, 6, 30),
-        til=dict(
-            tiltakstype="OPPFOLGING",
-            malgruppe="NEDSATT_ARBEIDSEVNE",
-            fom=date(2025, 7, 1),
-            tom=date(2025, 12, 31),
-            nav_enhet="0315",
-            vedtak_ref="V-3",
-        ),
+    til = NyttLop(
+        tiltakstype="OPPFOLGING", malgruppe="NEDSATT_ARBEIDSEVNE", fom=date(2025, 7, 1), tom=date(2025, 12, 31),
+        nav_enhet="0315", vedtak_ref="V-3",
+    )  # fmt: skip
+    await t.overgang(lop, Overgang(sluttdato=date(2025, 6, 30), til=til), c())
+    annullert = (await t.innvilg_lop(grant(1), c())).id
+    await t.annuller(annullert, Annuller(begrunnelse="innvilget ved en feil"), c())
+    avsluttet = (await t.innvilg_lop(grant(2), c())).id
+    await t.avslutt_lop(avsluttet, AvsluttLop(sluttdato=date(2025, 11, 30), aarsak="FULLFORT"), c())
+    aft = (await t.innvilg_lop(grant(3, "AFT"), c())).id
+    vurdering = RegistrerVurdering(dato=date(2025, 3, 31), type="AFT_STATUS_PROGRESJON", utfall="FORTSETTER")
+    await t.registrer_vurdering(aft, vurdering, c())
+    lts = (await t.innvilg_lop(grant(4, "MIDLERTIDIG_LONNSTILSKUDD", malgruppe="ARBEIDSSOKER"), c())).id
+    await t.fastsett_sats(lts, FastsettSats(prosent=35, fom=date(2025, 3, 1)), c())
+    vta = (await t.innvilg_lop(grant(5, "VTA", tom=None), c())).id
+    permisjon = InnvilgPermisjon(
+        fom=date(2025, 3, 1), tom=date(2025, 8, 28), type="HOSPITERING", vertsbedrift="Bedrift AS"
     )
-    annullert = (await t.innvilg_lop(ktx(), **lop_grant(1))).id
-    await t.endre_lop(annullert, "annuller", ktx(), begrunnelse="innvilget ved en feil")
-    avsluttet = (await t.innvilg_lop(ktx(), **lop_grant(2))).id
-    await t.endre_lop(avsluttet, "avslutt", ktx(), sluttdato=date(2025, 11, 30), aarsak="FULLFORT")
-    aft = (await t.innvilg_lop(ktx(), **lop_grant(3, "AFT"))).id
-    await t.endre_lop(
-        aft,
-        "registrer_vurdering",
-        ktx(),
-        dato=date(2025, 3, 31),
-        type="AFT_STATUS_PROGRESJON",
-        utfall="FORTSETTER",
-    )
-    lts = (
-        await t.innvilg_lop(ktx(), **lop_grant(4, "MIDLERTIDIG_LONNSTILSKUDD", malgruppe="ARBEIDSSOKER"))
-    ).id
-    await t.endre_lop(lts, "fastsett_sats", ktx(), prosent=35, fom=date(2025, 3, 1))
-    vta = (await t.innvilg_lop(ktx(), **lop_grant(5, "VTA", tom=None))).id
-    await t.endre_lop(
-        vta,
-        "innvilg_permisjon",
-        ktx(),
-        fom=date(2025, 3, 1),
-        tom=date(2025, 8, 28),
-        type="HOSPITERING",
-        vertsbedrift="Bedrift AS",
-    )
+    await t.innvilg_permisjon(vta, permisjon, c())
 
     # Ungdomsgaranti: every command, then the end and a correction.
-    egen_lop = (await t.innvilg_lop(ktx(), **lop_grant(6, fodselsdato=date(2000, 8, 15)))).id
-    garanti = (
-        await t.innvilg_garanti(
-            ktx(),
-            person=IDENTER[6],
-            fodselsdato=date(2000, 8, 15),
-            fom=date(2025, 1, 2),
-            nav_enhet="0315",
-            bistandsbehov_vedtak_ref="14A-1",
-        )
-    ).id
-    g = t.endre_garanti
-    await g(garanti, "tildel_kontaktperson", ktx(), nav_ident="Z990001", fom=date(2025, 1, 2))
-    await g(
-        garanti,
-        "tildel_kontaktperson",
-        ktx(),
-        nav_ident="Z990002",
-        fom=date(2025, 2, 1),
-        begrunnelse="permisjon",
+    egen_lop = (await t.innvilg_lop(grant(6, fodselsdato=date(2000, 8, 15)), c())).id
+    garanti = (await t.innvilg_garanti(ung(6, "14A-1"), c())).id
+    await t.tildel_kontaktperson(garanti, TildelKontaktperson(nav_ident="Z990001", fom=date(2025, 1, 2)), c())
+    bytte = TildelKontaktperson(nav_ident="Z990002", fom=date(2025, 2, 1), begrunnelse="permisjon")
+    await t.tildel_kontaktperson(garanti, bytte, c())
+    await t.planlegg_samtale(garanti, PlanleggSamtale(dato=date(2025, 2, 5), kanal="MOTE"), c())
+    await t.registrer_samtale(garanti, RegistrerSamtale(dato=date(2025, 2, 5), kanal="VIDEO"), c())
+    vurdert = RegistrerUtdanningsvurdering(dato=date(2025, 2, 6), utfall="fagbrev anbefalt")
+    await t.registrer_utdanningsvurdering(garanti, vurdert, c())
+    await t.koble_aktivitet(
+        garanti, KobleAktivitet(kind="TILTAK", fom=date(2025, 3, 1), tiltakslop_id=egen_lop), c()
     )
-    await g(garanti, "planlegg_samtale", ktx(), dato=date(2025, 2, 5), kanal="MOTE")
-    await g(garanti, "registrer_samtale", ktx(), dato=date(2025, 2, 5), kanal="VIDEO")
-    await g(garanti, "registrer_utdanningsvurdering", ktx(), dato=date(2025, 2, 6), utfall="fagbrev anbefalt")
-    await g(garanti, "koble_aktivitet", ktx(), kind="TILTAK", fom=date(2025, 3, 1), tiltakslop_id=egen_lop)
-    await g(garanti, "registrer_samhandling", ktx(), instans="HELSE", dato=date(2025, 3, 2))
-    await g(garanti, "tilby_arbeidsgiveroppfolging", ktx(), arbeidsgiver_orgnr=ORGNR, dato=date(2025, 3, 3))
-    await g(garanti, "avslutt", ktx(), tom=date(2025, 6, 30), aarsak="BEHOV_OPPHORT")
-    await g(garanti, "korriger", ktx(), begrunnelse="feil enhet", nav_enhet="4601")
+    await t.registrer_samhandling(garanti, RegistrerSamhandling(instans="HELSE", dato=date(2025, 3, 2)), c())
+    tilbud = TilbyArbeidsgiveroppfolging(arbeidsgiver_orgnr=ORGNR, dato=date(2025, 3, 3))
+    await t.tilby_arbeidsgiveroppfolging(garanti, tilbud, c())
+    await t.avslutt_garanti(garanti, AvsluttGaranti(tom=date(2025, 6, 30), aarsak="BEHOV_OPPHORT"), c())
+    await t.korriger_garanti(garanti, KorrigerGaranti(begrunnelse="feil enhet", nav_enhet="4601"), c())
 
     # An open guarantee with a contact person: its alerts carry `kontaktperson`.
-    apen = (
-        await t.innvilg_garanti(
-            ktx(),
-            person=IDENTER[7],
-            fodselsdato=date(2000, 8, 15),
-            fom=date(2025, 1, 2),
-            nav_enhet="0315",
-            bistandsbehov_vedtak_ref="14A-2",
-        )
-    ).id
-    await g(apen, "tildel_kontaktperson", ktx(), nav_ident="Z990003", fom=date(2025, 1, 2))
+    apen = (await t.innvilg_garanti(ung(7, "14A-2"), c())).id
+    await t.tildel_kontaktperson(apen, TildelKontaktperson(nav_ident="Z990003", fom=date(2025, 1, 2)), c())
 
 
 async def relay_all(database_url: str, url: str, pool: asyncpg.Pool) -> None:

@@ -15,6 +15,7 @@ import msgspec
 import pytest
 from eventsourcing.persistence import Notification, StoredEvent
 
+from domain.commands import Forleng
 from domain.common import Aktor, Kontekst
 from domain.config import STANDARD
 from domain.ident import Fodselsnummer
@@ -23,7 +24,8 @@ from store.envelope import konvolutt, pseudonym
 from store.mapper import HEAD_ATTRIBUTE, chained_state, link_of, verify_chain
 from store.recorder import AsyncPostgresRecorder, SaveRequest, create_pool
 from store.repository import EventStore
-from store.service import Service
+from store.service import CommandContext, Service
+from tests.hjelp import lop_grant
 
 IDENT = "15085012344"
 PSEUDONYM_NOKKEL = b"pseudonym-key"
@@ -47,11 +49,19 @@ async def tjeneste(database_url: str) -> AsyncIterator[Service]:
 
 async def _innvilg(tjeneste: Service) -> Tiltakslop:
     kvittering = await tjeneste.innvilg_lop(
-        ktx(), person=IDENT, fodselsdato=date(1990, 8, 15), tiltakstype="ARBEIDSTRENING",
-        malgruppe="NEDSATT_ARBEIDSEVNE", fom=date(2025, 1, 1), tom=date(2025, 6, 30), nav_enhet="0315",
-        vedtak_ref="V-1",
+        lop_grant(
+            person=IDENT,
+            fodselsdato=date(1990, 8, 15),
+            tiltakstype="ARBEIDSTRENING",
+            malgruppe="NEDSATT_ARBEIDSEVNE",
+            fom=date(2025, 1, 1),
+            tom=date(2025, 6, 30),
+            nav_enhet="0315",
+            vedtak_ref="V-1",
+        ),
+        CommandContext(ktx()),
     )
-    return await tjeneste.hent_lop(kvittering.id)
+    return await tjeneste.get_lop(kvittering.id)
 
 
 def _tilstand(aggregat: Tiltakslop) -> dict[str, object]:
@@ -66,7 +76,9 @@ async def _notifikasjon(tjeneste: Service, lop_id, versjon: int) -> Notification
 async def test_the_command_path_writes_version_2_and_its_envelope_says_so(tjeneste):
     lop = await _innvilg(tjeneste)
 
-    await tjeneste.endre_lop(lop.id, "forleng", ktx(), ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE")
+    await tjeneste.forleng(
+        lop.id, Forleng(ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE"), CommandContext(ktx())
+    )
 
     stored = (await tjeneste.store.recorder.select_events(lop.id))[1]
     state = json.loads(stored.state)
@@ -89,7 +101,7 @@ async def test_a_version_1_row_loads_shows_in_the_history_verifies_and_is_publis
 
     # The event as the code before version 2 stored it: the same fields without `forrige_tom`, and no
     # `class_version` (version 1 is not written), chained after version 1 by store.mapper.
-    lop.forleng(ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE", begrunnelse="mer tid", kontekst=ktx())
+    lop.forleng(Forleng(ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE", begrunnelse="mer tid"), ktx())
     (event,) = lop.collect_events()
     topic, body = store.mapper.encode_body(event)
     gammel = {k: v for k, v in msgspec.json.decode(body).items() if k not in ("forrige_tom", "class_version")}
@@ -101,7 +113,7 @@ async def test_a_version_1_row_loads_shows_in_the_history_verifies_and_is_publis
     assert _tilstand(lastet) == _tilstand(lop)
     assert lastet.tom == date(2025, 9, 30) and lastet.version == 2
 
-    historikk, _ = await tjeneste.historikk(lop.id, "tiltakslop")
+    historikk, _ = await tjeneste.history(lop.id, "tiltakslop")
     forlenget = historikk.elementer[1]
     assert (forlenget.type, forlenget.skjema_versjon, forlenget.begrunnelse) == ("TiltakslopForlenget", 2, "mer tid")
     assert forlenget.data == {"ny_tom": "2025-09-30", "aarsak": "BEHOV_VIDERE", "begrunnelse": "mer tid",
@@ -115,7 +127,9 @@ async def test_a_version_1_row_loads_shows_in_the_history_verifies_and_is_publis
     assert (envelope.skjema_versjon, envelope.data["forrige_tom"]) == (2, None)
 
     # The stream goes on from the old row: the next command writes version 2 events after it.
-    await tjeneste.endre_lop(lop.id, "forleng", ktx(), ny_tom=date(2025, 10, 31), aarsak="BEHOV_VIDERE")
+    await tjeneste.forleng(
+        lop.id, Forleng(ny_tom=date(2025, 10, 31), aarsak="BEHOV_VIDERE"), CommandContext(ktx())
+    )
     rows = await store.recorder.select_events(lop.id)
     assert json.loads(rows[2].state)["forrige_tom"] == "2025-09-30"
     assert verify_chain(rows) == []

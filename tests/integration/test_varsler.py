@@ -28,15 +28,16 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from api.app import create_app
 from api.auth import lag_token
 from api.varsler import hent_varsler
+from domain.commands import AvsluttLop, Forleng, RegistrerSamtale
 from domain.config import STANDARD
 from projections.oversikt import Oversikt
 from projections.runner import opprett
 from store.mapper import ForlopMapper
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
-from store.service import Service
+from store.service import CommandContext, Service
 from store.settings import load_settings
-from tests.hjelp import identer, ktx, ta_igjen
+from tests.hjelp import garanti_grant, identer, ktx, lop_grant, ta_igjen
 from tests.integration.nats_hjelp import ledig_port
 from workers.embedded_nats import start_nats
 from workers.nats_setup import VARSLER, sikre_strommer
@@ -120,7 +121,7 @@ async def lop(tjeneste: Service, nr: int, tiltakstype: str = "ARBEIDSTRENING", *
         vedtak_ref="V-1",
     )
     grant.update(extra)
-    return (await tjeneste.innvilg_lop(ktx(), **grant)).id
+    return (await tjeneste.innvilg_lop(lop_grant(**grant), CommandContext(ktx()))).id
 
 
 async def garanti(tjeneste: Service, nr: int, **extra: Any) -> UUID:
@@ -132,7 +133,7 @@ async def garanti(tjeneste: Service, nr: int, **extra: Any) -> UUID:
         bistandsbehov_vedtak_ref="14A-1",
     )
     grant.update(extra)
-    return (await tjeneste.innvilg_garanti(ktx(), **grant)).id
+    return (await tjeneste.innvilg_garanti(garanti_grant(**grant), CommandContext(ktx()))).id
 
 
 async def rader(conn: asyncpg.Connection, type: str | None = None) -> list[asyncpg.Record]:
@@ -151,7 +152,9 @@ async def _tom_lop(tjeneste: Service) -> UUID:
 async def _cap_lop(tjeneste: Service) -> UUID:
     # ARBEIDSTRENING NAE: base 1 y (2025-12-31), total 18 months (2026-06-30); extended to the cap.
     lop_id = await lop(tjeneste, 0)
-    await tjeneste.endre_lop(lop_id, "forleng", ktx(), ny_tom=date(2026, 6, 30), aarsak="NEDSATT_ARBEIDSEVNE")
+    await tjeneste.forleng(
+        lop_id, Forleng(ny_tom=date(2026, 6, 30), aarsak="NEDSATT_ARBEIDSEVNE"), CommandContext(ktx())
+    )
     return lop_id
 
 
@@ -264,7 +267,9 @@ async def test_days_the_worker_missed_are_caught_up_late_never_dropped(tjeneste,
 
 async def test_no_alert_after_tom_or_for_a_closed_lop(tjeneste, conn, database_url):
     ended = await _tom_lop(tjeneste)
-    await tjeneste.endre_lop(ended, "avslutt", ktx(), sluttdato=date(2025, 11, 30), aarsak="FULLFORT")
+    await tjeneste.avslutt_lop(
+        ended, AvsluttLop(sluttdato=date(2025, 11, 30), aarsak="FULLFORT"), CommandContext(ktx())
+    )
     await lop(tjeneste, 3, fom=date(2025, 1, 1), tom=date(2025, 6, 30))
     await catch_up(database_url)
 
@@ -571,7 +576,9 @@ async def test_a_conversation_held_while_the_worker_was_down_does_not_hide_the_a
     o = oversikt()
     await bestem_runde(conn, date(2025, 1, 20), o, "forlop_events", start=True)
     # Down until 2025-02-20; meanwhile a conversation was held on 02-10 (due 02-01: overdue from 02-02).
-    await tjeneste.endre_garanti(garanti_id, "registrer_samtale", ktx(), dato=date(2025, 2, 10), kanal="MOTE")
+    await tjeneste.registrer_samtale(
+        garanti_id, RegistrerSamtale(dato=date(2025, 2, 10), kanal="MOTE"), CommandContext(ktx())
+    )
     await catch_up(database_url)
     await bestem_runde(conn, date(2025, 2, 20), o, "forlop_events", start=True)
 

@@ -305,12 +305,13 @@ class Results:
 
 async def _measure(dsn: str, data_dir: Path) -> Results:
     from api.auth import Role, User, lag_token
-    from api.common import i_dag
+    from api.common import today
+    from domain.commands import Forleng, InnvilgLop, Personalia
     from domain.common import Aktor, Kontekst
     from store.mapper import mapper_for
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
-    from store.service import Service
+    from store.service import CommandContext, Service
     from store.settings import load_settings
 
     settings = load_settings(environ={"DATABASE_URL": dsn}, data_dir=data_dir)
@@ -337,14 +338,21 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
         tilgang = User("Z990001", frozenset({Role.SAKSBEHANDLER}), (ENHET,)).sjekk_skriv
         idents = iter(synthetic_idents())
 
-        def ktx() -> Kontekst:
-            return Kontekst(aktor=Aktor("Z990001", ENHET), correlation_id=uuid.uuid4())
+        def ctx(per: date) -> CommandContext:
+            """As the API builds it: the caller's office check and the business date of the answer."""
+            kontekst = Kontekst(aktor=Aktor("Z990001", ENHET), correlation_id=uuid.uuid4())
+            return CommandContext(kontekst, per=per, access=tilgang)
 
-        def fra_grant(ident: str) -> dict[str, Any]:
-            return dict(
-                person=ident, fodselsdato=FODT, tiltakstype="ARBEIDSTRENING", variant=None,
-                malgruppe="NEDSATT_ARBEIDSEVNE", fom=FOM, tom=TOM, nav_enhet=ENHET, vedtak_ref="VEDTAK-BENCH",
-                samtykke_foreldre=None, stillingstype=None, tilskuddsprosent=None, mottar_uforetrygd=False,
+        def fra_grant(ident: str) -> InnvilgLop:
+            return InnvilgLop(
+                person=Personalia(ident=ident, fodselsdato=FODT),
+                tiltakstype="ARBEIDSTRENING",
+                malgruppe="NEDSATT_ARBEIDSEVNE",
+                fom=FOM,
+                tom=TOM,
+                nav_enhet=ENHET,
+                vedtak_ref="VEDTAK-BENCH",
+                mottar_uforetrygd=False,
             )
 
         def direct_round() -> tuple[Callable[[int, int], Awaitable[bool]], list[uuid.UUID]]:
@@ -354,16 +362,14 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
 
             async def command(w: int, i: int) -> bool:
                 step = i % 4
-                per = i_dag(settings)
+                per = today(settings)
                 if step == 0 or current[w] is None:
-                    k = await tjeneste.innvilg_lop(ktx(), per=per, **fra_grant(mine[w][i // 4]))
+                    k = await tjeneste.innvilg_lop(fra_grant(mine[w][i // 4]), ctx(per))
                     current[w] = k.id
                     created.append(k.id)
                     return True
-                await tjeneste.endre_lop(
-                    current[w], "forleng", ktx(), forventet_versjon=None, avtrykk=None, per=per, tilgang=tilgang,
-                    ny_tom=NY_TOM[step - 1], aarsak="NEDSATT_ARBEIDSEVNE", begrunnelse=None,
-                )
+                cmd = Forleng(ny_tom=NY_TOM[step - 1], aarsak="NEDSATT_ARBEIDSEVNE")
+                await tjeneste.forleng(current[w], cmd, ctx(per))
                 return True
 
             return command, created
@@ -399,10 +405,10 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
                 await run_client({**http_job("get", lop_ids[-4000:], 1), "seconds": SECONDS / 2})
             )
             ids = [uuid.UUID(i) for i in lop_ids[-4000:]]
-            per = i_dag(settings)
+            per = today(settings)
 
             async def read(w: int, i: int, ids: list[uuid.UUID] = ids, per: date = per) -> bool:
-                visning = await tjeneste.les(ids[(w * 7919 + i) % len(ids)], "tiltakslop", per)
+                visning = await tjeneste.read_lop(ids[(w * 7919 + i) % len(ids)], per)
                 tilgang(visning.nav_enhet)
                 return True
 

@@ -53,6 +53,7 @@ from typing import Any
 
 import asyncpg
 
+from domain.commands import InnvilgGaranti, InnvilgLop
 from domain.common import Kontekst
 from domain.config import STANDARD
 from projections.oversikt import Oversikt
@@ -60,6 +61,7 @@ from projections.rebuild import standard_arbeidere
 from projections.runner import opprett, til_notifikasjoner
 from store.embedded import start_postgres, with_database
 from store.mapper import ForlopMapper, mapper_for
+from store.service import CommandContext
 
 EVENTS = int(os.environ.get("BENCH_PROJ_EVENTS", "1000000"))
 SAMPLE = int(os.environ.get("BENCH_PROJ_SAMPLE", "50000"))
@@ -475,7 +477,7 @@ async def freshness(dsn: str, data_dir: Path, brukt: set[str], res: Results) -> 
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
     from store.service import Service
-    from workers.seed import planlegg
+    from workers.seed import grant_command, planlegg
 
     n = int((FRESH_SECONDS + FRESH_WARMUP) * FRESH_RATE)
     plan = planlegg(int(n * 0.8) + 50, int(n * 0.2) + 50, seed=4242, i_dag=I_DAG, konfig=STANDARD, brukt=brukt)
@@ -516,12 +518,12 @@ async def freshness(dsn: str, data_dir: Path, brukt: set[str], res: Results) -> 
         refused = [0]
 
         async def command(steg: Any) -> None:
-            kontekst = Kontekst(aktor=steg.aktor, correlation_id=steg.correlation_id)
+            ctx = CommandContext(Kontekst(aktor=steg.aktor, correlation_id=steg.correlation_id))
             try:
                 if steg.kind == "innvilg_lop":
-                    k = await tjeneste.innvilg_lop(kontekst, **steg.felter)
+                    k = await tjeneste.innvilg_lop(grant_command(steg.felter, InnvilgLop), ctx)
                 else:
-                    k = await tjeneste.innvilg_garanti(kontekst, **dict(steg.felter))
+                    k = await tjeneste.innvilg_garanti(grant_command(steg.felter, InnvilgGaranti), ctx)
                 committed.append((time.perf_counter(), k.posisjon))
             except Exception:
                 refused[0] += 1

@@ -47,12 +47,14 @@ import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from domain.commands import InnvilgGaranti, InnvilgLop
 from domain.common import Kontekst
 from domain.config import STANDARD
 from projections.runner import SPORING, til_notifikasjoner
 from store.embedded import start_postgres, with_database
 from store.envelope import konvolutt, subject
 from store.mapper import ForlopMapper
+from store.service import CommandContext
 from tests.integration.nats_hjelp import ledig_port
 from workers.embedded_nats import start_nats
 from workers.nats_setup import HENDELSER, VARSLER, sikre_strommer
@@ -259,7 +261,7 @@ async def latency(dsn: str, url: str, data_dir: Path, brukt: set[str], seed: int
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
     from store.service import Service
-    from workers.seed import planlegg
+    from workers.seed import grant_command, planlegg
 
     # The stream starts empty and the relay at the end of the log: only the new commands' events travel.
     await drop_streams(url)
@@ -318,12 +320,12 @@ async def latency(dsn: str, url: str, data_dir: Path, brukt: set[str], seed: int
         refused = [0]
 
         async def command(steg: Any) -> None:
-            kontekst = Kontekst(aktor=steg.aktor, correlation_id=steg.correlation_id)
+            ctx = CommandContext(Kontekst(aktor=steg.aktor, correlation_id=steg.correlation_id))
             try:
                 if steg.kind == "innvilg_lop":
-                    k = await tjeneste.innvilg_lop(kontekst, **steg.felter)
+                    k = await tjeneste.innvilg_lop(grant_command(steg.felter, InnvilgLop), ctx)
                 else:
-                    k = await tjeneste.innvilg_garanti(kontekst, **dict(steg.felter))
+                    k = await tjeneste.innvilg_garanti(grant_command(steg.felter, InnvilgGaranti), ctx)
                 committed.append((time.perf_counter(), k.posisjon))
             except Exception:  # noqa: BLE001 - a refused grant is counted, not timed
                 refused[0] += 1

@@ -10,7 +10,7 @@ import pytest
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import MapperDeserialisationError
 
-from domain.config import STANDARD
+from domain.commands import InnvilgGaranti, Personalia, TildelKontaktperson
 from domain.ident import Fodselsnummer
 from domain.person import person_id
 from domain.ungdomsgaranti import Ungdomsgaranti
@@ -23,10 +23,13 @@ IDENT = identer(1, "200503")[0]
 
 
 def garanti() -> Ungdomsgaranti:
-    return Ungdomsgaranti.innvilg(
-        id=uuid4(), person=Fodselsnummer(IDENT), fodselsdato=date(2003, 5, 20), fom=date(2025, 1, 2),
-        nav_enhet="0315", bistandsbehov_vedtak_ref="14A-1", kontekst=ktx(), konfig=STANDARD,
+    cmd = InnvilgGaranti(
+        person=Personalia(ident=IDENT, fodselsdato=date(2003, 5, 20)),
+        fom=date(2025, 1, 2),
+        nav_enhet="0315",
+        bistandsbehov_vedtak_ref="14A-1",
     )
+    return Ungdomsgaranti.innvilg(cmd, id=uuid4(), kontekst=ktx())
 
 
 def med_nokkel() -> tuple[ForlopMapper, object]:
@@ -79,7 +82,7 @@ def test_kod_tilstand_gives_the_bytes_of_a_snapshot_taken_and_stored(kryptert):
 
     mapper = med_nokkel()[0] if kryptert else ForlopMapper()
     g = garanti()
-    g.tildel_kontaktperson(nav_ident="Z123456", fom=date(2025, 1, 10), kontekst=ktx())
+    g.tildel_kontaktperson(TildelKontaktperson(nav_ident="Z123456", fom=date(2025, 1, 10)), ktx())
     snapshot = mapper.to_stored_event(dataclasses.replace(Snapshot.take(g), timestamp=g.modified_on))
 
     assert mapper.kod_tilstand(g, g.modified_on) == snapshot.state

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.commands import AvsluttLop, EndreMalgruppe, FastsettSats, Forleng, InnvilgPermisjon
 from domain.config import STANDARD
 from domain.errors import DomainError
 from domain.tiltakslop import Status, Varseltype, Vurderingsstatus
@@ -40,7 +41,7 @@ def test_date_8_alerts_open_lead_days_before_their_due_date_with_configurable_le
 
 def test_date_9_events_carry_business_dates_and_a_recorded_instant_and_state_is_read_per_date():
     lop = innvilget(tom=date(2025, 1, 31))
-    lop.avslutt(sluttdato=date(2024, 12, 31), aarsak="FULLFORT", kontekst=KONTEKST)
+    lop.avslutt(AvsluttLop(sluttdato=date(2024, 12, 31), aarsak="FULLFORT"), KONTEKST)
 
     hendelse = lop.collect_events()[0]
 
@@ -54,12 +55,20 @@ def test_lop_10_a_rate_set_later_is_judged_against_the_maximum_on_its_own_fom():
     lop = innvilget(tiltakstype="MIDLERTIDIG_LONNSTILSKUDD", tom=date(2025, 8, 14))
 
     feil = avvist_uten_hendelser(
-        "RATE_ABOVE_MAXIMUM", lop, lop.fastsett_sats, prosent=35, fom=date(2025, 2, 15), kontekst=KONTEKST
+        "RATE_ABOVE_MAXIMUM",
+        lop,
+        lop.fastsett_sats,
+        FastsettSats(prosent=35, fom=date(2025, 2, 15)),
+        KONTEKST,
     )
     avvist_uten_hendelser(
-        "INVALID_DATE_RANGE", lop, lop.fastsett_sats, prosent=30, fom=date(2025, 8, 15), kontekst=KONTEKST
+        "INVALID_DATE_RANGE",
+        lop,
+        lop.fastsett_sats,
+        FastsettSats(prosent=30, fom=date(2025, 8, 15)),
+        KONTEKST,
     )
-    lop.fastsett_sats(prosent=30, fom=date(2025, 2, 15), kontekst=KONTEKST)
+    lop.fastsett_sats(FastsettSats(prosent=30, fom=date(2025, 2, 15)), KONTEKST)
 
     assert feil.limits["max_prosent"] == 30
     assert lop.gjeldende_sats(date(2025, 2, 14)) == 40
@@ -73,19 +82,15 @@ def test_lop_11_a_vta_leave_longer_than_six_months_is_refused_with_its_limit():
         "LEAVE_TOO_LONG",
         lop,
         lop.innvilg_permisjon,
-        fom=FOM,
-        tom=date(2025, 2, 15),
-        type="HOSPITERING",
-        kontekst=KONTEKST,
+        InnvilgPermisjon(fom=FOM, tom=date(2025, 2, 15), type="HOSPITERING"),
+        KONTEKST,
     )
     avvist_uten_hendelser(
         "INVALID_DATE_RANGE",
         lop,
         lop.innvilg_permisjon,
-        fom=FOM,
-        tom=None,
-        type="HOSPITERING",
-        kontekst=KONTEKST,
+        InnvilgPermisjon(fom=FOM, tom=None, type="HOSPITERING"),
+        KONTEKST,
     )
 
     assert feil.limits["max_tom"] == date(2025, 2, 14)
@@ -151,7 +156,7 @@ def test_a_change_to_arbeidssoker_never_shortens_but_warns_tom_over_new_cap():
     lop = innvilget(tiltakstype="IPS", malgruppe=NAE, tom=date(2026, 8, 14))
 
     lop.endre_malgruppe(
-        ny_malgruppe="ARBEIDSSOKER", fom=date(2025, 1, 1), vedtak_ref="AEV-3", kontekst=KONTEKST
+        EndreMalgruppe(ny_malgruppe="ARBEIDSSOKER", fom=date(2025, 1, 1), vedtak_ref="AEV-3"), KONTEKST
     )
     tilstand = lop.tilstand(date(2025, 1, 2))
 
@@ -168,25 +173,21 @@ def test_a_target_group_change_must_fall_within_the_lop_and_be_eligible():
         "TARGET_GROUP_NOT_ELIGIBLE",
         lop,
         lop.endre_malgruppe,
-        ny_malgruppe="ARBEIDSSOKER",
-        fom=date(2025, 1, 1),
-        vedtak_ref="AEV-4",
-        kontekst=KONTEKST,
+        EndreMalgruppe(ny_malgruppe="ARBEIDSSOKER", fom=date(2025, 1, 1), vedtak_ref="AEV-4"),
+        KONTEKST,
     )
     avvist_uten_hendelser(
         "INVALID_DATE_RANGE",
         lop,
         lop.endre_malgruppe,
-        ny_malgruppe=NAE,
-        fom=date(2025, 8, 15),
-        vedtak_ref="AEV-4",
-        kontekst=KONTEKST,
+        EndreMalgruppe(ny_malgruppe=NAE, fom=date(2025, 8, 15), vedtak_ref="AEV-4"),
+        KONTEKST,
     )
 
 
 def test_closed_lop_shows_no_alerts_and_no_extension():
     lop = innvilget(tom=date(2024, 12, 31))
-    lop.avslutt(sluttdato=date(2024, 12, 31), aarsak="FULLFORT", kontekst=KONTEKST)
+    lop.avslutt(AvsluttLop(sluttdato=date(2024, 12, 31), aarsak="FULLFORT"), KONTEKST)
 
     tilstand = lop.tilstand(date(2024, 12, 20))
 
@@ -214,10 +215,8 @@ def test_the_what_if_agrees_with_the_extension_command_at_and_past_each_limit(ti
         assert grunn.max_tom is not None
         try:
             lop.forleng(
-                ny_tom=grunn.max_tom + timedelta(days=1),
-                aarsak=grunn.aarsak,
-                begrunnelse="x",
-                kontekst=KONTEKST,
+                Forleng(ny_tom=grunn.max_tom + timedelta(days=1), aarsak=grunn.aarsak, begrunnelse="x"),
+                KONTEKST,
             )
             raise AssertionError("past the what-if limit must be refused")
         except DomainError as feil:
@@ -225,5 +224,5 @@ def test_the_what_if_agrees_with_the_extension_command_at_and_past_each_limit(ti
         kopi = innvilget(
             tiltakstype=tiltakstype, malgruppe=malgruppe, fom=fom, tom=tom, fodselsdato=date(2000, 1, 1)
         )
-        kopi.forleng(ny_tom=grunn.max_tom, aarsak=grunn.aarsak, begrunnelse="x", kontekst=KONTEKST)
+        kopi.forleng(Forleng(ny_tom=grunn.max_tom, aarsak=grunn.aarsak, begrunnelse="x"), KONTEKST)
         assert kopi.tom == grunn.max_tom

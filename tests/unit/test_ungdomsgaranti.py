@@ -8,6 +8,19 @@ from uuid import UUID
 
 import pytest
 
+from domain.commands import (
+    AvsluttGaranti,
+    InnvilgGaranti,
+    KobleAktivitet,
+    KorrigerGaranti,
+    Personalia,
+    PlanleggSamtale,
+    RegistrerSamhandling,
+    RegistrerSamtale,
+    RegistrerUtdanningsvurdering,
+    TilbyArbeidsgiveroppfolging,
+    TildelKontaktperson,
+)
 from domain.common import SYSTEM_IDENT, Aktor, Kontekst
 from domain.config import Regelkonfig
 from domain.errors import DomainError, InvalidRequest
@@ -41,16 +54,9 @@ def innvilg(
     nav_enhet: str = "0315",
     id: UUID = GARANTI_ID,
 ) -> Ungdomsgaranti:
-    return Ungdomsgaranti.innvilg(
-        id=id,
-        person=PERSON,
-        fodselsdato=fodselsdato,
-        fom=fom,
-        nav_enhet=nav_enhet,
-        bistandsbehov_vedtak_ref=ref,
-        kontekst=SAKSBEHANDLER,
-        konfig=KONFIG,
-    )
+    person = Personalia(ident=PERSON.verdi, fodselsdato=fodselsdato)
+    cmd = InnvilgGaranti(person=person, fom=fom, nav_enhet=nav_enhet, bistandsbehov_vedtak_ref=ref)
+    return Ungdomsgaranti.innvilg(cmd, id=id, kontekst=SAKSBEHANDLER)
 
 
 def lagret(fodselsdato: date = FODT, fom: date = FOM) -> Ungdomsgaranti:
@@ -66,7 +72,7 @@ def typer(garanti: Ungdomsgaranti) -> list[str]:
 
 def avsluttet(aarsak: Avslutningsaarsak = Avslutningsaarsak.BEHOV_OPPHORT, tom: date = date(2024, 6, 30)):
     garanti = lagret()
-    garanti.avslutt(tom, aarsak, SAKSBEHANDLER, begrunnelse="tekst")
+    garanti.avslutt(AvsluttGaranti(tom=tom, aarsak=aarsak, begrunnelse="tekst"), SAKSBEHANDLER)
     garanti.collect_events()
     return garanti
 
@@ -108,16 +114,26 @@ def test_event_classes_carry_the_contract_names():
 
 def test_gen_12_every_event_carries_kontekst_and_regelsett_id_and_replays_to_the_same_state():
     garanti = innvilg()
-    garanti.tildel_kontaktperson("Z990001", FOM, SAKSBEHANDLER)
-    garanti.tildel_kontaktperson("Z990002", date(2024, 2, 1), SAKSBEHANDLER, begrunnelse="permisjon")
-    garanti.planlegg_samtale(date(2024, 2, 5), Kanal.MOTE, SAKSBEHANDLER)
-    garanti.registrer_samtale(date(2024, 2, 5), "VIDEO", SAKSBEHANDLER)
-    garanti.registrer_utdanningsvurdering(date(2024, 2, 6), "fagbrev anbefalt", SAKSBEHANDLER)
-    garanti.koble_aktivitet("TILTAK", date(2024, 3, 1), SAKSBEHANDLER, tiltakslop_id=UUID(int=7))
-    garanti.registrer_samhandling(Instans.HELSE, date(2024, 3, 2), SAKSBEHANDLER)
-    garanti.tilby_arbeidsgiveroppfolging(ORGNR, date(2024, 3, 3), SAKSBEHANDLER)
-    garanti.avslutt(date(2024, 6, 30), "BEHOV_OPPHORT", SAKSBEHANDLER)
-    garanti.korriger("feil enhet", SAKSBEHANDLER, nav_enhet="4601")
+    garanti.tildel_kontaktperson(TildelKontaktperson(nav_ident="Z990001", fom=FOM), SAKSBEHANDLER)
+    garanti.tildel_kontaktperson(
+        TildelKontaktperson(nav_ident="Z990002", fom=date(2024, 2, 1), begrunnelse="permisjon"), SAKSBEHANDLER
+    )
+    garanti.planlegg_samtale(PlanleggSamtale(dato=date(2024, 2, 5), kanal=Kanal.MOTE), SAKSBEHANDLER)
+    garanti.registrer_samtale(RegistrerSamtale(dato=date(2024, 2, 5), kanal="VIDEO"), SAKSBEHANDLER)
+    garanti.registrer_utdanningsvurdering(
+        RegistrerUtdanningsvurdering(dato=date(2024, 2, 6), utfall="fagbrev anbefalt"), SAKSBEHANDLER
+    )
+    garanti.koble_aktivitet(
+        KobleAktivitet(kind="TILTAK", fom=date(2024, 3, 1), tiltakslop_id=UUID(int=7)), SAKSBEHANDLER
+    )
+    garanti.registrer_samhandling(
+        RegistrerSamhandling(instans=Instans.HELSE, dato=date(2024, 3, 2)), SAKSBEHANDLER
+    )
+    garanti.tilby_arbeidsgiveroppfolging(
+        TilbyArbeidsgiveroppfolging(arbeidsgiver_orgnr=ORGNR, dato=date(2024, 3, 3)), SAKSBEHANDLER
+    )
+    garanti.avslutt(AvsluttGaranti(tom=date(2024, 6, 30), aarsak="BEHOV_OPPHORT"), SAKSBEHANDLER)
+    garanti.korriger(KorrigerGaranti(begrunnelse="feil enhet", nav_enhet="4601"), SAKSBEHANDLER)
 
     events = garanti.collect_events()
 
@@ -244,7 +260,9 @@ def test_ug_3_bistandsbehov_vedtak_ref_present_granted():
 def test_ug_4a_first_contact_person_records_kontaktperson_tildelt():
     garanti = lagret()
 
-    garanti.tildel_kontaktperson("Z990001", date(2024, 1, 12), SAKSBEHANDLER)
+    garanti.tildel_kontaktperson(
+        TildelKontaktperson(nav_ident="Z990001", fom=date(2024, 1, 12)), SAKSBEHANDLER
+    )
 
     [tildelt] = garanti.collect_events()
     assert type(tildelt).__name__ == "KontaktpersonTildelt"
@@ -254,10 +272,14 @@ def test_ug_4a_first_contact_person_records_kontaktperson_tildelt():
 
 def test_ug_4a_change_of_contact_person_records_from_and_to_and_keeps_history():
     garanti = lagret()
-    garanti.tildel_kontaktperson("Z990001", date(2024, 1, 12), SAKSBEHANDLER)
+    garanti.tildel_kontaktperson(
+        TildelKontaktperson(nav_ident="Z990001", fom=date(2024, 1, 12)), SAKSBEHANDLER
+    )
     garanti.collect_events()
 
-    garanti.tildel_kontaktperson("Z990002", date(2024, 4, 1), SAKSBEHANDLER, begrunnelse="sluttet")
+    garanti.tildel_kontaktperson(
+        TildelKontaktperson(nav_ident="Z990002", fom=date(2024, 4, 1), begrunnelse="sluttet"), SAKSBEHANDLER
+    )
 
     [byttet] = garanti.collect_events()
     assert type(byttet).__name__ == "KontaktpersonByttet"
@@ -274,23 +296,37 @@ def test_ug_4a_change_of_contact_person_records_from_and_to_and_keeps_history():
 
 def test_ug_4a_change_dated_before_the_current_contact_person_refused():
     garanti = lagret()
-    garanti.tildel_kontaktperson("Z990001", date(2024, 2, 1), SAKSBEHANDLER)
+    garanti.tildel_kontaktperson(
+        TildelKontaktperson(nav_ident="Z990001", fom=date(2024, 2, 1)), SAKSBEHANDLER
+    )
     garanti.collect_events()
 
     refusert(
         "INVALID_DATE_RANGE",
         garanti,
-        lambda: garanti.tildel_kontaktperson("Z990002", date(2024, 1, 31), SAKSBEHANDLER),
+        lambda: garanti.tildel_kontaktperson(
+            TildelKontaktperson(nav_ident="Z990002", fom=date(2024, 1, 31)), SAKSBEHANDLER
+        ),
     )
 
 
 def test_ug_4a_same_contact_person_again_or_blank_ident_is_invalid_request():
     garanti = lagret()
-    garanti.tildel_kontaktperson("Z990001", FOM, SAKSBEHANDLER)
+    garanti.tildel_kontaktperson(TildelKontaktperson(nav_ident="Z990001", fom=FOM), SAKSBEHANDLER)
     garanti.collect_events()
 
-    refusert("INVALID_REQUEST", garanti, lambda: garanti.tildel_kontaktperson("Z990001", FOM, SAKSBEHANDLER))
-    refusert("INVALID_REQUEST", garanti, lambda: garanti.tildel_kontaktperson("  ", FOM, SAKSBEHANDLER))
+    refusert(
+        "INVALID_REQUEST",
+        garanti,
+        lambda: garanti.tildel_kontaktperson(
+            TildelKontaktperson(nav_ident="Z990001", fom=FOM), SAKSBEHANDLER
+        ),
+    )
+    refusert(
+        "INVALID_REQUEST",
+        garanti,
+        lambda: garanti.tildel_kontaktperson(TildelKontaktperson(nav_ident="  ", fom=FOM), SAKSBEHANDLER),
+    )
 
 
 def test_ug_4a_contact_person_fom_outside_the_guarantee_refused():
@@ -299,17 +335,25 @@ def test_ug_4a_contact_person_fom_outside_the_guarantee_refused():
     refusert(
         "INVALID_DATE_RANGE",
         garanti,
-        lambda: garanti.tildel_kontaktperson("Z990001", FOM - timedelta(days=1), SAKSBEHANDLER),
+        lambda: garanti.tildel_kontaktperson(
+            TildelKontaktperson(nav_ident="Z990001", fom=FOM - timedelta(days=1)), SAKSBEHANDLER
+        ),
     )
     refusert(
-        "INVALID_DATE_RANGE", garanti, lambda: garanti.tildel_kontaktperson("Z990001", None, SAKSBEHANDLER)
+        "INVALID_DATE_RANGE",
+        garanti,
+        lambda: garanti.tildel_kontaktperson(
+            TildelKontaktperson(nav_ident="Z990001", fom=None), SAKSBEHANDLER
+        ),
     )
 
 
 def test_ug_4b_held_conversation_records_date_and_channel():
     garanti = lagret()
 
-    garanti.registrer_samtale(date(2024, 2, 1), "TELEFON", SAKSBEHANDLER, referat_ref="REF-1")
+    garanti.registrer_samtale(
+        RegistrerSamtale(dato=date(2024, 2, 1), kanal="TELEFON", referat_ref="REF-1"), SAKSBEHANDLER
+    )
 
     [samtale] = garanti.collect_events()
     assert type(samtale).__name__ == "OppfolgingssamtaleGjennomfort"
@@ -321,7 +365,11 @@ def test_ug_4b_unknown_channel_is_invalid_request(kanal):
     garanti = lagret()
 
     error = refusert(
-        "INVALID_REQUEST", garanti, lambda: garanti.registrer_samtale(date(2024, 2, 1), kanal, SAKSBEHANDLER)
+        "INVALID_REQUEST",
+        garanti,
+        lambda: garanti.registrer_samtale(
+            RegistrerSamtale(dato=date(2024, 2, 1), kanal=kanal), SAKSBEHANDLER
+        ),
     )
 
     assert error.status == 400
@@ -333,15 +381,19 @@ def test_ug_4b_conversation_outside_the_guarantee_refused_on_both_ends():
     refusert(
         "INVALID_DATE_RANGE",
         garanti,
-        lambda: garanti.registrer_samtale(date(2025, 1, 5), "MOTE", SAKSBEHANDLER),
+        lambda: garanti.registrer_samtale(
+            RegistrerSamtale(dato=date(2025, 1, 5), kanal="MOTE"), SAKSBEHANDLER
+        ),
     )
     refusert(
         "INVALID_DATE_RANGE",
         garanti,
-        lambda: garanti.registrer_samtale(date(2026, 2, 28), "MOTE", SAKSBEHANDLER),
+        lambda: garanti.registrer_samtale(
+            RegistrerSamtale(dato=date(2026, 2, 28), kanal="MOTE"), SAKSBEHANDLER
+        ),
     )
-    garanti.registrer_samtale(date(2025, 1, 6), "MOTE", SAKSBEHANDLER)
-    garanti.registrer_samtale(date(2026, 2, 27), "MOTE", SAKSBEHANDLER)
+    garanti.registrer_samtale(RegistrerSamtale(dato=date(2025, 1, 6), kanal="MOTE"), SAKSBEHANDLER)
+    garanti.registrer_samtale(RegistrerSamtale(dato=date(2026, 2, 27), kanal="MOTE"), SAKSBEHANDLER)
 
     assert len(garanti.collect_events()) == 2
 
@@ -349,7 +401,7 @@ def test_ug_4b_conversation_outside_the_guarantee_refused_on_both_ends():
 def test_ug_4_planned_conversation_is_recorded_domain_only():
     garanti = lagret()
 
-    garanti.planlegg_samtale(date(2024, 2, 1), Kanal.DIGITAL, SAKSBEHANDLER)
+    garanti.planlegg_samtale(PlanleggSamtale(dato=date(2024, 2, 1), kanal=Kanal.DIGITAL), SAKSBEHANDLER)
 
     assert typer(garanti) == ["OppfolgingssamtalePlanlagt"]
 
@@ -357,7 +409,9 @@ def test_ug_4_planned_conversation_is_recorded_domain_only():
 def test_ug_4d_education_assessment_is_recorded():
     garanti = lagret()
 
-    garanti.registrer_utdanningsvurdering(date(2024, 2, 1), "videregående anbefalt", SAKSBEHANDLER)
+    garanti.registrer_utdanningsvurdering(
+        RegistrerUtdanningsvurdering(dato=date(2024, 2, 1), utfall="videregående anbefalt"), SAKSBEHANDLER
+    )
 
     [vurdering] = garanti.collect_events()
     assert type(vurdering).__name__ == "UtdanningsvurderingGjennomfort"
@@ -365,7 +419,9 @@ def test_ug_4d_education_assessment_is_recorded():
     refusert(
         "INVALID_REQUEST",
         garanti,
-        lambda: garanti.registrer_utdanningsvurdering(date(2024, 2, 1), " ", SAKSBEHANDLER),
+        lambda: garanti.registrer_utdanningsvurdering(
+            RegistrerUtdanningsvurdering(dato=date(2024, 2, 1), utfall=" "), SAKSBEHANDLER
+        ),
     )
 
 
@@ -373,20 +429,26 @@ def test_ug_4f_coordination_with_another_agency_is_recorded():
     garanti = lagret()
 
     for instans in Instans:
-        garanti.registrer_samhandling(instans, date(2024, 2, 1), SAKSBEHANDLER)
+        garanti.registrer_samhandling(
+            RegistrerSamhandling(instans=instans, dato=date(2024, 2, 1)), SAKSBEHANDLER
+        )
 
     assert typer(garanti) == ["SamhandlingRegistrert"] * 5
     refusert(
         "INVALID_REQUEST",
         garanti,
-        lambda: garanti.registrer_samhandling("NAV", date(2024, 2, 1), SAKSBEHANDLER),
+        lambda: garanti.registrer_samhandling(
+            RegistrerSamhandling(instans="NAV", dato=date(2024, 2, 1)), SAKSBEHANDLER
+        ),
     )
 
 
 def test_ug_4_employer_follow_up_offered_is_recorded_with_a_valid_orgnr():
     garanti = lagret()
 
-    garanti.tilby_arbeidsgiveroppfolging(ORGNR, date(2024, 2, 1), SAKSBEHANDLER)
+    garanti.tilby_arbeidsgiveroppfolging(
+        TilbyArbeidsgiveroppfolging(arbeidsgiver_orgnr=ORGNR, dato=date(2024, 2, 1)), SAKSBEHANDLER
+    )
 
     [tilbudt] = garanti.collect_events()
     assert type(tilbudt).__name__ == "ArbeidsgiverOppfolgingTilbudt"
@@ -395,7 +457,9 @@ def test_ug_4_employer_follow_up_offered_is_recorded_with_a_valid_orgnr():
         refusert(
             "INVALID_REQUEST",
             garanti,
-            lambda o=feil: garanti.tilby_arbeidsgiveroppfolging(o, date(2024, 2, 1), SAKSBEHANDLER),
+            lambda o=feil: garanti.tilby_arbeidsgiveroppfolging(
+                TilbyArbeidsgiveroppfolging(arbeidsgiver_orgnr=o, dato=date(2024, 2, 1)), SAKSBEHANDLER
+            ),
         )
 
 
@@ -451,9 +515,11 @@ def test_ug_5_fylt_30_given_by_a_caseworker_must_use_the_day_before_the_birthday
     refusert(
         "INVALID_DATE_RANGE",
         garanti,
-        lambda: garanti.avslutt(date(2030, 5, 15), Avslutningsaarsak.FYLT_30, SAKSBEHANDLER),
+        lambda: garanti.avslutt(
+            AvsluttGaranti(tom=date(2030, 5, 15), aarsak=Avslutningsaarsak.FYLT_30), SAKSBEHANDLER
+        ),
     )
-    garanti.avslutt(date(2030, 5, 14), Avslutningsaarsak.FYLT_30, SAKSBEHANDLER)
+    garanti.avslutt(AvsluttGaranti(tom=date(2030, 5, 14), aarsak=Avslutningsaarsak.FYLT_30), SAKSBEHANDLER)
 
     assert garanti.avsluttet_tom == date(2030, 5, 14)
 
@@ -465,7 +531,9 @@ def test_ug_5_fylt_30_given_by_a_caseworker_must_use_the_day_before_the_birthday
 def test_ug_6_linked_activity_never_ends_the_guarantee(kind):
     garanti = lagret()
 
-    garanti.koble_aktivitet(kind, date(2024, 3, 1), SAKSBEHANDLER, tom=date(2024, 3, 1))
+    garanti.koble_aktivitet(
+        KobleAktivitet(kind=kind, fom=date(2024, 3, 1), tom=date(2024, 3, 1)), SAKSBEHANDLER
+    )
 
     assert typer(garanti) == ["AktivitetKoblet"]
     assert garanti.aktiv
@@ -474,9 +542,9 @@ def test_ug_6_linked_activity_never_ends_the_guarantee(kind):
 
 def test_ug_6_starting_a_job_keeps_the_follow_up_running():
     garanti = lagret()
-    garanti.tildel_kontaktperson("Z990001", FOM, SAKSBEHANDLER)
+    garanti.tildel_kontaktperson(TildelKontaktperson(nav_ident="Z990001", fom=FOM), SAKSBEHANDLER)
 
-    garanti.koble_aktivitet("ARBEID", date(2024, 2, 1), SAKSBEHANDLER)
+    garanti.koble_aktivitet(KobleAktivitet(kind="ARBEID", fom=date(2024, 2, 1)), SAKSBEHANDLER)
 
     tilstand = garanti.tilstand(date(2024, 2, 10), KONFIG)
     assert tilstand.status is Status.AKTIV
@@ -487,7 +555,10 @@ def test_ug_6_starting_a_job_keeps_the_follow_up_running():
 def test_ug_6_activity_records_the_tiltakslop_link():
     garanti = lagret()
 
-    garanti.koble_aktivitet(AktivitetKind.TILTAK, date(2024, 3, 1), SAKSBEHANDLER, tiltakslop_id=UUID(int=9))
+    garanti.koble_aktivitet(
+        KobleAktivitet(kind=AktivitetKind.TILTAK, fom=date(2024, 3, 1), tiltakslop_id=UUID(int=9)),
+        SAKSBEHANDLER,
+    )
 
     [koblet] = garanti.collect_events()
     assert (koblet.kind, koblet.tiltakslop_id, koblet.fom, koblet.tom) == (
@@ -504,15 +575,21 @@ def test_ug_6_activity_tom_before_fom_refused_and_unknown_kind_invalid():
     refusert(
         "INVALID_DATE_RANGE",
         garanti,
-        lambda: garanti.koble_aktivitet("UTDANNING", date(2024, 3, 2), SAKSBEHANDLER, tom=date(2024, 3, 1)),
-    )
-    refusert(
-        "INVALID_REQUEST", garanti, lambda: garanti.koble_aktivitet("FERIE", date(2024, 3, 1), SAKSBEHANDLER)
+        lambda: garanti.koble_aktivitet(
+            KobleAktivitet(kind="UTDANNING", fom=date(2024, 3, 2), tom=date(2024, 3, 1)), SAKSBEHANDLER
+        ),
     )
     refusert(
         "INVALID_REQUEST",
         garanti,
-        lambda: garanti.koble_aktivitet("TILTAK", date(2024, 3, 1), SAKSBEHANDLER, tiltakslop_id="x"),
+        lambda: garanti.koble_aktivitet(KobleAktivitet(kind="FERIE", fom=date(2024, 3, 1)), SAKSBEHANDLER),
+    )
+    refusert(
+        "INVALID_REQUEST",
+        garanti,
+        lambda: garanti.koble_aktivitet(
+            KobleAktivitet(kind="TILTAK", fom=date(2024, 3, 1), tiltakslop_id="x"), SAKSBEHANDLER
+        ),
     )
 
 
@@ -521,7 +598,7 @@ def test_ug_6_activity_tom_before_fom_refused_and_unknown_kind_invalid():
 
 def test_ug_7_aim_is_context_only_a_long_passive_period_changes_nothing():
     garanti = lagret()
-    garanti.tildel_kontaktperson("Z990001", FOM, SAKSBEHANDLER)
+    garanti.tildel_kontaktperson(TildelKontaktperson(nav_ident="Z990001", fom=FOM), SAKSBEHANDLER)
     rolig = dataclasses.replace(KONFIG, samtale_intervall_dager=400)
 
     tilstand = garanti.tilstand(date(2025, 1, 10), rolig)
@@ -533,7 +610,7 @@ def test_ug_7_aim_is_context_only_a_long_passive_period_changes_nothing():
 
 def test_ug_8_no_eight_week_early_effort_deadline_is_enforced():
     garanti = lagret()
-    garanti.tildel_kontaktperson("Z990001", FOM, SAKSBEHANDLER)
+    garanti.tildel_kontaktperson(TildelKontaktperson(nav_ident="Z990001", fom=FOM), SAKSBEHANDLER)
     rolig = dataclasses.replace(KONFIG, samtale_intervall_dager=120)
 
     dag_57 = garanti.tilstand(FOM + timedelta(days=57), rolig)
@@ -581,7 +658,7 @@ def test_ug_d2_first_conversation_due_fom_plus_interval():
 def test_ug_d2_held_conversation_resets_the_anchor():
     garanti = lagret()
 
-    garanti.registrer_samtale(date(2024, 1, 25), "MOTE", SAKSBEHANDLER)
+    garanti.registrer_samtale(RegistrerSamtale(dato=date(2024, 1, 25), kanal="MOTE"), SAKSBEHANDLER)
 
     tilstand = garanti.tilstand(date(2024, 1, 25), KONFIG)
     assert tilstand.siste_samtale == date(2024, 1, 25)
@@ -591,9 +668,9 @@ def test_ug_d2_held_conversation_resets_the_anchor():
 
 def test_ug_d2_latest_conversation_is_the_anchor_even_when_registered_late():
     garanti = lagret()
-    garanti.registrer_samtale(date(2024, 3, 1), "MOTE", SAKSBEHANDLER)
+    garanti.registrer_samtale(RegistrerSamtale(dato=date(2024, 3, 1), kanal="MOTE"), SAKSBEHANDLER)
 
-    garanti.registrer_samtale(date(2024, 2, 1), "TELEFON", SAKSBEHANDLER)
+    garanti.registrer_samtale(RegistrerSamtale(dato=date(2024, 2, 1), kanal="TELEFON"), SAKSBEHANDLER)
 
     assert garanti.tilstand(date(2024, 3, 5), KONFIG).next_samtale_due == date(2024, 3, 31)
 
@@ -601,7 +678,7 @@ def test_ug_d2_latest_conversation_is_the_anchor_even_when_registered_late():
 def test_ug_d2_planned_conversation_does_not_move_the_anchor():
     garanti = lagret()
 
-    garanti.planlegg_samtale(date(2024, 1, 20), "MOTE", SAKSBEHANDLER)
+    garanti.planlegg_samtale(PlanleggSamtale(dato=date(2024, 1, 20), kanal="MOTE"), SAKSBEHANDLER)
 
     assert garanti.tilstand(date(2024, 1, 21), KONFIG).next_samtale_due == FOM + timedelta(days=30)
 
@@ -639,7 +716,9 @@ def test_ug_d3_contact_person_missing_the_day_after_the_deadline():
 def test_ug_d3_assigned_contact_person_closes_the_alert():
     garanti = lagret()
 
-    garanti.tildel_kontaktperson("Z990001", FOM + timedelta(days=20), SAKSBEHANDLER)
+    garanti.tildel_kontaktperson(
+        TildelKontaktperson(nav_ident="Z990001", fom=FOM + timedelta(days=20)), SAKSBEHANDLER
+    )
 
     assert Varseltype.KONTAKTPERSON_MANGLER in garanti.tilstand(FOM + timedelta(days=19), KONFIG).open_alerts
     assert (
@@ -685,7 +764,7 @@ def test_ug_d4_tidlig_innsats_is_not_built():
 def test_ug_d5_end_reason_is_recorded(aarsak):
     garanti = lagret()
 
-    garanti.avslutt(date(2024, 6, 30), aarsak.value, SAKSBEHANDLER)
+    garanti.avslutt(AvsluttGaranti(tom=date(2024, 6, 30), aarsak=aarsak.value), SAKSBEHANDLER)
 
     [slutt] = garanti.collect_events()
     assert (slutt.tom, slutt.aarsak, slutt.begrunnelse) == (date(2024, 6, 30), aarsak, None)
@@ -698,14 +777,18 @@ def test_ug_d5_annet_without_begrunnelse_refused():
         refusert(
             "BEGRUNNELSE_REQUIRED",
             garanti,
-            lambda t=tekst: garanti.avslutt(date(2024, 6, 30), "ANNET", SAKSBEHANDLER, begrunnelse=t),
+            lambda t=tekst: garanti.avslutt(
+                AvsluttGaranti(tom=date(2024, 6, 30), aarsak="ANNET", begrunnelse=t), SAKSBEHANDLER
+            ),
         )
 
 
 def test_ug_d5_annet_with_begrunnelse_ends():
     garanti = lagret()
 
-    garanti.avslutt(date(2024, 6, 30), "ANNET", SAKSBEHANDLER, begrunnelse="soning")
+    garanti.avslutt(
+        AvsluttGaranti(tom=date(2024, 6, 30), aarsak="ANNET", begrunnelse="soning"), SAKSBEHANDLER
+    )
 
     assert garanti.avslutning_begrunnelse == "soning" and not garanti.aktiv
 
@@ -715,7 +798,9 @@ def test_ug_d5_unknown_end_reason_is_invalid_request(aarsak):
     garanti = lagret()
 
     error = refusert(
-        "INVALID_REQUEST", garanti, lambda: garanti.avslutt(date(2024, 6, 30), aarsak, SAKSBEHANDLER)
+        "INVALID_REQUEST",
+        garanti,
+        lambda: garanti.avslutt(AvsluttGaranti(tom=date(2024, 6, 30), aarsak=aarsak), SAKSBEHANDLER),
     )
 
     assert error.status == 400
@@ -725,9 +810,11 @@ def test_ug_d5_end_tom_on_fom_accepted_day_before_refused():
     garanti = lagret()
 
     refusert(
-        "INVALID_DATE_RANGE", garanti, lambda: garanti.avslutt(FOM - timedelta(days=1), "DOD", SAKSBEHANDLER)
+        "INVALID_DATE_RANGE",
+        garanti,
+        lambda: garanti.avslutt(AvsluttGaranti(tom=FOM - timedelta(days=1), aarsak="DOD"), SAKSBEHANDLER),
     )
-    garanti.avslutt(FOM, "DOD", SAKSBEHANDLER)
+    garanti.avslutt(AvsluttGaranti(tom=FOM, aarsak="DOD"), SAKSBEHANDLER)
 
     assert garanti.avsluttet_tom == FOM
 
@@ -738,9 +825,11 @@ def test_ug_d5_end_tom_day_before_30th_birthday_accepted_birthday_refused():
     error = refusert(
         "INVALID_DATE_RANGE",
         garanti,
-        lambda: garanti.avslutt(date(2026, 2, 28), "FLYTTET_UTLAND", SAKSBEHANDLER),
+        lambda: garanti.avslutt(
+            AvsluttGaranti(tom=date(2026, 2, 28), aarsak="FLYTTET_UTLAND"), SAKSBEHANDLER
+        ),
     )
-    garanti.avslutt(date(2026, 2, 27), "FLYTTET_UTLAND", SAKSBEHANDLER)
+    garanti.avslutt(AvsluttGaranti(tom=date(2026, 2, 27), aarsak="FLYTTET_UTLAND"), SAKSBEHANDLER)
 
     assert error.limits["max_tom"] == date(2026, 2, 27)
     assert garanti.avsluttet_tom == date(2026, 2, 27)
@@ -750,7 +839,9 @@ def test_ug_d5_missing_end_tom_refused_as_invalid_date_range():
     garanti = lagret()
 
     error = refusert(
-        "INVALID_DATE_RANGE", garanti, lambda: garanti.avslutt(None, "BEHOV_OPPHORT", SAKSBEHANDLER)
+        "INVALID_DATE_RANGE",
+        garanti,
+        lambda: garanti.avslutt(AvsluttGaranti(tom=None, aarsak="BEHOV_OPPHORT"), SAKSBEHANDLER),
     )
 
     assert error.status == 422
@@ -773,14 +864,18 @@ def test_ug_d5_date_1_ended_with_tom_is_aktiv_on_tom_and_avsluttet_the_day_after
 def test_ug_d6_every_command_after_avsluttet_refused_guarantee_closed_first():
     garanti = avsluttet(tom=date(2030, 1, 1))
     commands = [
-        lambda: garanti.tildel_kontaktperson("", None, SAKSBEHANDLER),
-        lambda: garanti.registrer_samtale(None, "SMS", SAKSBEHANDLER),
-        lambda: garanti.planlegg_samtale(None, "SMS", SAKSBEHANDLER),
-        lambda: garanti.registrer_utdanningsvurdering(None, "", SAKSBEHANDLER),
-        lambda: garanti.koble_aktivitet("FERIE", None, SAKSBEHANDLER),
-        lambda: garanti.registrer_samhandling("NAV", None, SAKSBEHANDLER),
-        lambda: garanti.tilby_arbeidsgiveroppfolging("1", None, SAKSBEHANDLER),
-        lambda: garanti.avslutt(None, "UKJENT", SAKSBEHANDLER),
+        lambda: garanti.tildel_kontaktperson(TildelKontaktperson(nav_ident="", fom=None), SAKSBEHANDLER),
+        lambda: garanti.registrer_samtale(RegistrerSamtale(dato=None, kanal="SMS"), SAKSBEHANDLER),
+        lambda: garanti.planlegg_samtale(PlanleggSamtale(dato=None, kanal="SMS"), SAKSBEHANDLER),
+        lambda: garanti.registrer_utdanningsvurdering(
+            RegistrerUtdanningsvurdering(dato=None, utfall=""), SAKSBEHANDLER
+        ),
+        lambda: garanti.koble_aktivitet(KobleAktivitet(kind="FERIE", fom=None), SAKSBEHANDLER),
+        lambda: garanti.registrer_samhandling(RegistrerSamhandling(instans="NAV", dato=None), SAKSBEHANDLER),
+        lambda: garanti.tilby_arbeidsgiveroppfolging(
+            TilbyArbeidsgiveroppfolging(arbeidsgiver_orgnr="1", dato=None), SAKSBEHANDLER
+        ),
+        lambda: garanti.avslutt(AvsluttGaranti(tom=None, aarsak="UKJENT"), SAKSBEHANDLER),
         lambda: garanti.avslutt_ved_30(SAKSBEHANDLER),
     ]
 
@@ -793,7 +888,10 @@ def test_ug_d6_every_command_after_avsluttet_refused_guarantee_closed_first():
 def test_ug_d6_correction_accepted_on_a_closed_guarantee():
     garanti = avsluttet(tom=date(2024, 6, 30))
 
-    garanti.korriger("feil dato", SAKSBEHANDLER, hendelse_id=UUID(int=99), tom=date(2024, 5, 31))
+    garanti.korriger(
+        KorrigerGaranti(begrunnelse="feil dato", hendelse_id=UUID(int=99), tom=date(2024, 5, 31)),
+        SAKSBEHANDLER,
+    )
 
     [korrigert] = garanti.collect_events()
     assert type(korrigert).__name__ == "UngdomsgarantiKorrigert"
@@ -810,36 +908,58 @@ def test_ug_d6_correction_needs_begrunnelse():
     garanti = avsluttet()
 
     refusert(
-        "BEGRUNNELSE_REQUIRED", garanti, lambda: garanti.korriger(" ", SAKSBEHANDLER, tom=date(2024, 5, 31))
+        "BEGRUNNELSE_REQUIRED",
+        garanti,
+        lambda: garanti.korriger(KorrigerGaranti(begrunnelse=" ", tom=date(2024, 5, 31)), SAKSBEHANDLER),
     )
 
 
 def test_ug_d6_correction_without_any_field_is_invalid_request():
     garanti = avsluttet()
 
-    refusert("INVALID_REQUEST", garanti, lambda: garanti.korriger("tekst", SAKSBEHANDLER))
+    refusert(
+        "INVALID_REQUEST",
+        garanti,
+        lambda: garanti.korriger(KorrigerGaranti(begrunnelse="tekst"), SAKSBEHANDLER),
+    )
 
 
 def test_ug_d6_correction_rechecks_the_rules_on_the_corrected_state():
     garanti = avsluttet(tom=date(2024, 6, 30))
 
     refusert(
-        "BEFORE_SCHEME_START", garanti, lambda: garanti.korriger("t", SAKSBEHANDLER, fom=date(2023, 6, 30))
+        "BEFORE_SCHEME_START",
+        garanti,
+        lambda: garanti.korriger(KorrigerGaranti(begrunnelse="t", fom=date(2023, 6, 30)), SAKSBEHANDLER),
     )
     refusert(
-        "INVALID_DATE_RANGE", garanti, lambda: garanti.korriger("t", SAKSBEHANDLER, fom=date(2024, 7, 1))
+        "INVALID_DATE_RANGE",
+        garanti,
+        lambda: garanti.korriger(KorrigerGaranti(begrunnelse="t", fom=date(2024, 7, 1)), SAKSBEHANDLER),
     )
     refusert(
-        "INVALID_DATE_RANGE", garanti, lambda: garanti.korriger("t", SAKSBEHANDLER, tom=date(2030, 5, 15))
+        "INVALID_DATE_RANGE",
+        garanti,
+        lambda: garanti.korriger(KorrigerGaranti(begrunnelse="t", tom=date(2030, 5, 15)), SAKSBEHANDLER),
     )
     refusert(
         "NEED_ASSESSMENT_REQUIRED",
         garanti,
-        lambda: garanti.korriger("t", SAKSBEHANDLER, bistandsbehov_vedtak_ref=" "),
+        lambda: garanti.korriger(
+            KorrigerGaranti(begrunnelse="t", bistandsbehov_vedtak_ref=" "), SAKSBEHANDLER
+        ),
     )
-    refusert("INVALID_REQUEST", garanti, lambda: garanti.korriger("t", SAKSBEHANDLER, nav_enhet="9999"))
-    refusert("INVALID_REQUEST", garanti, lambda: garanti.korriger("t", SAKSBEHANDLER, aarsak="UKJENT"))
-    garanti.korriger("t", SAKSBEHANDLER, fom=date(2024, 6, 30))
+    refusert(
+        "INVALID_REQUEST",
+        garanti,
+        lambda: garanti.korriger(KorrigerGaranti(begrunnelse="t", nav_enhet="9999"), SAKSBEHANDLER),
+    )
+    refusert(
+        "INVALID_REQUEST",
+        garanti,
+        lambda: garanti.korriger(KorrigerGaranti(begrunnelse="t", aarsak="UKJENT"), SAKSBEHANDLER),
+    )
+    garanti.korriger(KorrigerGaranti(begrunnelse="t", fom=date(2024, 6, 30)), SAKSBEHANDLER)
 
     assert garanti.fom == date(2024, 6, 30)
 
@@ -847,7 +967,7 @@ def test_ug_d6_correction_rechecks_the_rules_on_the_corrected_state():
 def test_ug_d6_correcting_the_reason_to_fylt_30_moves_tom_to_the_day_before_the_birthday():
     garanti = avsluttet(tom=date(2024, 6, 30))
 
-    garanti.korriger("aldersgrensen", SAKSBEHANDLER, aarsak="FYLT_30")
+    garanti.korriger(KorrigerGaranti(begrunnelse="aldersgrensen", aarsak="FYLT_30"), SAKSBEHANDLER)
 
     assert (garanti.avslutningsaarsak, garanti.avsluttet_tom) == (
         Avslutningsaarsak.FYLT_30,
@@ -859,10 +979,18 @@ def test_ug_d6_correcting_end_fields_of_an_open_guarantee_refused():
     garanti = lagret()
 
     refusert(
-        "INVALID_DATE_RANGE", garanti, lambda: garanti.korriger("t", SAKSBEHANDLER, tom=date(2024, 6, 30))
+        "INVALID_DATE_RANGE",
+        garanti,
+        lambda: garanti.korriger(KorrigerGaranti(begrunnelse="t", tom=date(2024, 6, 30)), SAKSBEHANDLER),
     )
-    refusert("INVALID_REQUEST", garanti, lambda: garanti.korriger("t", SAKSBEHANDLER, aarsak="DOD"))
-    garanti.korriger("t", SAKSBEHANDLER, nav_enhet="4601", bistandsbehov_vedtak_ref="VEDTAK-2")
+    refusert(
+        "INVALID_REQUEST",
+        garanti,
+        lambda: garanti.korriger(KorrigerGaranti(begrunnelse="t", aarsak="DOD"), SAKSBEHANDLER),
+    )
+    garanti.korriger(
+        KorrigerGaranti(begrunnelse="t", nav_enhet="4601", bistandsbehov_vedtak_ref="VEDTAK-2"), SAKSBEHANDLER
+    )
 
     assert (garanti.nav_enhet, garanti.bistandsbehov_vedtak_ref) == ("4601", "VEDTAK-2")
 
@@ -882,11 +1010,11 @@ def test_ug_d7_refused_grant_creates_no_aggregate_and_rules_run_in_catalogue_ord
 
 def test_ug_d7_refused_command_leaves_no_pending_event():
     garanti = lagret()
-    garanti.tildel_kontaktperson("Z990001", FOM, SAKSBEHANDLER)
+    garanti.tildel_kontaktperson(TildelKontaktperson(nav_ident="Z990001", fom=FOM), SAKSBEHANDLER)
     before = garanti.version
 
     with pytest.raises(DomainError):
-        garanti.avslutt(FOM - timedelta(days=1), "DOD", SAKSBEHANDLER)
+        garanti.avslutt(AvsluttGaranti(tom=FOM - timedelta(days=1), aarsak="DOD"), SAKSBEHANDLER)
 
     assert typer(garanti) == ["KontaktpersonTildelt"]
     assert garanti.version == before and garanti.aktiv
@@ -896,13 +1024,13 @@ def test_ug_d7_invalid_person_is_invalid_request():
     with pytest.raises(InvalidRequest):
         Fodselsnummer("15085012345")
 
-    refusert(
-        "INVALID_REQUEST",
-        None,
-        lambda: Ungdomsgaranti.innvilg(
-            GARANTI_ID, "15085012344", FODT, FOM, "0315", "V", SAKSBEHANDLER, KONFIG
-        ),
-    )
+    for person in (Personalia(ident="15085012345", fodselsdato=FODT), Personalia(fodselsdato=FODT), None):
+        cmd = InnvilgGaranti(person=person, fom=FOM, nav_enhet="0315", bistandsbehov_vedtak_ref="V")
+        refusert(
+            "INVALID_REQUEST",
+            None,
+            lambda cmd=cmd: Ungdomsgaranti.innvilg(cmd, id=GARANTI_ID, kontekst=SAKSBEHANDLER),
+        )
 
 
 # ---- UG-D8: alert conditions and their frist (rules.md §8.5) --------------------------------------------
@@ -943,7 +1071,7 @@ def test_ug_d8_conversation_on_the_due_date_closes_the_alerts():
     garanti = lagret()
     due = FOM + timedelta(days=30)
 
-    garanti.registrer_samtale(due, "DIGITAL", SAKSBEHANDLER)
+    garanti.registrer_samtale(RegistrerSamtale(dato=due, kanal="DIGITAL"), SAKSBEHANDLER)
 
     alerts = garanti.tilstand(due + timedelta(days=1), KONFIG).open_alerts
     assert Varseltype.SAMTALE_FORFALT not in alerts and Varseltype.SAMTALE_FORFALLER not in alerts
@@ -1010,8 +1138,8 @@ def test_ug_d8_date_8_frist_and_fire_date_per_alert_type():
 
 def test_ug_d8_read_gives_the_overview_fields():
     garanti = lagret()
-    garanti.tildel_kontaktperson("Z990001", FOM, SAKSBEHANDLER)
-    garanti.registrer_samtale(date(2024, 2, 1), "MOTE", SAKSBEHANDLER)
+    garanti.tildel_kontaktperson(TildelKontaktperson(nav_ident="Z990001", fom=FOM), SAKSBEHANDLER)
+    garanti.registrer_samtale(RegistrerSamtale(dato=date(2024, 2, 1), kanal="MOTE"), SAKSBEHANDLER)
 
     tilstand = garanti.tilstand(date(2024, 2, 2), KONFIG)
 

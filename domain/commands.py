@@ -1,0 +1,227 @@
+"""The commands of the two aggregates: one msgspec Struct per use case, as the HTTP bodies of contract.md §2
+carry them, from the request to the aggregate method of the same name.
+
+A command names what the caller asks for; the aggregate judges it. Every field is optional here, because
+whether a missing value is 400 INVALID_REQUEST or 422 with a catalogue code is the rules' call (contract.md
+§2 "Errors"): decoding refuses only what is malformed (unknown fields, wrong types, dates that do not exist),
+and codes travel as text so that an unknown one is judged by the rule that owns it (an unknown forlengelse
+`aarsak` is 422 EXTENSION_REASON_NOT_ALLOWED, an unknown `tiltakstype` 400). Commands are never events: an
+event records what the aggregate decided, under its own (past-tense) name.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+import msgspec
+
+
+class Command(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """A command's fields as the caller sent them; an absent field and a null are the same (None)."""
+
+
+class Personalia(Command):
+    """The person a grant is for: identifier (fødselsnummer, D-nummer or synthetic) and birth date."""
+
+    ident: str | None = None
+    fodselsdato: date | None = None
+
+
+# --- Tiltaksløp (rules.md §7) ------------------------------------------------------------------------------
+
+
+class NyttLop(Command):
+    """The terms of a grant without the person: the new løp of an overgang (`til`)."""
+
+    tiltakstype: str | None = None
+    variant: str | None = None
+    malgruppe: str | None = None
+    fom: date | None = None
+    tom: date | None = None
+    nav_enhet: str | None = None
+    vedtak_ref: str | None = None
+    samtykke_foreldre: str | None = None
+    stillingstype: str | None = None
+    tilskuddsprosent: int | None = None
+    mottar_uforetrygd: bool | None = None
+
+
+class InnvilgLop(NyttLop):
+    """`POST /tiltakslop` (TiltakslopInnvilget)."""
+
+    person: Personalia | None = None
+
+
+class Forleng(Command):
+    """`POST /tiltakslop/{id}/forlengelser` (TiltakslopForlenget)."""
+
+    ny_tom: date | None = None
+    aarsak: str | None = None
+    begrunnelse: str | None = None
+
+
+class Avkort(Command):
+    """`POST /tiltakslop/{id}/avkorting` (TiltakslopAvkortet)."""
+
+    ny_tom: date | None = None
+
+
+class EndreMalgruppe(Command):
+    """`POST /tiltakslop/{id}/malgruppe` (MalgruppeEndret)."""
+
+    ny_malgruppe: str | None = None
+    fom: date | None = None
+    vedtak_ref: str | None = None
+
+
+class RegistrerVurdering(Command):
+    """`POST /tiltakslop/{id}/vurderinger` (OppfolgingsvurderingGjennomfort)."""
+
+    dato: date | None = None
+    type: str | None = None
+    utfall: str | None = None
+
+
+class FastsettSats(Command):
+    """`POST /tiltakslop/{id}/tilskuddssats` (TilskuddssatsFastsatt)."""
+
+    prosent: int | None = None
+    fom: date | None = None
+
+
+class InnvilgPermisjon(Command):
+    """`POST /tiltakslop/{id}/permisjoner` (PermisjonInnvilget)."""
+
+    fom: date | None = None
+    tom: date | None = None
+    type: str | None = None
+    vertsbedrift: str | None = None
+
+
+class AvsluttLop(Command):
+    """`POST /tiltakslop/{id}/avslutning` (TiltakslopAvsluttet)."""
+
+    sluttdato: date | None = None
+    aarsak: str | None = None
+    begrunnelse: str | None = None
+
+
+class Overgang(Command):
+    """`POST /tiltakslop/{id}/overgang` (LOP-14): end this løp and grant `til` on a new one, atomically."""
+
+    sluttdato: date | None = None
+    til: NyttLop | None = None
+
+
+class Annuller(Command):
+    """`POST /tiltakslop/{id}/annullering` (TiltakslopAnnullert)."""
+
+    begrunnelse: str | None = None
+
+
+class KorrigerLop(Command):
+    """`POST /tiltakslop/{id}/korrigeringer` (TiltakslopKorrigert): the fields given get their new values."""
+
+    hendelse_id: UUID | None = None
+    fom: date | None = None
+    tom: date | None = None
+    sluttdato: date | None = None
+    aarsak: str | None = None
+    malgruppe: str | None = None
+    variant: str | None = None
+    nav_enhet: str | None = None
+    vedtak_ref: str | None = None
+    begrunnelse: str | None = None
+
+
+# --- Ungdomsgaranti (rules.md §5) --------------------------------------------------------------------------
+
+
+class InnvilgGaranti(Command):
+    """`POST /ungdomsgarantier` (UngdomsgarantiInnvilget)."""
+
+    person: Personalia | None = None
+    fom: date | None = None
+    nav_enhet: str | None = None
+    bistandsbehov_vedtak_ref: str | None = None
+
+
+class TildelKontaktperson(Command):
+    """`POST /ungdomsgarantier/{id}/kontaktperson` (KontaktpersonTildelt / KontaktpersonByttet)."""
+
+    nav_ident: str | None = None
+    fom: date | None = None
+    begrunnelse: str | None = None
+
+
+class RegistrerSamtale(Command):
+    """`POST /ungdomsgarantier/{id}/samtaler` (OppfolgingssamtaleGjennomfort)."""
+
+    dato: date | None = None
+    kanal: str | None = None
+    referat_ref: str | None = None
+
+
+class KobleAktivitet(Command):
+    """`POST /ungdomsgarantier/{id}/aktiviteter` (AktivitetKoblet)."""
+
+    kind: str | None = None
+    tiltakslop_id: UUID | None = None
+    fom: date | None = None
+    tom: date | None = None
+
+
+class AvsluttGaranti(Command):
+    """`POST /ungdomsgarantier/{id}/avslutning` (UngdomsgarantiAvsluttet)."""
+
+    tom: date | None = None
+    aarsak: str | None = None
+    begrunnelse: str | None = None
+
+
+class KorrigerGaranti(Command):
+    """`POST /ungdomsgarantier/{id}/korrigeringer` (UngdomsgarantiKorrigert)."""
+
+    hendelse_id: UUID | None = None
+    fom: date | None = None
+    tom: date | None = None
+    aarsak: str | None = None
+    nav_enhet: str | None = None
+    bistandsbehov_vedtak_ref: str | None = None
+    begrunnelse: str | None = None
+
+
+# Domain-only commands (rules.md §5.3): run by the seed, the scheduler and tests, not served over HTTP.
+
+
+class PlanleggSamtale(Command):
+    """OppfolgingssamtalePlanlagt."""
+
+    dato: date | None = None
+    kanal: str | None = None
+
+
+class RegistrerUtdanningsvurdering(Command):
+    """UtdanningsvurderingGjennomfort (UG-4d)."""
+
+    dato: date | None = None
+    utfall: str | None = None
+
+
+class RegistrerSamhandling(Command):
+    """SamhandlingRegistrert (UG-4f)."""
+
+    instans: str | None = None
+    dato: date | None = None
+
+
+class TilbyArbeidsgiveroppfolging(Command):
+    """ArbeidsgiverOppfolgingTilbudt (UG-4)."""
+
+    arbeidsgiver_orgnr: str | None = None
+    dato: date | None = None
+
+
+class AvsluttVed30(Command):
+    """The scheduler's automatic end at 30 (UG-5): FYLT_30, actor SYSTEM; it carries nothing else."""
