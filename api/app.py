@@ -35,9 +35,8 @@ from api.tiltakslop import TiltakslopController
 from api.ungdomsgarantier import UngdomsgarantiController
 from api.varsler import VarselController
 from projections.oversikt import Oversikt
-from projections.runner import SPORING_DDL
-from store.locks import kjor_ddl
 from store.mapper import mapper_for
+from store.migrations import migrate
 from store.read_log import ReadLog
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
@@ -94,9 +93,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
         forbindelse = NatsConnection(settings.nats_url)
         innsyn = ReadLog(pool, settings.secret("pseudonym"))
         try:
-            await recorder.create_tables()
-            await kjor_ddl(pool, [SPORING_DDL])
-            await innsyn.opprett()
+            await migrate(settings.database_url)
             app.state.innsynslogg = innsyn
             # One mapper (one key cache) for the store and the views of this process.
             mapper = mapper_for(settings.secret("person"), kryptert=settings.field_encryption)

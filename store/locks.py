@@ -37,24 +37,3 @@ async def ta_laas(dsn: str, navn: str, stopp: asyncio.Event, poll_sekunder: floa
         await conn.close()
         raise
     return conn
-
-
-SKJEMA_LAAS = "skjema"
-
-
-async def skjemalaas(conn: asyncpg.Connection) -> None:
-    """Serialise schema creation across processes (call inside a transaction): concurrent
-    `CREATE TABLE IF NOT EXISTS` of one table can fail in PostgreSQL; under this lock it cannot."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", laase_nokkel(SKJEMA_LAAS))
-
-
-async def kjor_ddl(pool: asyncpg.Pool | asyncpg.Connection, statements: list[str]) -> None:
-    """Run DDL statements in one transaction under the schema lock."""
-    if isinstance(pool, asyncpg.Pool):
-        async with pool.acquire() as conn:
-            await kjor_ddl(conn, statements)
-        return
-    async with pool.transaction():
-        await skjemalaas(pool)
-        for statement in statements:
-            await pool.execute(statement)

@@ -262,7 +262,6 @@ class ForlopMapper(Mapper[UUID]):
             return None
         if personer is not None and self.felt_cipher.nokkelring.ferske(personer):
             return None
-        await self.felt_cipher.nokkelring.opprett(conn)  # the key table exists before a query names it
         return NOKLER_TIL_LASTET
 
     def ta_imot_nokler(self, rader: Iterable[tuple[Any, bytes | None]]) -> None:

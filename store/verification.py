@@ -7,8 +7,9 @@ from the *stored* link of its stream's previous event, so exactly the altered ro
 is one (version, link) per stream. `stream=` checks one stream only (no checkpoints).
 
 Per-stream chains alone do not catch a rewrite that recomputes a whole stream's links consistently, nor a
-deleted tail. Checkpoints do: table `<events table>_sjekkpunkter`, append-only (a trigger refuses UPDATE,
-DELETE and TRUNCATE; the signature is what protects it), one row per checkpoint:
+deleted tail. Checkpoints do: table `<events table>_sjekkpunkter` (store/migrations/0004_checkpoints.sql),
+append-only (a trigger refuses UPDATE, DELETE and TRUNCATE; the signature is what protects it), one row per
+checkpoint:
 
     nr          1, 2, 3, ... (no gaps)
     posisjon    the last notification id covered (inclusive)
@@ -60,7 +61,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from store.locks import kjor_ddl, laase_nokkel
+from store.locks import laase_nokkel
 from store.mapper import ZERO_LINK, as_uuid, chained_state, compute_link, link_of
 
 # The stored prefix `{"lenke":"<64 hex>",` (76 bytes), measured with the mapper's own encoding.
@@ -82,25 +83,6 @@ Fremdrift = Callable[[int, int, float], None]
 
 def tabell(events_table: str = "forlop_events") -> str:
     return f"{events_table}_sjekkpunkter"
-
-
-def ddl(events_table: str = "forlop_events") -> list[str]:
-    t = tabell(events_table)
-    return [
-        f"CREATE TABLE IF NOT EXISTS {t} (nr bigint PRIMARY KEY, posisjon bigint NOT NULL, antall bigint NOT NULL, "
-        "segment bytea NOT NULL, sammendrag bytea NOT NULL, nokkel_id text NOT NULL, signatur bytea NOT NULL, "
-        "opprettet timestamptz NOT NULL)",
-        f"CREATE OR REPLACE FUNCTION {t}_kun_tillegg() RETURNS trigger LANGUAGE plpgsql AS "
-        f"$$BEGIN RAISE EXCEPTION '{t} is append-only'; END$$",
-        f"CREATE OR REPLACE TRIGGER {t}_kun_tillegg BEFORE UPDATE OR DELETE ON {t} "
-        f"FOR EACH ROW EXECUTE FUNCTION {t}_kun_tillegg()",
-        f"CREATE OR REPLACE TRIGGER {t}_ingen_truncate BEFORE TRUNCATE ON {t} "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {t}_kun_tillegg()",
-    ]
-
-
-async def opprett(pool: asyncpg.Pool | asyncpg.Connection, events_table: str = "forlop_events") -> None:
-    await kjor_ddl(pool, ddl(events_table))
 
 
 # --- keys and digests -------------------------------------------------------------------------------
@@ -298,17 +280,8 @@ async def verifiser(
     kjede = _Kjede(maks_feil)
     events = f'"{events_table}"'
     sjekkpunkter: list[asyncpg.Record] = []
-    if await conn.fetchval("SELECT to_regclass($1)", events) is None:  # nothing was ever stored here
-        return Verification(
-            ok=True, omfang="logg" if stream is None else "strom", hendelser=0, strommer=0, til_posisjon=0,
-            sekunder=0.0, lenkefeil=[], antall_lenkefeil=0, sjekkpunkter=0, sjekkpunktfeil=[],
-            siste_sjekkpunkt=None, offentlig_nokkel=raa(offentlig).hex(),
-        )
     if stream is None:
-        try:
-            sjekkpunkter = await conn.fetch(f"SELECT * FROM {tabell(events_table)} ORDER BY nr")
-        except asyncpg.UndefinedTableError:
-            sjekkpunkter = []
+        sjekkpunkter = await conn.fetch(f"SELECT * FROM {tabell(events_table)} ORDER BY nr")
         hoy = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {events}")
         totalt = 0 if fremdrift is None else await conn.fetchval(  # a full count only for the progress bar
             f"SELECT count(*) FROM {events} WHERE notification_id <= $1", hoy
@@ -411,9 +384,6 @@ async def skriv_sjekkpunkt(
     """Sign the events since the last checkpoint; None if there are none. Serialised across processes (an
     advisory lock in the writing transaction). Raises `LogBroken` if a new event does not hold its link."""
     events = f'"{events_table}"'
-    if await conn.fetchval("SELECT to_regclass($1)", events) is None:  # nothing was ever stored
-        return None
-    await opprett(conn, events_table)
     t = tabell(events_table)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", laase_nokkel(LAAS))
@@ -457,8 +427,5 @@ async def skriv_sjekkpunkt(
 
 
 async def siste_sjekkpunkt(conn: asyncpg.Connection | asyncpg.Pool, events_table: str = "forlop_events") -> Sjekkpunkt | None:
-    try:
-        r = await conn.fetchrow(f"SELECT * FROM {tabell(events_table)} ORDER BY nr DESC LIMIT 1")
-    except asyncpg.UndefinedTableError:
-        return None
+    r = await conn.fetchrow(f"SELECT * FROM {tabell(events_table)} ORDER BY nr DESC LIMIT 1")
     return None if r is None else _sjekkpunkt(r)

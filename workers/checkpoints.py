@@ -73,7 +73,6 @@ class Sjekkpunktarbeider:
             return
         conn = await asyncpg.connect(self.dsn)
         try:
-            await verification.opprett(conn, self.events_table)
             self.status.aktiv = True
             siste = await verification.siste_sjekkpunkt(conn, self.events_table)
             self.status.posisjon = siste.posisjon if siste else 0

@@ -370,6 +370,7 @@ async def _glem(settings: Settings, ident: str) -> int:
     from domain.ident import Fodselsnummer
     from projections.runner import opprett
     from store.envelope import pseudonym
+    from store.migrations import migrate
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
     from store.service import Service
@@ -388,7 +389,7 @@ async def _glem(settings: Settings, ident: str) -> int:
         pool = await create_pool(dsn, min_size=1, max_size=4)
         recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
         try:
-            await recorder.create_tables()
+            await migrate(dsn)
             visninger = oversikt(settings)
             await opprett(pool, visninger)
             tjeneste = Service(

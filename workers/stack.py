@@ -15,7 +15,7 @@ import uvicorn
 from api.app import create_app
 from projections.runner import Runner
 from store.embedded import start_postgres
-from store.recorder import AsyncPostgresRecorder, create_pool
+from store.migrations import migrate
 from store.settings import Settings
 from workers.checkpoints import sjekkpunktarbeider
 from workers.embedded_nats import start_nats
@@ -34,17 +34,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-async def opprett_lagret(database_url: str, events_table: str) -> None:
-    """The store's tables before any worker follows them."""
-    pool = await create_pool(database_url, min_size=1, max_size=1)
-    try:
-        recorder = AsyncPostgresRecorder(pool, events_table=events_table)
-        await recorder.create_tables()
-        await recorder.close()
-    finally:
-        await pool.close()
 
 
 class Stack:
@@ -67,7 +56,7 @@ class Stack:
                 start_nats, data_dir / "nats", self.settings.nats_port, sync_always=True
             )
         self.settings = replace(self.settings, database_url=database_url, nats_url=nats_url, data_dir=data_dir)
-        await opprett_lagret(database_url, self.settings.events_table)
+        await migrate(database_url)  # the schema before any worker follows it
         config = uvicorn.Config(
             create_app(self.settings),
             host="127.0.0.1",
