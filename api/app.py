@@ -84,6 +84,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
     goes through Litestar (tests/e2e/test_rask.py compares the two)."""
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url (forlop up fills it in for the embedded server)")
+    database_url = settings.database_url
     metrics = metrics or Metrics()
 
     @asynccontextmanager
@@ -93,7 +94,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
         forbindelse = NatsConnection(settings.nats_url)
         innsyn = ReadLog(pool, settings.secret("pseudonym"))
         try:
-            await migrate(settings.database_url)
+            await migrate(database_url)
             app.state.innsynslogg = innsyn
             # One mapper (one key cache) for the store and the views of this process.
             mapper = mapper_for(settings.secret("person"), kryptert=settings.field_encryption)

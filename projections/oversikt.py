@@ -40,7 +40,7 @@ from domain.tiltakslop import Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
 from projections.runner import Projection, Rad
 from store.encryption import er_glemt
-from store.mapper import ForlopMapper
+from store.mapper import ForlopMapper, as_uuid
 
 _LOP_PREFIX = f"{Tiltakslop.__module__}:{Tiltakslop.__qualname__}."
 _GARANTI_PREFIX = f"{Ungdomsgaranti.__module__}:{Ungdomsgaranti.__qualname__}."
@@ -98,8 +98,8 @@ class Oversikt(Projection):
     ) -> None:
         """Apply the events, in log order, and write each touched row once (in the caller's transaction)."""
         lop_tabell, garanti_tabell = tabeller(suffix)
-        lop_ids = {h.originator_id for h in hendelser if h.topic.startswith(_LOP_PREFIX)}
-        garanti_ids = {h.originator_id for h in hendelser if h.topic.startswith(_GARANTI_PREFIX)}
+        lop_ids = {as_uuid(h.originator_id) for h in hendelser if h.topic.startswith(_LOP_PREFIX)}
+        garanti_ids = {as_uuid(h.originator_id) for h in hendelser if h.topic.startswith(_GARANTI_PREFIX)}
         glemte_personer = [h.originator_id for h in hendelser if h.topic == _GLEMT_TOPIC]
         if glemte_personer:  # before this batch's rows are written: a returning person's new case stays
             for tabell in (lop_tabell, garanti_tabell):
@@ -125,12 +125,13 @@ class Oversikt(Projection):
         for r in lagret:
             aggregater[r[0]] = self.dekod(r[0], r[1], r[2])
         for h in hendelser:
-            if h.originator_id not in lop_ids and h.originator_id not in garanti_ids:
+            oid = as_uuid(h.originator_id)
+            if oid not in lop_ids and oid not in garanti_ids:
                 continue
-            forrige = aggregater.get(h.originator_id)
+            forrige = aggregater.get(oid)
             if forrige is not None and h.originator_version <= forrige.version:
                 continue  # already applied (a rebuild catching up over what it has)
-            aggregater[h.originator_id] = self.mapper.to_domain_event(h).mutate(forrige)
+            aggregater[oid] = self.mapper.to_domain_event(h).mutate(forrige)
         borte = await self._glemte(conn, aggregater, laas=True)
         if borte:
             for tabell, kolonne in ((lop_tabell, "lop_id"), (garanti_tabell, "garanti_id")):

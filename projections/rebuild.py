@@ -136,7 +136,9 @@ def standard_arbeidere(hode: int) -> int:
 def _rader(rows: list[asyncpg.Record]) -> list[Rad]:
     """(aggregate id, version, topic, state) of rows in aggregate order: each aggregate's id converted
     once (the position is not needed)."""
-    ut, forrige, oid = [], None, None
+    ut: list[Rad] = []
+    forrige: object = None
+    oid = UUID(int=0)  # set by the first row
     for r in rows:
         if r[0] != forrige:
             forrige, oid = r[0], as_uuid(r[0])

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID, SafeUUID
 
 import asyncpg
@@ -37,7 +37,7 @@ GLEMT = b""
 MANGLER = b"-"
 """The cached value of a person without a key row (never keyed): ciphertexts of it cannot be read either."""
 
-Forbindelse = asyncpg.Pool | asyncpg.Connection
+Forbindelse: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 # `KeyRing.sikre`: insert a key for each of $1 that has none (the new key from $2), and give the key of
 # each: the one inserted (or, `_NY`, set in place of a forgotten one), else the one already there (as this

@@ -205,7 +205,7 @@ class AsyncPostgresRecorder:
         for no, request in enumerate(requests):
             first: dict[UUID, int] = {}
             for se in request.events:
-                oid = se.originator_id
+                oid = as_uuid(se.originator_id)  # eventsourcing types it UUID | str; ours are UUIDs
                 if owner.setdefault(oid, no) != no:
                     raise ValueError(f"aggregate {oid} in two requests of one batch")
                 first.setdefault(oid, se.originator_version)

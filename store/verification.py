@@ -279,74 +279,23 @@ async def verifiser(
     start = time.monotonic()
     kjede = _Kjede(maks_feil)
     events = f'"{events_table}"'
-    sjekkpunkter: list[asyncpg.Record] = []
-    if stream is None:
-        sjekkpunkter = await conn.fetch(f"SELECT * FROM {tabell(events_table)} ORDER BY nr")
-        hoy = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {events}")
-        totalt = 0 if fremdrift is None else await conn.fetchval(  # a full count only for the progress bar
-            f"SELECT count(*) FROM {events} WHERE notification_id <= $1", hoy
-        )
-        sql = (
-            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {events} "
-            "WHERE notification_id > $1 AND notification_id <= $2 ORDER BY notification_id LIMIT $3"
-        )
-        fra: Any = 0
-    else:
-        hoy = 2**63 - 1
-        totalt = await conn.fetchval(f"SELECT count(*) FROM {events} WHERE originator_id = $1", stream)
-        # keyset on the version; the selected columns keep the walk's order (id first for _Kjede)
-        sql = (
-            f"SELECT originator_version, notification_id, originator_id, topic, state FROM {events} "
-            "WHERE originator_id = $4 AND originator_version > $1 AND originator_version <= $2 "
-            "ORDER BY originator_version LIMIT $3"
-        )
-        fra = 0
-
-    offentlig_id = nokkel_id(offentlig)
-    cp_feil: list[Sjekkpunktfeil] = []
-    i = 0  # next checkpoint to close
-    forrige_sammendrag = ZERO_LINK
-    forrige_posisjon = 0
-
-    def lukk(r: asyncpg.Record) -> None:
-        nonlocal i, forrige_sammendrag, forrige_posisjon
-        segment = kjede.avslutt_segment()
-        grunner = []
-        if r["nr"] != i + 1 or r["posisjon"] <= forrige_posisjon:
-            grunner.append("SEQUENCE_GAP")
-        lagret = bytes(r["sammendrag"])
-        if r["nokkel_id"] != offentlig_id:
-            grunner.append("UNKNOWN_KEY")
-        else:
-            try:
-                offentlig.verify(bytes(r["signatur"]), lagret)
-            except InvalidSignature:
-                grunner.append("SIGNATURE_INVALID")
-        if sammendrag(forrige_sammendrag, r["nr"], r["posisjon"], r["antall"], r["opprettet"],
-                      bytes(r["segment"])) != lagret:
-            grunner.append("CHECKPOINT_ALTERED")
-        if segment != bytes(r["segment"]) or kjede.antall != r["antall"]:
-            grunner.append("LOG_CHANGED")
-        if grunner:
-            cp_feil.append(Sjekkpunktfeil(nr=r["nr"], posisjon=r["posisjon"], grunner=grunner))
-        i += 1
-        forrige_sammendrag, forrige_posisjon = lagret, r["posisjon"]
-
+    sjekkpunkter, hoy, totalt, sql = await _utvalg(conn, events_table, stream, fremdrift is not None)
+    kontroll = _Sjekkpunktkontroll(offentlig)
     gjort = 0
-    async for rows in _batcher(conn, sql, fra, hoy, batch, *([] if stream is None else [stream])):
+    async for rows in _batcher(conn, sql, 0, hoy, batch, *([] if stream is None else [stream])):
         if stream is not None:
             rows = [(r[1], r[2], r[0], r[3], r[4]) for r in rows]
         while rows:
-            grense = sjekkpunkter[i]["posisjon"] if i < len(sjekkpunkter) else None
-            n = kjede.kjor(rows, grense)
+            i = kontroll.neste
+            n = kjede.kjor(rows, sjekkpunkter[i]["posisjon"] if i < len(sjekkpunkter) else None)
             rows = rows[n:]
             if rows:  # the next row is past the checkpoint
-                lukk(sjekkpunkter[i])
+                kontroll.lukk(sjekkpunkter[i], kjede)
         gjort = kjede.antall
         if fremdrift is not None:
             fremdrift(gjort, max(totalt, gjort), time.monotonic() - start)
-    while i < len(sjekkpunkter):  # checkpoints at or past the last event (or past a deleted tail)
-        lukk(sjekkpunkter[i])
+    while kontroll.neste < len(sjekkpunkter):  # checkpoints at or past the last event (or past a deleted tail)
+        kontroll.lukk(sjekkpunkter[kontroll.neste], kjede)
     if fremdrift is not None and gjort < totalt:
         fremdrift(totalt, totalt, time.monotonic() - start)
     til = hoy
@@ -355,7 +304,7 @@ async def verifiser(
             f"SELECT coalesce(max(notification_id), 0) FROM {events} WHERE originator_id = $1", stream
         )
     return Verification(
-        ok=kjede.antall_feil == 0 and not cp_feil,
+        ok=kjede.antall_feil == 0 and not kontroll.feil,
         omfang="logg" if stream is None else "strom",
         hendelser=kjede.antall,
         strommer=len(kjede.hoder),
@@ -364,10 +313,72 @@ async def verifiser(
         lenkefeil=kjede.feil,
         antall_lenkefeil=kjede.antall_feil,
         sjekkpunkter=len(sjekkpunkter),
-        sjekkpunktfeil=cp_feil,
+        sjekkpunktfeil=kontroll.feil,
         siste_sjekkpunkt=_sjekkpunkt(sjekkpunkter[-1]) if sjekkpunkter else None,
         offentlig_nokkel=raa(offentlig).hex(),
     )
+
+
+async def _utvalg(
+    conn: asyncpg.Connection, events_table: str, stream: UUID | None, telle: bool
+) -> tuple[list[asyncpg.Record], int, int, str]:
+    """What `verifiser` walks: (the checkpoints, the highest position, the events to walk for the progress
+    bar (`telle`; always for one stream), the batch query over positions > $1 and <= $2, $3 rows)."""
+    events = f'"{events_table}"'
+    if stream is not None:
+        totalt = await conn.fetchval(f"SELECT count(*) FROM {events} WHERE originator_id = $1", stream)
+        # keyset on the version; the selected columns keep the walk's order (id first for _Kjede)
+        sql = (
+            f"SELECT originator_version, notification_id, originator_id, topic, state FROM {events} "
+            "WHERE originator_id = $4 AND originator_version > $1 AND originator_version <= $2 "
+            "ORDER BY originator_version LIMIT $3"
+        )
+        return [], 2**63 - 1, totalt, sql
+    sjekkpunkter = await conn.fetch(f"SELECT * FROM {tabell(events_table)} ORDER BY nr")
+    hoy = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {events}")
+    totalt = 0 if not telle else await conn.fetchval(  # a full count only for the progress bar
+        f"SELECT count(*) FROM {events} WHERE notification_id <= $1", hoy
+    )
+    sql = (
+        f"SELECT notification_id, originator_id, originator_version, topic, state FROM {events} "
+        "WHERE notification_id > $1 AND notification_id <= $2 ORDER BY notification_id LIMIT $3"
+    )
+    return list(sjekkpunkter), hoy, totalt, sql
+
+
+class _Sjekkpunktkontroll:
+    """Closes the checkpoints in turn against the chain walked up to each one's position."""
+
+    def __init__(self, offentlig: Ed25519PublicKey) -> None:
+        self.offentlig = offentlig
+        self.offentlig_id = nokkel_id(offentlig)
+        self.feil: list[Sjekkpunktfeil] = []
+        self.neste = 0  # index of the next checkpoint to close
+        self.forrige_sammendrag = ZERO_LINK
+        self.forrige_posisjon = 0
+
+    def lukk(self, r: asyncpg.Record, kjede: _Kjede) -> None:
+        segment = kjede.avslutt_segment()
+        grunner = []
+        if r["nr"] != self.neste + 1 or r["posisjon"] <= self.forrige_posisjon:
+            grunner.append("SEQUENCE_GAP")
+        lagret = bytes(r["sammendrag"])
+        if r["nokkel_id"] != self.offentlig_id:
+            grunner.append("UNKNOWN_KEY")
+        else:
+            try:
+                self.offentlig.verify(bytes(r["signatur"]), lagret)
+            except InvalidSignature:
+                grunner.append("SIGNATURE_INVALID")
+        if sammendrag(self.forrige_sammendrag, r["nr"], r["posisjon"], r["antall"], r["opprettet"],
+                      bytes(r["segment"])) != lagret:
+            grunner.append("CHECKPOINT_ALTERED")
+        if segment != bytes(r["segment"]) or kjede.antall != r["antall"]:
+            grunner.append("LOG_CHANGED")
+        if grunner:
+            self.feil.append(Sjekkpunktfeil(nr=r["nr"], posisjon=r["posisjon"], grunner=grunner))
+        self.neste += 1
+        self.forrige_sammendrag, self.forrige_posisjon = lagret, r["posisjon"]
 
 
 # --- writing a checkpoint -------------------------------------------------------------------------------

@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from store.migrations import MIGRATIONS
-
 ROOT = Path(__file__).resolve().parents[2]
 DDL = re.compile(
     r"\b(CREATE|ALTER|DROP)\s+(OR\s+REPLACE\s+)?(UNIQUE\s+)?"
