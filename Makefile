@@ -59,8 +59,10 @@ docs: $(STAMP)
 # ruff: production code with the private-access (SLF001) and complexity (C901) rules, tests without them
 # (pyproject.toml); mypy over every production package.
 lint: $(STAMP)
-	$(BIN)/ruff check $(PRODUCTION) tests
-	$(BIN)/mypy $(PRODUCTION)
+	@status=0; \
+	$(BIN)/ruff check $(PRODUCTION) tests || status=1; \
+	$(BIN)/mypy $(PRODUCTION) || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .forlop
