@@ -15,7 +15,7 @@ PRODUCTION := domain store projections api workers
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test bench docs lint install lock clean
+.PHONY: run test locked bench docs lint install lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -36,9 +36,11 @@ run: $(STAMP)
 
 # The environment is checked against the lock first (nothing missing, extra or of another version), then
 # the lint gates, then the suite.
-test: $(STAMP) lint
-	$(UV) $(SYNC) --check
+test: locked lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+locked: $(STAMP)
+	$(UV) $(SYNC) --check
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.run_all
