@@ -26,7 +26,7 @@ from api.erasure import GlemController
 from api.export import EksportController
 from api.frister import FristController
 from api.health import HealthController
-from api.observability import Metrics, correlation_middleware
+from api.observability import PROMETHEUS, ObservedApp
 from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
 from api.rask import rask_vei
@@ -79,13 +79,12 @@ class NatsConnection:
                 await self.client.close()
 
 
-def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool = True) -> Litestar:
+def create_app(settings: Settings, *, rask: bool = True) -> Litestar:
     """The app; `rask=False` leaves out the fast path of the busiest routes (api/rask.py), so that every request
     goes through Litestar (tests/e2e/test_rask.py compares the two)."""
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url (forlop up fills it in for the embedded server)")
     database_url = settings.database_url
-    metrics = metrics or Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -102,24 +101,12 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
             app.state.tjeneste = Service(store, settings.regler, settings.secret("person"))
             app.state.pool = pool
             app.state.nats = forbindelse
-            app.state.metrics = metrics
             app.state.oversikt = Oversikt(mapper, settings.regler, settings.secret("person"))
             app.state.settings = settings
             forbindelse.start()
             innsyn.start()
-            # Everything built so far (the app, its routes, schemas, modules) lives as long as the process:
-            # out of the collector's sight, so that a full collection does not walk it again and again
-            # (a pause every few thousand requests otherwise, visible in p99).
-            gc.collect()
-            gc.freeze()
-            terskler = gc.get_threshold()
-            # A request allocates a few thousand objects, nearly all freed by reference counting: the default
-            # (a young collection every 700 allocations) runs several collections per request for nothing.
-            gc.set_threshold(50_000, 20, 10)
             yield
         finally:
-            gc.set_threshold(*terskler)
-            gc.unfreeze()  # collectable again once the app is gone (tests start many in one process)
             await innsyn.stopp()  # every read answered is logged before the pool closes
             await forbindelse.close()
             await recorder.close()
@@ -135,7 +122,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
 
     tokener = Tokener()  # the tokens accepted, for the JWT middleware and the fast path
     auth = jwt_auth(settings.secret("jwt"), tokener)
-    app = Litestar(
+    app = ObservedApp(
         route_handlers=[
             TiltakslopController,
             UngdomsgarantiController,
@@ -155,6 +142,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
             "settings": Provide(innstillinger, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[PROMETHEUS.middleware],  # inside the JWT middleware: a refused token is not counted
         before_request=streng_kropp,  # wrong types are 400, not coerced
         on_app_init=[auth.on_app_init],
         openapi_config=OpenAPIConfig(
@@ -167,10 +155,18 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, rask: bool
         debug=False,
     )
     vakter_uten_kopi(app)
-    # Outermost, so unmatched routes and refused tokens get a correlation id, a log line and a sample too;
-    # inside it, the busiest routes straight to their handlers (api/rask.py), everything else to Litestar.
-    handler = rask_vei(app, tokener)(app.asgi_handler) if rask else app.asgi_handler
-    app.asgi_handler = correlation_middleware(metrics)(handler)
+    # The busiest routes straight to their handlers (api/rask.py), everything else to Litestar.
+    if rask:
+        app.asgi_handler = rask_vei(app, tokener)(app.asgi_handler)
     return app
+
+
+def freeze_startup_objects() -> None:
+    """For a process entry point, once, right before it starts serving (`forlop api`, `forlop up`).
+
+    What is built by then (modules, the app, its routes and schemas) lives as long as the process: frozen,
+    out of the collector's sight, a full collection does not walk it again and again."""
+    gc.collect()
+    gc.freeze()
 
 

@@ -61,7 +61,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from store.locks import laase_nokkel
+from store.locks import lock_key
 from store.mapper import ZERO_LINK, as_uuid, chained_state, compute_link, link_of
 
 # The stored prefix `{"lenke":"<64 hex>",` (76 bytes), measured with the mapper's own encoding.
@@ -397,7 +397,7 @@ async def skriv_sjekkpunkt(
     events = f'"{events_table}"'
     t = tabell(events_table)
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", laase_nokkel(LAAS))
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(LAAS))
         siste = await conn.fetchrow(f"SELECT nr, posisjon, antall, sammendrag FROM {t} ORDER BY nr DESC LIMIT 1")
         fra = siste["posisjon"] if siste else 0
         hoy = await conn.fetchval(f"SELECT max(notification_id) FROM {events}")

@@ -31,7 +31,7 @@ async def ta_igjen(database_url: str, projeksjon: Any) -> None:
     runner = Runner(database_url, projeksjon)
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
-        while await runner.kjor_batch(pool):
+        while await runner.run_batch(pool):
             pass
     finally:
         await pool.close()

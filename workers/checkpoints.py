@@ -1,8 +1,7 @@
 """The checkpoint worker: signs the log periodically (store/verification.py describes the checkpoint).
 
-A checkpoint is written when at least `hendelser` positions have been added since the last one, or when
-`intervall` seconds have passed and anything was added. One active replica (a PostgreSQL advisory lock on a
-connection of its own); writing is serialised besides (`forlop verify --checkpoint` may write at the same
+A checkpoint is written when at least `every_events` positions have been added since the last one, or when
+`interval` seconds have passed and anything was added. One active replica (workers/supervisor.py); writing is serialised besides (`forlop verify --checkpoint` may write at the same
 time). A log whose new events do not hold their links is not signed: the worker logs an error naming them
 and tries again at the next round.
 """
@@ -18,8 +17,8 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from store import verification
-from store.locks import ta_laas, vent
 from store.settings import Settings
+from workers.supervisor import Session, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -28,72 +27,63 @@ NAVN = "sjekkpunkt"
 
 @dataclass
 class SjekkpunktStatus:
-    aktiv: bool = False
     skrevet: int = 0
     posisjon: int = 0
     siste: float = field(default_factory=time.monotonic)
 
 
-class Sjekkpunktarbeider:
+class CheckpointWorker:
     def __init__(
         self,
         dsn: str,
         signering: bytes,
         *,
         events_table: str = "forlop_events",
-        intervall: float = 300.0,
-        hendelser: int = 10_000,
-        poll_sekunder: float = 5.0,
+        interval: float = 300.0,
+        every_events: int = 10_000,
+        poll_seconds: float = 5.0,
     ) -> None:
-        """`signering` is `settings.secret("signing")`."""
+        """`signering` is `settings.secret("signing")`; a checkpoint is written after `every_events` new
+        positions, or after `interval` seconds when anything was added."""
         self.dsn = dsn
         self.nokkel = verification.signeringsnokkel(signering)
         self.events_table = events_table
-        self.intervall = intervall
-        self.hendelser = hendelser
-        self.poll_sekunder = poll_sekunder
+        self.interval = interval
+        self.every_events = every_events
+        self.poll_seconds = poll_seconds
         self.status = SjekkpunktStatus()
-        self._pause_til = 0.0  # after a refusal (a broken log), try again only after `intervall`
+        self._paused_until = 0.0  # after a refusal (a broken log), try again only after `interval`
+        self.supervisor = Supervisor(
+            "checkpoint worker", dsn, self._sign_periodically, lock_name=NAVN, poll_seconds=poll_seconds, log=log
+        )
 
-    async def kjor(self, stopp: asyncio.Event) -> None:
-        while not stopp.is_set():
-            try:
-                await self._som_aktiv(stopp)
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
-                log.warning("checkpoint worker lost its database connection", extra={"error": str(e)})
-                await vent(stopp, self.poll_sekunder)
-            except Exception:  # a worker must never die silently: log, pause, try again
-                log.exception("checkpoint worker failed; retrying")
-                await vent(stopp, self.poll_sekunder)
-        self.status.aktiv = False
+    @property
+    def active(self) -> bool:
+        return self.supervisor.active
 
-    async def _som_aktiv(self, stopp: asyncio.Event) -> None:
-        laas = await ta_laas(self.dsn, NAVN, stopp, self.poll_sekunder)
-        if laas is None:
-            return
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.supervisor.run(stop)
+
+    async def _sign_periodically(self, session: Session) -> None:
         conn = await asyncpg.connect(self.dsn)
         try:
-            self.status.aktiv = True
             siste = await verification.siste_sjekkpunkt(conn, self.events_table)
             self.status.posisjon = siste.posisjon if siste else 0
             self.status.siste = time.monotonic()
-            while not stopp.is_set():
-                if laas.is_closed():
-                    raise asyncpg.InterfaceError("the lock connection is closed")
-                hoy = await conn.fetchval(f'SELECT coalesce(max(notification_id), 0) FROM "{self.events_table}"')
-                nye = hoy - self.status.posisjon
-                naa = time.monotonic()
-                if naa >= self._pause_til and (
-                    nye >= self.hendelser or (nye > 0 and naa - self.status.siste >= self.intervall)
-                ):
+            while not session.stop.is_set():
+                if self._due(await conn.fetchval(f'SELECT coalesce(max(notification_id), 0) FROM "{self.events_table}"')):
                     await self.skriv(conn)
-                await vent(stopp, self.poll_sekunder)
+                await session.pause(self.poll_seconds)
         finally:
-            self.status.aktiv = False
             with contextlib.suppress(Exception):
                 await conn.close()
-            with contextlib.suppress(Exception):
-                await laas.close()
+
+    def _due(self, hoy: int) -> bool:
+        nye = hoy - self.status.posisjon
+        naa = time.monotonic()
+        return naa >= self._paused_until and (
+            nye >= self.every_events or (nye > 0 and naa - self.status.siste >= self.interval)
+        )
 
     async def skriv(self, conn: asyncpg.Connection) -> verification.Sjekkpunkt | None:
         self.status.siste = time.monotonic()
@@ -104,7 +94,7 @@ class Sjekkpunktarbeider:
                 "the log does not hold its links; checkpoint not signed",
                 extra={"feil": [f"{f.aggregat_id} v{f.versjon}: {f.grunn}" for f in e.feil[:20]]},
             )
-            self._pause_til = time.monotonic() + self.intervall
+            self._paused_until = time.monotonic() + self.interval
             return None
         if sp is not None:
             self.status.skrevet += 1
@@ -113,8 +103,6 @@ class Sjekkpunktarbeider:
         return sp
 
 
-def sjekkpunktarbeider(settings: Settings, dsn: str, **kwargs: object) -> Sjekkpunktarbeider:
+def checkpoint_worker(settings: Settings, dsn: str) -> CheckpointWorker:
     """The worker `forlop up` runs."""
-    return Sjekkpunktarbeider(
-        dsn, settings.secret("signing"), events_table=settings.events_table, **kwargs  # type: ignore[arg-type]
-    )
+    return CheckpointWorker(dsn, settings.secret("signing"), events_table=settings.events_table)

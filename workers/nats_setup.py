@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
 import msgspec
 import nats
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
-
-from store.locks import vent
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +61,7 @@ class Stromtilstand:
         return sekvens < self.first_seq or sekvens > self.last_seq or sekvens in self.slettet
 
 
-async def stromtilstand(nc: nats.NATS, stream: str) -> Stromtilstand | None:
+async def stromtilstand(nc: NATS, stream: str) -> Stromtilstand | None:
     """The stream's state with the list of deleted sequences (nats-py's stream_info does not ask for it)."""
     svar = await nc.request(f"$JS.API.STREAM.INFO.{stream}", b'{"deleted_details": true}', timeout=5)
     info = msgspec.json.decode(svar.data)
@@ -97,21 +94,6 @@ async def har_tapt(
     )
 
 
-async def koble_til(
-    url: str, stopp: asyncio.Event, navn: str, gjenoppkoblet: Callable[[], Awaitable[None]] | None = None
-) -> nats.NATS | None:
-    """Connect to NATS, retrying until it answers or `stopp` is set; `gjenoppkoblet` runs on each reconnect."""
-    while not stopp.is_set():
-        try:
-            return await nats.connect(
-                url.split(","),
-                name=navn,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                connect_timeout=2,
-                reconnected_cb=gjenoppkoblet,
-            )
-        except Exception:  # noqa: BLE001 - keep trying while NATS is down
-            log.warning("nats not reachable", extra={"worker": navn})
-            await vent(stopp, 1.0)
-    return None
+async def quiet(error: Exception) -> None:
+    """An `error_cb` for a short-lived client: its caller reports the failure (nats-py's default logs a
+    traceback for each failed connect)."""

@@ -2,16 +2,15 @@
 
 - Follows the events table by notification id (NOTIFY wakes it, polling is the fallback), like the
   projection runner, from its own position in `forlop_sporing` (row `relay`).
-- Publishes with `Nats-Msg-Id` = the event's id in log order on one connection, speaking JetStream's publish
-  protocol on the core client: each message a PUB whose reply subject is the relay's ack inbox plus a token,
-  a batch's commands written into the client's buffer and flushed once (nats-py would write each publish
-  alone), a bounded number in flight, and at most one event of an aggregate in flight (an event lost in a
-  leader change must not be overtaken by the same aggregate's next one).
+- Publishes with `Nats-Msg-Id` = the event's id in log order through nats-py's `js.publish_async`, with a
+  bounded window in flight (`window`, also the context's `publish_async_max_pending`) and at most one event
+  of an aggregate in flight: an aggregate's next event goes out only after its previous one was
+  acknowledged (an event lost in a leader change must not be overtaken by the same aggregate's next one).
 - The position moves only past events whose publish was acknowledged (and past the unpublished person
   record's events between them), together with the stream sequence each one got (`forlop_relay_logg`), in
   one statement, committed while the next publishes go out. A crash after an ack and before that commit
   republishes; the stream's duplicate window drops the repeat by Msg-Id.
-- One active replica (a PostgreSQL advisory lock); NATS being down only pauses it.
+- One active replica (workers/supervisor.py); NATS being down only pauses it.
 """
 
 from __future__ import annotations
@@ -22,24 +21,28 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
 import asyncpg
 import msgspec
 import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
 
 from projections.runner import SPORING, til_notifikasjoner
 from store.envelope import konvolutt, publiseres, subject
-from store.locks import ta_laas, vent
 from store.mapper import ForlopMapper
 from workers.nats_setup import (
     HENDELSER,
     KONTROLL_SEKUNDER,
     har_tapt,
-    koble_til,
+    quiet,
     sikre_strommer,
     stromtilstand,
 )
+from workers.supervisor import NATS_ERRORS, NatsUnavailable, Session, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +50,26 @@ NAVN = "relay"
 LOGG = "forlop_relay_logg"  # made by store/migrations/0006_relay_log.sql
 
 
-class NatsUtilgjengelig(Exception):
-    """A publish was not acknowledged in time: NATS (or the stream's leader) is not there right now."""
-
-
 @dataclass
 class RelayStatus:
-    aktiv: bool = False
     posisjon: int = 0
     publisert: int = 0
     spolt_tilbake: int = 0
     siden_fremdrift: float = field(default_factory=time.monotonic)
+
+
+class _Sent(NamedTuple):
+    """One row read and not yet committed, in log order: its position, and for a published event its id,
+    the future of its ack and when it went out (a person-record row has neither)."""
+
+    posisjon: int
+    hendelse_id: UUID | None
+    ack: asyncio.Future[PubAck] | None
+    sent: float
+
+
+#: What a commit carries: (position, event id, stream sequence) of each acknowledged event.
+LogRow = tuple[int, UUID | None, int]
 
 
 class Relay:
@@ -69,125 +81,123 @@ class Relay:
         *,
         events_table: str = "forlop_events",
         batch: int = 1000,
-        i_luften: int = 512,
-        ack_tidsfrist: float = 5.0,
-        replikaer: int = 1,
-        poll_sekunder: float = 1.0,
+        window: int = 512,
+        ack_timeout: float = 5.0,
+        replicas: int = 1,
+        poll_seconds: float = 1.0,
         mapper: ForlopMapper | None = None,
     ) -> None:
         self.dsn = dsn
-        self.nats_url = nats_url
         self.pseudonym_nokkel = pseudonym_nokkel
         self.events_table = events_table
         self.batch = batch
-        self.i_luften = i_luften
-        self.ack_tidsfrist = ack_tidsfrist
-        self.replikaer = replikaer
-        self.poll_sekunder = poll_sekunder
+        self.window = window
+        self.ack_timeout = ack_timeout
+        self.replicas = replicas
+        self.poll_seconds = poll_seconds
         self.mapper = mapper or ForlopMapper()  # with field encryption: store.mapper.mapper_for(...)
         self.status = RelayStatus()
-        self._vekk = asyncio.Event()
-        self._kontroller = True
+        self.supervisor = Supervisor(
+            "relay",
+            dsn,
+            self._relay,
+            lock_name=NAVN,
+            nats_url=nats_url,
+            nats_name="forlop-relay",
+            on_nats_reconnected=self.check_stream,
+            poll_seconds=poll_seconds,
+            log=log,
+        )
+        self._wake = asyncio.Event()
+        self._check = True
         self._uten_msg_id: set[int] = set()
-        # The pipeline: (position, event id, publish token; 0: not published, -1: failed) read and not yet
-        # committed, in log order. A publish's ack lands in `_kvitt` (token -> stream sequence, -1: refused).
-        self._ventende: collections.deque[tuple[int, Any, int]] = collections.deque()
-        self._les_pos: int | None = None  # read up to here (None: from the committed position)
-        self._siste_per_aggregat: dict[Any, int] = {}  # the token of the last publish of each aggregate
-        self._kvitt: dict[int, int] = {}
-        self._vakter: dict[int, asyncio.Future[None]] = {}  # tokens someone waits for
-        self._neste = 1  # the next publish token
-        self._gyldig_fra = 1  # acks of lower tokens belong to publishes given up
-        self._forbrukt = 0  # every token up to here was acknowledged and taken
-        self._inbox = ""
+        self._pipe: collections.deque[_Sent] = collections.deque()
+        self._read_pos: int | None = None  # read up to here (None: from the committed position)
+        self._last_of: dict[Any, asyncio.Future[PubAck]] = {}  # the last publish of each aggregate
         # Acknowledged and not yet committed (position, log rows), and the commit in flight.
-        self._ulagret_pos: int | None = None
-        self._ulagret: list[tuple[int, Any, int]] = []
-        self._lagring: asyncio.Future[tuple[int, list[tuple[int, Any, int]]]] | None = None
+        self._uncommitted_pos: int | None = None
+        self._uncommitted: list[LogRow] = []
+        self._commit_task: asyncio.Future[tuple[int, list[LogRow]]] | None = None
 
-    async def kjor(self, stopp: asyncio.Event) -> None:
-        pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=3)
+    @property
+    def active(self) -> bool:
+        return self.supervisor.active
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.supervisor.run(stop)
+
+    async def _relay(self, session: Session) -> None:
+        nc = await session.wait_nats()
+        if nc is None:
+            return
+        # Two connections held while active, one for reading and one for the commits beside it (a pool
+        # release resets the session, a round trip, every time).
+        pool = await asyncpg.create_pool(self.dsn, min_size=2, max_size=3)
         try:
-            while not stopp.is_set():
-                try:
-                    await opprett(pool)
-                    await self._som_aktiv(pool, stopp)
-                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
-                    log.warning("relay lost its database connection", extra={"error": str(e)})
-                    await vent(stopp, self.poll_sekunder)
-                except Exception:  # a worker must never die silently: log, pause, try again
-                    log.exception("relay failed; retrying")
-                    await vent(stopp, self.poll_sekunder)
+            await opprett(pool)
+            await session.listen(self.events_table, lambda *_: self._wake.set())
+            async with pool.acquire() as db, pool.acquire() as commits:
+                await self._publish_until_stopped(session, nc, pool, db, commits)
         finally:
-            self.status.aktiv = False
             await pool.close()
 
-    async def _som_aktiv(self, pool: asyncpg.Pool, stopp: asyncio.Event) -> None:
-        laas = await ta_laas(self.dsn, NAVN, stopp, self.poll_sekunder)
-        if laas is None:
-            return
-        self._tilbakestill()
-        nc = None
-        db = lager = None
+    async def _publish_until_stopped(
+        self, session: Session, nc: NATS, pool: asyncpg.Pool, db: asyncpg.Connection, commits: asyncpg.Connection
+    ) -> None:
+        js = nc.jetstream(publish_async_max_pending=self.window)
+        self._reset()
+        self._check = True
+        ready = False
+        next_check = 0.0
         try:
-            nc = await koble_til(self.nats_url, stopp, "forlop-relay", self._gjenoppkoblet)
-            if nc is None:
-                return
-            js = nc.jetstream()
-            await self._abonner(nc)
-            await laas.add_listener(self.events_table, lambda *_: self._vekk.set())
-            # Two connections held while active, one for reading and one for the commits beside it (a pool
-            # release resets the session, a round trip, every time).
-            db = await pool.acquire()
-            lager = await pool.acquire()
-            self.status.aktiv = True
-            klar = False
-            self._kontroller = True
-            neste_kontroll = 0.0
-            while not stopp.is_set():
-                if laas.is_closed():
-                    raise asyncpg.InterfaceError("the lock connection is closed")
+            while not session.stop.is_set():
                 try:
-                    if not klar or self._kontroller or time.monotonic() >= neste_kontroll:
-                        self._kontroller = False
-                        await self._lagre(lager, alt=True)  # nothing in flight to the database
+                    if not ready or self._check or time.monotonic() >= next_check:
+                        self._check = False
+                        await self._commit(commits, everything=True)  # nothing in flight to the database
                         # On every (re)connect and periodically: has the stream lost what it acknowledged?
                         await self.kontroller_strom(pool, nc)
-                        await sikre_strommer(js, self.replikaer)
-                        klar = True
-                        neste_kontroll = time.monotonic() + KONTROLL_SEKUNDER
-                    n = await self.publiser_batch(db, nc, lager)
-                except (NatsUtilgjengelig, nats.errors.Error, TimeoutError) as e:
-                    log.warning("publishing paused: nats unavailable", extra={"error": type(e).__name__})
-                    klar = False
-                    await vent(stopp, self.poll_sekunder)
+                        await sikre_strommer(js, self.replicas)
+                        session.nats_ok()  # it answered
+                        ready = True
+                        next_check = time.monotonic() + KONTROLL_SEKUNDER
+                    published = self.status.publisert
+                    n = await self.publiser_batch(db, js, commits)
+                except NATS_ERRORS as e:
+                    session.nats_lost(e)
+                    ready = False
+                    await session.pause(self.poll_seconds)
                     continue
+                if self.status.publisert > published:  # acks came
+                    session.nats_ok()
                 if n == 0:
-                    self._vekk.clear()
+                    self._wake.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._vekk.wait(), self.poll_sekunder)
+                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
         finally:
-            self.status.aktiv = False
-            if lager is not None and not laas.is_closed():  # still the active one: commit what was acked
+            if not session.lock.is_closed():  # still the active one: commit what was acked
                 with contextlib.suppress(Exception):
-                    await self._lagre(lager, alt=True)
-            await self._forkast_lagring()
-            for conn in (db, lager):
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await pool.release(conn)
-            if nc is not None:
-                with contextlib.suppress(Exception):
-                    await nc.close()
-            with contextlib.suppress(Exception):
-                await laas.close()
+                    await self._drain(js, commits)
+            await self._drop_commit()
+            self._reset()
 
-    async def _gjenoppkoblet(self) -> None:
-        """A reconnect may follow a NATS restart that lost acknowledged writes: check before publishing."""
-        self._kontroller = True
-        self._vekk.set()
+    async def _drain(self, js: JetStreamContext, commits: asyncpg.Connection) -> None:
+        """Stopping: wait (bounded) for the acks in flight and commit what they acknowledged."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(js.publish_async_completed(), self.ack_timeout)
+        pos, logged, _ = await self._take_acks(js, wait=False)
+        if pos is not None:
+            self._uncommitted_pos = pos
+            self._uncommitted.extend(logged)
+        await self._commit(commits, everything=True)
 
-    async def kontroller_strom(self, pool: asyncpg.Pool, nc: nats.NATS) -> int | None:
+    async def check_stream(self) -> None:
+        """Compare the stream with what it acknowledged at the next step, as on every reconnect (one may
+        follow a NATS restart that lost acknowledged writes): check before publishing."""
+        self._check = True
+        self._wake.set()
+
+    async def kontroller_strom(self, pool: asyncpg.Pool, nc: NATS) -> int | None:
         """Rewind to the first event the stream no longer holds although it acknowledged it (a JetStream
         that lost acknowledged writes: an OS crash before fsync, a truncated or corrupted store, a purge).
         Returns the position rewound to, or None when nothing was lost.
@@ -227,303 +237,184 @@ class Relay:
             "stream lost acknowledged events: republishing from the log", extra={"fra_posisjon": forste}
         )
         self.status.spolt_tilbake += 1
-        self._tilbakestill()
+        self._reset()
         return forste - 1
 
     async def publiser_batch(
         self,
         db: asyncpg.Connection | asyncpg.Pool,
-        nc: nats.NATS,
-        lager: asyncpg.Connection | None = None,
+        js: JetStreamContext,
+        commits: asyncpg.Connection | None = None,
     ) -> int:
         """One step of a pipeline: publish the next events after what was read (while earlier acks are
-        still outstanding, up to `i_luften` in flight), then take the acks that have arrived, in log order,
+        still outstanding, up to `window` in flight), then take the acks that have arrived, in log order,
         and move the position past them. Returns the number of events read or acknowledged (0: idle).
 
-        Publishing is JetStream's own protocol on the core connection: each message carries a reply subject
-        under this relay's ack inbox (`<inbox>.<token>`), the stream answers there with its PubAck. A whole
-        batch is queued without yielding, so the client writes it to the socket in a few writes.
-
-        Raises NatsUtilgjengelig when an ack is missing, after moving the position past what was
+        Raises NatsUnavailable when an ack is missing, after moving the position past what was
         acknowledged; what was in flight is dropped and read again from the log."""
-        if self._les_pos is None:
-            self._les_pos = await db.fetchval(f"SELECT posisjon FROM {SPORING} WHERE projeksjon = $1", NAVN)
-            self._ventende.clear()
-        lest = 0
-        plass = self.i_luften - len(self._ventende)
+        if self._read_pos is None:
+            self._read_pos = await db.fetchval(f"SELECT posisjon FROM {SPORING} WHERE projeksjon = $1", NAVN)
+            self._pipe.clear()
+        read = 0
+        publish_failed = False
+        room = self.window - len(self._pipe)
         # Refill when at least half the window is free: one read and one commit per half window, not per ack.
-        if plass >= max(1, self.i_luften // 2):
+        if room >= max(1, self.window // 2):
             rows = await db.fetch(
                 "SELECT notification_id, originator_id, originator_version, topic, state "
                 f"FROM {self.events_table} WHERE notification_id > $1 ORDER BY notification_id LIMIT $2",
-                self._les_pos,
-                min(self.batch, plass),
+                self._read_pos,
+                min(self.batch, room),
             )
-            lest = len(rows)
+            read = len(rows)
             if rows:
-                # Only the published events are decoded (the person record's rows are passed over).
-                notifikasjoner = til_notifikasjoner([r for r in rows if publiseres(r[3])])
-                await self.mapper.forbered_lesing(db, (n.state for n in notifikasjoner))
-                mapper, nokkel = self.mapper, self.pseudonym_nokkel
-                envelopes = {n.id: konvolutt(mapper, n, nokkel) for n in notifikasjoner}
-                konvolutter = [(r[0], envelopes.get(r[0])) for r in rows]
-                ventende = self._ventende
-                siste = self._siste_per_aggregat
-                kvitt = self._kvitt
-                inbox = self._inbox.encode()
-                uten = self._uten_msg_id
-                encode = _encoder.encode
-                # Connected: the PUB commands go straight into the client's outgoing buffer, built here
-                # (the same bytes nc.publish builds, without its per-call checks), and the client's flusher
-                # writes them out at the next yield. Otherwise nc.publish, which buffers or refuses.
-                direkte = _DIREKTE and nc.is_connected
-                kommando = nc._send_command if direkte else None  # noqa: SLF001
-                grense = nc.max_payload - 63  # larger: nc.publish, which refuses it (MaxPayloadError)
-                antall = byte = 0
-                try:
-                    for nid, k in konvolutter:
-                        if k is None:
-                            ventende.append((nid, None, 0))
-                        else:
-                            # Never two events of one aggregate in flight: if the earlier one were lost
-                            # (a leader change) while the later one was stored, the republish would land
-                            # after it and break the order per aggregate.
-                            forrige = siste.get(k.aggregat_id)
-                            if forrige is not None and forrige > self._forbrukt:
-                                if forrige not in kvitt:
-                                    if antall:
-                                        await _kick(nc)  # the earlier one may still be in the buffer
-                                    await self._vent_paa(forrige)
-                                if kvitt[forrige] < 0:
-                                    raise NatsUtilgjengelig(
-                                        "an earlier event of the aggregate was not acknowledged"
-                                    )
-                            tok = self._neste
-                            self._neste = tok + 1
-                            payload = encode(k)
-                            if kommando is not None and len(payload) <= grense:
-                                if nid in uten:
-                                    cmd = b"PUB %s %s%d %d\r\n%s\r\n" % (
-                                        subject(k).encode(),
-                                        inbox,
-                                        tok,
-                                        len(payload),
-                                        payload,
-                                    )
-                                else:
-                                    # The envelope starts with its id: {"id":"<36 characters>",...
-                                    msg_id = (
-                                        payload[7:43] if payload[:7] == b'{"id":"' else str(k.id).encode()
-                                    )
-                                    cmd = (
-                                        b"HPUB %s %s%d 63 %d\r\nNATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n%s\r\n"
-                                        % (
-                                            subject(k).encode(),
-                                            inbox,
-                                            tok,
-                                            63 + len(payload),
-                                            msg_id,
-                                            payload,
-                                        )
-                                    )
-                                await kommando(cmd)
-                                antall += 1
-                                byte += len(payload)
-                            else:
-                                await nc.publish(
-                                    subject(k),
-                                    payload,
-                                    reply=f"{self._inbox}{tok}",
-                                    headers=None if nid in uten else {"Nats-Msg-Id": str(k.id)},
-                                )
-                            ventende.append((nid, k.id, tok))
-                            siste[k.aggregat_id] = tok
-                        self._les_pos = nid
-                except (nats.errors.Error, TimeoutError, NatsUtilgjengelig) as e:
-                    log.warning("publish failed", extra={"error": type(e).__name__})
-                    ventende.append((-1, None, -1))  # stops the drain below at this point
-                finally:
-                    if antall:
-                        nc.stats["out_msgs"] += antall
-                        nc.stats["out_bytes"] += byte
-                        await _kick(nc)
-        if len(self._siste_per_aggregat) > 4 * self.i_luften:  # forget aggregates whose publish is settled
-            self._siste_per_aggregat = {
-                a: t
-                for a, t in self._siste_per_aggregat.items()
-                if t > self._forbrukt and t not in self._kvitt
-            }
-        # Wait for the oldest ack only when nothing new could be read; otherwise keep the pipe full.
-        ny_pos, logg, feil = await self._kvitteringer(vent=lest == 0)
-        if ny_pos is not None:
-            self._ulagret_pos = ny_pos
-            self._ulagret.extend(logg)
-        # The commit runs beside the next steps (on `lager`, a second connection): one in flight, the acks
+                publish_failed = not await self._publish(db, js, rows)
+        if len(self._last_of) > 4 * self.window:  # forget aggregates whose publish is settled
+            self._last_of = {a: f for a, f in self._last_of.items() if not f.done()}
+        # Wait for acks only when nothing new could be read; otherwise keep the pipe full.
+        new_pos, logged, failed = await self._take_acks(js, wait=read == 0)
+        failed = failed or publish_failed
+        if new_pos is not None:
+            self._uncommitted_pos = new_pos
+            self._uncommitted.extend(logged)
+        # The commit runs beside the next steps (on `commits`, a second connection): one in flight, the acks
         # taken meanwhile go together in the next one. Everything is committed before an idle wait and
         # before giving up what is in flight.
-        await self._lagre(
-            db if lager is None else lager, alt=feil or lager is None or (lest == 0 and not logg)
+        await self._commit(
+            db if commits is None else commits,
+            everything=failed or commits is None or (read == 0 and not logged),
         )
-        if feil:
-            self._tilbakestill()
-            raise NatsUtilgjengelig(f"acknowledged up to position {self.status.posisjon}")
-        return lest + len(logg)
+        if failed:
+            self._reset()
+            raise NatsUnavailable(f"acknowledged up to position {self.status.posisjon}")
+        return read + len(logged)
 
-    async def _lagre(self, db: asyncpg.Connection | asyncpg.Pool, *, alt: bool) -> None:
-        """Collect a finished commit and start the next with the acks taken since; `alt`: wait until
+    async def _publish(self, db: asyncpg.Connection | asyncpg.Pool, js: JetStreamContext, rows: list[Any]) -> bool:
+        """Publish the published events among `rows` (the person record's are passed over); False if a
+        publish failed (what went out before it stays in the pipe)."""
+        notifikasjoner = til_notifikasjoner([r for r in rows if publiseres(r[3])])
+        await self.mapper.forbered_lesing(db, (n.state for n in notifikasjoner))
+        envelopes = {n.id: konvolutt(self.mapper, n, self.pseudonym_nokkel) for n in notifikasjoner}
+        try:
+            for row in rows:
+                nid = row[0]
+                k = envelopes.get(nid)
+                if k is None:
+                    self._pipe.append(_Sent(nid, None, None, 0.0))
+                else:
+                    await self._after_previous(k.aggregat_id)
+                    ack = await js.publish_async(
+                        subject(k),
+                        _encoder.encode(k),
+                        wait_stall=self.ack_timeout,
+                        headers=None if nid in self._uten_msg_id else {"Nats-Msg-Id": str(k.id)},
+                    )
+                    self._pipe.append(_Sent(nid, k.id, ack, time.monotonic()))
+                    self._last_of[k.aggregat_id] = ack
+                self._read_pos = nid
+        except NATS_ERRORS:
+            return False
+        return True
+
+    async def _after_previous(self, aggregat_id: Any) -> None:
+        """Never two events of one aggregate in flight: if the earlier one were lost (a leader change) while
+        the later one was stored, the republish would land after it and break the order per aggregate."""
+        previous = self._last_of.get(aggregat_id)
+        if previous is None:
+            return
+        if not previous.done():
+            await asyncio.wait({previous}, timeout=self.ack_timeout)
+        if not previous.done() or previous.cancelled() or previous.exception() is not None:
+            raise NatsUnavailable("an earlier event of the aggregate was not acknowledged")
+
+    async def _take_acks(self, js: JetStreamContext, *, wait: bool) -> tuple[int | None, list[LogRow], bool]:
+        """Take acks from the head of the pipe in log order: (the new position or None, log rows, failed).
+        `wait`: nothing new could be read, so wait (bounded) for acks first."""
+        pipe = self._pipe
+        if wait and pipe:
+            if len(self._pipe) < self.window // 2:
+                # Idle: the whole pipe is out; wait until every publish has its answer.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(js.publish_async_completed(), self.ack_timeout)
+            else:
+                # The window is full: acks of one stream arrive in order, so waiting for the one half a
+                # window in frees half the window in one step (one read and one commit per half window).
+                target = next((s.ack for s in reversed(list(pipe)[: self.window // 2]) if s.ack is not None), None)
+                if target is not None and not target.done():
+                    await asyncio.wait({target}, timeout=self.ack_timeout)
+        new_pos: int | None = None
+        logged: list[LogRow] = []
+        while pipe:
+            head = pipe[0]
+            if head.ack is not None:
+                if not head.ack.done():
+                    if not wait:
+                        break
+                    left = head.sent + self.ack_timeout - time.monotonic()
+                    if left > 0:
+                        await asyncio.wait({head.ack}, timeout=left)
+                    if not head.ack.done():
+                        return new_pos, logged, True
+                    wait = False  # one wait per step; the rest are taken as they arrive
+                if head.ack.cancelled() or head.ack.exception() is not None:
+                    return new_pos, logged, True
+                logged.append((head.posisjon, head.hendelse_id, head.ack.result().seq))
+            pipe.popleft()
+            new_pos = head.posisjon
+        return new_pos, logged, False
+
+    async def _commit(self, db: asyncpg.Connection | asyncpg.Pool, *, everything: bool) -> None:
+        """Collect a finished commit and start the next with the acks taken since; `everything`: wait until
         everything taken is committed."""
         while True:
-            if self._lagring is not None and (alt or self._lagring.done()):
-                lagring, self._lagring = self._lagring, None
-                pos, logg = await lagring
+            if self._commit_task is not None and (everything or self._commit_task.done()):
+                task, self._commit_task = self._commit_task, None
+                pos, logged = await task
                 if self._uten_msg_id:
-                    self._uten_msg_id -= {nid for nid, _, _ in logg}
+                    self._uten_msg_id -= {nid for nid, _, _ in logged}
                 self.status.posisjon = pos
-                self.status.publisert += len(logg)
+                self.status.publisert += len(logged)
                 self.status.siden_fremdrift = time.monotonic()
-            if self._lagring is None and self._ulagret_pos is not None:
-                pos, logg = self._ulagret_pos, self._ulagret
-                self._ulagret_pos, self._ulagret = None, []
-                self._lagring = asyncio.ensure_future(_skriv(db, pos, logg))
-                if alt:
+            if self._commit_task is None and self._uncommitted_pos is not None:
+                pos, logged = self._uncommitted_pos, self._uncommitted
+                self._uncommitted_pos, self._uncommitted = None, []
+                self._commit_task = asyncio.ensure_future(_write_position(db, pos, logged))
+                if everything:
                     continue
             return
 
-    async def _forkast_lagring(self) -> None:
+    async def _drop_commit(self) -> None:
         """Leaving the active role: wait for a commit in flight (its outcome no longer matters here) and
         forget acks not committed (they are published again)."""
-        lagring, self._lagring = self._lagring, None
-        if lagring is not None:
+        task, self._commit_task = self._commit_task, None
+        if task is not None:
             with contextlib.suppress(Exception):
-                await lagring
-        self._ulagret_pos, self._ulagret = None, []
+                await task
+        self._uncommitted_pos, self._uncommitted = None, []
 
-    async def _abonner(self, nc: nats.NATS) -> None:
-        """The ack inbox of this connection (the client subscribes it again after a reconnect)."""
-        inbox = nc.new_inbox() + "."
-        self._inbox = inbox
-        n = len(inbox)
-
-        async def kvittering(msg: Any) -> None:
-            try:
-                tok = int(msg.subject[n:])
-            except ValueError:
-                return
-            if tok < self._gyldig_fra:
-                return  # an ack of a publish that was given up (read again from the log)
-            data = msg.data
-            seq = -1
-            if data:  # empty: a status message (no responders: no stream for the subject right now)
-                try:
-                    ack = _ack.decode(data)
-                except msgspec.DecodeError:
-                    pass
-                else:
-                    if ack.error is None and ack.seq > 0:
-                        seq = ack.seq
-            self._kvitt[tok] = seq
-            vakt = self._vakter.pop(tok, None)
-            if vakt is not None and not vakt.done():
-                vakt.set_result(None)
-
-        await nc.subscribe(inbox + "*", cb=kvittering)
-
-    async def _vent_paa(self, tok: int) -> None:
-        """Wait until the ack of publish `tok` is in `_kvitt` (TimeoutError after `ack_tidsfrist`)."""
-        vakt = self._vakter.get(tok)
-        if vakt is None:
-            vakt = self._vakter[tok] = asyncio.get_running_loop().create_future()
-        try:
-            await asyncio.wait_for(vakt, self.ack_tidsfrist)
-        finally:
-            self._vakter.pop(tok, None)
-
-    def _tilbakestill(self) -> None:
+    def _reset(self) -> None:
         """Drop what is in flight; the next step reads again from the committed position."""
-        self._gyldig_fra = self._neste  # acks of what was in flight are ignored from now on
-        for vakt in self._vakter.values():
-            vakt.cancel()
-        self._vakter.clear()
-        self._kvitt.clear()
-        self._ventende.clear()
-        self._siste_per_aggregat.clear()
-        self._les_pos = None
-
-    async def _kvitteringer(self, *, vent: bool) -> tuple[int | None, list[tuple[int, Any, int]], bool]:
-        """Take acks from the head of the pipe in log order: (the new position or None, log rows, failed)."""
-        ny_pos: int | None = None
-        logg: list[tuple[int, Any, int]] = []
-        ventende = self._ventende
-        kvitt = self._kvitt
-        if vent:
-            # Acks of one stream arrive in order: waiting for one a quarter window in takes a whole run of
-            # them per step (one commit per run, not one per ack).
-            maal = 0
-            for i, (_, _, tok) in enumerate(ventende):
-                if tok:
-                    maal = tok
-                if i + 1 >= max(1, self.i_luften // 4):
-                    break
-            if maal > 0 and maal not in kvitt:
-                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                    await self._vent_paa(maal)  # the head decides below: taken if acked, a failure if not
-            vent = not ventende or ventende[0][2] == 0 or (ventende[0][2] > 0 and ventende[0][2] not in kvitt)
-        while ventende:
-            nid, hendelse, tok = ventende[0]
-            if tok:
-                if tok < 0:
-                    return ny_pos, logg, True
-                seq = kvitt.pop(tok, None)
-                if seq is None:
-                    if not vent:
-                        break
-                    try:
-                        await self._vent_paa(tok)
-                    except (TimeoutError, asyncio.CancelledError):
-                        return ny_pos, logg, True
-                    vent = False  # one wait per step; the rest are taken as they arrive
-                    seq = kvitt.pop(tok)
-                if seq < 0:
-                    return ny_pos, logg, True
-                logg.append((nid, hendelse, seq))
-                self._forbrukt = tok
-            ventende.popleft()
-            ny_pos = nid
-        return ny_pos, logg, False
+        for sent in self._pipe:
+            if sent.ack is not None and not sent.ack.done():
+                sent.ack.cancel()  # its ack, if it still comes, is ignored; nats-py frees its window slot
+        self._pipe.clear()
+        self._last_of.clear()
+        self._read_pos = None
 
 
-async def _skriv(
-    db: asyncpg.Connection | asyncpg.Pool, pos: int, logg: list[tuple[int, Any, int]]
-) -> tuple[int, list[tuple[int, Any, int]]]:
-    """Commit the position and the stream sequences of `logg`: one statement (atomic), one round trip."""
-    if logg:
-        await db.execute(_LAGRE, NAVN, pos, [r[0] for r in logg], [r[1] for r in logg], [r[2] for r in logg])
+async def _write_position(
+    db: asyncpg.Connection | asyncpg.Pool, pos: int, logged: list[LogRow]
+) -> tuple[int, list[LogRow]]:
+    """Commit the position and the stream sequences of `logged`: one statement (atomic), one round trip."""
+    if logged:
+        await db.execute(_LAGRE, NAVN, pos, [r[0] for r in logged], [r[1] for r in logged], [r[2] for r in logged])
     else:
         await db.execute(
             f"UPDATE {SPORING} SET posisjon = $2, oppdatert = now() WHERE projeksjon = $1", NAVN, pos
         )
-    return pos, logg
+    return pos, logged
 
 
-async def _kick(nc: nats.NATS) -> None:
-    """Have the client's flusher write what is buffered (as nc.publish does after buffering a command)."""
-    koe = getattr(nc, "_flush_queue", None)
-    if koe is None or koe.empty():
-        await nc._flush_pending()  # noqa: SLF001
-
-
-# nats-py's internals the direct path uses (nats-py 2.x); without them the relay uses nc.publish.
-_DIREKTE = all(hasattr(nats.NATS, a) for a in ("_send_command", "_flush_pending"))
-
-
-class _PubAck(msgspec.Struct):
-    """JetStream's answer to a publish: `{"stream", "seq", "duplicate"?}` or `{"error": {...}}`."""
-
-    seq: int = 0
-    error: Any = None
-
-
-_ack = msgspec.json.Decoder(_PubAck)
 _encoder = msgspec.json.Encoder()
 _LAGRE = (
     f"WITH logg AS (INSERT INTO {LOGG} (posisjon, hendelse_id, sekvens) "
@@ -533,12 +424,14 @@ _LAGRE = (
 )
 
 
+
+
 async def opprett(conn: asyncpg.Pool | asyncpg.Connection) -> None:
     """The relay's tracking row (idempotent; the tables are the migrations')."""
     await conn.execute(f"INSERT INTO {SPORING} (projeksjon) VALUES ($1) ON CONFLICT DO NOTHING", NAVN)
 
 
-async def publiser_paa_nytt(
+async def replay_range(
     dsn: str,
     nats_url: str,
     pseudonym_nokkel: bytes,
@@ -547,15 +440,21 @@ async def publiser_paa_nytt(
     *,
     events_table: str = "forlop_events",
     mapper: ForlopMapper | None = None,
+    window: int = 512,
+    ack_timeout: float = 10.0,
 ) -> tuple[int, int]:
     """`forlop relay replay`: publish a range of the log again, with the same Msg-Ids (subscribers see
     repeats of known ids; inside the duplicate window the stream drops them). Returns (sent, dropped as
     duplicates). The relay's own position is not touched."""
     mapper = mapper or ForlopMapper()
     conn = await asyncpg.connect(dsn)
-    nc = await nats.connect(nats_url.split(","), name="forlop-relay-replay")
     try:
-        js = nc.jetstream(publish_async_max_pending=512)
+        nc = await nats.connect(nats_url.split(","), name="forlop-relay-replay", error_cb=quiet)
+    except BaseException:
+        await conn.close()
+        raise
+    try:
+        js = nc.jetstream(publish_async_max_pending=window)
         rows = await conn.fetch(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM "
             f"{events_table} WHERE notification_id >= $1 AND ($2::bigint IS NULL OR notification_id <= $2) "
@@ -563,18 +462,19 @@ async def publiser_paa_nytt(
             fra,
             til,
         )
-        futures = []
         notifikasjoner = til_notifikasjoner(rows)
         await mapper.forbered_lesing(conn, (n.state for n in notifikasjoner))
+        futures = []
         for n in notifikasjoner:
             k = konvolutt(mapper, n, pseudonym_nokkel)
             if k is not None:
                 futures.append(
                     await js.publish_async(
-                        subject(k), msgspec.json.encode(k), headers={"Nats-Msg-Id": str(k.id)}
+                        subject(k), _encoder.encode(k), headers={"Nats-Msg-Id": str(k.id)}, wait_stall=ack_timeout
                     )
                 )
-        acks = [await asyncio.wait_for(f, 10) for f in futures]
+        await asyncio.wait_for(js.publish_async_completed(), ack_timeout)
+        acks = [f.result() for f in futures]
         return len(acks), sum(1 for a in acks if a.duplicate)
     finally:
         await nc.close()

@@ -3,7 +3,7 @@ guarantee whose 30th birthday is on or before that date is ended with `FYLT_30` 
 tom = the day before the birthday), through the command service like any other command.
 
 Issued once, even across restarts and replicas:
-- one active replica (a PostgreSQL advisory lock on a connection of its own, like the projection runner);
+- one active replica (workers/supervisor.py: a PostgreSQL advisory lock on a connection of its own);
 - each command carries the idempotency key `fylt30:<guarantee id>` (LOP-12), so a repeat — after a crash
   between the write and the view catching up, or from a replica that raced the lock — returns the first
   answer and appends nothing;
@@ -14,7 +14,6 @@ Candidates come from `v_garanti` (`aktiv AND aldersgrense_dato <= per`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -29,11 +28,11 @@ from domain.errors import DomainError
 from domain.person import NAMESPACE
 from projections.oversikt import Oversikt, tabeller
 from projections.runner import opprett as opprett_visninger
-from store.locks import ta_laas, vent
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.service import Service
 from store.settings import Settings
+from workers.supervisor import Session, Supervisor
 from workers.varsler import forretningsdato
 
 log = logging.getLogger(__name__)
@@ -70,18 +69,17 @@ async def avslutt_fylt30(conn: asyncpg.Connection | asyncpg.Pool, tjeneste: Serv
 
 @dataclass
 class PlanleggerStatus:
-    aktiv: bool = False
     per: date | None = None
     kommandoer: int = 0
     siste_runde: float = field(default_factory=time.monotonic)
 
 
-class Planlegger:
-    """Runs `avslutt_fylt30` for the business date `i_dag()` at start and every `intervall` seconds (and at
-    once when the date changes). Several replicas may run; one is active.
+class Scheduler:
+    """Runs `avslutt_fylt30` for the business date `i_dag()` at start and every `interval` seconds (and at
+    once when the date changes). Several replicas may run; one is active (workers/supervisor.py).
 
     Without a `tjeneste`, it opens its own command service on `dsn` (the events table `events_table`,
-    the rule configuration and person key of `oversikt`) for as long as `kjor` runs."""
+    the rule configuration and person key of `oversikt`) while it is the active replica."""
 
     def __init__(
         self,
@@ -92,8 +90,8 @@ class Planlegger:
         tjeneste: Service | None = None,
         events_table: str = "forlop_events",
         snapshot_every: int | None = 50,
-        intervall: float = 60.0,
-        poll_sekunder: float = 1.0,
+        interval: float = 60.0,
+        poll_seconds: float = 1.0,
     ) -> None:
         self.dsn = dsn
         self.oversikt = oversikt
@@ -101,69 +99,57 @@ class Planlegger:
         self.tjeneste = tjeneste
         self.events_table = events_table
         self.snapshot_every = snapshot_every
-        self.intervall = intervall
-        self.poll_sekunder = poll_sekunder
+        self.interval = interval
+        self.poll_seconds = poll_seconds
         self.status = PlanleggerStatus()
+        self.supervisor = Supervisor(
+            "scheduler", dsn, self._schedule, lock_name=NAVN, poll_seconds=poll_seconds, log=log
+        )
 
-    async def kjor(self, stopp: asyncio.Event) -> None:
+    @property
+    def active(self) -> bool:
+        return self.supervisor.active
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.supervisor.run(stop)
+
+    async def _schedule(self, session: Session) -> None:
         pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
         egen: AsyncPostgresRecorder | None = None
         try:
-            if self.tjeneste is None:
+            tjeneste = self.tjeneste
+            if tjeneste is None:
                 egen = AsyncPostgresRecorder(
                     await create_pool(self.dsn, min_size=1, max_size=4), events_table=self.events_table
                 )
-                self.tjeneste = Service(
+                tjeneste = Service(
                     EventStore(egen, self.oversikt.mapper, snapshot_every=self.snapshot_every),
                     self.oversikt.konfig,
                     self.oversikt.person_nokkel,
                 )
             await opprett_visninger(pool, self.oversikt)
-            while not stopp.is_set():
-                try:
-                    await self._som_aktiv(pool, stopp, self.tjeneste)
-                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
-                    log.warning("scheduler lost its database connection", extra={"error": str(e)})
-                    self.status.aktiv = False
-                    await vent(stopp, self.poll_sekunder)
-        finally:
-            self.status.aktiv = False
-            await pool.close()
-            if egen is not None:
-                self.tjeneste = None
-                await egen.close()
-                await egen.pool.close()
-
-    async def _som_aktiv(self, pool: asyncpg.Pool, stopp: asyncio.Event, tjeneste: Service) -> None:
-        laas = await ta_laas(self.dsn, NAVN, stopp, self.poll_sekunder)
-        if laas is None:
-            return
-        try:
-            self.status.aktiv = True
             neste = 0.0
-            while not stopp.is_set():
-                if laas.is_closed():
-                    raise asyncpg.InterfaceError("the lock connection is closed")
+            while not session.stop.is_set():
                 per = self.i_dag()
                 if time.monotonic() >= neste or per != self.status.per:
                     self.status.kommandoer += len(await avslutt_fylt30(pool, tjeneste, per))
                     self.status.per = per
                     self.status.siste_runde = time.monotonic()
-                    neste = time.monotonic() + self.intervall
-                await vent(stopp, self.poll_sekunder)
+                    neste = time.monotonic() + self.interval
+                await session.pause(self.poll_seconds)
         finally:
-            self.status.aktiv = False
-            with contextlib.suppress(Exception):
-                await laas.close()
+            await pool.close()
+            if egen is not None:
+                await egen.close()
+                await egen.pool.close()
 
 
-def planlegger(settings: Settings, dsn: str, oversikt: Oversikt, **kwargs: object) -> Planlegger:
+def scheduler(settings: Settings, dsn: str, oversikt: Oversikt) -> Scheduler:
     """The scheduler `forlop up` runs: business date from `--today` or Europe/Oslo, its own service."""
-    return Planlegger(
+    return Scheduler(
         dsn,
         oversikt,
         forretningsdato(settings),
         events_table=settings.events_table,
         snapshot_every=settings.snapshot_interval,
-        **kwargs,  # type: ignore[arg-type]
     )

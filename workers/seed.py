@@ -153,7 +153,7 @@ OVERGANGER: dict[str, tuple[tuple[str, str | None], ...]] = {
     "VTA": (("VTAO", None),),  # T4
     "IPS_UNG": (("OPPLAERING", "FAG_OG_YRKE"),),  # T7
 }
-KANALER = (("MOTE", 45), ("TELEFON", 25), ("VIDEO", 15), ("DIGITAL", 15))
+KANALER: tuple[tuple[str, int], ...] = (("MOTE", 45), ("TELEFON", 25), ("VIDEO", 15), ("DIGITAL", 15))
 INSTANSER = ("UTDANNING", "HELSE", "OPPFOLGINGSTJENESTEN", "BARNEVERN", "ANNET")
 
 

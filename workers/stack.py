@@ -9,21 +9,22 @@ import logging
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import uvicorn
 
 from api.app import create_app
-from projections.runner import Runner
 from store.embedded import start_postgres
 from store.migrations import migrate
 from store.settings import Settings
-from workers.checkpoints import sjekkpunktarbeider
+from workers import registry
+from workers.checkpoints import checkpoint_worker
 from workers.embedded_nats import start_nats
+from workers.projector import Projector
 from workers.registry import PROJEKSJONER
-from workers.registry import mapper as projeksjon_mapper
 from workers.relay import Relay
-from workers.scheduler import planlegger
-from workers.varsler import varselarbeider
+from workers.scheduler import scheduler
+from workers.varsler import varsel_worker
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +44,23 @@ class Stack:
         self._nats_proc: subprocess.Popen[bytes] | None = None
         self._api: _Server | None = None
         self._api_task: asyncio.Task[None] | None = None
-        self._stopp = asyncio.Event()
+        self._stop = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         data_dir = self.settings.data_dir.resolve()
         database_url, nats_url = self.settings.database_url, self.settings.nats_url
         if database_url is None:
-            database_url, self._pg_server = await asyncio.to_thread(start_postgres, data_dir / "pg")
+            embedded_db, self._pg_server = await asyncio.to_thread(start_postgres, data_dir / "pg")
+            database_url = embedded_db
         if nats_url is None:
-            nats_url, self._nats_proc = await asyncio.to_thread(
+            embedded_nats, self._nats_proc = await asyncio.to_thread(
                 start_nats, data_dir / "nats", self.settings.nats_port, sync_always=True
             )
+            nats_url = embedded_nats
+        await self._start_parts(database_url, nats_url, data_dir)
+
+    async def _start_parts(self, database_url: str, nats_url: str, data_dir: Path) -> None:
         self.settings = replace(self.settings, database_url=database_url, nats_url=nats_url, data_dir=data_dir)
         await migrate(database_url)  # the schema before any worker follows it
         config = uvicorn.Config(
@@ -66,24 +72,24 @@ class Stack:
             lifespan="on",
         )
         for lag in PROJEKSJONER.values():
-            runner = Runner(database_url, lag(self.settings), events_table=self.settings.events_table)
-            self._workers.append(asyncio.create_task(runner.kjor(self._stopp)))
+            runner = Projector(database_url, lag(self.settings), events_table=self.settings.events_table)
+            self._workers.append(asyncio.create_task(runner.run(self._stop)))
         relay = Relay(
             database_url,
             nats_url,
             self.settings.secret("pseudonym"),
             events_table=self.settings.events_table,
-            replikaer=self.settings.nats_replicas,
-            mapper=projeksjon_mapper(self.settings),
+            replicas=self.settings.nats_replicas,
+            mapper=registry.mapper(self.settings),
         )
-        self._workers.append(asyncio.create_task(relay.kjor(self._stopp)))
-        oversikt = PROJEKSJONER["oversikt"](self.settings)
-        for arbeider in (
-            varselarbeider(self.settings, database_url, nats_url, oversikt),
-            planlegger(self.settings, database_url, oversikt),
-            sjekkpunktarbeider(self.settings, database_url),
+        self._workers.append(asyncio.create_task(relay.run(self._stop)))
+        oversikt = registry.oversikt(self.settings)
+        for worker in (
+            varsel_worker(self.settings, database_url, nats_url, oversikt),
+            scheduler(self.settings, database_url, oversikt),
+            checkpoint_worker(self.settings, database_url),
         ):
-            self._workers.append(asyncio.create_task(arbeider.kjor(self._stopp)))
+            self._workers.append(asyncio.create_task(worker.run(self._stop)))
         self._api = _Server(config)
         self._api_task = asyncio.create_task(self._api.serve())
         while not self._api.started:
@@ -96,7 +102,7 @@ class Stack:
         return f"forlop ready: api=http://127.0.0.1:{self.settings.port} nats={self.settings.nats_url}"
 
     async def stop(self) -> None:
-        self._stopp.set()
+        self._stop.set()
         for task in self._workers:
             with contextlib.suppress(Exception):
                 await task

@@ -27,7 +27,8 @@ What the worker decides on a pass (business date `per`):
 The pass and its tracking row (`forlop_varsler_sporing`: business date, event position) commit together.
 A pass runs at start, whenever the business date changes, and every `intervall` (60 s) otherwise.
 
-One replica is active (an advisory lock on a connection of its own); NATS being down only pauses sending.
+One replica is active (workers/supervisor.py: an advisory lock on a connection of its own); NATS being
+down only pauses sending.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import msgspec
 import nats
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from domain.config import Regelkonfig
@@ -58,17 +60,18 @@ from projections.oversikt import Oversikt, satsendringer, tabeller
 from projections.runner import SPORING as PROJEKSJON_SPORING
 from projections.runner import opprett as opprett_visninger
 from store.encryption import er_glemt
-from store.locks import laase_nokkel, ta_laas, vent
+from store.locks import lock_key, try_lock
 from store.settings import Settings
 from workers.nats_setup import (
     KONTROLL_SEKUNDER,
     VARSEL_SUBJECT,
     VARSLER,
     har_tapt,
-    koble_til,
+    quiet,
     sikre_strommer,
     stromtilstand,
 )
+from workers.supervisor import DATABASE_ERRORS, NATS_ERRORS, NatsUnavailable, Session, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -412,10 +415,6 @@ async def bestem_runde(
 # --- sending ------------------------------------------------------------------------------------------------
 
 
-class NatsUtilgjengelig(Exception):
-    """A publish was not acknowledged in time: NATS (or the stream's leader) is not there right now."""
-
-
 async def publiser(
     conn: asyncpg.Connection | asyncpg.Pool,
     js: JetStreamContext,
@@ -428,7 +427,7 @@ async def publiser(
     """Send up to `batch` unsent alerts in outbox order, pipelined (`publish_async`; the context's
     `publish_async_max_pending` bounds what is in flight), and mark each acknowledged one `publisert` with
     its stream sequence. `per` is the business date of this attempt (`forsinket` when after the fire date).
-    Returns the number marked; raises NatsUtilgjengelig when acks are missing (after marking the others)."""
+    Returns the number marked; raises NatsUnavailable when acks are missing (after marking the others)."""
     rows = await conn.fetch(
         f"SELECT varsel_id, type, frist, per, dager_igjen, aggregat, aggregat_id, nav_enhet, kontaktperson, "
         f"forsinket FROM {TABELL} WHERE publisert IS NULL ORDER BY nr LIMIT $1",
@@ -462,8 +461,8 @@ async def publiser(
                 wait_stall=ack_tidsfrist,
             )
             sendt.append((melding, fut))
-    except (nats.errors.Error, TimeoutError) as e:
-        log.warning("publishing alerts failed", extra={"error": type(e).__name__})
+    except (nats.errors.Error, TimeoutError):
+        pass  # what was sent is marked below; the rest waits for the next attempt (NatsUnavailable)
     if sendt:
         # One deadline for the whole batch, so a NATS outage costs one timeout, not one per message.
         await asyncio.wait([f for _, f in sendt], timeout=ack_tidsfrist)
@@ -488,7 +487,7 @@ async def publiser(
             merket,
         )
     if len(merket) < len(rows):
-        raise NatsUtilgjengelig(f"{len(merket)} of {len(rows)} alerts acknowledged")
+        raise NatsUnavailable(f"{len(merket)} of {len(rows)} alerts acknowledged")
     return len(merket)
 
 
@@ -501,7 +500,7 @@ async def _lagret_flagg(js: JetStreamContext, sekvens: int, sendt: bool) -> bool
         return sendt
 
 
-async def kontroller_strom(conn: asyncpg.Connection | asyncpg.Pool, nc: nats.NATS) -> set[UUID] | None:
+async def kontroller_strom(conn: asyncpg.Connection | asyncpg.Pool, nc: NATS) -> set[UUID] | None:
     """Mark again as unsent every published alert the stream no longer holds although it acknowledged it
     (issue: JetStream losing acknowledged messages). Returns the ids to send without a Msg-Id (lost below
     the stream's first sequence or deleted inside it: the duplicate window still remembers them), or None
@@ -546,7 +545,6 @@ async def etterslep(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[int, float
 
 @dataclass
 class VarselStatus:
-    aktiv: bool = False
     nats: bool = False
     per: date | None = None
     besluttet: int = 0
@@ -554,9 +552,9 @@ class VarselStatus:
     siste_runde: float = field(default_factory=time.monotonic)
 
 
-class Varselarbeider:
-    """Decides alerts every `intervall` seconds (and at start) for the business date `i_dag()` and sends
-    them whenever NATS is there. Several replicas may run; one is active."""
+class VarselWorker:
+    """Decides alerts every `interval` seconds (and at start) for the business date `i_dag()` and sends
+    them whenever NATS is there. Several replicas may run; one is active (workers/supervisor.py)."""
 
     def __init__(
         self,
@@ -566,155 +564,130 @@ class Varselarbeider:
         i_dag: Callable[[], date],
         *,
         events_table: str = "forlop_events",
-        intervall: float = 60.0,
-        poll_sekunder: float = 1.0,
+        interval: float = 60.0,
+        poll_seconds: float = 1.0,
         batch: int = 500,
-        i_luften: int = 256,
-        ack_tidsfrist: float = 5.0,
-        replikaer: int = 1,
+        window: int = 256,
+        ack_timeout: float = 5.0,
+        replicas: int = 1,
     ) -> None:
         self.dsn = dsn
-        self.nats_url = nats_url
         self.oversikt = oversikt
         self.i_dag = i_dag
         self.events_table = events_table
-        self.intervall = intervall
-        self.poll_sekunder = poll_sekunder
+        self.interval = interval
+        self.poll_seconds = poll_seconds
         self.batch = batch
-        self.i_luften = i_luften
-        self.ack_tidsfrist = ack_tidsfrist
-        self.replikaer = replikaer
+        self.window = window
+        self.ack_timeout = ack_timeout
+        self.replicas = replicas
         self.status = VarselStatus()
-        self._js: JetStreamContext | None = None
-        self._nc: nats.NATS | None = None
-        self._vekk = asyncio.Event()
-        self._neste_kontroll = 0.0  # when to compare the stream with what it acknowledged (0: at once)
+        self._js: tuple[NATS, JetStreamContext] | None = None  # the context of the client it was made on
+        self._wake = asyncio.Event()
+        self._next_check = 0.0  # when to compare the stream with what it acknowledged (0: at once)
         self._uten_msg_id: set[UUID] = set()
+        self.supervisor = Supervisor(
+            "alert worker",
+            dsn,
+            self._work,
+            lock_name=NAVN,
+            nats_url=nats_url,
+            nats_name="forlop-varsler",
+            on_nats_reconnected=self.check_stream,
+            poll_seconds=poll_seconds,
+            log=log,
+        )
 
-    def vekk(self) -> None:
+    @property
+    def active(self) -> bool:
+        return self.supervisor.active
+
+    def wake(self) -> None:
         """Run a pass now (e.g. after a command, or in tests)."""
-        self._vekk.set()
+        self._wake.set()
 
-    async def kjor(self, stopp: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.supervisor.run(stop)
+
+    async def _work(self, session: Session) -> None:
         pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
         try:
             await opprett(pool, self.oversikt)
-            while not stopp.is_set():
-                try:
-                    await self._som_aktiv(pool, stopp)
-                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
-                    log.warning("alert worker lost its database connection", extra={"error": str(e)})
-                    self.status.aktiv = False
-                    await vent(stopp, self.poll_sekunder)
+            next_pass, started, tried_per = 0.0, False, None
+            while not session.stop.is_set():
+                per = self.i_dag()
+                if time.monotonic() >= next_pass or per != tried_per:
+                    next_pass, tried_per = time.monotonic() + self.interval, per
+                    started = await self._decide(pool, per, start=not started) or started
+                await self._send(pool, per, session)
+                if not session.stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    if self._wake.is_set():
+                        self._wake.clear()
+                        next_pass = 0.0
         finally:
-            self.status.aktiv = False
+            self.status.nats = False
+            self._js = None
             await pool.close()
 
-    async def _som_aktiv(self, pool: asyncpg.Pool, stopp: asyncio.Event) -> None:
-        laas = await ta_laas(self.dsn, NAVN, stopp, self.poll_sekunder)
-        if laas is None:
-            return
-        forbindelse = asyncio.create_task(self._nats(stopp))
+    async def _decide(self, pool: asyncpg.Pool, per: date, *, start: bool) -> bool:
+        """One pass of deciding; False if it failed (it is retried next interval, sending goes on)."""
         try:
-            self.status.aktiv = True
-            log.info("alert worker active")
-            neste_runde, startet, forsokt_per = 0.0, False, None
-            while not stopp.is_set():
-                if laas.is_closed():
-                    raise asyncpg.InterfaceError("the lock connection is closed")
-                per = self.i_dag()
-                if time.monotonic() >= neste_runde or per != forsokt_per:
-                    neste_runde, forsokt_per = time.monotonic() + self.intervall, per
-                    try:
-                        async with pool.acquire() as conn:
-                            self.status.besluttet += await bestem_runde(
-                                conn, per, self.oversikt, self.events_table, start=not startet
-                            )
-                    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
-                        raise
-                    except Exception:
-                        # A pass that fails (say, a row that does not decode) is retried next interval;
-                        # sending what was decided goes on meanwhile.
-                        log.exception("deciding alerts failed", extra={"per": per.isoformat()})
-                    else:
-                        startet = True
-                        self.status.per = per
-                        self.status.siste_runde = time.monotonic()
-                await self._send(pool, per)
-                if not stopp.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._vekk.wait(), self.poll_sekunder)
-                    if self._vekk.is_set():
-                        self._vekk.clear()
-                        neste_runde = 0.0
-        finally:
-            self.status.aktiv = False
-            forbindelse.cancel()
-            with contextlib.suppress(BaseException):
-                await forbindelse
-            with contextlib.suppress(Exception):
-                await laas.close()
+            async with pool.acquire() as conn:
+                self.status.besluttet += await bestem_runde(conn, per, self.oversikt, self.events_table, start=start)
+        except DATABASE_ERRORS:
+            raise
+        except Exception:  # say, a row that does not decode
+            log.exception("deciding alerts failed", extra={"per": per.isoformat()})
+            return False
+        self.status.per = per
+        self.status.siste_runde = time.monotonic()
+        return True
 
-    async def _send(self, pool: asyncpg.Pool, per: date) -> None:
-        js = self._js
-        if js is None:
+    def _context(self, nc: NATS) -> JetStreamContext:
+        if self._js is None or self._js[0] is not nc:
+            self._js = (nc, nc.jetstream(publish_async_max_pending=self.window))
+        return self._js[1]
+
+    async def _send(self, pool: asyncpg.Pool, per: date, session: Session) -> None:
+        nc = session.nats
+        if nc is None:
             return
+        js = self._context(nc)
         try:
-            if not self.status.nats or time.monotonic() >= self._neste_kontroll:
-                if self._nc is not None:
-                    tapt = await kontroller_strom(pool, self._nc)
-                    if tapt:
-                        self._uten_msg_id |= tapt
-                await sikre_strommer(js, self.replikaer)
+            if not self.status.nats or time.monotonic() >= self._next_check:
+                tapt = await kontroller_strom(pool, nc)
+                if tapt:
+                    self._uten_msg_id |= tapt
+                await sikre_strommer(js, self.replicas)
+                session.nats_ok()  # it answered
                 self.status.nats = True
-                self._neste_kontroll = time.monotonic() + KONTROLL_SEKUNDER
+                self._next_check = time.monotonic() + KONTROLL_SEKUNDER
             while n := await publiser(
-                pool,
-                js,
-                per,
-                batch=self.batch,
-                ack_tidsfrist=self.ack_tidsfrist,
-                uten_msg_id=self._uten_msg_id,
+                pool, js, per, batch=self.batch, ack_tidsfrist=self.ack_timeout, uten_msg_id=self._uten_msg_id
             ):
                 self.status.publisert += n
-        except (NatsUtilgjengelig, nats.errors.Error, TimeoutError) as e:
-            log.warning("alerts wait for nats", extra={"error": type(e).__name__})
+                session.nats_ok()  # acks came
+        except NATS_ERRORS as e:
+            session.nats_lost(e)
             self.status.nats = False
 
-    async def _gjenoppkoblet(self) -> None:
-        """A reconnect may follow a NATS restart that lost acknowledged writes: check before sending."""
-        self._neste_kontroll = 0.0
-        self._vekk.set()
-
-    async def _nats(self, stopp: asyncio.Event) -> None:
-        """Connect (retrying while NATS is down) and keep the client; nats-py reconnects by itself."""
-        if self.nats_url is None:
-            return
-        nc = None
-        try:
-            nc = await koble_til(self.nats_url, stopp, "forlop-varsler", self._gjenoppkoblet)
-            if nc is None:
-                return
-            self._nc = nc
-            self._js = nc.jetstream(publish_async_max_pending=self.i_luften)
-            await stopp.wait()
-        finally:
-            self._js = None
-            self._nc = None
-            self.status.nats = False
-            if nc is not None:
-                with contextlib.suppress(Exception):
-                    await nc.close()
+    async def check_stream(self) -> None:
+        """Compare the stream with what it acknowledged at the next step, as on every reconnect (one may
+        follow a NATS restart that lost acknowledged writes): check before sending."""
+        self._next_check = 0.0
+        self._wake.set()
 
 
-async def kjor_en_gang(
+async def run_once(
     dsn: str,
     nats_url: str | None,
     oversikt: Oversikt,
     per: date,
     *,
-    replikaer: int = 1,
-    ack_tidsfrist: float = 5.0,
+    replicas: int = 1,
+    ack_timeout: float = 5.0,
 ) -> tuple[int, int, int]:
     """`forlop varsler kjor --per`: decide everything open on `per` and, unless a running worker holds the
     lock (it sends them itself), send what is unsent. Returns (decided now, sent now, still unsent)."""
@@ -724,42 +697,42 @@ async def kjor_en_gang(
         async with conn.transaction():
             besluttet = len(await bestem(conn, per, oversikt))
         sendt = 0
-        if nats_url is not None and await conn.fetchval(
-            "SELECT pg_try_advisory_lock($1)", laase_nokkel(NAVN)
-        ):
+        if nats_url is not None and await try_lock(conn, NAVN):
             try:
                 nc = await nats.connect(
-                    nats_url, connect_timeout=2, max_reconnect_attempts=0, name="forlop-varsler-cli"
+                    nats_url.split(","),
+                    connect_timeout=2,
+                    max_reconnect_attempts=0,
+                    name="forlop-varsler-cli",
+                    error_cb=quiet,
                 )
-            except Exception:  # noqa: BLE001 - NATS down: the alerts stay in the outbox for the worker
+            except Exception as e:  # noqa: BLE001 - NATS down: the alerts stay in the outbox for the worker
+                log.warning("alerts left in the outbox: nats not reachable", extra={"error": type(e).__name__})
                 nc = None
             if nc is not None:
                 try:
                     js = nc.jetstream()
-                    await sikre_strommer(js, replikaer)
-                    while n := await publiser(conn, js, per, ack_tidsfrist=ack_tidsfrist):
+                    await sikre_strommer(js, replicas)
+                    while n := await publiser(conn, js, per, ack_tidsfrist=ack_timeout):
                         sendt += n
-                except (NatsUtilgjengelig, nats.errors.Error, TimeoutError) as e:
+                except (NatsUnavailable, nats.errors.Error, TimeoutError) as e:
                     log.warning("alerts left in the outbox", extra={"error": type(e).__name__})
                 finally:
                     await nc.close()
-            await conn.execute("SELECT pg_advisory_unlock($1)", laase_nokkel(NAVN))
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock_key(NAVN))
         usendt, _ = await etterslep(conn)
         return besluttet, sendt, usendt
     finally:
         await conn.close()
 
 
-def varselarbeider(
-    settings: Settings, dsn: str, nats_url: str | None, oversikt: Oversikt, **kwargs: Any
-) -> Varselarbeider:
+def varsel_worker(settings: Settings, dsn: str, nats_url: str | None, oversikt: Oversikt) -> VarselWorker:
     """The alert worker `forlop up` runs (`settings.today` pins its business date)."""
-    return Varselarbeider(
+    return VarselWorker(
         dsn,
         nats_url,
         oversikt,
         forretningsdato(settings),
         events_table=settings.events_table,
-        replikaer=settings.nats_replicas,
-        **kwargs,
+        replicas=settings.nats_replicas,
     )

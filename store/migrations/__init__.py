@@ -28,7 +28,7 @@ from importlib import resources
 
 import asyncpg
 
-from store.locks import laase_nokkel
+from store.locks import lock_key
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ async def migrate(dsn: str, migrations: Sequence[Migration] | None = None) -> li
     try:
         # Unqualified names in the migrations go to `public`, where the store's queries look for them.
         await conn.execute(f'SET search_path TO "{SCHEMA}"')
-        await conn.execute("SELECT pg_advisory_lock($1)", laase_nokkel(LOCK))
+        await conn.execute("SELECT pg_advisory_lock($1)", lock_key(LOCK))
         await conn.execute(_CREATE_TABLE)
         applied = await _applied(conn)
         _check(applied, wanted)

@@ -29,7 +29,7 @@ import asyncpg
 import nats
 
 from store.embedded import start_postgres
-from store.locks import laase_nokkel
+from store.locks import lock_key
 from workers.embedded_nats import start_nats, wait_for_port
 from workers.nats_setup import HENDELSER, VARSLER
 
@@ -269,7 +269,7 @@ class Klynge:
             return await conn.fetchval(
                 "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                 "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = $1::bigint::oid",
-                laase_nokkel(LAASER[slag]),
+                lock_key(LAASER[slag]),
             )
         finally:
             await conn.close()

@@ -30,10 +30,10 @@ import uvicorn
 from api.app import create_app
 from api.auth import ALGORITHM, lag_token
 from domain.ident import gyldig_ident
-from projections.runner import Runner
 from store.settings import Settings, load_settings
 from tests.conftest import ny_database
 from workers.embedded_nats import start_nats
+from workers.projector import Projector
 from workers.registry import PROJEKSJONER
 from workers.stack import _Server
 
@@ -114,7 +114,7 @@ async def serve(settings: Settings, *, rask: bool = True) -> AsyncIterator[Serve
     stopp = asyncio.Event()
     runners = [
         asyncio.create_task(
-            Runner(settings.database_url, lag(settings), events_table=settings.events_table, poll_sekunder=0.2).kjor(stopp)
+            Projector(settings.database_url, lag(settings), events_table=settings.events_table, poll_seconds=0.2).run(stopp)
         )
         for lag in PROJEKSJONER.values()
     ]

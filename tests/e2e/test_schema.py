@@ -49,8 +49,8 @@ from schemathesis.specs.openapi.checks import (
 from api.app import create_app
 from api.auth import lag_token
 from domain.ident import gyldig_ident
-from projections.runner import Runner
 from store.settings import Settings, load_settings
+from workers.projector import Projector
 from workers.registry import PROJEKSJONER
 from workers.stack import _Server
 
@@ -88,8 +88,8 @@ async def _serve(settings: Settings) -> AsyncIterator[str]:
     stopp = asyncio.Event()
     runners = [
         asyncio.create_task(
-            Runner(settings.database_url, lag(settings), events_table=settings.events_table, poll_sekunder=0.2)
-            .kjor(stopp)
+            Projector(settings.database_url, lag(settings), events_table=settings.events_table, poll_seconds=0.2)
+            .run(stopp)
         )
         for lag in PROJEKSJONER.values()
     ]

@@ -93,7 +93,7 @@ async def catch_up(database_url: str, projeksjon: Oversikt) -> None:
 
 async def relay_alt(database_url: str, nats_url: str, relay: Relay, tjeneste: Service) -> None:
     stop = asyncio.Event()
-    task = asyncio.create_task(relay.kjor(stop))
+    task = asyncio.create_task(relay.run(stop))
     hode = await tjeneste.store.recorder.pool.fetchval("SELECT max(notification_id) FROM forlop_events")
     for _ in range(600):
         if relay.status.posisjon >= hode:
@@ -139,7 +139,7 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
     assert (await tjeneste.les(lop_a.id, "tiltakslop", PER)).person.ident == A
     assert (await tjeneste.les(garanti_a.id, "ungdomsgaranti", PER)).person.fodselsdato == A_FODT
 
-    relay = Relay(database_url, nats_server, PSEUDONYM_KEY, poll_sekunder=0.1, mapper=mapper_for(KEY, kryptert=True))
+    relay = Relay(database_url, nats_server, PSEUDONYM_KEY, poll_seconds=0.1, mapper=mapper_for(KEY, kryptert=True))
     await relay_alt(database_url, nats_server, relay, tjeneste)
     for_meldinger = await les_strom(nats_server, HENDELSER, "forlop.hendelse.>")
     pseudonym_a = pseudonym(PSEUDONYM_KEY, Fodselsnummer(A))
@@ -290,7 +290,7 @@ async def test_a_forgotten_person_who_returns_gets_a_new_key_and_the_old_cases_s
 
 async def test_forlop_glem_reads_the_identifier_from_a_file_and_forgets(tjeneste, database_url, tmp_path, capsys):
     from store.settings import Settings
-    from workers.cli import _glem, _les_ident
+    from workers.cli import forget_person, read_identifier
 
     lop = await innvilg(tjeneste, A, A_FODT)
     await catch_up(database_url, oversikt())
@@ -299,13 +299,13 @@ async def test_forlop_glem_reads_the_identifier_from_a_file_and_forgets(tjeneste
     settings = Settings(
         data_dir=tmp_path, database_url=database_url, person_key=KEY.decode(), pseudonym_key="p", field_encryption=True
     )
-    assert await _glem(settings, _les_ident(fil)) == 0
+    assert await forget_person(settings, read_identifier(fil)) == 0
     ut = capsys.readouterr().out
     assert "forgotten" in ut and A not in ut and "1 view rows deleted" in ut
     with pytest.raises(PersonGlemt):
         await Service(EventStore(tjeneste.store.recorder, mapper_for(KEY, kryptert=True)), STANDARD, KEY).les(
             lop.id, "tiltakslop", PER
         )
-    assert await _glem(settings, A) == 0
+    assert await forget_person(settings, A) == 0
     assert "already forgotten" in capsys.readouterr().out
-    assert await _glem(settings, "12345678901") == 2
+    assert await forget_person(settings, "12345678901") == 2

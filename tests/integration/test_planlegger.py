@@ -22,7 +22,7 @@ from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.service import Service
 from tests.hjelp import identer, ta_igjen
-from workers.scheduler import Planlegger, avslutt_fylt30, fylt30_kontekst
+from workers.scheduler import Scheduler, avslutt_fylt30, fylt30_kontekst
 
 KEY = b"test-person-key"
 
@@ -131,12 +131,12 @@ async def test_two_schedulers_racing_write_the_end_once(tjeneste, database_url):
     for _ in range(2):
         stopp = asyncio.Event()
         planleggere = [
-            Planlegger(database_url, oversikt(), lambda: BURSDAG_30, tjeneste=tjeneste, poll_sekunder=0.05),
-            Planlegger(database_url, oversikt(), lambda: BURSDAG_30, poll_sekunder=0.05),  # its own service
+            Scheduler(database_url, oversikt(), lambda: BURSDAG_30, tjeneste=tjeneste, poll_seconds=0.05),
+            Scheduler(database_url, oversikt(), lambda: BURSDAG_30, poll_seconds=0.05),  # its own service
         ]
-        tasks = [asyncio.create_task(p.kjor(stopp)) for p in planleggere]
+        tasks = [asyncio.create_task(p.run(stopp)) for p in planleggere]
         await asyncio.sleep(0.5)
-        active = [p.status.aktiv for p in planleggere]
+        active = [p.active for p in planleggere]
         stopp.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
         assert active.count(True) == 1

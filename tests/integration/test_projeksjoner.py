@@ -18,13 +18,14 @@ from domain.config import STANDARD
 from projections import queries
 from projections.oversikt import Oversikt
 from projections.rebuild import create_shadow_tables, gjenoppbygg
-from projections.runner import Runner, etterslep, opprett, posisjon, til_notifikasjoner
+from projections.runner import etterslep, opprett, posisjon, til_notifikasjoner
 from store.dto import garanti_visning, lop_visning
 from store.mapper import mapper_for
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.service import Service
 from tests.hjelp import identer, ktx, ta_igjen
+from workers.projector import Projector
 
 KEY = b"test-person-key"
 
@@ -206,8 +207,8 @@ async def test_rebuild_while_commands_arrive_never_shows_a_partial_view(tjeneste
     for nr in range(20):
         await innvilg(tjeneste, nr)
     stop = asyncio.Event()
-    runner = Runner(database_url, oversikt(), poll_sekunder=0.05)
-    runner_task = asyncio.create_task(runner.kjor(stop))
+    runner = Projector(database_url, oversikt(), poll_seconds=0.05)
+    runner_task = asyncio.create_task(runner.run(stop))
     await asyncio.sleep(0.5)
     seen: list[int] = []
 
@@ -244,19 +245,19 @@ async def test_rebuild_while_commands_arrive_never_shows_a_partial_view(tjeneste
 async def test_only_one_runner_is_active_and_a_standby_takes_over(tjeneste, database_url):
     stop_a, stop_b = asyncio.Event(), asyncio.Event()
     a, b = (
-        Runner(database_url, oversikt(), poll_sekunder=0.05),
-        Runner(database_url, oversikt(), poll_sekunder=0.05),
+        Projector(database_url, oversikt(), poll_seconds=0.05),
+        Projector(database_url, oversikt(), poll_seconds=0.05),
     )
-    task_a = asyncio.create_task(a.kjor(stop_a))
+    task_a = asyncio.create_task(a.run(stop_a))
     await asyncio.sleep(0.3)
-    task_b = asyncio.create_task(b.kjor(stop_b))
+    task_b = asyncio.create_task(b.run(stop_b))
     await asyncio.sleep(0.3)
 
-    both_active = a.status.aktiv and b.status.aktiv
+    both_active = a.active and b.active
     stop_a.set()
     await task_a
     for _ in range(100):
-        if b.status.aktiv:
+        if b.active:
             break
         await asyncio.sleep(0.05)
     await innvilg(tjeneste, 0)
@@ -268,7 +269,7 @@ async def test_only_one_runner_is_active_and_a_standby_takes_over(tjeneste, data
     await task_b
 
     assert not both_active
-    assert b.status.aktiv is False  # it stopped
+    assert b.active is False  # it stopped
     assert len((await live(database_url))[0]) == 1
 
 

@@ -95,8 +95,8 @@ async def test_relay_publishes_every_event_once_in_order_with_its_id_and_no_iden
     for nr in range(10):
         await grant_and_extend(tjeneste, nr)
     stop = asyncio.Event()
-    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1)
-    task = asyncio.create_task(relay.kjor(stop))
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_seconds=0.1)
+    task = asyncio.create_task(relay.run(stop))
     total = await published_events(tjeneste)
 
     await until(lambda: _eq(stream_count(nats_server["url"]), total))
@@ -124,8 +124,8 @@ async def _eq(coro, expected) -> bool:
 
 async def test_nats_down_while_commands_arrive_then_every_event_once_in_order(tjeneste, database_url, nats_server):
     stop = asyncio.Event()
-    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1, ack_tidsfrist=1.0)
-    task = asyncio.create_task(relay.kjor(stop))
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_seconds=0.1, ack_timeout=1.0)
+    task = asyncio.create_task(relay.run(stop))
     for nr in range(5):
         await grant_and_extend(tjeneste, nr)
     await until(lambda: _eq(stream_count(nats_server["url"]), 10))
@@ -199,8 +199,8 @@ async def test_three_node_cluster_loses_nothing_when_a_node_stops_during_publish
     try:
         await asyncio.sleep(2)  # let the cluster elect a meta leader
         stop = asyncio.Event()
-        relay = Relay(database_url, urls, PSEUDONYM_KEY, replikaer=3, poll_sekunder=0.1, ack_tidsfrist=2.0)
-        task = asyncio.create_task(relay.kjor(stop))
+        relay = Relay(database_url, urls, PSEUDONYM_KEY, replicas=3, poll_seconds=0.1, ack_timeout=2.0)
+        task = asyncio.create_task(relay.run(stop))
         for nr in range(10):
             await grant_and_extend(tjeneste, nr)
         await until(lambda: _gt(stream_count(f"nats://127.0.0.1:{ports[0]}"), 0), 60)
@@ -240,8 +240,8 @@ async def test_a_run_of_one_aggregates_events_goes_out_in_order_without_a_pause(
         await grant_and_extend(tjeneste, nr)
     total = await published_events(tjeneste)
     stop = asyncio.Event()
-    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1, ack_tidsfrist=5.0)
-    task = asyncio.create_task(relay.kjor(stop))
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_seconds=0.1, ack_timeout=5.0)
+    task = asyncio.create_task(relay.run(stop))
     try:
         await until(lambda: _eq(stream_count(nats_server["url"]), total), 20)
         await until(lambda: _caught_up(relay, tjeneste), 10)

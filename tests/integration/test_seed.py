@@ -81,7 +81,7 @@ async def test_seed_stores_every_planned_aggregate_without_refusals_and_the_boar
         from projections.runner import opprett
 
         await opprett(pool, oversikt)
-        while await runner.kjor_batch(pool):
+        while await runner.run_batch(pool):
             pass
         assert await pool.fetchval("SELECT count(*) FROM v_lop") == LOP
         assert await pool.fetchval("SELECT count(*) FROM v_garanti") == GARANTIER

@@ -36,7 +36,7 @@ from workers import schemas
 from workers.embedded_nats import start_nats
 from workers.nats_setup import HENDELSER, VARSLER
 from workers.relay import Relay
-from workers.varsler import VARSELTYPER, kjor_en_gang
+from workers.varsler import VARSELTYPER, run_once
 from workers.varsler import opprett as opprett_varsler
 
 PERSON_KEY = b"skjema-person-key"
@@ -219,8 +219,8 @@ async def relay_all(database_url: str, url: str, pool: asyncpg.Pool) -> None:
     """Run the real relay until its position reaches the end of the log."""
     slutt = await pool.fetchval("SELECT max(notification_id) FROM forlop_events")
     stopp = asyncio.Event()
-    relay = Relay(database_url, url, PSEUDONYM_KEY, poll_sekunder=0.1)
-    task = asyncio.create_task(relay.kjor(stopp))
+    relay = Relay(database_url, url, PSEUDONYM_KEY, poll_seconds=0.1)
+    task = asyncio.create_task(relay.run(stopp))
     try:
         for _ in range(600):
             if relay.status.posisjon >= slutt:
@@ -236,7 +236,7 @@ async def views_caught_up(database_url: str) -> None:
     runner = Runner(database_url, oversikt())
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
-        while await runner.kjor_batch(pool):
+        while await runner.run_batch(pool):
             pass
     finally:
         await pool.close()
@@ -268,7 +268,7 @@ async def test_every_real_message_of_both_streams_validates_against_its_generate
     pool = tjeneste.store.recorder.pool
     await relay_all(database_url, nats_url, pool)
     await views_caught_up(database_url)
-    besluttet, sendt, usendt = await kjor_en_gang(database_url, nats_url, oversikt(), date(2025, 12, 1))
+    besluttet, sendt, usendt = await run_once(database_url, nats_url, oversikt(), date(2025, 12, 1))
     hendelser = await les(nats_url, HENDELSER)
     varsler = await les(nats_url, VARSLER)
     published = await pool.fetchval(

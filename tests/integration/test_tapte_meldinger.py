@@ -48,16 +48,16 @@ async def test_purged_messages_are_published_again_from_the_log_and_nothing_else
     for nr in range(10):
         await grant_and_extend(tjeneste, nr)
     total = await published_events(tjeneste)
-    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1)
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_seconds=0.1)
     stop = asyncio.Event()
-    task = asyncio.create_task(relay.kjor(stop))
+    task = asyncio.create_task(relay.run(stop))
     await until(lambda: _eq(stream_count(nats_server["url"]), total))
     before = {m[1]["id"]: m[0] for m in await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")}
 
     nc = await nats.connect(nats_server["url"])
     await nc.jetstream().purge_stream(HENDELSER, seq=8)  # the stream drops sequences 1..7
     await nc.close()
-    await relay._gjenoppkoblet()  # what a reconnect does; the periodic check would get there in 30 s
+    await relay.check_stream()  # what a reconnect does; the periodic check would get there in 30 s
     await until(lambda: _eq(stream_count(nats_server["url"]), total))
     stop.set()
     await task
@@ -74,9 +74,9 @@ async def test_purged_messages_are_published_again_from_the_log_and_nothing_else
 
 
 async def test_nats_killed_and_its_store_truncated_then_every_lost_event_is_republished(tjeneste, database_url, nats_server):  # noqa: F811
-    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1, ack_tidsfrist=1.0)
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_seconds=0.1, ack_timeout=1.0)
     stop = asyncio.Event()
-    task = asyncio.create_task(relay.kjor(stop))
+    task = asyncio.create_task(relay.run(stop))
     for nr in range(5):
         await grant_and_extend(tjeneste, nr)
     await until(lambda: _eq(stream_count(nats_server["url"]), 10))
@@ -100,15 +100,15 @@ async def test_nats_killed_and_its_store_truncated_then_every_lost_event_is_repu
     for state in Path(nats_server["dir"]).rglob("index.db"):
         state.unlink()
     _, nats_server["proc"] = start_nats(nats_server["dir"], nats_server["port"], sync_always=True)
-    await asyncio.sleep(0.5)
-    lost = 20 - await stream_count(nats_server["url"])
     total = await published_events(tjeneste)
     await until(lambda: _eq(stream_count(nats_server["url"]), total), 90)
     stop.set()
     await task
     msgs = await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")
 
-    assert lost > 0, "truncating the store lost nothing; the test did not exercise the loss"
+    # The relay found acknowledged events missing and rewound (counting the stream after the restart would
+    # race the relay, which may have republished them already).
+    assert relay.status.spolt_tilbake >= 1, "truncating the store lost nothing; the test did not exercise the loss"
     assert len(msgs) == total == 20
     assert len({m[1]["id"] for m in msgs}) == total
     assert i_rekkefolge_per_aggregat(msgs)
@@ -117,9 +117,9 @@ async def test_nats_killed_and_its_store_truncated_then_every_lost_event_is_repu
 async def test_relay_replay_publishes_a_range_again_as_repeats_of_known_ids(tjeneste, database_url, nats_server, tmp_path):  # noqa: F811
     for nr in range(3):
         await grant_and_extend(tjeneste, nr)
-    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_sekunder=0.1)
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_seconds=0.1)
     stop = asyncio.Event()
-    task = asyncio.create_task(relay.kjor(stop))
+    task = asyncio.create_task(relay.run(stop))
     await until(lambda: _eq(stream_count(nats_server["url"]), 6))
     stop.set()
     await task
@@ -140,7 +140,7 @@ async def test_purged_alerts_are_sent_again_from_the_outbox(database_url, nats_s
     from tests.integration.test_varsler import lop, oversikt, rader
     from tests.integration.test_varsler import tjeneste as _unused  # noqa: F401
     from workers.nats_setup import VARSLER
-    from workers.varsler import Varselarbeider
+    from workers.varsler import VarselWorker
 
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
@@ -151,11 +151,11 @@ async def test_purged_alerts_are_sent_again_from_the_outbox(database_url, nats_s
     for nr in range(3):
         await lop(service, nr, fom=date(2025, 1, 1 + nr), tom=date(2025, 12, 29 + nr))
     await views_catch_up(database_url)
-    worker = Varselarbeider(
-        database_url, nats_server["url"], oversikt(), lambda: date(2025, 12, 5), intervall=0.3, poll_sekunder=0.1
+    worker = VarselWorker(
+        database_url, nats_server["url"], oversikt(), lambda: date(2025, 12, 5), interval=0.3, poll_seconds=0.1
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.kjor(stop))
+    task = asyncio.create_task(worker.run(stop))
 
     async def alert_count() -> int:
         nc = await nats.connect(nats_server["url"])
@@ -172,7 +172,7 @@ async def test_purged_alerts_are_sent_again_from_the_outbox(database_url, nats_s
         nc = await nats.connect(nats_server["url"])
         await nc.jetstream().purge_stream(VARSLER)
         await nc.close()
-        await worker._gjenoppkoblet()  # what a reconnect does; the periodic check gets there in 30 s
+        await worker.check_stream()  # what a reconnect does; the periodic check gets there in 30 s
         await until(lambda: _eq(alert_count(), 3))
         again = await les_strom(nats_server["url"], VARSLER, "forlop.varsel.>")
         conn = await pool.acquire()

@@ -43,7 +43,7 @@ from workers.nats_setup import VARSLER, sikre_strommer
 from workers.stack import _Server
 from workers.varsler import (
     TABELL,
-    Varselarbeider,
+    VarselWorker,
     bestem,
     bestem_runde,
     etterslep,
@@ -384,11 +384,11 @@ async def test_with_nats_down_alerts_are_decided_and_sent_when_it_returns_late_o
     port = ledig_port()
     url = f"nats://127.0.0.1:{port}"
     dag = [date(2025, 12, 1)]
-    arbeider = Varselarbeider(
-        database_url, url, oversikt(), lambda: dag[0], intervall=0.3, poll_sekunder=0.1, ack_tidsfrist=1.0
+    arbeider = VarselWorker(
+        database_url, url, oversikt(), lambda: dag[0], interval=0.3, poll_seconds=0.1, ack_timeout=1.0
     )
     stopp = asyncio.Event()
-    task = asyncio.create_task(arbeider.kjor(stopp))
+    task = asyncio.create_task(arbeider.run(stopp))
     proc = None
     try:
         async def decided(n: int):  # noqa: ANN202
@@ -427,12 +427,12 @@ async def test_with_nats_down_alerts_are_decided_and_sent_when_it_returns_late_o
 
 async def test_only_one_worker_is_active(tjeneste, database_url):
     stopp = asyncio.Event()
-    a = Varselarbeider(database_url, None, oversikt(), lambda: date(2025, 1, 1), poll_sekunder=0.1)
-    b = Varselarbeider(database_url, None, oversikt(), lambda: date(2025, 1, 1), poll_sekunder=0.1)
-    tasks = [asyncio.create_task(w.kjor(stopp)) for w in (a, b)]
+    a = VarselWorker(database_url, None, oversikt(), lambda: date(2025, 1, 1), poll_seconds=0.1)
+    b = VarselWorker(database_url, None, oversikt(), lambda: date(2025, 1, 1), poll_seconds=0.1)
+    tasks = [asyncio.create_task(w.run(stopp)) for w in (a, b)]
     try:
         await asyncio.sleep(1.0)
-        assert [a.status.aktiv, b.status.aktiv].count(True) == 1
+        assert [a.active, b.active].count(True) == 1
     finally:
         stopp.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 10)

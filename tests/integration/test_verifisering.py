@@ -20,7 +20,7 @@ import pytest
 from store import verification
 from store.mapper import ZERO_LINK, chained_state
 from tests.integration.eksempel import REGELSETT, close_store, kontekst, ny_konto, open_store
-from workers.checkpoints import Sjekkpunktarbeider
+from workers.checkpoints import CheckpointWorker
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNING = "test-signing-key-" + "s" * 32
@@ -258,9 +258,9 @@ async def test_forlop_verify_of_one_stream(database_url: str, conn: asyncpg.Conn
 # Check: the worker signs once enough events have come, and the periodic checkpoint verifies.
 async def test_the_checkpoint_worker_signs_new_events(database_url: str, conn: asyncpg.Connection) -> None:
     await skriv_kontoer(database_url, antall=1)
-    arbeider = Sjekkpunktarbeider(database_url, SIGNING.encode(), hendelser=4, intervall=3600, poll_sekunder=0.05)
+    arbeider = CheckpointWorker(database_url, SIGNING.encode(), every_events=4, interval=3600, poll_seconds=0.05)
     stopp = asyncio.Event()
-    oppgave = asyncio.create_task(arbeider.kjor(stopp))
+    oppgave = asyncio.create_task(arbeider.run(stopp))
     try:
         async with asyncio.timeout(20):
             while arbeider.status.skrevet < 1:

@@ -206,9 +206,9 @@ async def relay(dsn: str, url: str, pool: asyncpg.Pool, fra: int, antall: int) -
     await pool.execute(f"UPDATE {SPORING} SET posisjon = $2 WHERE projeksjon = $1", RELAY, fra)
     slutt = await pool.fetchval("SELECT max(notification_id) FROM forlop_events")
     stopp = asyncio.Event()
-    r = Relay(dsn, url, PSEUDONYM_KEY, i_luften=I_LUFTEN)
+    r = Relay(dsn, url, PSEUDONYM_KEY, window=I_LUFTEN)
     start = time.perf_counter()
-    task = asyncio.create_task(r.kjor(stopp))
+    task = asyncio.create_task(r.run(stopp))
     try:
         while r.status.posisjon < slutt:
             if task.done():
