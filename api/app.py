@@ -88,7 +88,7 @@ def create_app(settings: Settings, *, rask: bool = True) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        pool = await create_pool(settings.database_url, min_size=2, max_size=20)
+        pool = await create_pool(database_url, min_size=2, max_size=20)
         recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
         forbindelse = NatsConnection(settings.nats_url)
         innsyn = ReadLog(pool, settings.secret("pseudonym"))
