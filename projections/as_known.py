@@ -40,10 +40,11 @@ async def spill_av(
         await conn.execute(f"DROP SCHEMA IF EXISTS {skjema} CASCADE")
         await conn.execute(f"CREATE SCHEMA {skjema}")
         # Unqualified view tables land in (and are read from) the replay schema; the log stays in public.
-        await conn.execute(f"SET search_path TO {skjema}, public")
+        # They are made like the live ones (the migrations' definition), indexes included.
         for projeksjon in projeksjoner:
-            for statement in projeksjon.ddl(""):
-                await conn.execute(statement)
+            for tabell in projeksjon.tabeller(""):
+                await conn.execute(f"CREATE TABLE {skjema}.{tabell} (LIKE public.{tabell} INCLUDING ALL)")
+        await conn.execute(f"SET search_path TO {skjema}, public")
         pos, antall = 0, 0
         while True:
             rows = await conn.fetch(

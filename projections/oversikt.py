@@ -40,7 +40,7 @@ from domain.tiltakslop import Tiltakslop
 from domain.ungdomsgaranti import Ungdomsgaranti
 from projections.runner import Projection, Rad
 from store.encryption import er_glemt
-from store.mapper import ForlopMapper
+from store.mapper import ForlopMapper, as_uuid
 
 _LOP_PREFIX = f"{Tiltakslop.__module__}:{Tiltakslop.__qualname__}."
 _GARANTI_PREFIX = f"{Ungdomsgaranti.__module__}:{Ungdomsgaranti.__qualname__}."
@@ -50,48 +50,8 @@ _MAKS_SATSENDRINGER = 8
 
 
 def tabeller(suffix: str = "") -> tuple[str, str]:
+    """The views' tables (store/migrations/0005_views.sql defines them; `suffix`: a rebuild's shadows)."""
     return f"v_lop{suffix}", f"v_garanti{suffix}"
-
-
-def ddl(suffix: str = "") -> list[str]:
-    lop, garanti = tabeller(suffix)
-    return [
-        f"""CREATE TABLE IF NOT EXISTS {lop} (
-            lop_id uuid PRIMARY KEY,
-            versjon bigint NOT NULL,
-            person uuid NOT NULL,
-            nav_enhet text NOT NULL,
-            tiltakstype text NOT NULL,
-            fom date NOT NULL,
-            tom date,
-            opptatt_tom date,
-            avsluttet boolean NOT NULL,
-            annullert boolean NOT NULL,
-            base_cap_tom date,
-            total_cap_tom date,
-            next_review_due date,
-            satsendringer date[] NOT NULL,
-            forgjenger_lop_id uuid,
-            tilstand bytea NOT NULL)""",
-        f"CREATE INDEX IF NOT EXISTS {lop}_enhet_idx ON {lop} (nav_enhet, lop_id)",
-        f"CREATE INDEX IF NOT EXISTS {lop}_person_idx ON {lop} (person)",
-        f"""CREATE TABLE IF NOT EXISTS {garanti} (
-            garanti_id uuid PRIMARY KEY,
-            versjon bigint NOT NULL,
-            person uuid NOT NULL,
-            nav_enhet text NOT NULL,
-            fom date NOT NULL,
-            tom date,
-            aktiv boolean NOT NULL,
-            aldersgrense_dato date NOT NULL,
-            kontaktperson text,
-            next_samtale_due date NOT NULL,
-            kontaktperson_frist date NOT NULL,
-            tilstand bytea NOT NULL)""",
-        f"CREATE INDEX IF NOT EXISTS {garanti}_enhet_idx ON {garanti} (nav_enhet, garanti_id)",
-        f"CREATE INDEX IF NOT EXISTS {garanti}_person_idx ON {garanti} (person)",
-        f"CREATE INDEX IF NOT EXISTS {garanti}_kontaktperson_idx ON {garanti} (kontaktperson) WHERE aktiv",
-    ]
 
 
 class Oversikt(Projection):
@@ -104,9 +64,6 @@ class Oversikt(Projection):
         self.mapper = mapper
         self.konfig = konfig
         self.person_nokkel = person_nokkel
-
-    def ddl(self, suffix: str = "") -> list[str]:
-        return ddl(suffix)
 
     def tabeller(self, suffix: str = "") -> tuple[str, ...]:
         return tabeller(suffix)
@@ -141,8 +98,8 @@ class Oversikt(Projection):
     ) -> None:
         """Apply the events, in log order, and write each touched row once (in the caller's transaction)."""
         lop_tabell, garanti_tabell = tabeller(suffix)
-        lop_ids = {h.originator_id for h in hendelser if h.topic.startswith(_LOP_PREFIX)}
-        garanti_ids = {h.originator_id for h in hendelser if h.topic.startswith(_GARANTI_PREFIX)}
+        lop_ids = {as_uuid(h.originator_id) for h in hendelser if h.topic.startswith(_LOP_PREFIX)}
+        garanti_ids = {as_uuid(h.originator_id) for h in hendelser if h.topic.startswith(_GARANTI_PREFIX)}
         glemte_personer = [h.originator_id for h in hendelser if h.topic == _GLEMT_TOPIC]
         if glemte_personer:  # before this batch's rows are written: a returning person's new case stays
             for tabell in (lop_tabell, garanti_tabell):
@@ -168,12 +125,13 @@ class Oversikt(Projection):
         for r in lagret:
             aggregater[r[0]] = self.dekod(r[0], r[1], r[2])
         for h in hendelser:
-            if h.originator_id not in lop_ids and h.originator_id not in garanti_ids:
+            oid = as_uuid(h.originator_id)
+            if oid not in lop_ids and oid not in garanti_ids:
                 continue
-            forrige = aggregater.get(h.originator_id)
+            forrige = aggregater.get(oid)
             if forrige is not None and h.originator_version <= forrige.version:
                 continue  # already applied (a rebuild catching up over what it has)
-            aggregater[h.originator_id] = self.mapper.to_domain_event(h).mutate(forrige)
+            aggregater[oid] = self.mapper.to_domain_event(h).mutate(forrige)
         borte = await self._glemte(conn, aggregater, laas=True)
         if borte:
             for tabell, kolonne in ((lop_tabell, "lop_id"), (garanti_tabell, "garanti_id")):
@@ -207,12 +165,6 @@ class Oversikt(Projection):
     #: The topics `fyll` needs (prefixes): a rebuild's first pass reads only these. The person record's
     #: events are left out: a forgotten person is known by the key, not by `PersonGlemt`.
     emner = (_LOP_PREFIX, _GARANTI_PREFIX)
-
-    async def klargjor(self, conn: asyncpg.Connection) -> None:
-        """Before `fyll`'s transaction: the key table (created under the schema lock, which a transaction
-        would hold to its end and so serialise parallel fillers)."""
-        if self.mapper.felt_cipher is not None:
-            await self.mapper.felt_cipher.nokkelring.opprett(conn)
 
     async def fyll(self, conn: asyncpg.Connection, hendelser: Sequence[Rad], suffix: str) -> int:
         """A rebuild's first pass: `hendelser` are whole aggregates' events, each aggregate's in version

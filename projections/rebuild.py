@@ -6,7 +6,9 @@ events arrive together, are folded in memory and its final row is written once, 
 without secondary indexes (built afterwards). The second catches up from that head in log order with the
 live runner's `anvend` (which also applies what the first pass skips, such as erasures after its start).
 
-The live runner keeps serving (and writing) the live tables meanwhile. The swap happens in one
+The shadow tables are made LIKE the live ones (`create_shadow_tables`): the migrations are the one
+definition of the views' columns, constraints and indexes. The live runner keeps serving (and writing) the
+live tables meanwhile. The swap happens in one
 transaction that holds the projection's tracking row (so the live runner's next batch waits), catches the
 shadow up to the head of the log, renames the tables and sets the position: a query sees either the old
 complete view or the new complete one, never a half-built one.
@@ -20,10 +22,11 @@ import itertools
 import logging
 import multiprocessing
 import os
+import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -74,11 +77,7 @@ async def gjenoppbygg(
         await opprett(conn, projeksjon)
         for tabell in projeksjon.tabeller(SKYGGE):
             await conn.execute(f"DROP TABLE IF EXISTS {tabell}")
-        ddl = projeksjon.ddl(SKYGGE)
-        tabeller = [d for d in ddl if not _er_indeks(d)]
-        indekser = [d for d in ddl if _er_indeks(d)]
-        for statement in tabeller:
-            await conn.execute(statement)
+        indekser = await create_shadow_tables(conn, projeksjon.tabeller(""), SKYGGE)
         hode = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {events_table}")
         start = time.monotonic()
         pos, gjort = 0, 0
@@ -116,8 +115,8 @@ async def gjenoppbygg(
                 for (indeks,) in await conn.fetch(
                     "SELECT indexname FROM pg_indexes WHERE tablename = $1", gammel
                 ):
-                    if indeks.startswith(ny):
-                        await conn.execute(f"ALTER INDEX {indeks} RENAME TO {gammel}{indeks[len(ny) :]}")
+                    if (navn := live_index_name(indeks, gammel, SKYGGE)) != indeks:
+                        await conn.execute(f"ALTER INDEX {indeks} RENAME TO {navn}")
             await conn.execute(
                 f"UPDATE {SPORING} SET posisjon = $2, oppdatert = now() WHERE projeksjon = $1",
                 projeksjon.navn,
@@ -137,7 +136,9 @@ def standard_arbeidere(hode: int) -> int:
 def _rader(rows: list[asyncpg.Record]) -> list[Rad]:
     """(aggregate id, version, topic, state) of rows in aggregate order: each aggregate's id converted
     once (the position is not needed)."""
-    ut, forrige, oid = [], None, None
+    ut: list[Rad] = []
+    forrige: object = None
+    oid = UUID(int=0)  # set by the first row
     for r in rows:
         if r[0] != forrige:
             forrige, oid = r[0], as_uuid(r[0])
@@ -145,8 +146,57 @@ def _rader(rows: list[asyncpg.Record]) -> list[Rad]:
     return ut
 
 
-def _er_indeks(statement: str) -> bool:
-    return statement.lstrip().upper().startswith(("CREATE INDEX", "CREATE UNIQUE INDEX"))
+# `pg_get_indexdef`'s form: CREATE [UNIQUE] INDEX name ON [ONLY] schema.table USING method (...) [...]
+_INDEXDEF = re.compile(r"^(CREATE (?:UNIQUE )?INDEX) (\S+) ON (?:ONLY )?(\S+) (USING .*)$", re.DOTALL)
+
+
+def shadow_name(name: str, live: str, suffix: str) -> str:
+    """The shadow's name of a live table's index or constraint: `v_lop_enhet_idx` → `v_lop__ny_enhet_idx`."""
+    shadow = f"{live}{suffix}{name[len(live):]}" if name.startswith(live) else f"{name}{suffix}"
+    if len(shadow) > 63:  # PostgreSQL would cut it short, and the swap could not find it again
+        raise ValueError(f"shadow name {shadow!r} is longer than 63 bytes")
+    return shadow
+
+
+def live_index_name(name: str, live: str, suffix: str) -> str:
+    """The inverse of `shadow_name` for an index of the swapped-in table (now named `live`)."""
+    shadow = f"{live}{suffix}"
+    if name.startswith(shadow):
+        return live + name[len(shadow):]
+    return name.removesuffix(suffix)
+
+
+async def create_shadow_tables(conn: asyncpg.Connection, live: Sequence[str], suffix: str) -> list[str]:
+    """Create `<table><suffix>` for each live table, LIKE it (columns, defaults, checks, storage), with its
+    primary key and unique constraints; return the CREATE INDEX statements of its other indexes, to run once
+    the shadow is filled (an index built once over the rows, not row by row)."""
+    indexes: list[str] = []
+    for table in live:
+        shadow = shadow_name(table, table, suffix)
+        await conn.execute(f"CREATE TABLE {shadow} (LIKE {table} INCLUDING ALL EXCLUDING INDEXES)")
+        constraints = await conn.fetch(
+            "SELECT conname, pg_get_constraintdef(oid), conindid FROM pg_constraint "
+            "WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x') ORDER BY conname",
+            table,
+        )
+        for name, definition, _ in constraints:
+            await conn.execute(
+                f"ALTER TABLE {shadow} ADD CONSTRAINT {shadow_name(name, table, suffix)} {definition}"
+            )
+        for (definition,) in await conn.fetch(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = $1::regclass "
+            "AND NOT (indexrelid = ANY($2::oid[])) ORDER BY indexrelid",
+            table,
+            [c[2] for c in constraints],
+        ):
+            match = _INDEXDEF.match(definition)
+            if match is None:
+                raise ValueError(f"unexpected index definition of {table}: {definition}")
+            create, name, qualified, rest = match.groups()
+            schema = qualified.rpartition(".")[0]
+            target = f"{schema}.{shadow}" if schema else shadow
+            indexes.append(f"{create} {shadow_name(name, table, suffix)} ON {target} {rest}")
+    return indexes
 
 
 async def forste_gjennomgang(
@@ -262,7 +312,6 @@ async def _fyll_del(del_: _Del, teller: Any, *, bit: int = 2000) -> int:
         vilkar.append(f"originator_id < ${len(args)}")
     conn = await asyncpg.connect(del_.dsn)
     try:
-        await projeksjon.klargjor(conn)
         async with conn.transaction():
             markor = await conn.cursor(
                 "SELECT originator_id, originator_version, topic, state "

@@ -25,17 +25,11 @@ from uuid import UUID
 import asyncpg
 from eventsourcing.persistence import Notification
 
-from store.locks import kjor_ddl
 from store.mapper import as_uuid
 
 log = logging.getLogger(__name__)
 
-SPORING = "forlop_sporing"
-SPORING_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {SPORING} ("
-    "projeksjon text PRIMARY KEY, posisjon bigint NOT NULL DEFAULT 0, "
-    "oppdatert timestamptz NOT NULL DEFAULT now())"
-)
+SPORING = "forlop_sporing"  # the tracking rows; this table and the views are made by store/migrations
 
 
 #: A stored event as a rebuild's first pass reads it: (aggregate id, version, topic, stored state).
@@ -43,11 +37,12 @@ Rad = tuple[UUID, int, str, bytes]
 
 
 class Projection:
-    """What the runner drives: a name, its tables' DDL, and `anvend` (applies events inside a transaction)."""
+    """What the runner drives: a name, its tables (made by the migrations; a rebuild's shadow tables are
+    made like them, with a suffix), and `anvend` (applies events inside a transaction)."""
 
     navn: str
 
-    def ddl(self, suffix: str = "") -> list[str]:  # pragma: no cover - interface
+    def tabeller(self, suffix: str = "") -> tuple[str, ...]:  # pragma: no cover - interface
         raise NotImplementedError
 
     async def anvend(
@@ -58,9 +53,6 @@ class Projection:
     #: Topic prefixes of the events a rebuild's first pass reads (projections/rebuild.py); empty: the
     #: projection has no `fyll`, and a rebuild applies the whole log with `anvend`.
     emner: tuple[str, ...] = ()
-
-    async def klargjor(self, conn: asyncpg.Connection) -> None:
-        """Run once per connection before `fyll`'s transaction (e.g. create tables it needs)."""
 
     async def fyll(self, conn: asyncpg.Connection, hendelser: Sequence[Rad], suffix: str) -> int:
         """Write the final rows of whole aggregates (their events together, in version order, as
@@ -78,8 +70,7 @@ def til_notifikasjoner(rows: Sequence[asyncpg.Record]) -> list[Notification]:
 
 
 async def opprett(conn: asyncpg.Connection | asyncpg.Pool, projeksjon: Projection) -> None:
-    """The tracking table, the projection's tables and its tracking row (idempotent)."""
-    await kjor_ddl(conn, [SPORING_DDL, *projeksjon.ddl("")])
+    """The projection's tracking row (idempotent; its tables are the migrations')."""
     await conn.execute(
         f"INSERT INTO {SPORING} (projeksjon) VALUES ($1) ON CONFLICT (projeksjon) DO NOTHING", projeksjon.navn
     )

@@ -4,7 +4,7 @@ The record holds a fingerprint of the request and the answer the service gave. A
 command id fails that save only, with `DuplicateCommand` carrying the stored record: the service returns
 the first answer when the fingerprint matches, and refuses the request when it does not. The table is in
 PostgreSQL, so this survives restarts. The write itself is part of the store's batch statement
-(`store.recorder`); this module owns the table and the read.
+(`store.recorder`); the table is made by store/migrations/0001_event_store.sql; this module reads it.
 """
 
 from __future__ import annotations
@@ -40,16 +40,6 @@ class DuplicateCommand(Exception):
     def __init__(self, stored: LagretKommando) -> None:
         self.stored = stored
         super().__init__(f"command {stored.command_id!r} already recorded at {stored.registrert.isoformat()}")
-
-
-def create_table_sql(schema: str = "public") -> str:
-    return (
-        f'CREATE TABLE IF NOT EXISTS "{schema}"."{TABLE}" ('
-        "command_id text PRIMARY KEY, "
-        "fingerprint text NOT NULL, "
-        "svar bytea NOT NULL, "
-        "registrert timestamptz NOT NULL DEFAULT now())"
-    )
 
 
 async def hent(

@@ -22,31 +22,22 @@ person (e.g. a snapshot of a case loaded just before the erasure) writes the per
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
 
-from store.locks import kjor_ddl
-
-TABELL = "forlop_personnokler"
-
-DDL = f"""CREATE TABLE IF NOT EXISTS {TABELL} (
-    person_id uuid PRIMARY KEY,
-    nokkel bytea,
-    opprettet timestamptz NOT NULL DEFAULT now(),
-    glemt timestamptz)"""
+TABELL = "forlop_personnokler"  # made by store/migrations/0002_person_keys.sql
 
 GLEMT = b""
 """The cached value of a forgotten key: the personal fields decode as erased and are never written."""
 MANGLER = b"-"
 """The cached value of a person without a key row (never keyed): ciphertexts of it cannot be read either."""
 
-Forbindelse = asyncpg.Pool | asyncpg.Connection
+Forbindelse: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 # `KeyRing.sikre`: insert a key for each of $1 that has none (the new key from $2), and give the key of
 # each: the one inserted (or, `_NY`, set in place of a forgotten one), else the one already there (as this
@@ -83,8 +74,6 @@ class KeyRing:
     def __init__(self, *, ttl: float = 2.0) -> None:
         self.ttl = ttl
         self._cache: dict[UUID, tuple[bytes, float]] = {}
-        self._tabell = False
-        self._opprett_laas: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     # --- synchronous, for the mapper ----------------------------------------------------------------
 
@@ -103,23 +92,6 @@ class KeyRing:
 
     # --- async, to fill the cache -------------------------------------------------------------------
 
-    async def opprett(self, conn: Forbindelse) -> None:
-        """The key table (created on first use; under the schema lock, so processes may race to it). Once
-        per process: concurrent first callers wait for one of them (hundreds of commands arriving at once
-        on a fresh process each ran the DDL, one after another behind the schema lock: a 2 s stall, seen
-        in the projections bench), and an existing table takes no lock at all."""
-        if self._tabell:
-            return
-        loop = asyncio.get_running_loop()
-        if self._opprett_laas is None or self._opprett_laas[0] is not loop:
-            self._opprett_laas = (loop, asyncio.Lock())
-        async with self._opprett_laas[1]:
-            if self._tabell:
-                return
-            if await conn.fetchval("SELECT to_regclass($1) IS NULL", TABELL):
-                await kjor_ddl(conn, [DDL])
-            self._tabell = True
-
     async def last(self, conn: Forbindelse, person_ids: Iterable[UUID], *, laas: bool = False) -> None:
         """Load the keys of `person_ids` that are not cached or older than `ttl` (all of them with `laas`,
         reading them `FOR SHARE` in the caller's transaction). A missing row caches as MANGLER."""
@@ -129,7 +101,6 @@ class KeyRing:
             ids = {p for p in ids if p not in self._cache or naa - self._cache[p][1] > self.ttl}
         if not ids:
             return
-        await self.opprett(conn)
         rows = await conn.fetch(
             f"SELECT person_id, nokkel FROM {TABELL} WHERE person_id = ANY($1::uuid[])"
             + (" ORDER BY person_id FOR SHARE" if laas else ""),
@@ -162,7 +133,6 @@ class KeyRing:
         if not ids:
             return
         ordnet = sorted(ids)
-        await self.opprett(conn)
         # One statement: insert the missing keys and read every key of `ordnet`. Race-safe: concurrent
         # creators both insert, one wins, and both use the winner's key. A row another transaction committed
         # after this statement's snapshot (its insert then found the conflict) is not in what it read: read
@@ -185,7 +155,6 @@ class KeyRing:
     async def glem(self, conn: Forbindelse, person_id: UUID) -> bool:
         """Destroy the person's key (idempotent); True if a live key was destroyed now."""
         person_id = as_uuid(person_id)
-        await self.opprett(conn)
         status = await conn.execute(
             f"""INSERT INTO {TABELL} (person_id, nokkel, glemt) VALUES ($1, NULL, now())
             ON CONFLICT (person_id) DO UPDATE SET nokkel = NULL, glemt = now()

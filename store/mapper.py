@@ -262,7 +262,6 @@ class ForlopMapper(Mapper[UUID]):
             return None
         if personer is not None and self.felt_cipher.nokkelring.ferske(personer):
             return None
-        await self.felt_cipher.nokkelring.opprett(conn)  # the key table exists before a query names it
         return NOKLER_TIL_LASTET
 
     def ta_imot_nokler(self, rader: Iterable[tuple[Any, bytes | None]]) -> None:
@@ -319,7 +318,7 @@ class ForlopMapper(Mapper[UUID]):
         object.__setattr__(domain_event, "__dict__", felter)
         return domain_event
 
-    def _decode_event(self, cls: type, data: bytes, originator_id: UUID | None = None) -> dict[str, Any]:
+    def _decode_event(self, cls: type, data: bytes, originator_id: UUID) -> dict[str, Any]:
         class_version = getattr(cls, "class_version", 1)
         kryptert = self.felt_cipher is not None and MARKOR_BYTES in data
         if class_version == 1 and not kryptert:
@@ -331,12 +330,12 @@ class ForlopMapper(Mapper[UUID]):
         while from_version < class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
-        if kryptert:
-            self.felt_cipher.dekrypter(state, originator_id)  # type: ignore[union-attr]
+        if kryptert and self.felt_cipher is not None:
+            self.felt_cipher.dekrypter(state, originator_id)
         return msgspec.convert(state, self._state_type(cls, _event_state_type), strict=False)
 
-    def _decode_snapshot(self, data: bytes, originator_id: UUID | None = None) -> dict[str, Any]:
-        outer = self._snapshot_outer.decode(data)
+    def _decode_snapshot(self, data: bytes, originator_id: UUID) -> dict[str, Any]:
+        outer = typing.cast(dict[str, Any], self._snapshot_outer.decode(data))
         outer.pop("class_version", None)
         aggregate_cls = resolve_topic(outer["topic"])
         raw = outer["state"]
@@ -350,8 +349,8 @@ class ForlopMapper(Mapper[UUID]):
         while from_version < class_version:
             getattr(aggregate_cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
-        if kryptert:
-            self.felt_cipher.dekrypter(state, originator_id)  # type: ignore[union-attr]
+        if kryptert and self.felt_cipher is not None:
+            self.felt_cipher.dekrypter(state, originator_id)
         state = msgspec.convert(state, self._state_type(aggregate_cls, _aggregate_state_type), strict=False)
         if class_version > 1:
             state["class_version"] = class_version  # already upcast: Snapshot.mutate must not upcast again
@@ -373,7 +372,7 @@ class ForlopMapper(Mapper[UUID]):
         except KeyError:
             pass
         build = _aggregate_state_type if hasattr(cls, "pending_events") else _event_state_type
-        decode = msgspec.json.Decoder(self._state_type(cls, build)).decode
+        decode: Callable[[bytes], Any] = msgspec.json.Decoder(self._state_type(cls, build)).decode
 
         def decoder(data: bytes) -> Any:
             state = decode(data)

@@ -8,7 +8,8 @@ and the aggregate, and the request's correlation id. A person lookup that shows 
 /personer/oversikt` of a person without cases in the caller's offices) records one row without an
 aggregate: the lookup itself is what an auditor asks about.
 
-Append-only. The table is written only by `INSERT` from `ReadLog._skriv`. A trigger refuses `UPDATE`,
+Append-only. The table (store/migrations/0003_read_log.sql) is written only by `INSERT` from
+`ReadLog._skriv`. A trigger refuses `UPDATE`,
 `DELETE` and `TRUNCATE` for everyone but a superuser who drops it first. In production the application's
 role should not own the table either, so that it cannot drop the trigger::
 
@@ -48,38 +49,10 @@ import asyncpg
 from domain.errors import DomainError, InvalidRequest
 from domain.ident import Fodselsnummer
 from store.envelope import pseudonym
-from store.locks import kjor_ddl
 
 log = logging.getLogger(__name__)
 
 TABELL = "forlop_innsyn"
-
-DDL: list[str] = [
-    f"""CREATE TABLE IF NOT EXISTS {TABELL} (
-        nr bigserial PRIMARY KEY,
-        tidspunkt timestamptz NOT NULL,
-        nav_ident text NOT NULL,
-        roller text[] NOT NULL,
-        person_pseudonym text NOT NULL CHECK (person_pseudonym ~ '^[0-9a-f]{{64}}$'),
-        endepunkt text NOT NULL,
-        aggregat text,
-        aggregat_id uuid,
-        correlation_id uuid NOT NULL)""",
-    f"CREATE INDEX IF NOT EXISTS {TABELL}_person_idx ON {TABELL} (person_pseudonym, nr)",
-    f"CREATE INDEX IF NOT EXISTS {TABELL}_ident_idx ON {TABELL} (nav_ident, nr)",
-    f"CREATE INDEX IF NOT EXISTS {TABELL}_tid_idx ON {TABELL} (tidspunkt)",
-    f"""CREATE OR REPLACE FUNCTION {TABELL}_kun_innsetting() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            RAISE EXCEPTION 'the read log {TABELL} is append-only (% refused)', TG_OP
-                USING ERRCODE = 'insufficient_privilege';
-        END $$""",
-    f"DROP TRIGGER IF EXISTS {TABELL}_kun_innsetting ON {TABELL}",
-    f"""CREATE TRIGGER {TABELL}_kun_innsetting BEFORE UPDATE OR DELETE ON {TABELL}
-        FOR EACH ROW EXECUTE FUNCTION {TABELL}_kun_innsetting()""",
-    f"DROP TRIGGER IF EXISTS {TABELL}_ingen_tomming ON {TABELL}",
-    f"""CREATE TRIGGER {TABELL}_ingen_tomming BEFORE TRUNCATE ON {TABELL}
-        FOR EACH STATEMENT EXECUTE FUNCTION {TABELL}_kun_innsetting()""",
-]
 
 _INSERT = (
     f"INSERT INTO {TABELL} (tidspunkt, nav_ident, roller, person_pseudonym, endepunkt, aggregat, aggregat_id, "
@@ -133,9 +106,6 @@ class ReadLog:
         self._stopper = False
         self.skrevet = 0  # rows stored by this process (metrics, tests)
         self._pseudonymer: dict[str, str] = {}  # identifier → pseudonym, for those read lately
-
-    async def opprett(self) -> None:
-        await kjor_ddl(self.pool, DDL)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._kjor(), name="innsynslogg")

@@ -4,13 +4,14 @@ Tables are exactly those of eventsourcing's `PostgresApplicationRecorder` (event
 bigserial` and its unique index, plus the composite type `stored_event_uuid` and the function
 `es_insert_events_uuid` it creates) and of its `PostgresAggregateRecorder` for snapshots, so eventsourcing's
 own recorders can read and write the same tables. Ours besides: `forlop_kommandoer` (store.idempotency) and
-the batch-writing function `forlop_save_<events table>`.
+the batch-writing function `forlop_save_forlop_events`. All of them are made by the migration
+store/migrations/0001_event_store.sql, which also holds the batch statement described below.
 
 Ordering protocol: every inserting transaction takes `LOCK TABLE ... IN EXCLUSIVE MODE` before it draws
 notification ids and sends `NOTIFY <table name>`; transactions therefore commit in id order, and a reader
 following `notification_id` may see gaps but never a lower id appearing later.
 
-Writing a batch is ONE round trip: `SELECT * FROM forlop_save_<table>(arrays..., lock_timeout)` in
+Writing a batch is ONE round trip: `SELECT * FROM forlop_save_forlop_events(arrays..., lock_timeout)` in
 autocommit. The plpgsql function sets `lock_timeout` locally, takes the EXCLUSIVE lock, NOTIFYs, and runs
 one statement that checks each request under the lock (optimistic concurrency: see SaveRequest; command
 id: store.idempotency) and inserts the events and command records of the requests that pass. The call is
@@ -41,10 +42,9 @@ import asyncpg
 from eventsourcing.persistence import Notification, StoredEvent
 
 from domain.errors import VersionConflict
-from store import idempotency
 from store.idempotency import DuplicateCommand, Kommando, LagretKommando
-from store.locks import skjemalaas
 from store.mapper import as_uuid
+from store.migrations import EVENTS_TABLE, SCHEMA, SNAPSHOTS_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +83,17 @@ class AsyncPostgresRecorder:
         self,
         pool: asyncpg.Pool,
         *,
-        events_table: str = "forlop_events",
-        snapshots_table: str = "forlop_snapshots",
-        schema: str = "public",
+        events_table: str = EVENTS_TABLE,
+        snapshots_table: str = SNAPSHOTS_TABLE,
+        schema: str = SCHEMA,
         lock_timeout: float = 5.0,
         max_batch: int = 500,
     ) -> None:
-        for name in (events_table, snapshots_table, schema):
-            if not name.replace("_", "").isalnum() or len(name) > 63:
-                raise ValueError(f"invalid identifier {name!r}")
+        if (events_table, snapshots_table, schema) != (EVENTS_TABLE, SNAPSHOTS_TABLE, SCHEMA):
+            raise ValueError(
+                f"the migrations (store/migrations) create {SCHEMA}.{EVENTS_TABLE} and {SCHEMA}.{SNAPSHOTS_TABLE}; "
+                f"there are no tables {schema}.{events_table} / {schema}.{snapshots_table}"
+            )
         self.pool = pool
         self.schema = schema
         self.events_table = events_table
@@ -101,9 +103,11 @@ class AsyncPostgresRecorder:
         self.max_batch = max_batch
         self._events = f'"{schema}"."{events_table}"'
         self._snapshots = f'"{schema}"."{snapshots_table}"'
-        self._kommandoer = f'"{schema}"."{idempotency.TABLE}"'
-        self._save_function = f'"{schema}"."{_save_function_name(events_table)}"'
-        self._save_sql = f"SELECT * FROM {self._save_function}({', '.join(f'${i}' for i in range(1, 15))})"
+        # The batch writer (store/migrations/0001_event_store.sql): heads ($1-$4), commands ($5-$8), events
+        # ($9-$13), the lock timeout ($14).
+        params = ", ".join(f"${i}" for i in range(1, 15))
+        self._save_sql = f'SELECT * FROM "{schema}"."forlop_save_{events_table}"({params})'
+
         self._lock_timeout_setting = f"{int(lock_timeout * 1000)}ms"
         self._load_sql = _LOAD_SQL.format(events=self._events, snapshots=self._snapshots)
         self._load_many_sql = _LOAD_MANY_SQL.format(events=self._events, snapshots=self._snapshots)
@@ -114,44 +118,6 @@ class AsyncPostgresRecorder:
         # time): no acquire/release per batch. Dropped and reacquired after any error.
         self._writer: asyncpg.pool.PoolConnectionProxy | None = None
         self.batches = 0  # transactions written by the committer (tests and metrics: batching at work)
-
-    # --- schema -----------------------------------------------------------------------------------
-
-    async def create_tables(self) -> None:
-        e, s = self._events, self._snapshots
-        async with self.pool.acquire() as conn, conn.transaction():
-            await skjemalaas(conn)  # several processes may start at once
-            exists = await conn.fetchval(
-                "SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
-                "WHERE t.typname = 'stored_event_uuid' AND n.nspname = $1",
-                self.schema,
-            )
-            if not exists:  # CREATE TYPE has no IF NOT EXISTS
-                await conn.execute(
-                    f'CREATE TYPE "{self.schema}".stored_event_uuid AS '
-                    "(originator_id uuid, originator_version bigint, topic text, state bytea)"
-                )
-            await conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {e} ({_COLUMNS}, notification_id bigserial, {_PK}) {_WITH}"
-            )
-            await conn.execute(
-                f'CREATE UNIQUE INDEX IF NOT EXISTS "{self.events_table}_notification_id_idx" '
-                f"ON {e} (notification_id ASC);"
-            )
-            await conn.execute(
-                _INSERT_FUNCTION.format(schema=self.schema, events=e, channel=self.channel)
-            )
-            await conn.execute(f"CREATE TABLE IF NOT EXISTS {s} ({_COLUMNS}, {_PK}) {_WITH}")
-            await conn.execute(idempotency.create_table_sql(self.schema))
-            await conn.execute(
-                _SAVE_FUNCTION.format(
-                    function=self._save_function,
-                    body=_BATCH_SQL.format(events=e, kommandoer=self._kommandoer),
-                    events_only=_EVENTS_ONLY_SQL.format(events=e),
-                    events=e,
-                    channel=self.channel,
-                )
-            )
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -239,7 +205,7 @@ class AsyncPostgresRecorder:
         for no, request in enumerate(requests):
             first: dict[UUID, int] = {}
             for se in request.events:
-                oid = se.originator_id
+                oid = as_uuid(se.originator_id)  # eventsourcing types it UUID | str; ours are UUIDs
                 if owner.setdefault(oid, no) != no:
                     raise ValueError(f"aggregate {oid} in two requests of one batch")
                 first.setdefault(oid, se.originator_version)
@@ -453,33 +419,6 @@ class AsyncPostgresRecorder:
         return await self.pool.fetchval(f"SELECT MAX(notification_id) FROM {self._events}")
 
 
-def _save_function_name(events_table: str) -> str:
-    name = f"forlop_save_{events_table}"
-    if len(name) > 63:
-        raise ValueError(f"events table name too long for {name!r}")
-    return name
-
-
-_COLUMNS = "originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text, state bytea"
-_PK = "PRIMARY KEY (originator_id, originator_version)"
-_WITH = (
-    "WITH (autovacuum_enabled = true, autovacuum_vacuum_threshold = 100000000, "
-    "autovacuum_vacuum_scale_factor = 0.5, autovacuum_analyze_threshold = 1000, "
-    "autovacuum_analyze_scale_factor = 0.01)"
-)
-# eventsourcing's insert function (used by its recorder when enable_db_functions is set), lock_timeout 0.
-_INSERT_FUNCTION = (
-    'CREATE OR REPLACE FUNCTION "{schema}".es_insert_events_uuid(events "{schema}".stored_event_uuid[]) '
-    "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$BEGIN"
-    "    SET LOCAL lock_timeout = '0s';"
-    '    NOTIFY "{channel}";'
-    "    RETURN QUERY"
-    "    INSERT INTO {events} AS t (originator_id, originator_version, topic, state)"
-    "    SELECT originator_id, originator_version, topic, state FROM unnest(events)"
-    "    RETURNING notification_id;"
-    "END;$BODY$"
-)
-
 _LOAD_SQL = """
 WITH s AS (
     SELECT originator_version, topic, state FROM {snapshots}
@@ -510,96 +449,4 @@ CROSS JOIN LATERAL (
         ORDER BY originator_version
     )
 ) x
-"""
-
-# The batch writer: one call per batch. Parameters $1-$13 as in _BATCH_SQL, $14 the lock timeout. The
-# EXCLUSIVE lock is taken before any notification id is drawn and held to the end of the calling
-# statement's transaction, as in eventsourcing's protocol; the plan of the batch statement is generic
-# (cached per session): replanning it per call would cost more than executing it.
-_SAVE_FUNCTION = """
-CREATE OR REPLACE FUNCTION {function}(
-    int[], uuid[], bigint[], bytea[], int[], text[], text[], bytea[], int[], uuid[], bigint[], text[], bytea[], text)
-RETURNS TABLE (kind int, save_no int, originator_id uuid, notification_id bigint,
-               command_id text, fingerprint text, svar bytea, registrert timestamptz)
-LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
-AS $FUNCTION$
-#variable_conflict use_column
-BEGIN
-    PERFORM set_config('lock_timeout', $14, true);
-    LOCK TABLE {events} IN EXCLUSIVE MODE;
-    NOTIFY "{channel}";
-    IF cardinality($6) = 0 THEN  -- no command ids in the batch: the lighter statement
-        RETURN QUERY {events_only};
-    ELSE
-        RETURN QUERY {body};
-    END IF;
-END;
-$FUNCTION$
-"""
-
-# One statement per batch. Parameters: heads ($1-$4: request no, aggregate id, first new version, hex
-# link of the version before it), commands ($5-$8), events ($9-$13). All CTEs see the same snapshot, taken
-# under the EXCLUSIVE lock, so the checks cannot be overtaken by another writer.
-_BATCH_SQL = """
-WITH heads AS (
-    SELECT * FROM unnest($1::int[], $2::uuid[], $3::bigint[], $4::bytea[]) AS h(save_no, id, v0, prev)
-), cmds AS (
-    SELECT * FROM unnest($5::int[], $6::text[], $7::text[], $8::bytea[]) AS c(save_no, command_id, fingerprint, svar)
-), conflicts AS (
-    SELECT h.save_no FROM heads h
-    WHERE EXISTS (SELECT FROM {events} e WHERE e.originator_id = h.id AND e.originator_version >= h.v0)
-       OR (h.v0 > 1 AND NOT EXISTS (
-           SELECT FROM {events} e
-           WHERE e.originator_id = h.id AND e.originator_version = h.v0 - 1
-             AND (h.prev IS NULL OR substring(e.state FROM 11 FOR 64) = h.prev)))
-), duplicates AS (
-    SELECT c.save_no, k.command_id, k.fingerprint, k.svar, k.registrert
-    FROM cmds c JOIN {kommandoer} k ON k.command_id = c.command_id
-), rejected AS (
-    SELECT save_no FROM conflicts UNION ALL SELECT save_no FROM duplicates
-), inserted AS (
-    INSERT INTO {events} (originator_id, originator_version, topic, state)
-    SELECT n.id, n.v, n.topic, n.state
-    FROM unnest($9::int[], $10::uuid[], $11::bigint[], $12::text[], $13::bytea[])
-         WITH ORDINALITY AS n(save_no, id, v, topic, state, i)
-    WHERE n.save_no NOT IN (SELECT save_no FROM rejected)
-    ORDER BY n.i
-    RETURNING originator_id, notification_id
-), recorded AS (
-    INSERT INTO {kommandoer} (command_id, fingerprint, svar)
-    SELECT c.command_id, c.fingerprint, c.svar FROM cmds c
-    WHERE c.save_no NOT IN (SELECT save_no FROM rejected)
-)
-SELECT 0 AS kind, NULL::int AS save_no, originator_id, notification_id,
-       NULL::text AS command_id, NULL::text AS fingerprint, NULL::bytea AS svar, NULL::timestamptz AS registrert
-FROM inserted
-UNION ALL SELECT 1, save_no, NULL, NULL, NULL, NULL, NULL, NULL FROM conflicts
-UNION ALL SELECT 2, save_no, NULL, NULL, command_id, fingerprint, svar, registrert FROM duplicates
-"""
-
-# _BATCH_SQL without commands (the same parameters; $5-$8 are empty).
-_EVENTS_ONLY_SQL = """
-WITH heads AS (
-    SELECT * FROM unnest($1::int[], $2::uuid[], $3::bigint[], $4::bytea[]) AS h(save_no, id, v0, prev)
-), conflicts AS (
-    SELECT h.save_no FROM heads h
-    WHERE EXISTS (SELECT FROM {events} e WHERE e.originator_id = h.id AND e.originator_version >= h.v0)
-       OR (h.v0 > 1 AND NOT EXISTS (
-           SELECT FROM {events} e
-           WHERE e.originator_id = h.id AND e.originator_version = h.v0 - 1
-             AND (h.prev IS NULL OR substring(e.state FROM 11 FOR 64) = h.prev)))
-), inserted AS (
-    INSERT INTO {events} (originator_id, originator_version, topic, state)
-    SELECT n.id, n.v, n.topic, n.state
-    FROM unnest($9::int[], $10::uuid[], $11::bigint[], $12::text[], $13::bytea[])
-         WITH ORDINALITY AS n(save_no, id, v, topic, state, i)
-    WHERE n.save_no NOT IN (SELECT save_no FROM conflicts)
-    ORDER BY n.i
-    RETURNING originator_id, notification_id
-)
-SELECT 0 AS kind, NULL::int AS save_no, originator_id, notification_id,
-       NULL::text AS command_id, NULL::text AS fingerprint, NULL::bytea AS svar, NULL::timestamptz AS registrert
-FROM inserted
-UNION ALL SELECT 1, save_no, NULL, NULL, NULL, NULL, NULL, NULL FROM conflicts
 """

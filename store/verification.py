@@ -7,8 +7,9 @@ from the *stored* link of its stream's previous event, so exactly the altered ro
 is one (version, link) per stream. `stream=` checks one stream only (no checkpoints).
 
 Per-stream chains alone do not catch a rewrite that recomputes a whole stream's links consistently, nor a
-deleted tail. Checkpoints do: table `<events table>_sjekkpunkter`, append-only (a trigger refuses UPDATE,
-DELETE and TRUNCATE; the signature is what protects it), one row per checkpoint:
+deleted tail. Checkpoints do: table `<events table>_sjekkpunkter` (store/migrations/0004_checkpoints.sql),
+append-only (a trigger refuses UPDATE, DELETE and TRUNCATE; the signature is what protects it), one row per
+checkpoint:
 
     nr          1, 2, 3, ... (no gaps)
     posisjon    the last notification id covered (inclusive)
@@ -60,7 +61,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from store.locks import kjor_ddl, lock_key
+from store.locks import lock_key
 from store.mapper import ZERO_LINK, as_uuid, chained_state, compute_link, link_of
 
 # The stored prefix `{"lenke":"<64 hex>",` (76 bytes), measured with the mapper's own encoding.
@@ -82,25 +83,6 @@ Fremdrift = Callable[[int, int, float], None]
 
 def tabell(events_table: str = "forlop_events") -> str:
     return f"{events_table}_sjekkpunkter"
-
-
-def ddl(events_table: str = "forlop_events") -> list[str]:
-    t = tabell(events_table)
-    return [
-        f"CREATE TABLE IF NOT EXISTS {t} (nr bigint PRIMARY KEY, posisjon bigint NOT NULL, antall bigint NOT NULL, "
-        "segment bytea NOT NULL, sammendrag bytea NOT NULL, nokkel_id text NOT NULL, signatur bytea NOT NULL, "
-        "opprettet timestamptz NOT NULL)",
-        f"CREATE OR REPLACE FUNCTION {t}_kun_tillegg() RETURNS trigger LANGUAGE plpgsql AS "
-        f"$$BEGIN RAISE EXCEPTION '{t} is append-only'; END$$",
-        f"CREATE OR REPLACE TRIGGER {t}_kun_tillegg BEFORE UPDATE OR DELETE ON {t} "
-        f"FOR EACH ROW EXECUTE FUNCTION {t}_kun_tillegg()",
-        f"CREATE OR REPLACE TRIGGER {t}_ingen_truncate BEFORE TRUNCATE ON {t} "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {t}_kun_tillegg()",
-    ]
-
-
-async def opprett(pool: asyncpg.Pool | asyncpg.Connection, events_table: str = "forlop_events") -> None:
-    await kjor_ddl(pool, ddl(events_table))
 
 
 # --- keys and digests -------------------------------------------------------------------------------
@@ -297,83 +279,23 @@ async def verifiser(
     start = time.monotonic()
     kjede = _Kjede(maks_feil)
     events = f'"{events_table}"'
-    sjekkpunkter: list[asyncpg.Record] = []
-    if await conn.fetchval("SELECT to_regclass($1)", events) is None:  # nothing was ever stored here
-        return Verification(
-            ok=True, omfang="logg" if stream is None else "strom", hendelser=0, strommer=0, til_posisjon=0,
-            sekunder=0.0, lenkefeil=[], antall_lenkefeil=0, sjekkpunkter=0, sjekkpunktfeil=[],
-            siste_sjekkpunkt=None, offentlig_nokkel=raa(offentlig).hex(),
-        )
-    if stream is None:
-        try:
-            sjekkpunkter = await conn.fetch(f"SELECT * FROM {tabell(events_table)} ORDER BY nr")
-        except asyncpg.UndefinedTableError:
-            sjekkpunkter = []
-        hoy = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {events}")
-        totalt = 0 if fremdrift is None else await conn.fetchval(  # a full count only for the progress bar
-            f"SELECT count(*) FROM {events} WHERE notification_id <= $1", hoy
-        )
-        sql = (
-            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {events} "
-            "WHERE notification_id > $1 AND notification_id <= $2 ORDER BY notification_id LIMIT $3"
-        )
-        fra: Any = 0
-    else:
-        hoy = 2**63 - 1
-        totalt = await conn.fetchval(f"SELECT count(*) FROM {events} WHERE originator_id = $1", stream)
-        # keyset on the version; the selected columns keep the walk's order (id first for _Kjede)
-        sql = (
-            f"SELECT originator_version, notification_id, originator_id, topic, state FROM {events} "
-            "WHERE originator_id = $4 AND originator_version > $1 AND originator_version <= $2 "
-            "ORDER BY originator_version LIMIT $3"
-        )
-        fra = 0
-
-    offentlig_id = nokkel_id(offentlig)
-    cp_feil: list[Sjekkpunktfeil] = []
-    i = 0  # next checkpoint to close
-    forrige_sammendrag = ZERO_LINK
-    forrige_posisjon = 0
-
-    def lukk(r: asyncpg.Record) -> None:
-        nonlocal i, forrige_sammendrag, forrige_posisjon
-        segment = kjede.avslutt_segment()
-        grunner = []
-        if r["nr"] != i + 1 or r["posisjon"] <= forrige_posisjon:
-            grunner.append("SEQUENCE_GAP")
-        lagret = bytes(r["sammendrag"])
-        if r["nokkel_id"] != offentlig_id:
-            grunner.append("UNKNOWN_KEY")
-        else:
-            try:
-                offentlig.verify(bytes(r["signatur"]), lagret)
-            except InvalidSignature:
-                grunner.append("SIGNATURE_INVALID")
-        if sammendrag(forrige_sammendrag, r["nr"], r["posisjon"], r["antall"], r["opprettet"],
-                      bytes(r["segment"])) != lagret:
-            grunner.append("CHECKPOINT_ALTERED")
-        if segment != bytes(r["segment"]) or kjede.antall != r["antall"]:
-            grunner.append("LOG_CHANGED")
-        if grunner:
-            cp_feil.append(Sjekkpunktfeil(nr=r["nr"], posisjon=r["posisjon"], grunner=grunner))
-        i += 1
-        forrige_sammendrag, forrige_posisjon = lagret, r["posisjon"]
-
+    sjekkpunkter, hoy, totalt, sql = await _utvalg(conn, events_table, stream, fremdrift is not None)
+    kontroll = _Sjekkpunktkontroll(offentlig)
     gjort = 0
-    async for rows in _batcher(conn, sql, fra, hoy, batch, *([] if stream is None else [stream])):
+    async for rows in _batcher(conn, sql, 0, hoy, batch, *([] if stream is None else [stream])):
         if stream is not None:
             rows = [(r[1], r[2], r[0], r[3], r[4]) for r in rows]
         while rows:
-            grense = sjekkpunkter[i]["posisjon"] if i < len(sjekkpunkter) else None
-            n = kjede.kjor(rows, grense)
+            i = kontroll.neste
+            n = kjede.kjor(rows, sjekkpunkter[i]["posisjon"] if i < len(sjekkpunkter) else None)
             rows = rows[n:]
             if rows:  # the next row is past the checkpoint
-                lukk(sjekkpunkter[i])
+                kontroll.lukk(sjekkpunkter[i], kjede)
         gjort = kjede.antall
         if fremdrift is not None:
             fremdrift(gjort, max(totalt, gjort), time.monotonic() - start)
-    while i < len(sjekkpunkter):  # checkpoints at or past the last event (or past a deleted tail)
-        lukk(sjekkpunkter[i])
+    while kontroll.neste < len(sjekkpunkter):  # checkpoints at or past the last event (or past a deleted tail)
+        kontroll.lukk(sjekkpunkter[kontroll.neste], kjede)
     if fremdrift is not None and gjort < totalt:
         fremdrift(totalt, totalt, time.monotonic() - start)
     til = hoy
@@ -382,7 +304,7 @@ async def verifiser(
             f"SELECT coalesce(max(notification_id), 0) FROM {events} WHERE originator_id = $1", stream
         )
     return Verification(
-        ok=kjede.antall_feil == 0 and not cp_feil,
+        ok=kjede.antall_feil == 0 and not kontroll.feil,
         omfang="logg" if stream is None else "strom",
         hendelser=kjede.antall,
         strommer=len(kjede.hoder),
@@ -391,10 +313,72 @@ async def verifiser(
         lenkefeil=kjede.feil,
         antall_lenkefeil=kjede.antall_feil,
         sjekkpunkter=len(sjekkpunkter),
-        sjekkpunktfeil=cp_feil,
+        sjekkpunktfeil=kontroll.feil,
         siste_sjekkpunkt=_sjekkpunkt(sjekkpunkter[-1]) if sjekkpunkter else None,
         offentlig_nokkel=raa(offentlig).hex(),
     )
+
+
+async def _utvalg(
+    conn: asyncpg.Connection, events_table: str, stream: UUID | None, telle: bool
+) -> tuple[list[asyncpg.Record], int, int, str]:
+    """What `verifiser` walks: (the checkpoints, the highest position, the events to walk for the progress
+    bar (`telle`; always for one stream), the batch query over positions > $1 and <= $2, $3 rows)."""
+    events = f'"{events_table}"'
+    if stream is not None:
+        totalt = await conn.fetchval(f"SELECT count(*) FROM {events} WHERE originator_id = $1", stream)
+        # keyset on the version; the selected columns keep the walk's order (id first for _Kjede)
+        sql = (
+            f"SELECT originator_version, notification_id, originator_id, topic, state FROM {events} "
+            "WHERE originator_id = $4 AND originator_version > $1 AND originator_version <= $2 "
+            "ORDER BY originator_version LIMIT $3"
+        )
+        return [], 2**63 - 1, totalt, sql
+    sjekkpunkter = await conn.fetch(f"SELECT * FROM {tabell(events_table)} ORDER BY nr")
+    hoy = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {events}")
+    totalt = 0 if not telle else await conn.fetchval(  # a full count only for the progress bar
+        f"SELECT count(*) FROM {events} WHERE notification_id <= $1", hoy
+    )
+    sql = (
+        f"SELECT notification_id, originator_id, originator_version, topic, state FROM {events} "
+        "WHERE notification_id > $1 AND notification_id <= $2 ORDER BY notification_id LIMIT $3"
+    )
+    return list(sjekkpunkter), hoy, totalt, sql
+
+
+class _Sjekkpunktkontroll:
+    """Closes the checkpoints in turn against the chain walked up to each one's position."""
+
+    def __init__(self, offentlig: Ed25519PublicKey) -> None:
+        self.offentlig = offentlig
+        self.offentlig_id = nokkel_id(offentlig)
+        self.feil: list[Sjekkpunktfeil] = []
+        self.neste = 0  # index of the next checkpoint to close
+        self.forrige_sammendrag = ZERO_LINK
+        self.forrige_posisjon = 0
+
+    def lukk(self, r: asyncpg.Record, kjede: _Kjede) -> None:
+        segment = kjede.avslutt_segment()
+        grunner = []
+        if r["nr"] != self.neste + 1 or r["posisjon"] <= self.forrige_posisjon:
+            grunner.append("SEQUENCE_GAP")
+        lagret = bytes(r["sammendrag"])
+        if r["nokkel_id"] != self.offentlig_id:
+            grunner.append("UNKNOWN_KEY")
+        else:
+            try:
+                self.offentlig.verify(bytes(r["signatur"]), lagret)
+            except InvalidSignature:
+                grunner.append("SIGNATURE_INVALID")
+        if sammendrag(self.forrige_sammendrag, r["nr"], r["posisjon"], r["antall"], r["opprettet"],
+                      bytes(r["segment"])) != lagret:
+            grunner.append("CHECKPOINT_ALTERED")
+        if segment != bytes(r["segment"]) or kjede.antall != r["antall"]:
+            grunner.append("LOG_CHANGED")
+        if grunner:
+            self.feil.append(Sjekkpunktfeil(nr=r["nr"], posisjon=r["posisjon"], grunner=grunner))
+        self.neste += 1
+        self.forrige_sammendrag, self.forrige_posisjon = lagret, r["posisjon"]
 
 
 # --- writing a checkpoint -------------------------------------------------------------------------------
@@ -411,9 +395,6 @@ async def skriv_sjekkpunkt(
     """Sign the events since the last checkpoint; None if there are none. Serialised across processes (an
     advisory lock in the writing transaction). Raises `LogBroken` if a new event does not hold its link."""
     events = f'"{events_table}"'
-    if await conn.fetchval("SELECT to_regclass($1)", events) is None:  # nothing was ever stored
-        return None
-    await opprett(conn, events_table)
     t = tabell(events_table)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(LAAS))
@@ -457,8 +438,5 @@ async def skriv_sjekkpunkt(
 
 
 async def siste_sjekkpunkt(conn: asyncpg.Connection | asyncpg.Pool, events_table: str = "forlop_events") -> Sjekkpunkt | None:
-    try:
-        r = await conn.fetchrow(f"SELECT * FROM {tabell(events_table)} ORDER BY nr DESC LIMIT 1")
-    except asyncpg.UndefinedTableError:
-        return None
+    r = await conn.fetchrow(f"SELECT * FROM {tabell(events_table)} ORDER BY nr DESC LIMIT 1")
     return None if r is None else _sjekkpunkt(r)

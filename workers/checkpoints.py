@@ -67,7 +67,6 @@ class CheckpointWorker:
     async def _sign_periodically(self, session: Session) -> None:
         conn = await asyncpg.connect(self.dsn)
         try:
-            await verification.opprett(conn, self.events_table)
             siste = await verification.siste_sjekkpunkt(conn, self.events_table)
             self.status.posisjon = siste.posisjon if siste else 0
             self.status.siste = time.monotonic()

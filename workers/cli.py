@@ -515,6 +515,7 @@ async def _forget(settings: Settings, dsn: str, person: Any) -> int:
     from domain.common import SYSTEM_IDENT, Aktor, Kontekst
     from projections.runner import opprett
     from store.envelope import pseudonym
+    from store.migrations import migrate as apply_migrations
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
     from store.service import Service
@@ -523,7 +524,7 @@ async def _forget(settings: Settings, dsn: str, person: Any) -> int:
     pool = await create_pool(dsn, min_size=1, max_size=4)
     recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
     try:
-        await recorder.create_tables()
+        await apply_migrations(dsn)
         visninger = oversikt(settings)
         await opprett(pool, visninger)
         tjeneste = Service(

@@ -31,9 +31,8 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
-from projections.runner import SPORING, SPORING_DDL, til_notifikasjoner
+from projections.runner import SPORING, til_notifikasjoner
 from store.envelope import konvolutt, publiseres, subject
-from store.locks import kjor_ddl
 from store.mapper import ForlopMapper
 from workers.nats_setup import (
     HENDELSER,
@@ -48,12 +47,7 @@ from workers.supervisor import NATS_ERRORS, NatsUnavailable, Session, Supervisor
 log = logging.getLogger(__name__)
 
 NAVN = "relay"
-LOGG = "forlop_relay_logg"
-LOGG_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {LOGG} (posisjon bigint PRIMARY KEY, hendelse_id uuid NOT NULL, "
-    "sekvens bigint NOT NULL, publisert timestamptz NOT NULL DEFAULT now())"
-)
-LOGG_INDEKS = f"CREATE INDEX IF NOT EXISTS {LOGG}_sekvens_idx ON {LOGG} (sekvens)"
+LOGG = "forlop_relay_logg"  # made by store/migrations/0006_relay_log.sql
 
 
 @dataclass
@@ -433,7 +427,7 @@ _LAGRE = (
 
 
 async def opprett(conn: asyncpg.Pool | asyncpg.Connection) -> None:
-    await kjor_ddl(conn, [SPORING_DDL, LOGG_DDL, LOGG_INDEKS])
+    """The relay's tracking row (idempotent; the tables are the migrations')."""
     await conn.execute(f"INSERT INTO {SPORING} (projeksjon) VALUES ($1) ON CONFLICT DO NOTHING", NAVN)
 
 

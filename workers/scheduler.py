@@ -122,7 +122,6 @@ class Scheduler:
                 egen = AsyncPostgresRecorder(
                     await create_pool(self.dsn, min_size=1, max_size=4), events_table=self.events_table
                 )
-                await egen.create_tables()
                 tjeneste = Service(
                     EventStore(egen, self.oversikt.mapper, snapshot_every=self.snapshot_every),
                     self.oversikt.konfig,

@@ -755,9 +755,9 @@ async def seed_database(
     flettet: bool = True,
     kryptert: bool = False,
 ) -> tuple[Plan, Resultat]:
-    """Plan (unless a plan is given) and write a data set into the database at `dsn` (tables created if
-    missing)."""
+    """Plan (unless a plan is given) and write a data set into the database at `dsn` (migrated first)."""
     from store.mapper import mapper_for
+    from store.migrations import migrate
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
     from store.service import Service
@@ -767,7 +767,7 @@ async def seed_database(
     pool = await create_pool(dsn, min_size=2, max_size=samtidige + 4)
     recorder = AsyncPostgresRecorder(pool, events_table=events_table)
     try:
-        await recorder.create_tables()
+        await migrate(dsn)  # a seed may be the first thing a fresh database sees
         mapper = mapper_for(person_nokkel, kryptert=kryptert)
         tjeneste = Service(EventStore(recorder, mapper, snapshot_every=snapshot_every), konfig, person_nokkel)
         res = await kjor(tjeneste, plan, samtidige=samtidige, flettet=flettet, fremdrift=fremdrift)

@@ -15,7 +15,7 @@ import uvicorn
 
 from api.app import create_app
 from store.embedded import start_postgres
-from store.recorder import AsyncPostgresRecorder, create_pool
+from store.migrations import migrate
 from store.settings import Settings
 from workers import registry
 from workers.checkpoints import checkpoint_worker
@@ -35,17 +35,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-async def opprett_lagret(database_url: str, events_table: str) -> None:
-    """The store's tables before any worker follows them."""
-    pool = await create_pool(database_url, min_size=1, max_size=1)
-    try:
-        recorder = AsyncPostgresRecorder(pool, events_table=events_table)
-        await recorder.create_tables()
-        await recorder.close()
-    finally:
-        await pool.close()
 
 
 class Stack:
@@ -73,7 +62,7 @@ class Stack:
 
     async def _start_parts(self, database_url: str, nats_url: str, data_dir: Path) -> None:
         self.settings = replace(self.settings, database_url=database_url, nats_url=nats_url, data_dir=data_dir)
-        await opprett_lagret(database_url, self.settings.events_table)
+        await migrate(database_url)  # the schema before any worker follows it
         config = uvicorn.Config(
             create_app(self.settings),
             host="127.0.0.1",

@@ -76,7 +76,7 @@ from workers.supervisor import DATABASE_ERRORS, NATS_ERRORS, NatsUnavailable, Se
 log = logging.getLogger(__name__)
 
 NAVN = "varsler"
-TABELL = "forlop_varsler"
+TABELL = "forlop_varsler"  # the outbox; with its tracking table made by store/migrations/0007_alert_outbox.sql
 SPORING = "forlop_varsler_sporing"
 PROJEKSJON = "oversikt"
 # The namespace of `varsel_id` = uuid5(VARSEL_NAMESPACE, "<type>:<aggregat_id>:<frist>"): fixed forever,
@@ -87,34 +87,6 @@ VARSELTYPER = frozenset(v.value for v in LopVarsel) | frozenset(v.value for v in
 FORFALT = frozenset({"VURDERING_FORFALT", "SAMTALE_FORFALT", "KONTAKTPERSON_MANGLER"})
 MAKS_OPPHENTING_DAGER = 400  # a longer gap is caught up by a full pass instead of day windows
 OSLO = ZoneInfo("Europe/Oslo")
-
-DDL = [
-    f"""CREATE TABLE IF NOT EXISTS {TABELL} (
-        varsel_id uuid PRIMARY KEY,
-        nr bigserial NOT NULL,
-        type text NOT NULL,
-        frist date NOT NULL,
-        per date NOT NULL,
-        dager_igjen integer NOT NULL,
-        aggregat text NOT NULL,
-        aggregat_id uuid NOT NULL,
-        nav_enhet text NOT NULL,
-        kontaktperson text,
-        forsinket boolean NOT NULL,
-        besluttet timestamptz NOT NULL DEFAULT now(),
-        besluttet_per date NOT NULL,
-        publisert timestamptz,
-        nats_sekvens bigint)""",
-    f"CREATE INDEX IF NOT EXISTS {TABELL}_usendt_idx ON {TABELL} (nr) WHERE publisert IS NULL",
-    f"CREATE INDEX IF NOT EXISTS {TABELL}_innboks_idx ON {TABELL} (nav_enhet, per DESC, varsel_id)",
-    f"CREATE INDEX IF NOT EXISTS {TABELL}_per_idx ON {TABELL} (per DESC, varsel_id)",
-    f"""CREATE TABLE IF NOT EXISTS {SPORING} (
-        navn text PRIMARY KEY,
-        per date,
-        posisjon bigint NOT NULL,
-        oppdatert timestamptz NOT NULL DEFAULT now())""",
-]
-
 
 def forretningsdato(settings: Settings) -> Callable[[], date]:
     """The business date the workers act on: pinned by `--today`, else today in Europe/Oslo (read anew on
@@ -166,11 +138,10 @@ class Varsel:
 
 
 async def opprett(conn: asyncpg.Connection | asyncpg.Pool, oversikt: Oversikt | None = None) -> None:
-    """The outbox and the tracking table (idempotent); with `oversikt`, the views it reads too."""
+    """With `oversikt`, the tracking row of the views it reads (idempotent; the outbox, its tracking table
+    and the views are made by the migrations)."""
     if oversikt is not None:
         await opprett_visninger(conn, oversikt)
-    for statement in DDL:
-        await conn.execute(statement)
 
 
 # --- deciding -----------------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from domain.ident import Fodselsnummer
 from store.envelope import pseudonym
 from store.read_log import ReadLog, ReadLogFull
 from tests.e2e.conftest import API, Server, arbeidstrening, bearer, garanti, ny_ident, person
-from workers.varsler import DDL as VARSEL_DDL
 
 LESER = "Z123456"
 
@@ -106,8 +105,6 @@ async def test_the_deadline_board_and_the_inbox_log_one_row_per_case_shown(serve
     # The inbox: an alert decided for the guarantee (written as the alert worker writes its outbox).
     conn = await asyncpg.connect(server.database_url)
     try:
-        for statement in VARSEL_DDL:
-            await conn.execute(statement)
         await conn.execute(
             "INSERT INTO forlop_varsler (varsel_id, type, frist, per, dager_igjen, aggregat, aggregat_id, nav_enhet, "
             "kontaktperson, forsinket, besluttet_per) VALUES ($1, 'SAMTALE_FORFALLER', $2, $3, 2, 'ungdomsgaranti', "
@@ -229,7 +226,6 @@ async def test_queued_rows_are_written_on_shutdown_and_a_full_queue_refuses_inst
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
         logg = ReadLog(pool, b"k" * 32, intervall=3600, maks=3)  # the writer would wait an hour
-        await logg.opprett()
         logg.start()
         kwargs = dict(nav_ident="Z1", roller=["REVISOR"], endepunkt="GET /x", correlation_id=uuid.uuid4())
         logg.registrer(personer=[("15885000093", "tiltakslop", uuid.uuid4()), ("01817000092", None, None)], **kwargs)

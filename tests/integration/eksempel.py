@@ -186,13 +186,12 @@ def ny_konto(id: UUID | None = None) -> Konto:
 
 
 async def open_store(database_url: str, *, snapshot_every: int | None = 100, **recorder_kwargs: Any) -> Any:
-    """An EventStore with its own pool and fresh tables; close with `close_store`."""
+    """An EventStore with its own pool on a migrated database; close with `close_store`."""
     from store.recorder import AsyncPostgresRecorder, create_pool
     from store.repository import EventStore
 
     pool = await create_pool(database_url, min_size=1, max_size=8)
     recorder = AsyncPostgresRecorder(pool, **recorder_kwargs)
-    await recorder.create_tables()
     return EventStore(recorder, snapshot_every=snapshot_every)
 
 

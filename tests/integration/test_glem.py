@@ -51,7 +51,6 @@ def oversikt() -> Oversikt:
 async def tjeneste(database_url) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
-    await recorder.create_tables()
     await opprett(pool, oversikt())
     try:
         yield Service(EventStore(recorder, mapper_for(KEY, kryptert=True), snapshot_every=2), STANDARD, KEY)

@@ -23,7 +23,6 @@ async def test_sikre_creates_reads_and_respects_erasure(database_url):
     try:
         ring = KeyRing()
         ny, live, glemt = uuid4(), uuid4(), uuid4()
-        await ring.opprett(pool)
         await pool.execute(f"INSERT INTO {TABELL} (person_id, nokkel) VALUES ($1, $2), ($3, NULL)", live, os.urandom(32), glemt)
         await ring.sikre(pool, [ny, live, glemt])
         lagret = await tabellen(pool, [ny, live, glemt])
@@ -62,7 +61,6 @@ async def test_a_key_committed_after_the_statement_began_is_read_again(database_
     annen = await asyncpg.connect(database_url)
     try:
         ring = KeyRing()
-        await ring.opprett(pool)
         pid, vinner = uuid4(), os.urandom(32)
         transaksjon = annen.transaction()
         await transaksjon.start()

@@ -40,7 +40,6 @@ def oversikt() -> Oversikt:
 async def tjeneste(database_url: str) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
-    await recorder.create_tables()
     await opprett(pool, oversikt())
     try:
         yield Service(EventStore(recorder), STANDARD, KEY)

@@ -18,7 +18,7 @@ from domain.commands import Avkort, AvsluttLop, Forleng, KorrigerLop, NyttLop, O
 from domain.config import STANDARD
 from projections import queries
 from projections.oversikt import Oversikt
-from projections.rebuild import gjenoppbygg
+from projections.rebuild import create_shadow_tables, gjenoppbygg
 from projections.runner import etterslep, opprett, posisjon, til_notifikasjoner
 from store.dto import garanti_visning, lop_visning
 from store.mapper import mapper_for
@@ -43,7 +43,6 @@ def oversikt() -> Oversikt:
 async def tjeneste(database_url) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
-    await recorder.create_tables()
     await opprett(pool, oversikt())
     try:
         yield Service(EventStore(recorder), STANDARD, KEY)
@@ -81,9 +80,9 @@ async def kontroll(database_url: str) -> tuple[list[tuple], list[tuple]]:
     conn = await asyncpg.connect(database_url)
     try:
         projeksjon = oversikt()
-        for statement in projeksjon.ddl("__kontroll"):
+        await conn.execute("DROP TABLE IF EXISTS v_lop__kontroll, v_garanti__kontroll")
+        for statement in await create_shadow_tables(conn, projeksjon.tabeller(), "__kontroll"):
             await conn.execute(statement)
-        await conn.execute("TRUNCATE v_lop__kontroll, v_garanti__kontroll")
         rows = await conn.fetch(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM forlop_events "
             "ORDER BY notification_id"

@@ -37,7 +37,6 @@ def tjeneste_for(recorder: AsyncPostgresRecorder) -> Service:
 async def to(database_url) -> AsyncIterator[tuple[Service, Service]]:
     pool = await create_pool(database_url)
     r1, r2 = AsyncPostgresRecorder(pool), AsyncPostgresRecorder(pool)
-    await r1.create_tables()
     try:
         yield tjeneste_for(r1), tjeneste_for(r2)
     finally:

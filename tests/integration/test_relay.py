@@ -38,7 +38,6 @@ def ktx() -> Kontekst:
 async def tjeneste(database_url) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
-    await recorder.create_tables()
     try:
         yield Service(EventStore(recorder), STANDARD, b"person-key")
     finally:

@@ -66,7 +66,6 @@ def garanti(**endring: Any) -> InnvilgGaranti:
 async def tjeneste(database_url) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
-    await recorder.create_tables()
     try:
         yield Service(EventStore(recorder), STANDARD, b"test-key")
     finally:
@@ -185,7 +184,6 @@ async def test_lop_12_idempotency_survives_a_restart(database_url):
     async def service() -> tuple[Service, object]:
         pool = await create_pool(database_url)
         recorder = AsyncPostgresRecorder(pool)
-        await recorder.create_tables()
         return Service(EventStore(recorder), STANDARD, b"test-key"), pool
 
     first_service, pool = await service()

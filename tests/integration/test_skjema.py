@@ -89,7 +89,6 @@ def validator(fil: str) -> jsonschema.Draft202012Validator:
 async def tjeneste(database_url: str) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
-    await recorder.create_tables()
     await opprett(pool, oversikt())
     await opprett_varsler(pool)
     try:

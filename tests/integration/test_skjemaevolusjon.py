@@ -39,7 +39,6 @@ def ktx() -> Kontekst:
 async def tjeneste(database_url: str) -> AsyncIterator[Service]:
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
-    await recorder.create_tables()
     try:
         yield Service(EventStore(recorder, snapshot_every=None), STANDARD, b"test-key")
     finally:

@@ -144,7 +144,6 @@ async def test_purged_alerts_are_sent_again_from_the_outbox(database_url, nats_s
 
     pool = await create_pool(database_url)
     recorder = AsyncPostgresRecorder(pool)
-    await recorder.create_tables()
     service = Service(EventStore(recorder), STANDARD, b"person-key")
     from projections.runner import opprett
 

@@ -325,9 +325,8 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
     pool = await create_pool(dsn, min_size=2, max_size=20)
     recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
     try:
-        await recorder.create_tables()
         await wait_ready(port, server)
-        # Started once the first server has created the schema (each worker's lifespan checks it again).
+        # Started once the first server is up (each server's lifespan checks the migrations again).
         server2 = subprocess.Popen(
             [sys.executable, "-m", "tests.perf.bench_http", "serve", dsn, str(data_dir), str(port2), "2"], cwd=ROOT
         )
@@ -444,6 +443,7 @@ def measure(server_dsn: str) -> Results:
     import uvloop
 
     from store.embedded import with_database
+    from store.migrations import migrate
 
     load_before = os.getloadavg()[0]
 
@@ -456,6 +456,7 @@ def measure(server_dsn: str) -> Results:
 
     name = f"bench_http_{uuid.uuid4().hex[:12]}"
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(migrate(with_database(server_dsn, name)))
     data_dir = Path(tempfile.mkdtemp(prefix="forlop-bench-http-"))
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -57,10 +57,11 @@ from domain.commands import InnvilgGaranti, InnvilgLop
 from domain.common import Kontekst
 from domain.config import STANDARD
 from projections.oversikt import Oversikt
-from projections.rebuild import standard_arbeidere
+from projections.rebuild import create_shadow_tables, standard_arbeidere
 from projections.runner import opprett, til_notifikasjoner
 from store.embedded import start_postgres, with_database
 from store.mapper import ForlopMapper, mapper_for
+from store.migrations import migrate
 from store.service import CommandContext
 
 EVENTS = int(os.environ.get("BENCH_PROJ_EVENTS", "1000000"))
@@ -306,9 +307,8 @@ async def lag_utvalg(dsn: str, sample: int) -> tuple[str, int, int]:
     (events / `sample`) (chosen by a hash of the aggregate id, the person records' too), in log order with
     their positions, and the key table. (The log's first events are not representative: the seed writes
     every grant before any later command.) Returns (dsn, events, last position)."""
-    from store.keys import DDL as NOKKEL_DDL
     from store.keys import TABELL as NOKLER
-    from store.recorder import AsyncPostgresRecorder, create_pool
+    from store.recorder import create_pool
 
     navn = f"{_database(dsn)}_utvalg"
     utvalg = with_database(dsn, navn)
@@ -326,11 +326,10 @@ async def lag_utvalg(dsn: str, sample: int) -> tuple[str, int, int]:
         nokler = await conn.fetch(f"SELECT person_id, nokkel, opprettet, glemt FROM {NOKLER}")
     finally:
         await conn.close()
+    await migrate(utvalg)
     pool = await create_pool(utvalg)
     try:
-        await AsyncPostgresRecorder(pool).create_tables()
         async with pool.acquire() as c:
-            await c.execute(NOKKEL_DDL)
             await c.copy_records_to_table(
                 "forlop_events",
                 records=rader,
@@ -412,12 +411,8 @@ async def rebuild_sample(dsn: str, antall: int, hode: int, arbeidere: int | None
     try:
         for t in projeksjon.tabeller("__prove"):
             await conn.execute(f"DROP TABLE IF EXISTS {t}")
-        ddl = projeksjon.ddl("__prove")
-        indekser = [d for d in ddl if d.startswith("CREATE INDEX")]
         start = time.perf_counter()
-        for statement in ddl:
-            if statement not in indekser:
-                await conn.execute(statement)
+        indekser = await create_shadow_tables(conn, projeksjon.tabeller(), "__prove")
         await forste_gjennomgang(dsn, projeksjon, hode, suffix="__prove", arbeidere=arbeidere)
         for statement in indekser:
             await conn.execute(statement)
@@ -437,7 +432,7 @@ async def ours_sample(dsn: str, sample: int, profile: bool) -> tuple[float, str]
     try:
         for t in projeksjon.tabeller("__prove"):
             await conn.execute(f"DROP TABLE IF EXISTS {t}")
-        for statement in projeksjon.ddl("__prove"):
+        for statement in await create_shadow_tables(conn, projeksjon.tabeller(), "__prove"):
             await conn.execute(statement)
         prof = cProfile.Profile() if profile else None
         pos, gjort = 0, 0
@@ -778,6 +773,7 @@ def measure(server_dsn: str) -> Results:
             await c.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(migrate(with_database(server_dsn, name)))
     try:
         return asyncio.run(_measure(with_database(server_dsn, name), data_dir))
     finally:

@@ -54,6 +54,7 @@ from projections.runner import SPORING, til_notifikasjoner
 from store.embedded import start_postgres, with_database
 from store.envelope import konvolutt, subject
 from store.mapper import ForlopMapper
+from store.migrations import migrate
 from store.service import CommandContext
 from tests.integration.nats_hjelp import ledig_port
 from workers.embedded_nats import start_nats
@@ -419,6 +420,7 @@ def measure(server_dsn: str) -> Results:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(migrate(with_database(server_dsn, name)))
     # The NATS stores on the machine's disk (not tmpfs), so `sync_interval: always` pays a real fsync.
     work = Path(tempfile.mkdtemp(prefix="forlop-bench-relay-", dir=os.environ.get("BENCH_RELAY_DIR")))
     try:

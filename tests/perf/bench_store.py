@@ -30,6 +30,7 @@ import asyncpg
 
 from domain.errors import VersionConflict
 from store.embedded import start_postgres, with_database
+from store.migrations import migrate
 from tests.integration.eksempel import REGELSETT, close_store, kontekst, ny_konto, open_store
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "1.0"))
@@ -148,6 +149,7 @@ async def measure(server_dsn: str) -> list[Row]:
     admin = await asyncpg.connect(server_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
+    await migrate(with_database(server_dsn, name))
     try:
         runs = await _rates(with_database(server_dsn, name))
     finally:

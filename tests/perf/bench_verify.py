@@ -32,6 +32,7 @@ import asyncpg
 from store import verification
 from store.embedded import start_postgres, with_database
 from store.mapper import ZERO_LINK, chained_state
+from store.migrations import migrate
 from tests.integration.eksempel import REGELSETT, close_store, kontekst, ny_konto, open_store
 
 STREAMS = int(os.environ.get("BENCH_VERIFY_STREAMS", "1000"))
@@ -110,6 +111,7 @@ async def measure(server_dsn: str) -> dict[str, object]:
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
     dsn = with_database(server_dsn, name)
+    await migrate(dsn)
     try:
         t0 = time.perf_counter()
         mal = await _skriv_mal(dsn)
