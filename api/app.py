@@ -59,10 +59,11 @@ class NatsConnection:
             self._task = asyncio.create_task(self._connect())
 
     async def _connect(self) -> None:
+        servers = (self.url or "").split(",")
         while True:
             try:
                 self.client = await nats.connect(
-                    self.url.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2, name="forlop-api"
+                    servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2, name="forlop-api"
                 )
                 return
             except Exception:  # noqa: BLE001 - keep trying; readiness reports it meanwhile

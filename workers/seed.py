@@ -334,7 +334,7 @@ class Planlegger:
             body["mottar_uforetrygd"] = self.rng.random() < 0.8
         return body
 
-    def _lop(self, pp: Personplan, nr: int, body: dict[str, Any], fodselsdato: date, kontor: str, ident: str,
+    def _lop(self, pp: Personplan, nr: int, body: dict[str, Any], fodselsdato: date, kontor: str, ident: str,  # noqa: C901 - split when the plan becomes typed (issue 19)
              kan_overgang: bool) -> tuple[int, date, date | None]:  # fmt: skip
         """Plan the grant of løp `nr` and its follow-ups; returns (løp planned, fom, last occupied day)."""
         rng, i_dag = self.rng, self.i_dag
