@@ -53,7 +53,7 @@ class GlemController(Controller):
     @post(
         "/glem", status_code=200, guards=[bare_system], summary="Forget a person (GDPR erasure; SYSTEM only)",
         responses={
-            **examples._svar(  # noqa: SLF001 - the shared example helper
+            **examples.answer_spec(
                 200, GlemSvar, "The person is forgotten (now, or already before: a repeat records nothing more).",
                 "Forgotten now", {"glemt": True, "nokkel_odelagt": True, "posisjon": 120},
             ),

@@ -455,7 +455,7 @@ def problemer(instance: str, *statuser: int, **eksempler: dict[str, Any]) -> dic
     }
 
 
-def _svar(status: int, container: Any, beskrivelse: str, summary: str, verdi: Any) -> dict[int, ResponseSpec]:
+def answer_spec(status: int, container: Any, beskrivelse: str, summary: str, verdi: Any) -> dict[int, ResponseSpec]:
     return {
         status: ResponseSpec(
             data_container=container,
@@ -482,7 +482,7 @@ def _kommando(
         "first answer."
     )
     return {
-        **_svar(status, container, beskrivelse, f"The {hva}", verdi),
+        **answer_spec(status, container, beskrivelse, f"The {hva}", verdi),
         **problemer(instance, *statuser, s422=problem(422, code, detail, instance, **limits)),
     }
 
@@ -519,7 +519,7 @@ def les(
     container: Any, instance: str, beskrivelse: str, verdi: Any, *statuser: int, **eksempler: dict[str, Any]
 ) -> dict[int, ResponseSpec]:
     """A read: 200 with an example, and its refusals."""
-    return {**_svar(200, container, beskrivelse, "Example", verdi), **problemer(instance, *statuser, **eksempler)}
+    return {**answer_spec(200, container, beskrivelse, "Example", verdi), **problemer(instance, *statuser, **eksempler)}
 
 
 HENT_LOP_SVAR = les(
@@ -584,10 +584,10 @@ def frister_svar(container: Any) -> dict[int, ResponseSpec]:
 
 def klar_svar(container: Any) -> dict[int, ResponseSpec]:
     return {
-        **_svar(200, container, "Ready: the database, NATS and every projection are up.", "Ready", KLAR),
-        **_svar(503, container, "Not ready: the body says which part is down.", "NATS down", IKKE_KLAR),
+        **answer_spec(200, container, "Ready: the database, NATS and every projection are up.", "Ready", KLAR),
+        **answer_spec(503, container, "Not ready: the body says which part is down.", "NATS down", IKKE_KLAR),
     }
-LEVER_SVAR = _svar(200, dict[str, str], "The process is up (no token needed).", "Up", {"status": "ok"})
+LEVER_SVAR = answer_spec(200, dict[str, str], "The process is up (no token needed).", "Up", {"status": "ok"})
 
 
 VARSLER = {
