@@ -24,10 +24,12 @@ import msgspec
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
 from api.auth import bruker, lag_token
+from api.common import SettingsDep
 from api.examples import body, problem, problemer
 from domain.errors import DomainError
 from store.settings import Settings
@@ -128,7 +130,7 @@ class KonsollController(Controller):
     opt = {"exclude_from_auth": True}  # the app shell and its sign-in come before any token
 
     @get("/config.json", summary="How the console signs users in (dev issuer or login proxy)", cache_control=CacheControlHeader(no_store=True))
-    async def config(self, settings: Settings) -> KonsollConfig:
+    async def config(self, settings: SettingsDep) -> KonsollConfig:
         return KonsollConfig(innlogging=innlogging(settings))
 
     @post(
@@ -139,7 +141,7 @@ class KonsollController(Controller):
         ),
     )
     async def dev_token(
-        self, settings: Settings, data: Annotated[DevTokenCreate, DEV_TOKEN_EKSEMPLER]
+        self, settings: SettingsDep, data: Annotated[DevTokenCreate, DEV_TOKEN_EKSEMPLER]
     ) -> Response[DevToken]:
         if innlogging(settings) is not Innlogging.UTVIKLING:
             raise NotFoundException("no dev issuer here: sign in through the login proxy")
@@ -161,7 +163,7 @@ class KonsollController(Controller):
         return _app_skall("")
 
     @get("/{sti:path}", include_in_schema=False, media_type="text/html")
-    async def app_skall(self, sti: str) -> File:
+    async def app_skall(self, sti: FromPath[str]) -> File:
         return _app_skall(sti)
 
 
