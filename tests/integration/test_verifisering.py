@@ -69,6 +69,20 @@ async def verifiser(conn: asyncpg.Connection, **kwargs: object) -> verification.
     return await verification.verifiser(conn, NOKKEL.public_key(), **kwargs)  # type: ignore[arg-type]
 
 
+async def endre_body(conn: asyncpg.Connection, strom: UUID, versjon: int, gammel: bytes, ny: bytes) -> str:
+    """Alter one stored event as an intruder would, in its body only: the stored link before the body is kept
+    (a random link that happens to hold `gammel` must not change too, which would break the next link as well)."""
+    state = bytes(await conn.fetchval(
+        "SELECT state FROM forlop_events WHERE originator_id = $1 AND originator_version = $2", strom, versjon
+    ))
+    lenke, body = state[:verification.PREFIX], state[verification.PREFIX:]
+    assert gammel in body
+    return str(await conn.execute(
+        "UPDATE forlop_events SET state = $3 WHERE originator_id = $1 AND originator_version = $2",
+        strom, versjon, lenke + body.replace(gammel, ny),
+    ))
+
+
 async def skriv_om_strom(conn: asyncpg.Connection, strom: UUID, gammel: bytes, ny: bytes) -> int:
     """Rewrite every event of `strom` (replace `gammel` by `ny` in its body) and recompute every link of the
     stream with store.mapper's chain functions, so that the stream's chain holds again. Returns the rows."""
@@ -105,12 +119,7 @@ async def test_forlop_verify_names_an_altered_row_and_exits_non_zero(
 ) -> None:
     ids = await skriv_kontoer(database_url)
     strom = ids[2]
-    endret = await conn.execute(
-        "UPDATE forlop_events SET state = convert_to(replace(convert_from(state, 'UTF8'), '101', '901'), 'UTF8') "
-        "WHERE originator_id = $1 AND originator_version = 3",
-        strom,
-    )
-    assert endret == "UPDATE 1"
+    assert await endre_body(conn, strom, 3, b"101", b"901") == "UPDATE 1"
 
     cli = forlop_verify(database_url, tmp_path)
 
@@ -226,10 +235,7 @@ async def test_checkpoint_rows_are_append_only_and_their_alteration_is_detected(
 # Check: a log whose new events do not hold their links is not signed.
 async def test_a_broken_segment_is_not_signed(database_url: str, conn: asyncpg.Connection) -> None:
     ids = await skriv_kontoer(database_url, antall=2)
-    await conn.execute(
-        "UPDATE forlop_events SET state = convert_to(replace(convert_from(state, 'UTF8'), '102', '902'), 'UTF8') "
-        "WHERE originator_id = $1 AND originator_version = 4", ids[0],
-    )
+    await endre_body(conn, ids[0], 4, b"102", b"902")
 
     with pytest.raises(verification.LogBroken) as refusal:
         await verification.skriv_sjekkpunkt(conn, NOKKEL)
@@ -242,10 +248,7 @@ async def test_a_broken_segment_is_not_signed(database_url: str, conn: asyncpg.C
 async def test_forlop_verify_of_one_stream(database_url: str, conn: asyncpg.Connection, tmp_path: Path) -> None:
     ids = await skriv_kontoer(database_url, antall=3)
     for strom in ids[:2]:
-        await conn.execute(
-            "UPDATE forlop_events SET state = convert_to(replace(convert_from(state, 'UTF8'), '100', '700'), 'UTF8') "
-            "WHERE originator_id = $1 AND originator_version = 2", strom,
-        )
+        await endre_body(conn, strom, 2, b"100", b"700")
 
     feil = forlop_verify(database_url, tmp_path, "--stream", str(ids[1]))
     ok = forlop_verify(database_url, tmp_path, "--stream", str(ids[2]))
