@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from litestar import Litestar
 
-from api.app import create_app
+from api.app import create_app, freeze_startup_objects
 from api.observability import configure_logging
 from store.settings import get_settings
 
@@ -15,4 +15,6 @@ from store.settings import get_settings
 def create_app_from_env() -> Litestar:
     settings = get_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app

@@ -466,9 +466,11 @@ def _serve(settings: Settings, host: str, workers: int) -> None:
     options: dict[str, Any] = {"host": host, "port": settings.port, "log_config": None, "access_log": False,
                                "lifespan": "on", "timeout_graceful_shutdown": 10}
     if workers == 1:
-        from api.app import create_app
+        from api.app import create_app, freeze_startup_objects
 
-        uvicorn.run(create_app(settings), **options)
+        app = create_app(settings)
+        freeze_startup_objects()
+        uvicorn.run(app, **options)
         return
     os.environ.update(settings.command_environment())
     uvicorn.run("api.asgi:create_app_from_env", factory=True, workers=workers, **options)

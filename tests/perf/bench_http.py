@@ -251,9 +251,9 @@ def app_factory() -> Any:
 
 
 def serve(dsn: str, data_dir: str, port: int, workers: int = 1) -> None:
+    os.environ["BENCH_HTTP_DSN"], os.environ["BENCH_HTTP_DATA_DIR"] = dsn, data_dir
     import uvicorn
 
-    os.environ["BENCH_HTTP_DSN"], os.environ["BENCH_HTTP_DATA_DIR"] = dsn, data_dir
     uvicorn.run(
         app_factory() if workers == 1 else "tests.perf.bench_http:app_factory",
         factory=workers > 1,
