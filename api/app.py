@@ -115,7 +115,7 @@ def create_app(settings: Settings) -> Litestar:
     def service(state: State) -> Service:
         return state.service
 
-    def innstillinger() -> Settings:
+    def app_settings() -> Settings:
         return settings
 
     auth = jwt_auth(settings.secret("jwt"))
@@ -137,7 +137,7 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         dependencies={
             "service": Provide(service, sync_to_thread=False),
-            "settings": Provide(innstillinger, sync_to_thread=False),
+            "settings": Provide(app_settings, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[PROMETHEUS.middleware],  # inside the JWT middleware: a refused token is not counted

@@ -24,7 +24,7 @@ from api import examples
 from api.auth import Role, bruker
 from api.common import API, SettingsDep
 from store import verification
-from store.envelope import AGGREGATER, TOMBSTONE_TOPIC, Envelope, konvolutt
+from store.envelope import AGGREGATER, TOMBSTONE_TOPIC, Envelope, make_envelope
 from store.mapper import ForlopMapper
 
 MAKS_FEIL = 1000  # failures listed in one answer (`antall_lenkefeil` counts them all)
@@ -38,7 +38,7 @@ async def revisor(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
 
 async def leser_alt(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard of the global feed: REVISOR and SYSTEM."""
-    if not bruker(connection).ser_alt:
+    if not bruker(connection).sees_all:
         raise PermissionDeniedException("only REVISOR and SYSTEM may read the global event feed")
 
 
@@ -64,9 +64,9 @@ class RevisjonController(Controller):
         settings: SettingsDep,
         aggregat_id: UUID | None = Parameter(default=None, description="one stream only (no checkpoints)"),
     ) -> verification.Verification:
-        offentlig = verification.signeringsnokkel(settings.secret("signing")).public_key()
+        offentlig = verification.signing_key_from(settings.secret("signing")).public_key()
         async with state.pool.acquire() as conn:
-            return await verification.verifiser(
+            return await verification.verify_log(
                 conn, offentlig, events_table=settings.events_table, stream=aggregat_id, maks_feil=MAKS_FEIL
             )
 
@@ -114,10 +114,10 @@ async def hendelser(
         Notification(id=r[1], originator_id=r[2], originator_version=r[3], topic=r[4], state=bytes(r[5]))
         for r in side
     ]
-    await mapper.forbered_lesing(conn, (n.state for n in notifikasjoner))  # keys of encrypted fields
+    await mapper.prepare_reading(conn, (n.state for n in notifikasjoner))  # keys of encrypted fields
     elementer = []
     for n in notifikasjoner:
-        k = konvolutt(mapper, n, pseudonym_nokkel)
+        k = make_envelope(mapper, n, pseudonym_nokkel)
         if k is not None:
             elementer.append(k)
     neste = side[-1][1] if len(side) == antall else max(etter, hoy or 0)

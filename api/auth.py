@@ -37,24 +37,24 @@ class User:
     enheter: tuple[str, ...]
 
     @property
-    def kan_skrive(self) -> bool:
+    def can_write(self) -> bool:
         return not self.roller.isdisjoint(_SKRIVERE)
 
     @property
-    def ser_alt(self) -> bool:
+    def sees_all(self) -> bool:
         return not self.roller.isdisjoint(_SER_ALT)
 
-    def har_enhet(self, enhet: str) -> bool:
-        return self.ser_alt or enhet in self.enheter
+    def has_office(self, enhet: str) -> bool:
+        return self.sees_all or enhet in self.enheter
 
-    def sjekk_les(self, enhet: str) -> None:
+    def check_read(self, enhet: str) -> None:
         """A read of one case: REVISOR and SYSTEM see all; SAKSBEHANDLER its own offices."""
-        if not self.har_enhet(enhet):
+        if not self.has_office(enhet):
             raise PermissionDeniedException("the case belongs to another office")
 
-    def sjekk_skriv(self, enhet: str) -> str | None:
+    def check_write(self, enhet: str) -> str | None:
         """A command on a case of office `enhet`; returns the office the actor acts for."""
-        if not self.kan_skrive:
+        if not self.can_write:
             raise PermissionDeniedException("the role may not run commands")
         if Role.SYSTEM in self.roller:
             return enhet
@@ -84,7 +84,7 @@ def jwt_auth(secret: bytes) -> JWTAuth[User, Token]:
     )
 
 
-def lag_token(
+def make_token(
     secret: bytes, *, ident: str, roller: list[str], enheter: list[str], gyldig: timedelta = timedelta(hours=12)
 ) -> str:
     """A token the instance keyed by `secret` accepts (`forlop token`)."""
@@ -107,5 +107,5 @@ async def skriver(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
     """Guard for commands: REVISOR is refused before anything else is looked at.
 
     Async on purpose: Litestar runs a sync guard in a worker thread on every request."""
-    if not bruker(connection).kan_skrive:
+    if not bruker(connection).can_write:
         raise PermissionDeniedException("the role may not run commands")

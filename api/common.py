@@ -69,7 +69,7 @@ def command_context(request: Request[Any, Any, Any], service: Service) -> Comman
         kontekst=context(request),
         expected_version=expected_version(request),
         per=service.business_date(),
-        access=bruker(request).sjekk_skriv,
+        access=bruker(request).check_write,
     )
 
 
@@ -126,7 +126,7 @@ class StrictRequest(Request[Any, Any, Any]):
                 return
             enhet = body.get("nav_enhet") if isinstance(body, dict) else None
         if isinstance(enhet, str):
-            bruker(self).sjekk_skriv(enhet)
+            bruker(self).check_write(enhet)
 
 
 async def check_empty_body(request: Request[Any, Any, Any]) -> None:

@@ -28,7 +28,7 @@ from litestar.params import FromPath
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
-from api.auth import bruker, lag_token
+from api.auth import bruker, make_token
 from api.common import SettingsDep
 from api.examples import body, problem, problemer
 from domain.errors import DomainError
@@ -56,7 +56,7 @@ _SIKKERHET = {
 KANDIDATER = [Path(__file__).resolve().parents[1] / "console" / "dist", Path(sys.prefix) / "share" / "forlop" / "konsoll"]
 
 
-def bygget_katalog() -> Path:
+def built_directory() -> Path:
     """The first candidate holding an index.html; else the first (so a build made while the server runs is
     served from then on)."""
     for katalog in KANDIDATER:
@@ -84,7 +84,7 @@ def innlogging(settings: Settings) -> Innlogging:
 def utsted_dev_token(settings: Settings, *, rolle: str, enheter: list[str], ident: str) -> str:
     """A token signed as the dev issuer signs those of `forlop token`: the one place the console's sign-in
     meets the issuer (the identity work replaces its body)."""
-    return lag_token(settings.secret("jwt"), ident=ident, roller=[rolle], enheter=enheter, gyldig=DEV_TOKEN_GYLDIG)
+    return make_token(settings.secret("jwt"), ident=ident, roller=[rolle], enheter=enheter, gyldig=DEV_TOKEN_GYLDIG)
 
 
 class KonsollConfig(msgspec.Struct, kw_only=True):
@@ -169,7 +169,7 @@ class KonsollController(Controller):
 
 def _app_skall(sti: str) -> File:
     """index.html for every path of the app (its own router reads the path)."""
-    katalog = bygget_katalog()
+    katalog = built_directory()
     index = katalog / "index.html"
     if not index.is_file():
         raise KonsollIkkeBygget(katalog)
@@ -185,7 +185,7 @@ def konsoll_ruter() -> Router:
     """The console: its controller and its built assets (hashed names, so cached for a year)."""
     ressurser = create_static_files_router(
         path=f"{KONSOLL}/assets",
-        directories=[bygget_katalog() / "assets"],
+        directories=[built_directory() / "assets"],
         name="konsoll-ressurser",
         opt={"exclude_from_auth": True},
         cache_control=CacheControlHeader(max_age=31_536_000, public=True, immutable=True),

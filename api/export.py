@@ -111,7 +111,7 @@ async def eksport(
 ) -> Response[Any]:
     historikk, naa = await service.history(agg_id, aggregat)
     user = bruker(request)
-    user.sjekk_les(naa.nav_enhet)
+    user.check_read(naa.nav_enhet)
     logg_innsyn(request, [(naa.person, aggregat, agg_id)])
     navn = f"{aggregat}-{agg_id}-historikk.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{navn}"'}

@@ -17,7 +17,7 @@ from api.common import API, SettingsDep, today
 from api.read_log import logg_innsyn
 from domain.errors import DomainError
 from projections import as_known, queries
-from projections.runner import vent_til
+from projections.runner import wait_until
 from store.dto import garanti_visning, lop_visning
 from store.encryption import er_glemt
 
@@ -41,9 +41,9 @@ class FristSide(msgspec.Struct, kw_only=True):
     neste: str | None
 
 
-def enheter_for(user: User, enhet: list[str] | None) -> list[str] | None:
+def offices_for(user: User, enhet: list[str] | None) -> list[str] | None:
     """Office scoping: a SAKSBEHANDLER sees its own offices, and naming another is 403."""
-    if user.ser_alt:
+    if user.sees_all:
         return enhet or None
     if enhet:
         if any(e not in user.enheter for e in enhet):
@@ -52,9 +52,9 @@ def enheter_for(user: User, enhet: list[str] | None) -> list[str] | None:
     return list(user.enheter)
 
 
-async def vent_paa_visninger(state: State, min_posisjon: int | None) -> None:
+async def wait_for_views(state: State, min_posisjon: int | None) -> None:
     """Read-your-writes (`?min_posisjon=`): wait up to 5 s until the views have reached it, else 503."""
-    if min_posisjon is not None and not await vent_til(state.pool, PROJEKSJON, min_posisjon, 5.0):
+    if min_posisjon is not None and not await wait_until(state.pool, PROJEKSJON, min_posisjon, 5.0):
         raise ViewsBehind(min_posisjon)
 
 
@@ -71,7 +71,7 @@ class ReplayMangler(DomainError):
 
 async def _frister_kjent_per(state: State, kjent_per: datetime, **filtre: Any) -> tuple[list[Any], str | None]:
     """The board from the views as the system knew them at `kjent_per` (a schema of their own)."""
-    skjema = as_known.skjema_for(kjent_per)
+    skjema = as_known.schema_for(kjent_per)
     async with state.pool.acquire() as conn:
         if not await as_known.finnes(conn, kjent_per):
             raise ReplayMangler(kjent_per)
@@ -106,10 +106,10 @@ class FristController(Controller):
             description="the board as the system knew it at this instant (built by `forlop replay --kjent-per`)",
         ),
     ) -> FristSide:
-        enheter = enheter_for(bruker(request), enhet)
+        enheter = offices_for(bruker(request), enhet)
         per = per or today(settings)
         if kjent_per is None:
-            await vent_paa_visninger(state, min_posisjon)
+            await wait_for_views(state, min_posisjon)
             rader, neste = await queries.frister(
                 state.pool, per=per, enheter=enheter, type=type, fra=fra, til=til, etter=etter, antall=antall
             )

@@ -45,8 +45,8 @@ class PersonController(Controller):
         user = bruker(request)
         # A SAKSBEHANDLER's lists hold only cases of its own offices.
         svar = Oversikt(
-            tiltakslop=[x for x in lop if user.har_enhet(x.nav_enhet)],
-            ungdomsgarantier=[x for x in garantier if user.har_enhet(x.nav_enhet)],
+            tiltakslop=[x for x in lop if user.has_office(x.nav_enhet)],
+            ungdomsgarantier=[x for x in garantier if user.has_office(x.nav_enhet)],
         )
         # One read-log row per case shown; a lookup that shows none is recorded too (without a case).
         ident = data.person.ident

@@ -205,7 +205,7 @@ class TiltakslopController(Controller):
         visning = await service.read_lop(
             lop_id, per or service.business_date(), versjon=versjon, kjent_per=aware(kjent_per)
         )
-        bruker(request).sjekk_les(visning.nav_enhet)
+        bruker(request).check_read(visning.nav_enhet)
         logg_innsyn(request, [(visning.person.ident, "tiltakslop", lop_id)])
         return read_answer(visning)
 
@@ -218,7 +218,7 @@ class TiltakslopController(Controller):
         self, request: Request[Any, Any, Any], lop_id: Id, service: ServiceDep
     ) -> Response[Historikk]:
         historikk, lop = await service.history(lop_id, "tiltakslop")
-        bruker(request).sjekk_les(lop.nav_enhet)
+        bruker(request).check_read(lop.nav_enhet)
         logg_innsyn(request, [(lop.person, "tiltakslop", lop_id)])
         return Response(content=historikk, headers={"ETag": f'"{lop.version}"'})
 
@@ -231,5 +231,5 @@ class TiltakslopController(Controller):
         self, request: Request[Any, Any, Any], lop_id: Id, service: ServiceDep
     ) -> Response[Forlengelsesmulighet]:
         mulighet, enhet, versjon = await service.forlengelse(lop_id)
-        bruker(request).sjekk_les(enhet)
+        bruker(request).check_read(enhet)
         return Response(content=mulighet, headers={"ETag": f'"{versjon}"'})

@@ -136,7 +136,7 @@ class UngdomsgarantiController(Controller):
         visning = await service.read_garanti(
             garanti_id, per or service.business_date(), versjon=versjon, kjent_per=aware(kjent_per)
         )
-        bruker(request).sjekk_les(visning.nav_enhet)
+        bruker(request).check_read(visning.nav_enhet)
         logg_innsyn(request, [(visning.person.ident, "ungdomsgaranti", garanti_id)])
         return read_answer(visning)
 
@@ -149,6 +149,6 @@ class UngdomsgarantiController(Controller):
         self, request: Request[Any, Any, Any], garanti_id: Id, service: ServiceDep
     ) -> Response[Historikk]:
         historikk, garanti = await service.history(garanti_id, "ungdomsgaranti")
-        bruker(request).sjekk_les(garanti.nav_enhet)
+        bruker(request).check_read(garanti.nav_enhet)
         logg_innsyn(request, [(garanti.person, "ungdomsgaranti", garanti_id)])
         return Response(content=historikk, headers={"ETag": f'"{garanti.version}"'})

@@ -16,7 +16,7 @@ from litestar.params import Parameter
 from api import examples
 from api.auth import bruker
 from api.common import API, SettingsDep, today
-from api.frister import enheter_for
+from api.frister import offices_for
 from api.read_log import logg_innsyn, personer_for
 from domain.errors import InvalidRequest
 from domain.tiltakslop import Varseltype as LopVarsel
@@ -49,7 +49,7 @@ class VarselSide(msgspec.Struct, kw_only=True):
     neste: str | None
 
 
-def les_markor(etter: str | None) -> tuple[date, UUID] | None:
+def read_cursor(etter: str | None) -> tuple[date, UUID] | None:
     """The cursor `neste` is `<per>:<varsel_id>` of the last element of the page before."""
     if etter is None:
         return None
@@ -81,7 +81,7 @@ async def hent_varsler(
     if type is not None:
         args.append(type)
         where.append(f"type = ${len(args)}")
-    markor = les_markor(etter)
+    markor = read_cursor(etter)
     if markor is not None:
         args += list(markor)
         m_per, m_id = f"${len(args) - 1}", f"${len(args)}"
@@ -122,7 +122,7 @@ class VarselController(Controller):
         etter: str | None = Parameter(default=None, description="the `neste` cursor of the previous page"),
         antall: int = Parameter(default=100, ge=1, le=1000),
     ) -> VarselSide:
-        enheter = enheter_for(bruker(request), enhet)
+        enheter = offices_for(bruker(request), enhet)
         elementer, neste = await hent_varsler(
             state.pool, per=per or today(settings), enheter=enheter, type=type, etter=etter, antall=antall
         )

@@ -13,18 +13,18 @@ from datetime import UTC, datetime
 import asyncpg
 
 from domain.errors import InvalidRequest
-from projections.runner import Projection, til_notifikasjoner
+from projections.runner import Projection, to_notifications
 
 INFO = "replay_info"
 
 
-def skjema_for(kjent_per: datetime) -> str:
+def schema_for(kjent_per: datetime) -> str:
     if kjent_per.tzinfo is None:
         raise InvalidRequest("kjent_per must be an instant with an offset (RFC 3339)", felt="kjent_per")
     return f"kjent_{kjent_per.astimezone(UTC):%Y%m%dt%H%M%S}z"
 
 
-def til_sekund(kjent_per: datetime) -> datetime:
+def to_second(kjent_per: datetime) -> datetime:
     return kjent_per.astimezone(UTC).replace(microsecond=0)
 
 
@@ -33,8 +33,8 @@ async def spill_av(
     batch: int = 2000,
 ) -> tuple[str, int]:
     """Build every view as known at `kjent_per` into its own schema; returns (schema, events applied)."""
-    kjent_per = til_sekund(kjent_per)
-    skjema = skjema_for(kjent_per)
+    kjent_per = to_second(kjent_per)
+    skjema = schema_for(kjent_per)
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(f"DROP SCHEMA IF EXISTS {skjema} CASCADE")
@@ -60,7 +60,7 @@ async def spill_av(
                 break
             async with conn.transaction():
                 for projeksjon in projeksjoner:
-                    await projeksjon.anvend(conn, til_notifikasjoner(rows), "")
+                    await projeksjon.anvend(conn, to_notifications(rows), "")
             pos, antall = rows[-1][0], antall + len(rows)
         await conn.execute(
             f"CREATE TABLE {INFO} (kjent_per timestamptz NOT NULL, posisjon bigint NOT NULL, "
@@ -77,7 +77,7 @@ async def finnes(conn: asyncpg.Connection | asyncpg.Pool, kjent_per: datetime) -
     return bool(
         await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2)",
-            skjema_for(til_sekund(kjent_per)),
+            schema_for(to_second(kjent_per)),
             INFO,
         )
     )

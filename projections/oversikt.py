@@ -72,7 +72,7 @@ class Oversikt(Projection):
 
     def kod(self, aggregat: Any) -> bytes:
         """The aggregate's state; stamped with its last change (not the clock), so a rebuild gives equal bytes."""
-        return self.mapper.kod_tilstand(aggregat, aggregat.modified_on)
+        return self.mapper.encode_state(aggregat, aggregat.modified_on)
 
     async def glem(self, conn: Any, person: UUID) -> int:
         """Delete the rows of a forgotten person (by the person record's id) at once, without waiting for
@@ -85,7 +85,7 @@ class Oversikt(Projection):
 
     async def forbered(self, conn: Any, tilstander: Sequence[bytes]) -> None:
         """Load the keys `dekod` needs for these rows' `tilstand` (a no-op without field encryption)."""
-        await self.mapper.forbered_lesing(conn, (bytes(t) for t in tilstander))
+        await self.mapper.prepare_reading(conn, (bytes(t) for t in tilstander))
 
     def dekod(self, aggregat_id: UUID, versjon: int, tilstand: bytes) -> Any:
         stored = StoredEvent(aggregat_id, versjon, _SNAPSHOT_TOPIC, bytes(tilstand))
@@ -117,7 +117,7 @@ class Oversikt(Projection):
                     f"SELECT {kolonne}, versjon, tilstand FROM {tabell} WHERE {kolonne} = ANY($1::uuid[])",
                     list(ids),
                 )
-        await self.mapper.forbered_lesing(
+        await self.mapper.prepare_reading(
             conn,
             [*(bytes(r[2]) for r in lagret), *(h.state for h in hendelser if h.originator_id in lop_ids | garanti_ids)],
             laas=True,
@@ -173,7 +173,7 @@ class Oversikt(Projection):
 
         No row lock is taken: a person forgotten after the keys are read here has `PersonGlemt` after the
         pass's end position, and the rebuild's catch-up (`anvend`) deletes that person's rows."""
-        await self.mapper.forbered_lesing(conn, (h[3] for h in hendelser))
+        await self.mapper.prepare_reading(conn, (h[3] for h in hendelser))
         aggregater: dict[UUID, Any] = {}
         hendelse = self.mapper.hendelse
         forrige_id, aggregat = None, None
@@ -212,7 +212,7 @@ class Oversikt(Projection):
             await ring.last(conn, set(levende.values()), laas=laas)
             borte |= {i for i, pid in levende.items() if ring.er_glemt(pid)}
             uten_nokkel = [aggregater[i] for i, pid in levende.items() if i not in borte and ring.nokkel(pid) is None]
-            await self.mapper.forbered_lagring(conn, uten_nokkel)
+            await self.mapper.prepare_storing(conn, uten_nokkel)
         return borte
 
     def _lop_rad(self, lop: Tiltakslop) -> tuple[Any, ...]:

@@ -41,7 +41,7 @@ class Rad:
     tilstand: bytes
 
 
-def les_markor(etter: str | None) -> tuple[str, UUID] | None:
+def read_cursor(etter: str | None) -> tuple[str, UUID] | None:
     """The cursor `neste` is `<aggregat>:<id>`: the last row of the page before."""
     if etter is None:
         return None
@@ -68,7 +68,7 @@ async def frister(
     """One page of the board: open løp, then open guarantees, each ordered by id; and the next cursor."""
     if type is not None and type not in LOP_FRISTER and type not in GARANTI_FRISTER:
         raise InvalidRequest(f"type: {type!r} is not an alert type of rules.md §8.5/§5.3", felt="type")
-    markor = les_markor(etter)
+    markor = read_cursor(etter)
     rader: list[Rad] = []
     deler = [
         (

@@ -33,7 +33,7 @@ from uuid import UUID
 
 import asyncpg
 
-from projections.runner import SPORING, Projection, Rad, opprett, til_notifikasjoner
+from projections.runner import SPORING, Projection, Rad, opprett, to_notifications
 from store.mapper import as_uuid
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ GAMMEL = "__gammel"
 Fremdrift = Callable[[int, int, float], None]
 
 
-def fremdriftslinje(stream=sys.stderr) -> Fremdrift:  # noqa: ANN001 - a text stream
+def progress_line(stream=sys.stderr) -> Fremdrift:  # noqa: ANN001 - a text stream
     """A progress bar on a terminal line: `[#####.....]  52% 520000/1000000 events  48000/s`."""
 
     def vis(gjort: int, totalt: int, sekunder: float) -> None:
@@ -61,7 +61,7 @@ def fremdriftslinje(stream=sys.stderr) -> Fremdrift:  # noqa: ANN001 - a text st
     return vis
 
 
-async def gjenoppbygg(
+async def rebuild_views(
     dsn: str,
     projeksjon: Projection,
     *,
@@ -349,5 +349,5 @@ async def _batch(
     )
     if not rows:
         return 0, pos
-    await projeksjon.anvend(conn, til_notifikasjoner(rows), SKYGGE)
+    await projeksjon.anvend(conn, to_notifications(rows), SKYGGE)
     return len(rows), rows[-1][0]

@@ -60,7 +60,7 @@ class Projection:
         raise NotImplementedError  # pragma: no cover - interface
 
 
-def til_notifikasjoner(rows: Sequence[asyncpg.Record]) -> list[Notification]:
+def to_notifications(rows: Sequence[asyncpg.Record]) -> list[Notification]:
     return [
         Notification(
             id=r[0], originator_id=as_uuid(r[1]), originator_version=r[2], topic=r[3], state=bytes(r[4])
@@ -89,12 +89,12 @@ class Status:
     siden_fremdrift: float = field(default_factory=time.monotonic)
 
     @property
-    def etter_hendelser(self) -> int:
+    def after_events(self) -> int:
         return max(0, self.hode - self.posisjon)
 
     @property
-    def etter_sekunder(self) -> float:
-        return 0.0 if self.etter_hendelser == 0 else time.monotonic() - self.siden_fremdrift
+    def after_seconds(self) -> float:
+        return 0.0 if self.after_events == 0 else time.monotonic() - self.siden_fremdrift
 
 
 class Following(Protocol):
@@ -165,7 +165,7 @@ class Runner:
                     await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {self.events_table}"),
                 )
                 return 0
-            await self.projeksjon.anvend(conn, til_notifikasjoner(rows), "")
+            await self.projeksjon.anvend(conn, to_notifications(rows), "")
             await conn.execute(
                 f"UPDATE {SPORING} SET posisjon = $2, oppdatert = now() WHERE projeksjon = $1",
                 self.projeksjon.navn,
@@ -176,7 +176,7 @@ class Runner:
         return len(rows)
 
 
-async def vent_til(pool: asyncpg.Pool, navn: str, min_posisjon: int, tidsfrist: float = 5.0) -> bool:
+async def wait_until(pool: asyncpg.Pool, navn: str, min_posisjon: int, tidsfrist: float = 5.0) -> bool:
     """Read-your-writes: wait (bounded) until the projection has passed `min_posisjon`."""
     slutt = time.monotonic() + tidsfrist
     while True:

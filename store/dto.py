@@ -20,7 +20,7 @@ from domain.ident import Fodselsnummer
 from domain.tiltakslop import Tiltakslop, hendelse_id
 from domain.ungdomsgaranti import Ungdomsgaranti
 from store.encryption import er_glemt
-from store.envelope import hendelsesdata
+from store.envelope import event_data
 
 
 class Visning(msgspec.Struct, kw_only=True):
@@ -285,7 +285,7 @@ _PERSONLIG = frozenset({"person"})
 
 def hendelse_visning(event: Any, posisjon: int, lenke: bytes) -> Hendelse:
     kontekst: Kontekst = event.kontekst
-    data = hendelsesdata(event, _PERSONLIG)
+    data = event_data(event, _PERSONLIG)
     if er_glemt(event):  # the person was forgotten: its fields read as null, and the history says why
         data["glemt"] = True
     begrunnelse = data.get("begrunnelse") if isinstance(data.get("begrunnelse"), str) else kontekst.begrunnelse

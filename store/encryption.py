@@ -90,7 +90,7 @@ class FieldEncryption:
 
     # --- encoding -------------------------------------------------------------------------------------
 
-    def krypter(self, state: dict[str, Any], originator_id: UUID) -> None:
+    def encrypt(self, state: dict[str, Any], originator_id: UUID) -> None:
         """Replace the personal fields of `state` (in place) by their ciphertexts, or None if forgotten."""
         pid = self.person_id_av(state.get("person"))
         if pid is None:
@@ -114,7 +114,7 @@ class FieldEncryption:
 
     # --- decoding -------------------------------------------------------------------------------------
 
-    def dekrypter(self, state: dict[str, Any], originator_id: UUID) -> None:
+    def decrypt(self, state: dict[str, Any], originator_id: UUID) -> None:
         """Replace the ciphertexts in `state` (in place) by their JSON values, or None if unreadable."""
         ider: dict[str, UUID] = {}
         for felt in PERSONLIGE:
@@ -139,7 +139,7 @@ class FieldEncryption:
             klar = self._decoder.decode(klartekst)
             if felt == "person" and isinstance(klar, dict) and isinstance(klar.get("verdi"), str):
                 klar = Fodselsnummer.fra_lager(klar["verdi"])  # authenticated: checked when first accepted
-                if self.person_nokkel is not None:  # `p` is its person record id (written by `krypter`)
+                if self.person_nokkel is not None:  # `p` is its person record id (written by `encrypt`)
                     kjent_person_id(self.person_nokkel, klar, ider[p])
             state[felt] = klar
 

@@ -87,7 +87,7 @@ _UUID5_MASKE = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _UUID5_BITER = (5 << 76) | (0x8000 << 48)
 
 
-def hendelsesdata(event: Any, utelat: frozenset[str]) -> dict[str, Any]:
+def event_data(event: Any, utelat: frozenset[str]) -> dict[str, Any]:
     """An event's own fields as JSON values: without the envelope's metadata and without `utelat`."""
     return msgspec.to_builtins(
         {k: v for k, v in vars(event).items() if k not in METADATA and k not in utelat}
@@ -95,11 +95,11 @@ def hendelsesdata(event: Any, utelat: frozenset[str]) -> dict[str, Any]:
 
 
 def publiseres(topic: str) -> bool:
-    """Whether events of `topic` are published (konvolutt() gives an envelope, not None)."""
+    """Whether events of `topic` are published (make_envelope() gives an envelope, not None)."""
     return aggregat_av(topic) is not None or topic == TOMBSTONE_TOPIC
 
 
-def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel: bytes) -> Envelope | None:
+def make_envelope(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel: bytes) -> Envelope | None:
     """The envelope of one stored event, or None for an event that is not published (the person record)."""
     aggregat = aggregat_av(notifikasjon.topic)
     if aggregat is None:
@@ -107,7 +107,7 @@ def konvolutt(mapper: ForlopMapper, notifikasjon: Notification, pseudonym_nokkel
             return None
         aggregat = TOMBSTONE_AGGREGAT
     event = mapper.to_domain_event(notifikasjon)
-    data = hendelsesdata(event, PERSONLIG)
+    data = event_data(event, PERSONLIG)
     person = getattr(event, "person", None)
     if isinstance(person, Fodselsnummer):
         data["person_pseudonym"] = pseudonym(pseudonym_nokkel, person)

@@ -23,7 +23,7 @@ link from the previous row's *stored* link, so it names exactly the rows that we
 
 Whole-blob `cipher`/`compressor` of eventsourcing are not supported for events: they would hide the prefix.
 Personal fields are encrypted per person inside the JSON instead (`store.encryption`, the `cipher` argument
-of `ForlopMapper`): async code calls `forbered_lesing`/`forbered_lagring` to load the keys first, then the
+of `ForlopMapper`): async code calls `prepare_reading`/`prepare_storing` to load the keys first, then the
 synchronous encode/decode here uses them.
 """
 
@@ -219,13 +219,13 @@ class ForlopMapper(Mapper[UUID]):
                 aggregate_cls, dict(state["state"]), as_uuid(domain_event.originator_id)
             )
         elif self.felt_cipher is not None:
-            self.felt_cipher.krypter(state, as_uuid(domain_event.originator_id))
+            self.felt_cipher.encrypt(state, as_uuid(domain_event.originator_id))
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
         return topic, self._encoder.encode(state)
 
-    def kod_tilstand(self, aggregat: Any, timestamp: datetime) -> bytes:
+    def encode_state(self, aggregat: Any, timestamp: datetime) -> bytes:
         """The stored state of `Snapshot.take(aggregat)` stamped `timestamp` (equal bytes to
         `to_stored_event` of that snapshot, without building the snapshot): what the views keep per row."""
         cls = type(aggregat)
@@ -242,7 +242,7 @@ class ForlopMapper(Mapper[UUID]):
         encrypted, and refused if it has an attribute typed decoding would drop silently."""
         state.pop(HEAD_ATTRIBUTE, None)
         if self.felt_cipher is not None:
-            self.felt_cipher.krypter(state, originator_id)
+            self.felt_cipher.encrypt(state, originator_id)
         try:
             known = self._snapshot_info[cls][1]
         except KeyError:
@@ -254,9 +254,9 @@ class ForlopMapper(Mapper[UUID]):
 
     # keys (async; the cipher's cache must hold every key the synchronous encode/decode needs)
 
-    async def nokler_til_lasting(self, conn: Any, personer: Iterable[UUID] | None = None) -> str | None:
+    async def keys_for_loading(self, conn: Any, personer: Iterable[UUID] | None = None) -> str | None:
         """The query (`store.encryption.NOKLER_TIL_LASTET`) that reads, with the stored rows being loaded,
-        the keys of the persons they name; pass its rows to `ta_imot_nokler`. None without field encryption,
+        the keys of the persons they name; pass its rows to `accept_keys`. None without field encryption,
         or if the caller knows whose rows they are (`personer`) and their keys are cached and fresh."""
         if self.felt_cipher is None:
             return None
@@ -264,18 +264,18 @@ class ForlopMapper(Mapper[UUID]):
             return None
         return NOKLER_TIL_LASTET
 
-    def ta_imot_nokler(self, rader: Iterable[tuple[Any, bytes | None]]) -> None:
+    def accept_keys(self, rader: Iterable[tuple[Any, bytes | None]]) -> None:
         if self.felt_cipher is not None:
             self.felt_cipher.nokkelring.ta_imot(rader)
 
-    async def forbered_lesing(self, conn: Any, states: Iterable[bytes], *, laas: bool = False) -> None:
+    async def prepare_reading(self, conn: Any, states: Iterable[bytes], *, laas: bool = False) -> None:
         """Load the keys of the persons named in stored `states` (events, snapshots, view rows)."""
         if self.felt_cipher is not None:
             ids = person_ids(states)
             if ids or laas:
                 await self.felt_cipher.nokkelring.last(conn, ids, laas=laas)
 
-    async def forbered_lagring(self, conn: Any, objs: Iterable[Any], *, ny: bool = False) -> None:
+    async def prepare_storing(self, conn: Any, objs: Iterable[Any], *, ny: bool = False) -> None:
         """Make sure the persons of the events or aggregates `objs` have keys (`ny`: a new grant, which
         gives a returning forgotten person a fresh key)."""
         if self.felt_cipher is None:
@@ -331,7 +331,7 @@ class ForlopMapper(Mapper[UUID]):
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
         if kryptert and self.felt_cipher is not None:
-            self.felt_cipher.dekrypter(state, originator_id)
+            self.felt_cipher.decrypt(state, originator_id)
         return msgspec.convert(state, self._state_type(cls, _event_state_type), strict=False)
 
     def _decode_snapshot(self, data: bytes, originator_id: UUID) -> dict[str, Any]:
@@ -350,7 +350,7 @@ class ForlopMapper(Mapper[UUID]):
             getattr(aggregate_cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
         if kryptert and self.felt_cipher is not None:
-            self.felt_cipher.dekrypter(state, originator_id)
+            self.felt_cipher.decrypt(state, originator_id)
         state = msgspec.convert(state, self._state_type(aggregate_cls, _aggregate_state_type), strict=False)
         if class_version > 1:
             state["class_version"] = class_version  # already upcast: Snapshot.mutate must not upcast again

@@ -51,12 +51,12 @@ class EventStore:
         """The aggregate at `version` (default: latest); NotFound if it has no events (at that version)."""
         if self.snapshot_every:
             snapshot, stored = await self.recorder.select_for_load(aggregate_id, version)
-            await self.mapper.forbered_lesing(
+            await self.mapper.prepare_reading(
                 self.recorder.pool, [*([snapshot.state] if snapshot is not None else []), *(se.state for se in stored)]
             )
         else:
             snapshot, stored = None, await self.recorder.select_events(aggregate_id, lte=version)
-            await self.mapper.forbered_lesing(self.recorder.pool, (se.state for se in stored))
+            await self.mapper.prepare_reading(self.recorder.pool, (se.state for se in stored))
         return self._bygg(aggregate_id, snapshot, stored, cls)
 
     async def get_current(self, aggregate_id: UUID, cls: type[A] | None = None) -> A:
@@ -71,13 +71,13 @@ class EventStore:
     async def get_flere(self, *wanted: tuple[UUID, type[Any] | None]) -> list[Any]:
         """The latest version of each (id, class) in one round trip, with the keys of the persons they name,
         as `get` loads them; None for an id that has no events (or is of another class)."""
-        # The keys come in the same statement; `forbered_lesing` then loads only any others (a state naming
+        # The keys come in the same statement; `prepare_reading` then loads only any others (a state naming
         # a second person).
         loaded, nokler = await self.recorder.select_for_load_many_with(
-            [agg_id for agg_id, _ in wanted], await self.mapper.nokler_til_lasting(self.recorder.pool)
+            [agg_id for agg_id, _ in wanted], await self.mapper.keys_for_loading(self.recorder.pool)
         )
-        self.mapper.ta_imot_nokler(nokler)
-        await self.mapper.forbered_lesing(
+        self.mapper.accept_keys(nokler)
+        await self.mapper.prepare_reading(
             self.recorder.pool,
             [se.state for snapshot, stored in loaded.values() for se in ([snapshot] if snapshot else []) + stored],
         )
@@ -107,7 +107,7 @@ class EventStore:
     async def get_at_instant(self, aggregate_id: UUID, instant: datetime, cls: type[A] | None = None) -> A:
         """The aggregate as the system knew it at `instant`: the events recorded (timestamp) up to then."""
         stored = await self.recorder.select_events(aggregate_id)
-        await self.mapper.forbered_lesing(self.recorder.pool, (se.state for se in stored))
+        await self.mapper.prepare_reading(self.recorder.pool, (se.state for se in stored))
         self.rows_read += len(stored)
         aggregate: Any = None
         link: bytes | None = None
@@ -132,7 +132,7 @@ class EventStore:
 
         Raises VersionConflict if any aggregate was changed since it was loaded (nothing is stored), and
         store.idempotency.DuplicateCommand if `idempotency.command_id` was recorded before."""
-        await self.sikre_nokler(*aggregates)
+        await self.ensure_keys(*aggregates)
         events = []
         heads: dict[UUID, bytes | None] = {}
         new_heads: list[tuple[Aggregate, int, int, bytes]] = []
@@ -157,10 +157,10 @@ class EventStore:
                 await self._snapshot(aggregate)
         return ids
 
-    async def sikre_nokler(self, *aggregates: Aggregate, ny: bool = False) -> None:
+    async def ensure_keys(self, *aggregates: Aggregate, ny: bool = False) -> None:
         """Keys for the persons of `aggregates`, before their events or snapshots are encoded (a no-op
         without field encryption). `ny` for a new grant: a forgotten person who returns gets a fresh key."""
-        await self.mapper.forbered_lagring(self.recorder.pool, aggregates, ny=ny)
+        await self.mapper.prepare_storing(self.recorder.pool, aggregates, ny=ny)
 
     @staticmethod
     def _head(aggregate: Aggregate, first: int) -> tuple[bytes, bytes | None]:

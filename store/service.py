@@ -281,7 +281,7 @@ class Service:
             f'"{recorder.events_table}" WHERE originator_id = $1 ORDER BY originator_version',
             agg_id,
         )
-        await self.store.mapper.forbered_lesing(recorder.pool, (bytes(row["state"]) for row in rows))
+        await self.store.mapper.prepare_reading(recorder.pool, (bytes(row["state"]) for row in rows))
         elementer = []
         for row in rows:
             stored = StoredEvent(agg_id, row["originator_version"], row["topic"], bytes(row["state"]))
@@ -635,7 +635,7 @@ class Service:
         """For a new grant: its person's key (a fresh one for a returning forgotten person) and the person
         record, concurrently (independent: the record holds no personal field)."""
         person, nokler = await asyncio.gather(
-            self._person(ny.person, kontekst), self.store.sikre_nokler(ny, ny=True), return_exceptions=True
+            self._person(ny.person, kontekst), self.store.ensure_keys(ny, ny=True), return_exceptions=True
         )
         for utfall in (nokler, person):  # both done before either fails the command
             if isinstance(utfall, BaseException):

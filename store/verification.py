@@ -1,6 +1,6 @@
 """Verifying the log: every stream's hash chain (store/mapper.py) and the signed checkpoints of the whole log.
 
-Per-stream chains (`verifiser`): the events are read once in notification order, in batches (the next batch
+Per-stream chains (`verify_log`): the events are read once in notification order, in batches (the next batch
 is fetched while the current one is hashed); each event's link is recomputed with `store.mapper.compute_link`
 from the *stored* link of its stream's previous event, so exactly the altered rows are named (`LINK_MISMATCH`,
 `LINK_MISSING`, `VERSION_GAP`: a version that is not the previous one + 1, e.g. after a deleted row). Memory
@@ -38,7 +38,7 @@ signature (`SIGNATURE_INVALID`, `UNKNOWN_KEY`), that its fields hash to its `sam
 the recomputed and stored links, so the checkpoint covering it fails even when all links are consistent.
 Events after the last checkpoint are covered by the chains only, until the next checkpoint.
 
-A checkpoint is written (`skriv_sjekkpunkt`) only when every event of its new segment holds its link: a
+A checkpoint is written (`write_checkpoint`) only when every event of its new segment holds its link: a
 broken log is reported (`LogBroken`), never signed.
 """
 
@@ -88,7 +88,7 @@ def tabell(events_table: str = "forlop_events") -> str:
 # --- keys and digests -------------------------------------------------------------------------------
 
 
-def signeringsnokkel(secret: bytes) -> Ed25519PrivateKey:
+def signing_key_from(secret: bytes) -> Ed25519PrivateKey:
     """The checkpoint signing key derived from `settings.secret("signing")`."""
     return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(_FRO + secret).digest())
 
@@ -101,13 +101,13 @@ def nokkel_id(offentlig: Ed25519PublicKey) -> str:
     return hashlib.sha256(raa(offentlig)).digest()[:8].hex()
 
 
-def mikrosekunder(tid: datetime) -> int:
+def microseconds(tid: datetime) -> int:
     return (tid - _EPOCH) // _MIKRO
 
 
 def sammendrag(forrige: bytes, nr: int, posisjon: int, antall: int, opprettet: datetime, segment: bytes) -> bytes:
     return hashlib.sha256(
-        DOMENE + forrige + struct.pack(">qqqq", nr, posisjon, antall, mikrosekunder(opprettet)) + segment
+        DOMENE + forrige + struct.pack(">qqqq", nr, posisjon, antall, microseconds(opprettet)) + segment
     ).digest()
 
 
@@ -162,7 +162,7 @@ class Verification(msgspec.Struct, kw_only=True):
     antall_lenkefeil: int  # all of them; `lenkefeil` lists at most `maks_feil`
     sjekkpunkter: int  # checkpoints checked
     sjekkpunktfeil: list[Sjekkpunktfeil]
-    siste_sjekkpunkt: Sjekkpunkt | None
+    latest_checkpoint: Sjekkpunkt | None
     algoritme: str = "Ed25519"
     offentlig_nokkel: str = ""  # hex of the raw public key that verifies the signatures
 
@@ -265,7 +265,7 @@ async def _batcher(
                 await neste
 
 
-async def verifiser(
+async def verify_log(
     conn: asyncpg.Connection,
     offentlig: Ed25519PublicKey,
     *,
@@ -314,7 +314,7 @@ async def verifiser(
         antall_lenkefeil=kjede.antall_feil,
         sjekkpunkter=len(sjekkpunkter),
         sjekkpunktfeil=kontroll.feil,
-        siste_sjekkpunkt=_sjekkpunkt(sjekkpunkter[-1]) if sjekkpunkter else None,
+        latest_checkpoint=_sjekkpunkt(sjekkpunkter[-1]) if sjekkpunkter else None,
         offentlig_nokkel=raa(offentlig).hex(),
     )
 
@@ -322,7 +322,7 @@ async def verifiser(
 async def _utvalg(
     conn: asyncpg.Connection, events_table: str, stream: UUID | None, telle: bool
 ) -> tuple[list[asyncpg.Record], int, int, str]:
-    """What `verifiser` walks: (the checkpoints, the highest position, the events to walk for the progress
+    """What `verify_log` walks: (the checkpoints, the highest position, the events to walk for the progress
     bar (`telle`; always for one stream), the batch query over positions > $1 and <= $2, $3 rows)."""
     events = f'"{events_table}"'
     if stream is not None:
@@ -384,7 +384,7 @@ class _Sjekkpunktkontroll:
 # --- writing a checkpoint -------------------------------------------------------------------------------
 
 
-async def skriv_sjekkpunkt(
+async def write_checkpoint(
     conn: asyncpg.Connection,
     nokkel: Ed25519PrivateKey,
     *,
@@ -437,6 +437,6 @@ async def skriv_sjekkpunkt(
     return _sjekkpunkt(rad)
 
 
-async def siste_sjekkpunkt(conn: asyncpg.Connection | asyncpg.Pool, events_table: str = "forlop_events") -> Sjekkpunkt | None:
+async def latest_checkpoint(conn: asyncpg.Connection | asyncpg.Pool, events_table: str = "forlop_events") -> Sjekkpunkt | None:
     r = await conn.fetchrow(f"SELECT * FROM {tabell(events_table)} ORDER BY nr DESC LIMIT 1")
     return None if r is None else _sjekkpunkt(r)

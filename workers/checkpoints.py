@@ -46,7 +46,7 @@ class CheckpointWorker:
         """`signering` is `settings.secret("signing")`; a checkpoint is written after `every_events` new
         positions, or after `interval` seconds when anything was added."""
         self.dsn = dsn
-        self.nokkel = verification.signeringsnokkel(signering)
+        self.nokkel = verification.signing_key_from(signering)
         self.events_table = events_table
         self.interval = interval
         self.every_events = every_events
@@ -67,7 +67,7 @@ class CheckpointWorker:
     async def _sign_periodically(self, session: Session) -> None:
         conn = await asyncpg.connect(self.dsn)
         try:
-            siste = await verification.siste_sjekkpunkt(conn, self.events_table)
+            siste = await verification.latest_checkpoint(conn, self.events_table)
             self.status.posisjon = siste.posisjon if siste else 0
             self.status.siste = time.monotonic()
             while not session.stop.is_set():
@@ -88,7 +88,7 @@ class CheckpointWorker:
     async def skriv(self, conn: asyncpg.Connection) -> verification.Sjekkpunkt | None:
         self.status.siste = time.monotonic()
         try:
-            sp = await verification.skriv_sjekkpunkt(conn, self.nokkel, events_table=self.events_table)
+            sp = await verification.write_checkpoint(conn, self.nokkel, events_table=self.events_table)
         except verification.LogBroken as e:
             log.error(
                 "the log does not hold its links; checkpoint not signed",

@@ -177,10 +177,10 @@ async def _up(settings: Settings) -> None:
 @config_option
 def token(data_dir: Path | None, rolle: str, enhet: tuple[str, ...], ident: str, config: Path | None) -> None:
     """Print a JWT the local instance accepts (signed with the development key under the data directory)."""
-    from api.auth import lag_token
+    from api.auth import make_token
 
     settings = _settings(config, data_dir)
-    click.echo(lag_token(settings.secret("jwt"), ident=ident, roller=[rolle], enheter=list(enhet)))
+    click.echo(make_token(settings.secret("jwt"), ident=ident, roller=[rolle], enheter=list(enhet)))
 
 
 @forlop.command()
@@ -215,15 +215,15 @@ def rebuild(view: str | None, data_dir: Path | None, config: Path | None, arbeid
 
 
 async def _rebuild(settings: Settings, dsn: str, views: list[str], arbeidere: int | None) -> None:
-    from projections.rebuild import fremdriftslinje, gjenoppbygg
+    from projections.rebuild import progress_line, rebuild_views
 
     for navn in views:
         click.echo(f"rebuilding {navn}", err=True)
-        pos = await gjenoppbygg(
+        pos = await rebuild_views(
             dsn,
             PROJEKSJONER[navn](settings),
             events_table=settings.events_table,
-            fremdrift=fremdriftslinje(),
+            fremdrift=progress_line(),
             arbeidere=arbeidere,
         )
         click.echo(f"{navn}: rebuilt to position {pos} and swapped in")
@@ -254,7 +254,7 @@ def seed(lop: int, garantier: int, seed_value: int, samtidige: int, per_person: 
 async def _seed(settings: Settings, dsn: str, lop: int, garantier: int, seed_value: int, samtidige: int,
                 per_person: bool) -> int:
     from store.service import business_date
-    from workers.seed import fremdriftslinje, sammendrag, seed_database
+    from workers.seed import progress_line, sammendrag, seed_database
 
     plan, res = await seed_database(
         dsn,
@@ -269,7 +269,7 @@ async def _seed(settings: Settings, dsn: str, lop: int, garantier: int, seed_val
         flettet=not per_person,
         events_table=settings.events_table,
         snapshot_every=settings.snapshot_interval,
-        fremdrift=fremdriftslinje(),
+        fremdrift=progress_line(),
     )
     click.echo(sammendrag(plan, res))
     return 1 if res.avvist else 0
@@ -568,23 +568,23 @@ async def _verify(settings: Settings, dsn: str, stream: UUID | None, sjekkpunkt:
     """Names every failing stream version and checkpoint on stdout; 1 if any, else 0."""
     import asyncpg
 
-    from projections.rebuild import fremdriftslinje
+    from projections.rebuild import progress_line
     from store import verification
 
     conn = await asyncpg.connect(dsn)
     try:
-        nokkel = verification.signeringsnokkel(settings.secret("signing"))
+        nokkel = verification.signing_key_from(settings.secret("signing"))
         if sjekkpunkt:
             try:
-                sp = await verification.skriv_sjekkpunkt(conn, nokkel, events_table=settings.events_table)
+                sp = await verification.write_checkpoint(conn, nokkel, events_table=settings.events_table)
             except verification.LogBroken as e:
                 click.echo(f"checkpoint refused: {e}")
             else:
                 click.echo(f"checkpoint {sp.nr} signed at position {sp.posisjon} ({sp.antall} events)" if sp
                            else "checkpoint: no events since the last one")
-        svar = await verification.verifiser(
+        svar = await verification.verify_log(
             conn, nokkel.public_key(), events_table=settings.events_table, stream=stream,
-            fremdrift=fremdriftslinje(),
+            fremdrift=progress_line(),
         )
     finally:
         await conn.close()

@@ -25,7 +25,7 @@ DUPLIKATVINDU_SEKUNDER = 2 * 60 * 60
 KONTROLL_SEKUNDER = 30.0
 
 
-def strom_konfig(navn: str, replikaer: int = 1) -> StreamConfig:
+def stream_config(navn: str, replikaer: int = 1) -> StreamConfig:
     subject = {HENDELSER: HENDELSE_SUBJECT, VARSLER: VARSEL_SUBJECT}[navn]
     return StreamConfig(
         name=navn,
@@ -36,10 +36,10 @@ def strom_konfig(navn: str, replikaer: int = 1) -> StreamConfig:
     )
 
 
-async def sikre_strommer(js: JetStreamContext, replikaer: int = 1) -> None:
+async def ensure_streams(js: JetStreamContext, replikaer: int = 1) -> None:
     """Create both streams, or update them to this configuration when they exist."""
     for navn in (HENDELSER, VARSLER):
-        konfig = strom_konfig(navn, replikaer)
+        konfig = stream_config(navn, replikaer)
         try:
             await js.stream_info(navn)
         except NotFoundError:
@@ -61,7 +61,7 @@ class Stromtilstand:
         return sekvens < self.first_seq or sekvens > self.last_seq or sekvens in self.slettet
 
 
-async def stromtilstand(nc: NATS, stream: str) -> Stromtilstand | None:
+async def stream_state(nc: NATS, stream: str) -> Stromtilstand | None:
     """The stream's state with the list of deleted sequences (nats-py's stream_info does not ask for it)."""
     svar = await nc.request(f"$JS.API.STREAM.INFO.{stream}", b'{"deleted_details": true}', timeout=5)
     info = msgspec.json.decode(svar.data)

@@ -31,16 +31,16 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
-from projections.runner import SPORING, til_notifikasjoner
-from store.envelope import konvolutt, publiseres, subject
+from projections.runner import SPORING, to_notifications
+from store.envelope import make_envelope, publiseres, subject
 from store.mapper import ForlopMapper
 from workers.nats_setup import (
     HENDELSER,
     KONTROLL_SEKUNDER,
+    ensure_streams,
     har_tapt,
     quiet,
-    sikre_strommer,
-    stromtilstand,
+    stream_state,
 )
 from workers.supervisor import NATS_ERRORS, NatsUnavailable, Session, Supervisor
 
@@ -157,12 +157,12 @@ class Relay:
                         await self._commit(commits, everything=True)  # nothing in flight to the database
                         # On every (re)connect and periodically: has the stream lost what it acknowledged?
                         await self.kontroller_strom(pool, nc)
-                        await sikre_strommer(js, self.replicas)
+                        await ensure_streams(js, self.replicas)
                         session.nats_ok()  # it answered
                         ready = True
                         next_check = time.monotonic() + KONTROLL_SEKUNDER
                     published = self.status.publisert
-                    n = await self.publiser_batch(db, js, commits)
+                    n = await self.publish_batch(db, js, commits)
                 except NATS_ERRORS as e:
                     session.nats_lost(e)
                     ready = False
@@ -207,7 +207,7 @@ class Relay:
         sequence or deleted inside (a purge, a lost block): the server still remembers their Msg-Ids in its
         duplicate window and would drop a republish, so they go out without the header (subscribers
         deduplicate by `id`, docs/subscribers.md) and their log rows stay until the new sequence is known."""
-        tilstand = await stromtilstand(nc, HENDELSER)
+        tilstand = await stream_state(nc, HENDELSER)
         if not await har_tapt(pool, LOGG, "sekvens", tilstand):
             self._uten_msg_id = set()
             return None
@@ -240,7 +240,7 @@ class Relay:
         self._reset()
         return forste - 1
 
-    async def publiser_batch(
+    async def publish_batch(
         self,
         db: asyncpg.Connection | asyncpg.Pool,
         js: JetStreamContext,
@@ -292,9 +292,9 @@ class Relay:
     async def _publish(self, db: asyncpg.Connection | asyncpg.Pool, js: JetStreamContext, rows: list[Any]) -> bool:
         """Publish the published events among `rows` (the person record's are passed over); False if a
         publish failed (what went out before it stays in the pipe)."""
-        notifikasjoner = til_notifikasjoner([r for r in rows if publiseres(r[3])])
-        await self.mapper.forbered_lesing(db, (n.state for n in notifikasjoner))
-        envelopes = {n.id: konvolutt(self.mapper, n, self.pseudonym_nokkel) for n in notifikasjoner}
+        notifikasjoner = to_notifications([r for r in rows if publiseres(r[3])])
+        await self.mapper.prepare_reading(db, (n.state for n in notifikasjoner))
+        envelopes = {n.id: make_envelope(self.mapper, n, self.pseudonym_nokkel) for n in notifikasjoner}
         try:
             for row in rows:
                 nid = row[0]
@@ -462,11 +462,11 @@ async def replay_range(
             fra,
             til,
         )
-        notifikasjoner = til_notifikasjoner(rows)
-        await mapper.forbered_lesing(conn, (n.state for n in notifikasjoner))
+        notifikasjoner = to_notifications(rows)
+        await mapper.prepare_reading(conn, (n.state for n in notifikasjoner))
         futures = []
         for n in notifikasjoner:
-            k = konvolutt(mapper, n, pseudonym_nokkel)
+            k = make_envelope(mapper, n, pseudonym_nokkel)
             if k is not None:
                 futures.append(
                     await js.publish_async(

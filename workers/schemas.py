@@ -3,7 +3,7 @@ generated from the code so that they cannot drift from what the relay and the al
 
 - One schema per published event type: the envelope (`store.envelope.Envelope`) with `aggregat` and `type`
   fixed to the event's, and `data` built from the event class's dataclass fields exactly as
-  `store.envelope.konvolutt` builds it (the metadata and the person's fields left out, `person_pseudonym`
+  `store.envelope.make_envelope` builds it (the metadata and the person's fields left out, `person_pseudonym`
   added where the event carries `person`). The event classes are every `Aggregate.Event` subclass defined in
   `Tiltakslop` and `Ungdomsgaranti` (eventsourcing's generic `Event` / `Created` excepted).
 - The erasure tombstone `forlop.hendelse.person.PersonGlemt` (`data: {"person_pseudonym"}`, contract.md §3).
@@ -89,7 +89,7 @@ class Melding:
         return f"{SKJEMA_MAPPE}/{self.subject.replace('.{type}', '')}.json"
 
 
-def hendelsesklasser() -> list[tuple[str, type[Aggregate.Event]]]:
+def event_classes() -> list[tuple[str, type[Aggregate.Event]]]:
     """(aggregat, event class) of every published event type, in definition order."""
     ut: list[tuple[str, type[Aggregate.Event]]] = []
     for aggregat, klasse in AGGREGATER:
@@ -104,7 +104,7 @@ def hendelsesklasser() -> list[tuple[str, type[Aggregate.Event]]]:
 
 
 def data_felter(klasse: type[Aggregate.Event]) -> list[tuple[str, Any]]:
-    """The `data` fields of an event on the wire, in the order konvolutt() emits them."""
+    """The `data` fields of an event on the wire, in the order make_envelope() emits them."""
     typer = typing.get_type_hints(klasse)
     felter = [
         (f.name, typer[f.name])
@@ -145,7 +145,7 @@ def _konvolutt(
 def meldinger() -> list[Melding]:
     """Every message of both streams: each event type, the erasure tombstone, the alert."""
     ut = []
-    for aggregat, klasse in hendelsesklasser():
+    for aggregat, klasse in event_classes():
         navn = klasse.__name__
         subject = f"{HENDELSE_SUBJECT}.{aggregat}.{navn}"
         data = msgspec.defstruct(
@@ -199,7 +199,7 @@ def _json(verdi: Any) -> str:
     return json.dumps(verdi, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def json_skjema(melding: Melding) -> dict[str, Any]:
+def json_schema(melding: Melding) -> dict[str, Any]:
     """The self-contained JSON Schema (2020-12) of one message's payload."""
     skjema = msgspec.json.schema(melding.payload)
     return {
@@ -306,7 +306,7 @@ def asyncapi(alle: list[Melding]) -> dict[str, Any]:
 def generer() -> dict[str, str]:
     """Every generated file's text, by its path under docs/."""
     alle = meldinger()
-    filer = {m.fil: _json(json_skjema(m)) for m in alle}
+    filer = {m.fil: _json(json_schema(m)) for m in alle}
     filer[ASYNCAPI_FIL] = _json(asyncapi(alle))
     return dict(sorted(filer.items()))
 

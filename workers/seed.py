@@ -712,7 +712,7 @@ async def kjor(
     return res
 
 
-def fremdriftslinje(stream: Any = sys.stderr) -> Callable[[Resultat, int, int], None]:
+def progress_line(stream: Any = sys.stderr) -> Callable[[Resultat, int, int], None]:
     def vis(res: Resultat, ferdige: int, totalt: int) -> None:
         rate = res.kommandoer / res.sekunder if res.sekunder else 0.0
         stream.write(

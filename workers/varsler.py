@@ -66,10 +66,10 @@ from workers.nats_setup import (
     KONTROLL_SEKUNDER,
     VARSEL_SUBJECT,
     VARSLER,
+    ensure_streams,
     har_tapt,
     quiet,
-    sikre_strommer,
-    stromtilstand,
+    stream_state,
 )
 from workers.supervisor import DATABASE_ERRORS, NATS_ERRORS, NatsUnavailable, Session, Supervisor
 
@@ -505,7 +505,7 @@ async def kontroller_strom(conn: asyncpg.Connection | asyncpg.Pool, nc: NATS) ->
     (issue: JetStream losing acknowledged messages). Returns the ids to send without a Msg-Id (lost below
     the stream's first sequence or deleted inside it: the duplicate window still remembers them), or None
     when nothing was lost. Those past the stream's end go out as new, with their Msg-Id."""
-    tilstand = await stromtilstand(nc, VARSLER)
+    tilstand = await stream_state(nc, VARSLER)
     if not await har_tapt(conn, TABELL, "nats_sekvens", tilstand):
         return None
     if tilstand is None:
@@ -660,7 +660,7 @@ class VarselWorker:
                 tapt = await kontroller_strom(pool, nc)
                 if tapt:
                     self._uten_msg_id |= tapt
-                await sikre_strommer(js, self.replicas)
+                await ensure_streams(js, self.replicas)
                 session.nats_ok()  # it answered
                 self.status.nats = True
                 self._next_check = time.monotonic() + KONTROLL_SEKUNDER
@@ -712,7 +712,7 @@ async def run_once(
             if nc is not None:
                 try:
                     js = nc.jetstream()
-                    await sikre_strommer(js, replicas)
+                    await ensure_streams(js, replicas)
                     while n := await publiser(conn, js, per, ack_tidsfrist=ack_timeout):
                         sendt += n
                 except (NatsUnavailable, nats.errors.Error, TimeoutError) as e:

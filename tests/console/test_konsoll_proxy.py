@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Playwright, Route, expect
 
-from api.auth import lag_token
+from api.auth import make_token
 from tests.conftest import ny_database
 from tests.console.conftest import (
     CHROMIUM,
@@ -39,7 +39,7 @@ async def proxy_server(
 async def test_behind_the_proxy_the_console_shows_no_login_and_sends_no_token_of_its_own(
     playwright: Playwright, proxy_server: Server, skjermbilder: Path
 ) -> None:
-    brukerens_token = lag_token(proxy_server.settings.secret("jwt"), ident="Z994242", roller=["SAKSBEHANDLER"], enheter=["4601"])
+    brukerens_token = make_token(proxy_server.settings.secret("jwt"), ident="Z994242", roller=["SAKSBEHANDLER"], enheter=["4601"])
     fra_siden: list[tuple[str, str | None]] = []
     fremmede: list[str] = []
 

@@ -305,9 +305,9 @@ class Klynge:
         raise TimeoutError(f"the APIs did not all answer {status} on /health/ready within {frist} s: {svar}")
 
     def token(self) -> str:
-        from api.auth import lag_token
+        from api.auth import make_token
 
-        return lag_token(NOKLER["FORLOP_JWT_SECRET"].encode(), ident="Z990001", roller=["saksbehandler"], enheter=["0315"])
+        return make_token(NOKLER["FORLOP_JWT_SECRET"].encode(), ident="Z990001", roller=["saksbehandler"], enheter=["0315"])
 
 
 # --- reconciliation ----------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from api.auth import ALGORITHM, lag_token
+from api.auth import ALGORITHM, make_token
 from domain.ident import gyldig_ident
 from store.settings import Settings, load_settings
 from tests.conftest import ny_database
@@ -182,7 +182,7 @@ def token(server: Server) -> Token:
     """`token("saksbehandler", "0315")`, `token("revisor")`, `token("system")`: a JWT the app accepts."""
 
     def make(rolle: str = "saksbehandler", *enheter: str, ident: str = "Z990001", gyldig: timedelta | None = None) -> str:
-        return lag_token(
+        return make_token(
             server.settings.secret("jwt"),
             ident=ident,
             roller=[rolle],

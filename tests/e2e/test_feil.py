@@ -12,7 +12,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from api.auth import lag_token
+from api.auth import make_token
 from tests.e2e.conftest import (
     API,
     IDENT_B,
@@ -60,7 +60,7 @@ class Saker:
 async def saker(server: Server) -> Saker:
     """The module's cases (office 0315): an arbeidstrening, a VTA, a varig lønnstilskudd, a guarantee, and a
     løp and a guarantee that are ended although their end dates are still ahead of the business date."""
-    headers = bearer(lag_token(JWT_SECRET.encode(), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=["0315"]))
+    headers = bearer(make_token(JWT_SECRET.encode(), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=["0315"]))
     async with httpx.AsyncClient(base_url=server.url, trust_env=False) as c:
         made = [
             await c.post(f"{API}/tiltakslop", json=body, headers=headers)
@@ -184,9 +184,9 @@ def _tokens(secret: bytes) -> dict[str, dict[str, str]]:
         "a garbage token": {"Authorization": "Bearer not.a.jwt"},
         "an expired token": bearer(expired_token(secret)),
         "a token signed with another key": bearer(
-            lag_token(b"another-key-" + b"z" * 32, ident="Z1", roller=["SAKSBEHANDLER"], enheter=["0315"])
+            make_token(b"another-key-" + b"z" * 32, ident="Z1", roller=["SAKSBEHANDLER"], enheter=["0315"])
         ),
-        "a token with an unknown role": bearer(lag_token(secret, ident="Z1", roller=["KONGE"], enheter=["0315"])),
+        "a token with an unknown role": bearer(make_token(secret, ident="Z1", roller=["KONGE"], enheter=["0315"])),
         "a Basic header": {"Authorization": "Basic WjE6cGFzc29yZA=="},
     }
 
@@ -208,7 +208,7 @@ async def test_a_request_without_a_valid_token_is_401_unauthenticated(which, cli
 
 
 async def test_a_token_that_expires_after_it_was_accepted_is_refused_from_then_on(client, server, saker):
-    short = bearer(lag_token(
+    short = bearer(make_token(
         server.settings.secret("jwt"), ident="Z1", roller=["SAKSBEHANDLER"], enheter=["0315"], gyldig=timedelta(seconds=1)
     ))
     accepted = await client.get(saker.lop, headers=short)

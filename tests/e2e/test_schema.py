@@ -47,7 +47,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from api.auth import lag_token
+from api.auth import make_token
 from domain.ident import gyldig_ident
 from store.settings import Settings, load_settings
 from workers.projector import Projector
@@ -277,7 +277,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 async def test_openapi_schema_holds_for_generated_requests(settings: Settings) -> None:
-    token = lag_token(settings.secret("jwt"), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=["0315"])
+    token = make_token(settings.secret("jwt"), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=["0315"])
     started = time.monotonic()
     async with _serve(settings) as base_url:
         fuzz = _Fuzz(base_url, token)

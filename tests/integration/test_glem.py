@@ -20,7 +20,7 @@ from domain.errors import PersonGlemt
 from domain.ident import Fodselsnummer
 from domain.person import person_id
 from projections.oversikt import Oversikt
-from projections.rebuild import gjenoppbygg
+from projections.rebuild import rebuild_views
 from projections.runner import opprett
 from store.envelope import pseudonym
 from store.mapper import ForlopMapper, mapper_for, verify_chain
@@ -191,14 +191,14 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
 
     # A relay replaying A's old events now (e.g. `forlop relay replay`) publishes no trace of A either.
     rader = await pool.fetch("SELECT notification_id, originator_id, originator_version, topic, state FROM forlop_events")
-    from projections.runner import til_notifikasjoner
-    from store.envelope import konvolutt
+    from projections.runner import to_notifications
+    from store.envelope import make_envelope
 
     mapper = mapper_for(KEY, kryptert=True)
-    notifikasjoner = til_notifikasjoner(rader)
-    await mapper.forbered_lesing(pool, (n.state for n in notifikasjoner))
+    notifikasjoner = to_notifications(rader)
+    await mapper.prepare_reading(pool, (n.state for n in notifikasjoner))
     for n in notifikasjoner:
-        k = konvolutt(mapper, n, PSEUDONYM_KEY)
+        k = make_envelope(mapper, n, PSEUDONYM_KEY)
         if k is not None and k.aggregat_id in (lop_a.id, garanti_a.id):
             assert "person_pseudonym" not in k.data and k.data.get("fodselsdato") is None
 
@@ -238,16 +238,16 @@ async def test_a_forgotten_person_is_unreadable_everywhere_and_the_log_still_ver
 
     conn = await asyncpg.connect(database_url)
     try:
-        nokkel = verification.signeringsnokkel(b"glem-signing")
-        await verification.skriv_sjekkpunkt(conn, nokkel)
-        svar = await verification.verifiser(conn, nokkel.public_key())
+        nokkel = verification.signing_key_from(b"glem-signing")
+        await verification.write_checkpoint(conn, nokkel)
+        svar = await verification.verify_log(conn, nokkel.public_key())
         assert svar.ok and svar.strommer == 5
     finally:
         await conn.close()
 
     # A rebuild of the views has no row for A, and B's rows are as the runner left them.
     b_rader_live = [tuple(r) for r in await pool.fetch("SELECT * FROM v_lop WHERE lop_id = $1", lop_b.id)]
-    await gjenoppbygg(database_url, oversikt())
+    await rebuild_views(database_url, oversikt())
     assert await pool.fetchval("SELECT count(*) FROM v_lop WHERE person = $1", pid_a) == 0
     assert await pool.fetchval("SELECT count(*) FROM v_garanti") == 0
     assert [r[:-1] for r in b_rader_live] == [
@@ -283,7 +283,7 @@ async def test_events_stored_in_clear_before_encryption_still_load_and_can_be_fo
     await tjeneste.glem(Fodselsnummer(A), ktx("SYSTEM", None), pseudonym(PSEUDONYM_KEY, Fodselsnummer(A)))
     await catch_up(database_url, oversikt())
     assert await pool.fetchval("SELECT count(*) FROM v_lop") == 0
-    await gjenoppbygg(database_url, oversikt())
+    await rebuild_views(database_url, oversikt())
     assert await pool.fetchval("SELECT count(*) FROM v_lop") == 0
 
 

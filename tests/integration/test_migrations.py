@@ -18,7 +18,7 @@ import pytest
 from domain.config import STANDARD
 from projections.as_known import spill_av
 from projections.oversikt import Oversikt
-from projections.rebuild import gjenoppbygg
+from projections.rebuild import rebuild_views
 from projections.runner import opprett
 from store.mapper import mapper_for
 from store.migrations import MIGRATIONS, TABLE, Migration, MigrationError, migrate, pending
@@ -220,8 +220,8 @@ async def test_a_rebuild_and_a_replay_build_their_tables_from_the_migrations_def
     finally:
         await conn.close()
     foer = await katalog(database_url)
-    await gjenoppbygg(database_url, projeksjon)
-    await gjenoppbygg(database_url, projeksjon)  # the names are free again for the next one
+    await rebuild_views(database_url, projeksjon)
+    await rebuild_views(database_url, projeksjon)  # the names are free again for the next one
     assert await katalog(database_url) == foer
 
     skjema, _ = await spill_av(database_url, [projeksjon], datetime(2025, 3, 1, tzinfo=UTC))

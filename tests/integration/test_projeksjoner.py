@@ -18,8 +18,8 @@ from domain.commands import Avkort, AvsluttLop, Forleng, KorrigerLop, NyttLop, O
 from domain.config import STANDARD
 from projections import queries
 from projections.oversikt import Oversikt
-from projections.rebuild import create_shadow_tables, gjenoppbygg
-from projections.runner import etterslep, opprett, posisjon, til_notifikasjoner
+from projections.rebuild import create_shadow_tables, rebuild_views
+from projections.runner import etterslep, opprett, posisjon, to_notifications
 from store.dto import garanti_visning, lop_visning
 from store.mapper import mapper_for
 from store.recorder import AsyncPostgresRecorder, create_pool
@@ -88,7 +88,7 @@ async def kontroll(database_url: str) -> tuple[list[tuple], list[tuple]]:
             "ORDER BY notification_id"
         )
         async with conn.transaction():
-            await projeksjon.anvend(conn, til_notifikasjoner(rows), "__kontroll")
+            await projeksjon.anvend(conn, to_notifications(rows), "__kontroll")
         return await tabell(conn, "v_lop__kontroll"), await tabell(conn, "v_garanti__kontroll")
     finally:
         await conn.close()
@@ -141,13 +141,13 @@ async def test_rebuild_swaps_in_views_equal_to_the_log(tjeneste, database_url):
     await catch_up(database_url)
     await tjeneste.store.recorder.pool.execute("UPDATE v_lop SET tom = NULL")  # a damaged view
 
-    pos = await gjenoppbygg(database_url, oversikt())
+    pos = await rebuild_views(database_url, oversikt())
 
     assert pos == await tjeneste.store.recorder.pool.fetchval(
         "SELECT max(notification_id) FROM forlop_events"
     )
     assert await live(database_url) == await kontroll(database_url)
-    await gjenoppbygg(database_url, oversikt())  # and again: the swapped-in tables' names are reusable
+    await rebuild_views(database_url, oversikt())  # and again: the swapped-in tables' names are reusable
     indexes = await tjeneste.store.recorder.pool.fetch(
         "SELECT indexname FROM pg_indexes WHERE tablename = 'v_lop'"
     )
@@ -212,7 +212,7 @@ async def test_rebuild_by_aggregate_in_parallel_equals_the_log_applied_in_order(
     await kryptert.glem(glemt, ktx("SYSTEM", None), pseudonym(b"pseudonym-key", glemt))
     await innvilg(kryptert, 30)  # after the erasure
 
-    pos = await gjenoppbygg(database_url, oversikt(), arbeidere=arbeidere)
+    pos = await rebuild_views(database_url, oversikt(), arbeidere=arbeidere)
 
     pool = tjeneste.store.recorder.pool
     assert pos == await pool.fetchval("SELECT max(notification_id) FROM forlop_events")
@@ -248,7 +248,7 @@ async def test_rebuild_while_commands_arrive_never_shows_a_partial_view(tjeneste
             await conn.close()
 
     reader_task = asyncio.create_task(reader())
-    await asyncio.gather(commands(), gjenoppbygg(database_url, oversikt(), batch=7))
+    await asyncio.gather(commands(), rebuild_views(database_url, oversikt(), batch=7))
     for _ in range(100):
         lag = await etterslep(tjeneste.store.recorder.pool, "oversikt", "forlop_events")
         if lag is not None and lag[0] == 0:
@@ -527,7 +527,7 @@ async def test_replay_as_known_before_a_correction_shows_the_uncorrected_view_an
     views = {}
     for instant in (before, after):
         async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(f"SET LOCAL search_path TO {as_known.skjema_for(as_known.til_sekund(instant))}, public")
+            await conn.execute(f"SET LOCAL search_path TO {as_known.schema_for(as_known.to_second(instant))}, public")
             views[instant] = await board(conn, date(2025, 6, 1))
 
     assert await as_known.finnes(pool, before) and await as_known.finnes(pool, after)

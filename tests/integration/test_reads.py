@@ -146,7 +146,7 @@ async def test_a_load_reads_the_keys_of_its_persons_in_the_same_statement(to):
     recorder = to_.store.recorder
     # What the statement finds equals what the mapper finds in the same rows.
     loaded, nokler = await recorder.select_for_load_many_with(
-        [lop_a.id, lop_b.id], await to_.store.mapper.nokler_til_lasting(recorder.pool)
+        [lop_a.id, lop_b.id], await to_.store.mapper.keys_for_loading(recorder.pool)
     )
     states = [se.state for _, stored in loaded.values() for se in stored]
     assert len(states) == 3

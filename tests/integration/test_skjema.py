@@ -243,7 +243,7 @@ def test_the_committed_schemas_and_asyncapi_equal_freshly_generated_ones() -> No
 
 def test_every_published_event_class_has_a_schema_and_a_channel() -> None:
     api = json.loads((DOCS / schemas.ASYNCAPI_FIL).read_text(encoding="utf-8"))
-    types = {(a, k.__name__) for a, k in schemas.hendelsesklasser()}
+    types = {(a, k.__name__) for a, k in schemas.event_classes()}
 
     assert len(types) == 21  # 10 løp events, 11 guarantee events (contract.md §3; the domain's names)
     for aggregat, navn in types:
@@ -285,7 +285,7 @@ async def test_every_real_message_of_both_streams_validates_against_its_generate
         assert set(payload["data"]) == felter, subject
         assert headers["Nats-Msg-Id"] == payload["id"]
         seen.add((payload["aggregat"], payload["type"]))
-    assert seen == {(a, k.__name__) for a, k in schemas.hendelsesklasser()}
+    assert seen == {(a, k.__name__) for a, k in schemas.event_classes()}
 
     # Check the alerts: at least one, each on its type's subject, valid, with the Msg-Id of its varsel_id.
     assert besluttet >= 1 and sendt == len(varsler) >= 1 and usendt == 0

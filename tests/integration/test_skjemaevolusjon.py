@@ -20,7 +20,7 @@ from domain.common import Aktor, Kontekst
 from domain.config import STANDARD
 from domain.ident import Fodselsnummer
 from domain.tiltakslop import Tiltakslop
-from store.envelope import konvolutt, pseudonym
+from store.envelope import make_envelope, pseudonym
 from store.mapper import HEAD_ATTRIBUTE, chained_state, link_of, verify_chain
 from store.recorder import AsyncPostgresRecorder, SaveRequest, create_pool
 from store.repository import EventStore
@@ -83,11 +83,11 @@ async def test_the_command_path_writes_version_2_and_its_envelope_says_so(tjenes
     state = json.loads(stored.state)
     assert stored.topic.endswith("Tiltakslop.TiltakslopForlenget")
     assert (state["class_version"], state["forrige_tom"]) == (2, "2025-06-30")
-    envelope = konvolutt(tjeneste.store.mapper, await _notifikasjon(tjeneste, lop.id, 2), PSEUDONYM_NOKKEL)
+    envelope = make_envelope(tjeneste.store.mapper, await _notifikasjon(tjeneste, lop.id, 2), PSEUDONYM_NOKKEL)
     assert envelope is not None
     assert (envelope.type, envelope.skjema_versjon) == ("TiltakslopForlenget", 2)
     assert envelope.data["forrige_tom"] == "2025-06-30"
-    first = konvolutt(tjeneste.store.mapper, await _notifikasjon(tjeneste, lop.id, 1), PSEUDONYM_NOKKEL)
+    first = make_envelope(tjeneste.store.mapper, await _notifikasjon(tjeneste, lop.id, 1), PSEUDONYM_NOKKEL)
     assert first is not None and first.skjema_versjon == 1
     assert first.data["person_pseudonym"] == pseudonym(PSEUDONYM_NOKKEL, Fodselsnummer(IDENT))
 
@@ -121,7 +121,7 @@ async def test_a_version_1_row_loads_shows_in_the_history_verifies_and_is_publis
 
     assert verify_chain(await store.recorder.select_events(lop.id)) == []
 
-    envelope = konvolutt(store.mapper, await _notifikasjon(tjeneste, lop.id, 2), PSEUDONYM_NOKKEL)
+    envelope = make_envelope(store.mapper, await _notifikasjon(tjeneste, lop.id, 2), PSEUDONYM_NOKKEL)
     assert envelope is not None
     assert (envelope.skjema_versjon, envelope.data["forrige_tom"]) == (2, None)
 

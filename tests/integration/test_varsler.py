@@ -26,7 +26,7 @@ import uvicorn
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from api.app import create_app
-from api.auth import lag_token
+from api.auth import make_token
 from api.varsler import hent_varsler
 from domain.commands import AvsluttLop, Forleng, RegistrerSamtale
 from domain.config import STANDARD
@@ -40,7 +40,7 @@ from store.settings import load_settings
 from tests.hjelp import garanti_grant, identer, ktx, lop_grant, ta_igjen
 from tests.integration.nats_hjelp import ledig_port
 from workers.embedded_nats import start_nats
-from workers.nats_setup import VARSLER, sikre_strommer
+from workers.nats_setup import VARSLER, ensure_streams
 from workers.stack import _Server
 from workers.varsler import (
     TABELL,
@@ -305,7 +305,7 @@ async def les_strom(url: str) -> list[tuple[int, str, dict[str, Any], dict[str, 
 async def js(nats_url: str) -> AsyncIterator[Any]:
     nc = await nats.connect(nats_url)
     js = nc.jetstream(publish_async_max_pending=64)
-    await sikre_strommer(js)
+    await ensure_streams(js)
     await js.purge_stream(VARSLER)
     try:
         yield js
@@ -372,7 +372,7 @@ async def test_an_alert_sent_on_its_fire_date_is_on_time_and_one_sent_later_is_f
     assert rows == {first: False, second: True}
 
 
-async def vent_til(vilkar, sekunder: float = 20.0) -> None:  # noqa: ANN001 - an async predicate
+async def wait_until(vilkar, sekunder: float = 20.0) -> None:  # noqa: ANN001 - an async predicate
     slutt = asyncio.get_running_loop().time() + sekunder
     while not await vilkar():
         if asyncio.get_running_loop().time() > slutt:
@@ -402,10 +402,10 @@ async def test_with_nats_down_alerts_are_decided_and_sent_when_it_returns_late_o
 
             return sjekk
 
-        await vent_til(await decided(1))
+        await wait_until(await decided(1))
         lag_down = await etterslep(conn)
         dag[0] = date(2025, 12, 2)
-        await vent_til(await decided(2))
+        await wait_until(await decided(2))
         assert all(r["publisert"] is None for r in await rader(conn))
 
         _, proc = await asyncio.to_thread(start_nats, tmp_path / "nats", port)
@@ -413,7 +413,7 @@ async def test_with_nats_down_alerts_are_decided_and_sent_when_it_returns_late_o
         async def sent() -> bool:
             return all(r["publisert"] is not None for r in await rader(conn))
 
-        await vent_til(sent, 30)
+        await wait_until(sent, 30)
         stream = await les_strom(url)
     finally:
         stopp.set()
@@ -471,7 +471,7 @@ async def app_server(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
 
 
 def token(rolle: str, *enheter: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {lag_token(JWT.encode(), ident='Z990001', roller=[rolle], enheter=list(enheter))}"}
+    return {"Authorization": f"Bearer {make_token(JWT.encode(), ident='Z990001', roller=[rolle], enheter=list(enheter))}"}
 
 
 async def test_varsler_endpoint_serves_an_office_its_inbox_and_refuses_another_office(

@@ -24,7 +24,7 @@ from workers.checkpoints import CheckpointWorker
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNING = "test-signing-key-" + "s" * 32
-NOKKEL = verification.signeringsnokkel(SIGNING.encode())
+NOKKEL = verification.signing_key_from(SIGNING.encode())
 
 
 async def skriv_kontoer(database_url: str, antall: int = 4, innskudd: int = 3) -> list[UUID]:
@@ -65,8 +65,8 @@ def forlop_verify(database_url: str, tmp_path: Path, *args: str) -> subprocess.C
     )
 
 
-async def verifiser(conn: asyncpg.Connection, **kwargs: object) -> verification.Verification:
-    return await verification.verifiser(conn, NOKKEL.public_key(), **kwargs)  # type: ignore[arg-type]
+async def verify_log(conn: asyncpg.Connection, **kwargs: object) -> verification.Verification:
+    return await verification.verify_log(conn, NOKKEL.public_key(), **kwargs)  # type: ignore[arg-type]
 
 
 async def endre_body(conn: asyncpg.Connection, strom: UUID, versjon: int, gammel: bytes, ny: bytes) -> str:
@@ -105,7 +105,7 @@ async def skriv_om_strom(conn: asyncpg.Connection, strom: UUID, gammel: bytes, n
 async def test_an_untouched_log_verifies(database_url: str, conn: asyncpg.Connection, tmp_path: Path) -> None:
     await skriv_kontoer(database_url)
 
-    svar = await verifiser(conn)
+    svar = await verify_log(conn)
     cli = forlop_verify(database_url, tmp_path)
 
     assert svar.ok and svar.hendelser == 16 and svar.strommer == 4 and svar.lenkefeil == []
@@ -144,7 +144,7 @@ async def test_each_kind_of_broken_link_is_named(database_url: str, conn: asyncp
         "UPDATE forlop_events SET state = '{\"x\":1}'::bytea WHERE originator_id = $1 AND originator_version = 4", c
     )
 
-    svar = await verifiser(conn)
+    svar = await verify_log(conn)
 
     funnet = {(f.aggregat_id, f.versjon, f.grunn) for f in svar.lenkefeil}
     assert funnet == {
@@ -168,7 +168,7 @@ async def test_a_consistently_rewritten_stream_is_caught_by_the_signed_checkpoin
 
     assert await skriv_om_strom(conn, ids[1], b'"belop":"101"', b'"belop":"100001"') == 4
 
-    svar = await verifiser(conn)
+    svar = await verify_log(conn)
     assert svar.lenkefeil == [] and svar.antall_lenkefeil == 0  # every link holds
     assert [(c.nr, c.posisjon, c.grunner) for c in svar.sjekkpunktfeil] == [(1, 16, ["LOG_CHANGED"])]
     assert not svar.ok
@@ -182,24 +182,24 @@ async def test_a_consistently_rewritten_stream_is_caught_by_the_signed_checkpoin
 # checkpoint; a deleted tail (invisible to the chains) fails the last one.
 async def test_each_checkpoint_covers_its_own_segment(database_url: str, conn: asyncpg.Connection) -> None:
     forste = await skriv_kontoer(database_url, antall=2)
-    sp1 = await verification.skriv_sjekkpunkt(conn, NOKKEL)
+    sp1 = await verification.write_checkpoint(conn, NOKKEL)
     andre = await skriv_kontoer(database_url, antall=2)
-    sp2 = await verification.skriv_sjekkpunkt(conn, NOKKEL)
-    assert await verification.skriv_sjekkpunkt(conn, NOKKEL) is None  # nothing new
+    sp2 = await verification.write_checkpoint(conn, NOKKEL)
+    assert await verification.write_checkpoint(conn, NOKKEL) is None  # nothing new
     assert sp1 is not None and sp2 is not None
     assert (sp1.nr, sp1.posisjon, sp1.antall, sp2.nr, sp2.posisjon, sp2.antall) == (1, 8, 8, 2, 16, 16)
-    assert (await verifiser(conn)).ok
+    assert (await verify_log(conn)).ok
 
     await skriv_om_strom(conn, andre[0], REGELSETT.encode(), b"R-FORFALSKET")
-    svar = await verifiser(conn)
+    svar = await verify_log(conn)
     assert svar.lenkefeil == [] and [(c.nr, c.grunner) for c in svar.sjekkpunktfeil] == [(2, ["LOG_CHANGED"])]
 
     await skriv_om_strom(conn, andre[0], b"R-FORFALSKET", REGELSETT.encode())  # put back: all holds again
-    assert (await verifiser(conn)).ok
+    assert (await verify_log(conn)).ok
     await conn.execute(
         "DELETE FROM forlop_events WHERE originator_id = $1 AND originator_version = 4", andre[1]
     )  # the last event of the log: no later link points at it
-    svar = await verifiser(conn)
+    svar = await verify_log(conn)
     assert svar.lenkefeil == [] and [(c.nr, c.grunner) for c in svar.sjekkpunktfeil] == [(2, ["LOG_CHANGED"])]
     assert forste  # the first segment is untouched throughout
 
@@ -209,9 +209,9 @@ async def test_checkpoint_rows_are_append_only_and_their_alteration_is_detected(
     database_url: str, conn: asyncpg.Connection
 ) -> None:
     await skriv_kontoer(database_url, antall=2)
-    await verification.skriv_sjekkpunkt(conn, NOKKEL)
+    await verification.write_checkpoint(conn, NOKKEL)
     await skriv_kontoer(database_url, antall=1)
-    await verification.skriv_sjekkpunkt(conn, NOKKEL)
+    await verification.write_checkpoint(conn, NOKKEL)
     tabell = verification.tabell()
     for sql in (f"UPDATE {tabell} SET antall = 1", f"DELETE FROM {tabell}", f"TRUNCATE {tabell}"):
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
@@ -220,15 +220,15 @@ async def test_checkpoint_rows_are_append_only_and_their_alteration_is_detected(
     await conn.execute(f"ALTER TABLE {tabell} DISABLE TRIGGER USER")
     await conn.execute(f"UPDATE {tabell} SET opprettet = opprettet - interval '1 day' WHERE nr = 1")
     await conn.execute(f"UPDATE {tabell} SET signatur = overlay(signatur PLACING '\\x00'::bytea FROM 1) WHERE nr = 2")
-    svar = await verifiser(conn)
+    svar = await verify_log(conn)
 
     assert svar.lenkefeil == []
     assert [(c.nr, c.grunner) for c in svar.sjekkpunktfeil] == [
         (1, ["CHECKPOINT_ALTERED"]),
         (2, ["SIGNATURE_INVALID"]),
     ]
-    annen = verification.signeringsnokkel(b"another key").public_key()
-    svar = await verification.verifiser(conn, annen)
+    annen = verification.signing_key_from(b"another key").public_key()
+    svar = await verification.verify_log(conn, annen)
     assert {tuple(c.grunner) for c in svar.sjekkpunktfeil} >= {("UNKNOWN_KEY",)}
 
 
@@ -238,10 +238,10 @@ async def test_a_broken_segment_is_not_signed(database_url: str, conn: asyncpg.C
     await endre_body(conn, ids[0], 4, b"102", b"902")
 
     with pytest.raises(verification.LogBroken) as refusal:
-        await verification.skriv_sjekkpunkt(conn, NOKKEL)
+        await verification.write_checkpoint(conn, NOKKEL)
 
     assert [(f.aggregat_id, f.versjon) for f in refusal.value.feil] == [(ids[0], 4)]
-    assert await verification.siste_sjekkpunkt(conn) is None
+    assert await verification.latest_checkpoint(conn) is None
 
 
 # Check: `--stream` checks one stream and names only its failures.
@@ -275,16 +275,16 @@ async def test_the_checkpoint_worker_signs_new_events(database_url: str, conn: a
         stopp.set()
         await asyncio.wait_for(oppgave, 10)
 
-    svar = await verifiser(conn)
-    assert svar.ok and svar.sjekkpunkter == 2 and svar.siste_sjekkpunkt is not None
-    assert svar.siste_sjekkpunkt.posisjon == 8 and svar.siste_sjekkpunkt.antall == 8
+    svar = await verify_log(conn)
+    assert svar.ok and svar.sjekkpunkter == 2 and svar.latest_checkpoint is not None
+    assert svar.latest_checkpoint.posisjon == 8 and svar.latest_checkpoint.antall == 8
     rad = await conn.fetchrow(f"SELECT * FROM {verification.tabell()} WHERE nr = 2")
     NOKKEL.public_key().verify(bytes(rad["signatur"]), bytes(rad["sammendrag"]))  # Ed25519, the documented key
 
 
 # Check: a database where nothing was ever stored verifies (empty), and has nothing to sign.
 async def test_an_empty_database_verifies(conn: asyncpg.Connection) -> None:
-    svar = await verifiser(conn)
+    svar = await verify_log(conn)
 
     assert svar.ok and svar.hendelser == 0 and svar.sjekkpunkter == 0
-    assert await verification.skriv_sjekkpunkt(conn, NOKKEL) is None
+    assert await verification.write_checkpoint(conn, NOKKEL) is None

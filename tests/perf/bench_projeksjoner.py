@@ -58,7 +58,7 @@ from domain.common import Kontekst
 from domain.config import STANDARD
 from projections.oversikt import Oversikt
 from projections.rebuild import create_shadow_tables, standard_arbeidere
-from projections.runner import opprett, til_notifikasjoner
+from projections.runner import opprett, to_notifications
 from store.embedded import start_postgres, with_database
 from store.mapper import ForlopMapper, mapper_for
 from store.migrations import migrate
@@ -136,7 +136,7 @@ def _env(dsn: str) -> dict[str, str]:
 
 
 async def seed(dsn: str, res: Results) -> set[str]:
-    from workers.seed import fremdriftslinje, planlegg, seed_database
+    from workers.seed import planlegg, progress_line, seed_database
 
     lop = int(EVENTS / EVENTS_PER_LOP) + 1
     brukt: set[str] = set()
@@ -144,7 +144,7 @@ async def seed(dsn: str, res: Results) -> set[str]:
     say(f"seeding {lop} løp and {lop // 4} guarantees through the command service (16 writers) ...")
     _, r = await seed_database(
         dsn, STANDARD, KEY, lop=lop, garantier=lop // 4, seed=2026, i_dag=I_DAG, plan=plan, flettet=FLETTET,
-        fremdrift=_hver(15, fremdriftslinje()), kryptert=True,
+        fremdrift=_hver(15, progress_line()), kryptert=True,
     )  # fmt: skip
     res.seed_seconds, res.seed_refused = r.sekunder, dict(r.avvist)
     res.seed_lop, res.seed_garantier = r.lop, r.garantier
@@ -449,7 +449,7 @@ async def ours_sample(dsn: str, sample: int, profile: bool) -> tuple[float, str]
                 )
                 if not rows:
                     break
-                await projeksjon.anvend(conn, til_notifikasjoner(rows), "__prove")
+                await projeksjon.anvend(conn, to_notifications(rows), "__prove")
             pos, gjort = rows[-1][0], gjort + len(rows)
         seconds = time.perf_counter() - start
         text = ""
@@ -627,7 +627,7 @@ class Http:
 
 
 async def board(dsn: str, data_dir: Path, res: Results) -> None:
-    from api.auth import lag_token
+    from api.auth import make_token
     from store.settings import dev_secret
 
     with socket.socket() as s:
@@ -656,8 +656,8 @@ async def board(dsn: str, data_dir: Path, res: Results) -> None:
         )
         await conn.close()
         # Each query kind opens its own connection when it starts (uvicorn closes one idle for 5 s).
-        system = Http(port, lag_token(secret, ident="Z990001", roller=["system"], enheter=[]))
-        saksbehandler = Http(port, lag_token(secret, ident="Z990002", roller=["saksbehandler"], enheter=[kontor]))
+        system = Http(port, make_token(secret, ident="Z990001", roller=["system"], enheter=[]))
+        saksbehandler = Http(port, make_token(secret, ident="Z990002", roller=["saksbehandler"], enheter=[kontor]))
         per = I_DAG.isoformat()
         fra, til = I_DAG.isoformat(), (I_DAG + timedelta(days=30)).isoformat()
         queries = {

@@ -50,15 +50,15 @@ from nats.js.errors import NotFoundError
 from domain.commands import InnvilgGaranti, InnvilgLop
 from domain.common import Kontekst
 from domain.config import STANDARD
-from projections.runner import SPORING, til_notifikasjoner
+from projections.runner import SPORING, to_notifications
 from store.embedded import start_postgres, with_database
-from store.envelope import konvolutt, subject
+from store.envelope import make_envelope, subject
 from store.mapper import ForlopMapper
 from store.migrations import migrate
 from store.service import CommandContext
 from tests.integration.nats_hjelp import ledig_port
 from workers.embedded_nats import start_nats
-from workers.nats_setup import HENDELSER, VARSLER, sikre_strommer
+from workers.nats_setup import HENDELSER, VARSLER, ensure_streams
 from workers.relay import LOGG, Relay
 from workers.relay import NAVN as RELAY
 from workers.relay import opprett as opprett_relay
@@ -156,8 +156,8 @@ async def envelopes(dsn: str) -> list[tuple[str, bytes, str]]:
     finally:
         await conn.close()
     ut = []
-    for n in til_notifikasjoner(rows):
-        k = konvolutt(mapper, n, PSEUDONYM_KEY)
+    for n in to_notifications(rows):
+        k = make_envelope(mapper, n, PSEUDONYM_KEY)
         if k is not None:
             ut.append((subject(k), msgspec.json.encode(k), str(k.id)))
     return ut
@@ -183,7 +183,7 @@ async def raw(url: str, meldinger: list[tuple[str, bytes, str]]) -> float:
     """Messages per second of plain pipelined publish_async with Msg-Ids into fresh streams."""
     await drop_streams(url)
     nc0 = await nats.connect(url)
-    await sikre_strommer(nc0.jetstream())
+    await ensure_streams(nc0.jetstream())
     await nc0.close()
     start = time.perf_counter()
     nc = await nats.connect(url)

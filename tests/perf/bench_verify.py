@@ -117,12 +117,12 @@ async def measure(server_dsn: str) -> dict[str, object]:
         mal = await _skriv_mal(dsn)
         skrevet = time.perf_counter() - t0
         kopiert = await _kopier(dsn, mal)
-        nokkel = verification.signeringsnokkel(b"bench-signing-key")
+        nokkel = verification.signing_key_from(b"bench-signing-key")
         conn = await asyncpg.connect(dsn)
         try:
             totalt = await conn.fetchval("SELECT count(*) FROM forlop_events")
             t0 = time.perf_counter()
-            sp = await verification.skriv_sjekkpunkt(conn, nokkel)
+            sp = await verification.write_checkpoint(conn, nokkel)
             signert = time.perf_counter() - t0
             assert sp is not None and sp.antall == totalt
             raa, verif = [], []
@@ -131,7 +131,7 @@ async def measure(server_dsn: str) -> dict[str, object]:
                 assert n == totalt
                 raa.append(n / s)
                 t0 = time.perf_counter()
-                svar = await verification.verifiser(conn, nokkel.public_key())
+                svar = await verification.verify_log(conn, nokkel.public_key())
                 s = time.perf_counter() - t0
                 assert svar.ok and svar.hendelser == totalt and svar.sjekkpunkter == 1, svar
                 verif.append(totalt / s)

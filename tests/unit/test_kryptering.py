@@ -76,7 +76,7 @@ def test_clear_events_still_load_and_a_moved_ciphertext_does_not_decrypt():
 
 @pytest.mark.parametrize("kryptert", [False, True])
 def test_kod_tilstand_gives_the_bytes_of_a_snapshot_taken_and_stored(kryptert):
-    """The views' per-row state (`kod_tilstand`, no Snapshot object built) is byte-equal to storing
+    """The views' per-row state (`encode_state`, no Snapshot object built) is byte-equal to storing
     `Snapshot.take` stamped with the aggregate's last change, and decodes back to the aggregate."""
     import dataclasses
 
@@ -85,7 +85,7 @@ def test_kod_tilstand_gives_the_bytes_of_a_snapshot_taken_and_stored(kryptert):
     g.tildel_kontaktperson(TildelKontaktperson(nav_ident="Z123456", fom=date(2025, 1, 10)), ktx())
     snapshot = mapper.to_stored_event(dataclasses.replace(Snapshot.take(g), timestamp=g.modified_on))
 
-    assert mapper.kod_tilstand(g, g.modified_on) == snapshot.state
+    assert mapper.encode_state(g, g.modified_on) == snapshot.state
     assert (IDENT.encode() in snapshot.state) is not kryptert
     tilbake = mapper.to_domain_event(snapshot).mutate(None)
     assert tilbake.person == Fodselsnummer(IDENT) and tilbake.kontaktperson == "Z123456"
