@@ -35,44 +35,12 @@ from domain.config import Regelkonfig
 from domain.dates import add_days, fyller, varseldato
 from domain.errors import DomainError, InvalidRequest
 from domain.ident import Fodselsnummer
+from domain.koder import AktivitetKind, Avslutningsaarsak, Instans, Kanal
 
 ORDNINGEN_STARTER = date(2023, 7, 1)  # UG-1
 MINSTEALDER = 16  # UG-2
 ALDERSGRENSE = 30  # UG-2, UG-5: covered while "under 30"
 REGELSETT_ID = "SEED-2024"  # GEN-12: the seed rule set (domain.katalog.SEED_2024.id); §5 has no other
-
-
-class Kanal(StrEnum):
-    MOTE = "MOTE"
-    TELEFON = "TELEFON"
-    VIDEO = "VIDEO"
-    DIGITAL = "DIGITAL"
-
-
-class AktivitetKind(StrEnum):
-    TILTAK = "TILTAK"
-    UTDANNING = "UTDANNING"
-    MEDISINSK_BEHANDLING = "MEDISINSK_BEHANDLING"
-    ARBEID = "ARBEID"
-
-
-class Instans(StrEnum):
-    UTDANNING = "UTDANNING"
-    BARNEVERN = "BARNEVERN"
-    HELSE = "HELSE"
-    OPPFOLGINGSTJENESTEN = "OPPFOLGINGSTJENESTEN"
-    ANNET = "ANNET"
-
-
-class Avslutningsaarsak(StrEnum):
-    """UG-D5. Starting a job, education or a measure is deliberately not a reason (UG-6)."""
-
-    FYLT_30 = "FYLT_30"
-    BEHOV_OPPHORT = "BEHOV_OPPHORT"
-    BRUKER_AVSLO_TILBUD = "BRUKER_AVSLO_TILBUD"
-    FLYTTET_UTLAND = "FLYTTET_UTLAND"
-    DOD = "DOD"
-    ANNET = "ANNET"
 
 
 class Status(StrEnum):
