@@ -334,9 +334,9 @@ class Ungdomsgaranti(Aggregate):
                 min_dato=naa.fom,
             )
         self._kontaktperson_byttet(
-            fra_nav_ident=naa.nav_ident,
-            til_nav_ident=ident,
+            nav_ident=ident,
             fom=start,
+            forrige_nav_ident=naa.nav_ident,
             begrunnelse=_tekst(cmd.begrunnelse),
             kontekst=kontekst,
             regelsett_id=self.regelsett_id,
@@ -348,17 +348,37 @@ class Ungdomsgaranti(Aggregate):
     ) -> None:
         self.kontaktpersoner = (*self.kontaktpersoner, Kontaktperson(nav_ident=nav_ident, fom=fom))
 
-    @event("KontaktpersonByttet")
+    class KontaktpersonByttet(Aggregate.Event):
+        """Schema version 2 carries the command body's `nav_ident` (the new contact person) and `fom`, and
+        `forrige_nav_ident`, the one it replaces (contract.md §3). Version 1 named them `til_nav_ident` and
+        `fra_nav_ident`; stored version-1 events upcast by renaming (the stored bytes, and so the hash
+        chain, stay as they are)."""
+
+        class_version = 2
+
+        nav_ident: str
+        fom: date
+        forrige_nav_ident: str
+        begrunnelse: str | None
+        kontekst: Kontekst
+        regelsett_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["nav_ident"] = state.pop("til_nav_ident")
+            state["forrige_nav_ident"] = state.pop("fra_nav_ident")
+
+    @event(KontaktpersonByttet)
     def _kontaktperson_byttet(
         self,
-        fra_nav_ident: str,
-        til_nav_ident: str,
+        nav_ident: str,
         fom: date,
+        forrige_nav_ident: str,
         begrunnelse: str | None,
         kontekst: Kontekst,
         regelsett_id: str,
     ) -> None:
-        self.kontaktpersoner = (*self.kontaktpersoner, Kontaktperson(nav_ident=til_nav_ident, fom=fom))
+        self.kontaktpersoner = (*self.kontaktpersoner, Kontaktperson(nav_ident=nav_ident, fom=fom))
 
     # ---- UG-4b: follow-up conversations (UG-D2) ------------------------------------------------------------
 
