@@ -184,6 +184,31 @@ def token(data_dir: Path | None, rolle: str, enhet: tuple[str, ...], ident: str,
 
 
 @forlop.command()
+@click.option("--fodselsdato", type=DATE, default="1990-08-15", show_default=True,
+              help="The birth date the number is for (the body's person.fodselsdato).")
+@click.option("--antall", type=click.IntRange(1, 250), default=1, show_default=True,
+              help="How many different persons born that day.")
+@click.option("--nr", type=click.IntRange(min=0), default=None,
+              help="Which of that day's numbers (the same --nr gives the same number); default: random.")
+def testident(fodselsdato: date, antall: int, nr: int | None) -> None:
+    """Print a synthetic fødselsnummer (month + 80, valid mod-11): a test person, never a real one."""
+    import secrets
+
+    from domain.ident import syntetisk_ident
+
+    start = secrets.randbelow(1000) if nr is None else nr
+    sett: list[str] = []
+    for n in range(start, start + 1000):
+        ident = syntetisk_ident(fodselsdato, n)
+        if ident not in sett:
+            sett.append(ident)
+        if len(sett) == antall:
+            break
+    for ident in sett:
+        click.echo(ident)
+
+
+@forlop.command()
 @data_dir_option
 @config_option
 def migrate(data_dir: Path | None, config: Path | None) -> None:
