@@ -98,10 +98,10 @@ export function VerifiseringSide() {
           </Table.Body>
         </Table>
       ) : null}
-      {v.data?.latest_checkpoint ? (
+      {v.data?.siste_sjekkpunkt ? (
         <BodyShort size="small">
-          Siste signerte sjekkpunkt: nr. {v.data.latest_checkpoint.nr}, posisjon {v.data.latest_checkpoint.posisjon}, laget{" "}
-          {tidspunkt(v.data.latest_checkpoint.opprettet)} ({v.data.algoritme}).
+          Siste signerte sjekkpunkt: nr. {v.data.siste_sjekkpunkt.nr}, posisjon {v.data.siste_sjekkpunkt.posisjon}, laget{" "}
+          {tidspunkt(v.data.siste_sjekkpunkt.opprettet)} ({v.data.algoritme}).
         </BodyShort>
       ) : null}
       <div>
