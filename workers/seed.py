@@ -674,7 +674,7 @@ def grant_command(felter: dict[str, Any], cls: type[commands.InnvilgLop | comman
     return msgspec.convert({**verdier, "person": person}, cls)
 
 
-class _Kjoring:
+class Kjoring:
     """One person's run: the ids its earlier commands created, for the commands that follow."""
 
     def __init__(self, pp: Personplan) -> None:
@@ -743,7 +743,7 @@ async def kjor(
     tabell = f'"{recorder.schema}"."{recorder.events_table}"'
     for_antall = await recorder.pool.fetchval(f"SELECT count(*) FROM {tabell}")
     res = Resultat()
-    personer = [_Kjoring(pp) for pp in plan.personer]
+    personer = [Kjoring(pp) for pp in plan.personer]
     totalt = sum(len(pp.steg) for pp in plan.personer)
     ferdige = [0]
     start = time.perf_counter()
