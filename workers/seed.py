@@ -828,8 +828,10 @@ async def seed_database(
     from store.repository import EventStore
     from store.service import Service
 
-    if plan is None:
-        plan = planlegg(lop, garantier, seed=seed, i_dag=i_dag, konfig=konfig)
+    if plan is None:  # in parts as `forlop seed --bulk` draws it (workers/seed_bulk.py)
+        from workers.seed_bulk import samlet_plan
+
+        plan = samlet_plan(lop, garantier, seed=seed, i_dag=i_dag, konfig=konfig)
     pool = await create_pool(dsn, min_size=2, max_size=samtidige + 4)
     recorder = AsyncPostgresRecorder(pool, events_table=events_table)
     try:

@@ -18,7 +18,8 @@ in round n) within each part; across parts, part by part.
 
 Memory: a plan of more than `DEL` løp is drawn and run in parts of `DEL` løp (part k planned from seed
 `seed + k * DEL_SEED`; identifiers stay unique across parts), each written when its commands have run, so
-the process holds one part's aggregates at a time. Up to `DEL` løp the plan is exactly `forlop seed`'s.
+the process holds one part's aggregates at a time. `forlop seed` draws the same parts (`samlet_plan`), so
+both paths run the same commands for the same arguments at any size.
 
 A person whose record is already in the events table is refused (the part is rolled back, with a clear
 message): bulk seeding adds people, it does not extend stored histories.
@@ -31,6 +32,7 @@ import collections
 import multiprocessing
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -55,8 +57,8 @@ from store.repository import EventStore
 from store.service import Service
 from workers.seed import Kjoring, Plan, Resultat, planlegg
 
-DEL = 20_000
-"""Løp per part of a large plan (about 60,000 events): the memory one part needs."""
+DEL = 5_000
+"""Løp per part of a large plan (about 44,000 events): what one worker holds and hands back at a time."""
 DEL_SEED = 1_000_003
 
 
@@ -288,6 +290,26 @@ def deler(
         yield planlegg(n_lop, n_g, seed=seed + k * DEL_SEED, i_dag=i_dag, konfig=konfig, brukt=brukt)
 
 
+def samlet_plan(
+    lop: int, garantier: int, *, seed: int, i_dag: date, konfig: Regelkonfig, del_lop: int = DEL
+) -> Plan:
+    """The parts of `deler` as one plan: what `forlop seed` runs, so both paths write the same people and
+    commands for the same arguments at any size (up to `del_lop` løp it is `planlegg`'s plan)."""
+    personer: list[Any] = []
+    miks: Counter[str] = Counter()
+    enheter: Counter[str] = Counter()
+    kommandoer: Counter[str] = Counter()
+    antall_lop = antall_garantier = 0
+    for plan in deler(lop, garantier, seed=seed, i_dag=i_dag, konfig=konfig, del_lop=del_lop):
+        personer += plan.personer
+        miks.update(plan.miks)
+        enheter.update(plan.enheter)
+        kommandoer.update(plan.kommandoer)
+        antall_lop += plan.antall_lop
+        antall_garantier += plan.antall_garantier
+    return Plan(personer, antall_lop, antall_garantier, miks, enheter, kommandoer)
+
+
 @dataclass
 class BulkResultat(Resultat):
     planlagt_lop: int = 0
@@ -335,8 +357,9 @@ def _dom_del(oppsett: _Oppsett, plan: Plan) -> tuple[_Del, Resultat]:
 
 
 def standard_arbeidere() -> int:
-    """Worker processes that judge parts while this one plans and writes: one per further core, at most 3."""
-    return max(0, min(3, (os.cpu_count() or 1) - 1)) or 1
+    """Worker processes that judge parts while this one plans and writes (about a third of a core): one per
+    core, at most 3."""
+    return max(1, min(3, os.cpu_count() or 1))
 
 
 async def seed_bulk(
