@@ -263,24 +263,49 @@ async def _rebuild(settings: Settings, dsn: str, views: list[str], arbeidere: in
 @click.option("--samtidige", type=click.IntRange(min=1), default=16, show_default=True,
               help="Concurrent writers (they share transactions: group commit).")
 @click.option("--per-person", is_flag=True, help="Write each person's history in one burst.")
+@click.option("--bulk", is_flag=True,
+              help="The same events judged in memory and written with COPY (workers/seed_bulk.py); new people only.")
 @today_option
 @data_dir_option
 @config_option
-def seed(lop: int, garantier: int, seed_value: int, samtidige: int, per_person: bool, today: date | None,
-         data_dir: Path | None, config: Path | None) -> None:
+def seed(lop: int, garantier: int, seed_value: int, samtidige: int, per_person: bool, bulk: bool,
+         today: date | None, data_dir: Path | None, config: Path | None) -> None:
     """Write a realistic synthetic caseload through the command service."""
     settings = _settings(config, data_dir, today=today)
     _logging(settings)
     _run(_with_database(
-        settings, lambda dsn: _seed(settings, dsn, lop, garantier, seed_value, samtidige, per_person)
+        settings, lambda dsn: _seed(settings, dsn, lop, garantier, seed_value, samtidige, per_person, bulk)
     ))
 
 
 async def _seed(settings: Settings, dsn: str, lop: int, garantier: int, seed_value: int, samtidige: int,
-                per_person: bool) -> int:
+                per_person: bool, bulk: bool = False) -> int:
     from store.service import business_date
     from workers.seed import progress_line, sammendrag, seed_database
+    from workers.seed_bulk import (
+        BulkRefused,
+        bulk_sammendrag,
+        running_scheduler,
+        seed_bulk,
+        standard_arbeidere,
+    )
 
+    if await running_scheduler(dsn):  # issue 17: its FYLT_30 runs would race the seed's own commands
+        raise click.ClickException(
+            "a scheduler (forlop up or forlop planlegger) is running against this database: it would end "
+            "guarantees while the seed writes their follow-ups. Stop it, seed, then start it again."
+        )
+    if bulk:
+        try:
+            bres = await seed_bulk(
+                dsn, settings.regler, settings.secret("person"), kryptert=settings.field_encryption, lop=lop,
+                garantier=garantier, seed=seed_value, i_dag=business_date(settings.today), flettet=not per_person,
+                snapshot_every=settings.snapshot_interval, arbeidere=standard_arbeidere(), fremdrift=progress_line(),
+            )  # fmt: skip
+        except BulkRefused as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(bulk_sammendrag(bres))
+        return 1 if bres.avvist else 0
     plan, res = await seed_database(
         dsn,
         settings.regler,
