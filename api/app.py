@@ -23,6 +23,7 @@ from api.audit import HendelseController, RevisjonController
 from api.auth import jwt_auth
 from api.common import StrictRequest, check_empty_body
 from api.console import konsoll_ruter
+from api.deadline import RequestDeadline
 from api.erasure import GlemController
 from api.export import EksportController
 from api.frister import FristController
@@ -88,8 +89,16 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        pool = await create_pool(database_url, min_size=2, max_size=20)
-        recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
+        pool = await create_pool(
+            database_url,
+            min_size=2,
+            max_size=20,
+            command_timeout=settings.db_command_timeout,
+            connect_timeout=settings.db_connect_timeout,
+        )
+        recorder = AsyncPostgresRecorder(
+            pool, events_table=settings.events_table, acquire_timeout=settings.db_acquire_timeout
+        )
         forbindelse = NatsConnection(settings.nats_url)
         innsyn = ReadLog(pool, settings.secret("pseudonym"))
         try:
@@ -140,7 +149,9 @@ def create_app(settings: Settings) -> Litestar:
             "settings": Provide(app_settings, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[PROMETHEUS.middleware],  # inside the JWT middleware: a refused token is not counted
+        # Inside the JWT middleware: a refused token is not counted. The deadline answers a request stuck on
+        # a hung PostgreSQL with 503 DATABASE_UNAVAILABLE (api/deadline.py).
+        middleware=[PROMETHEUS.middleware, RequestDeadline(settings.db_request_deadline)],
         request_class=StrictRequest,  # wrong types in a body are 400, not coerced
         before_request=check_empty_body,
         on_app_init=[auth.on_app_init],
