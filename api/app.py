@@ -6,8 +6,6 @@ opened in the lifespan and closed in `finally`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -43,42 +41,35 @@ from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.service import Service
 from store.settings import Settings
+from workers.supervisor import NatsLink, OutageLog
 
 log = logging.getLogger(__name__)
 
 
 class NatsConnection:
-    """A NATS connection that keeps trying in the background, so the API starts while NATS is down."""
+    """A NATS connection that keeps trying in the background, so the API starts while NATS is down; an
+    outage is logged once when it starts and once when it ends (workers/supervisor.py's NatsLink)."""
 
     def __init__(self, url: str | None) -> None:
         self.url = url
-        self.client: nats.NATS | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._outages = OutageLog("api", log)
+        self._link: NatsLink | None = None
+
+    @property
+    def client(self) -> nats.NATS | None:
+        return self._link.client if self._link is not None else None
 
     def start(self) -> None:
         if self.url is not None:
-            self._task = asyncio.create_task(self._connect())
-
-    async def _connect(self) -> None:
-        servers = (self.url or "").split(",")
-        while True:
-            try:
-                self.client = await nats.connect(
-                    servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2, name="forlop-api"
-                )
-                return
-            except Exception:  # noqa: BLE001 - keep trying; readiness reports it meanwhile
-                log.warning("nats not reachable yet")
-                await asyncio.sleep(1)
+            self._link = NatsLink(
+                self.url, "forlop-api", lost=lambda e: self._outages.lost("nats", e),
+                back=lambda: self._outages.back("nats"), log=log,
+            )
+            self._link.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self.client is not None:
-            with contextlib.suppress(Exception):
-                await self.client.close()
+        if self._link is not None:
+            await self._link.close()
 
 
 def create_app(settings: Settings) -> Litestar:

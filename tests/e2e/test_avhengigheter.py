@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import signal
 import tempfile
@@ -22,9 +23,13 @@ import psutil
 import pytest
 
 from api.auth import make_token
+from api.health import Probe, ProbeResult
 from store.embedded import start_postgres
+from store.migrations import migrate
+from store.recorder import create_pool
 from tests.conftest import ny_database
-from tests.e2e.conftest import API, Server, arbeidstrening, bearer, e2e_settings, ny_ident, serve
+from tests.e2e.conftest import API, Server, arbeidstrening, bearer, e2e_settings, free_port, ny_ident, serve
+from workers.embedded_nats import start_nats
 
 
 @pytest.fixture
@@ -154,3 +159,61 @@ async def test_postgres_stopped_gives_503_not_500_then_resumes_when_it_is_starte
         await _until_created(client, 20)
         await _until_ready(client, 5)
 
+
+
+async def test_nats_down_keeps_the_api_ready_logs_once_and_reconnects(database_url, tmp_path, caplog):
+    # Given: the API started against a NATS that is not there.
+    port = free_port()
+    caplog.set_level(logging.INFO)
+    async with serve(e2e_settings(database_url, f"nats://127.0.0.1:{port}", tmp_path / "app")) as server:
+        headers = bearer(make_token(server.settings.secret("jwt"), ident="Z990001", roller=["saksbehandler"],
+                                    enheter=["0315"]))
+        async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=30, headers=headers) as client:
+            # When: it runs for a while (nats-py tries every 0.5 s meanwhile).
+            await asyncio.sleep(3)
+
+            # Then: ready (PostgreSQL answers and is migrated), NATS reported down, commands succeed ...
+            ready, _ = await _get(client, "/health/ready")
+            assert ready.status_code == 200 and ready.json()["nats"] is False, ready.text
+            r, _ = await _create(client)
+            assert r.status_code == 201, r.text
+            metrics, _ = await _get(client, "/metrics")
+            assert "forlop_nats_connected 0.0" in metrics.text
+            # ... and the outage is one line, without a traceback.
+            nats_lines = [rec for rec in caplog.records if "nats" in rec.getMessage().lower() or rec.name.startswith("nats")]
+            assert [rec.getMessage() for rec in nats_lines] == ["api lost nats; reconnecting by itself"]
+            assert not [rec for rec in caplog.records if rec.exc_info]
+
+            # When: NATS comes; then: one line, and readiness says so.
+            _, proc = start_nats(tmp_path / "nats", port)
+            try:
+                for _ in range(100):
+                    ready, _ = await _get(client, "/health/ready")
+                    if ready.json()["nats"]:
+                        break
+                    await asyncio.sleep(0.1)
+                assert ready.status_code == 200 and ready.json()["nats"] is True, ready.text
+                assert [rec.getMessage() for rec in caplog.records if rec.getMessage() == "api reconnected to nats"] == [
+                    "api reconnected to nats"]
+            finally:
+                proc.terminate()
+                proc.wait(10)
+
+
+async def test_readiness_needs_the_migrations(tom_database_url):
+    # Given: a database that answers but has no schema yet.
+    pool = await create_pool(tom_database_url, min_size=1, max_size=2)
+    try:
+        probe = Probe(pool, "forlop_events")
+
+        # When / then: it answers, and is not ready.
+        first = await probe.fresh()
+        assert (first.database, first.migrert) == (True, False)
+
+        # When: migrated; then: ready (once the last probe is older than its reuse window).
+        await migrate(tom_database_url)
+        probe.last = ProbeResult(first.database, first.migrert, None, 0.0)
+        second = await probe.fresh()
+        assert (second.database, second.migrert) == (True, True) and second.lag is not None
+    finally:
+        await pool.close()
