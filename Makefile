@@ -45,6 +45,12 @@ locked: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.run_all
 
+# Growth to 10 million events (tests/perf/bench_scale.py): `forlop seed --bulk` to 0, 1M, 3M and 10M events
+# (BENCH_SCALE_SIZES), each size's figures beside their baselines; writes the growth section of
+# docs/benchmarks.md, docs/benchmarks-growth.png and .json as each size completes. About an hour on 2 cores.
+bench-scale: $(STAMP)
+	$(BIN)/python -m tests.perf.bench_scale
+
 # The local cluster drill (tests/drill/drill.py): PostgreSQL, 3 NATS nodes, 2 APIs, 2 of each worker; kills and
 # restarts, takeover times and the reconciliation counts. `make test` runs its short form.
 drill: $(STAMP)
@@ -54,9 +60,11 @@ drill: $(STAMP)
 loadtest: $(STAMP)
 	$(BIN)/python -m tests.drill.loadtest
 
-# JSON Schema of every NATS message and the AsyncAPI document, generated from the code into docs/.
+# JSON Schema of every NATS message and the AsyncAPI document, and the rule catalogue as implemented
+# (docs/regelkatalog.md), generated from the code into docs/.
 docs: $(STAMP)
 	$(BIN)/python -m workers.schemas
+	$(BIN)/python -m workers.regelkatalog
 
 # ruff: production code with the private-access (SLF001) and complexity (C901) rules, tests without them
 # (pyproject.toml); mypy over every production package.
@@ -69,7 +77,7 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) $(TOOLS) .forlop
 
-.PHONY: drill loadtest
+.PHONY: drill loadtest bench-scale
 
 include console/console.mk
 install: console

@@ -184,6 +184,31 @@ def token(data_dir: Path | None, rolle: str, enhet: tuple[str, ...], ident: str,
 
 
 @forlop.command()
+@click.option("--fodselsdato", type=DATE, default="1990-08-15", show_default=True,
+              help="The birth date the number is for (the body's person.fodselsdato).")
+@click.option("--antall", type=click.IntRange(1, 250), default=1, show_default=True,
+              help="How many different persons born that day.")
+@click.option("--nr", type=click.IntRange(min=0), default=None,
+              help="Which of that day's numbers (the same --nr gives the same number); default: random.")
+def testident(fodselsdato: date, antall: int, nr: int | None) -> None:
+    """Print a synthetic fødselsnummer (month + 80, valid mod-11): a test person, never a real one."""
+    import secrets
+
+    from domain.ident import syntetisk_ident
+
+    start = secrets.randbelow(1000) if nr is None else nr
+    sett: list[str] = []
+    for n in range(start, start + 1000):
+        ident = syntetisk_ident(fodselsdato, n)
+        if ident not in sett:
+            sett.append(ident)
+        if len(sett) == antall:
+            break
+    for ident in sett:
+        click.echo(ident)
+
+
+@forlop.command()
 @data_dir_option
 @config_option
 def migrate(data_dir: Path | None, config: Path | None) -> None:
@@ -238,24 +263,49 @@ async def _rebuild(settings: Settings, dsn: str, views: list[str], arbeidere: in
 @click.option("--samtidige", type=click.IntRange(min=1), default=16, show_default=True,
               help="Concurrent writers (they share transactions: group commit).")
 @click.option("--per-person", is_flag=True, help="Write each person's history in one burst.")
+@click.option("--bulk", is_flag=True,
+              help="The same events judged in memory and written with COPY (workers/seed_bulk.py); new people only.")
 @today_option
 @data_dir_option
 @config_option
-def seed(lop: int, garantier: int, seed_value: int, samtidige: int, per_person: bool, today: date | None,
-         data_dir: Path | None, config: Path | None) -> None:
+def seed(lop: int, garantier: int, seed_value: int, samtidige: int, per_person: bool, bulk: bool,
+         today: date | None, data_dir: Path | None, config: Path | None) -> None:
     """Write a realistic synthetic caseload through the command service."""
     settings = _settings(config, data_dir, today=today)
     _logging(settings)
     _run(_with_database(
-        settings, lambda dsn: _seed(settings, dsn, lop, garantier, seed_value, samtidige, per_person)
+        settings, lambda dsn: _seed(settings, dsn, lop, garantier, seed_value, samtidige, per_person, bulk)
     ))
 
 
 async def _seed(settings: Settings, dsn: str, lop: int, garantier: int, seed_value: int, samtidige: int,
-                per_person: bool) -> int:
+                per_person: bool, bulk: bool = False) -> int:
     from store.service import business_date
     from workers.seed import progress_line, sammendrag, seed_database
+    from workers.seed_bulk import (
+        BulkRefused,
+        bulk_sammendrag,
+        running_scheduler,
+        seed_bulk,
+        standard_arbeidere,
+    )
 
+    if await running_scheduler(dsn):  # issue 17: its FYLT_30 runs would race the seed's own commands
+        raise click.ClickException(
+            "a scheduler (forlop up or forlop planlegger) is running against this database: it would end "
+            "guarantees while the seed writes their follow-ups. Stop it, seed, then start it again."
+        )
+    if bulk:
+        try:
+            bres = await seed_bulk(
+                dsn, settings.regler, settings.secret("person"), kryptert=settings.field_encryption, lop=lop,
+                garantier=garantier, seed=seed_value, i_dag=business_date(settings.today), flettet=not per_person,
+                snapshot_every=settings.snapshot_interval, arbeidere=standard_arbeidere(), fremdrift=progress_line(),
+            )  # fmt: skip
+        except BulkRefused as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(bulk_sammendrag(bres))
+        return 1 if bres.avvist else 0
     plan, res = await seed_database(
         dsn,
         settings.regler,

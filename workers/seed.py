@@ -226,6 +226,17 @@ def _dag(rng: random.Random, fra: date, til: date) -> date:
     return fra if til <= fra else fra + timedelta(days=rng.randint(0, (til - fra).days))
 
 
+@dataclass(frozen=True)
+class _Lopplan:
+    """The løp being planned: whose plan, which of the person's løp, its office, grant body and rules."""
+
+    pp: Personplan
+    nr: int
+    enhet: str
+    body: dict[str, Any]
+    regel: Any
+
+
 class Planlegger:
     def __init__(self, seed: int, i_dag: date, konfig: Regelkonfig, brukt: set[str] | None = None) -> None:
         self.rng = random.Random(seed)
@@ -274,6 +285,9 @@ class Planlegger:
         aktor = enhet if isinstance(enhet, Aktor) else self._aktor(enhet)
         pp.steg.append(Steg(kind, aktor, self._uuid(), felter, **kw))
         self.kommandoer[kw.get("kommando") or kind] += 1
+
+    def _endre_lop(self, lop: _Lopplan, kommando: str, **felter: Any) -> None:
+        self._steg(lop.pp, "endre_lop", lop.enhet, felter, kommando=kommando, lop=lop.nr)
 
     def _alder(self, min_a: int, maks_a: int) -> int:
         aldre = list(range(min_a, maks_a + 1))
@@ -334,10 +348,14 @@ class Planlegger:
             body["mottar_uforetrygd"] = self.rng.random() < 0.8
         return body
 
-    def _lop(self, pp: Personplan, nr: int, body: dict[str, Any], fodselsdato: date, kontor: str, ident: str,  # noqa: C901 - split when the plan becomes typed (issue 19)
+    def _lop(self, pp: Personplan, nr: int, body: dict[str, Any], fodselsdato: date, kontor: str, ident: str,
              kan_overgang: bool) -> tuple[int, date, date | None]:  # fmt: skip
-        """Plan the grant of løp `nr` and its follow-ups; returns (løp planned, fom, last occupied day)."""
-        rng, i_dag = self.rng, self.i_dag
+        """Plan the grant of løp `nr` and its follow-ups; returns (løp planned, fom, last occupied day).
+
+        The follow-ups are drawn in a fixed order (reviews, leave, target group, extension, shortening,
+        transition, end, correction), each by a method of its own, from the one `rng`: the order of the
+        draws is the plan, so it must not change."""
+        rng = self.rng
         enhet = body["nav_enhet"]
         type_, variant, malgruppe = body["tiltakstype"], body.get("variant"), body["malgruppe"]
         fom, tom = body["fom"], body["tom"]
@@ -346,102 +364,150 @@ class Planlegger:
         if nr == 0:
             self._steg(pp, "innvilg_lop", enhet, dict(person=ident, fodselsdato=fodselsdato, **body), lop=0)
         regel = regelsett_for(fom).regel(Tiltakstype(type_), Variant(variant) if variant else None)
-
-        def endre(kommando: str, **felter: Any) -> None:
-            self._steg(pp, "endre_lop", enhet, felter, kommando=kommando, lop=nr)
-
+        lop = _Lopplan(pp, nr, enhet, body, regel)
         if rng.random() < 0.005:  # granted in error and annulled (LOP-6: nothing after it)
-            endre("annuller", begrunnelse="Innvilget ved en feil")
+            self._endre_lop(lop, "annuller", begrunnelse="Innvilget ved en feil")
             return 1, fom, None
-        # Reviews on the §8.2 cadence, each near its due date; about one in ten missed (then overdue).
+        self._vurderinger(lop, fom, tom)
+        self._permisjon(lop, fom, tom)
+        malgruppe = self._ny_malgruppe(lop, fom, tom, malgruppe)
+        tom = self._forlengelse(lop, fom, tom, malgruppe)
+        tom = self._avkorting(lop, fom, tom)
+        overgang = self._overgang(lop, fom, tom, malgruppe, fodselsdato, kontor, ident) if kan_overgang else None
+        if overgang is not None:
+            n, slutt = overgang
+            return 1 + n, fom, slutt
+        slutt = self._avslutning(lop, fom, tom)
+        self._korreksjon(lop, fom, kontor)
+        return 1, fom, slutt
+
+    def _vurderinger(self, lop: _Lopplan, fom: date, tom: date | None) -> None:
+        """Reviews on the §8.2 cadence, each near its due date; about one in ten missed (then overdue)."""
+        rng, regel = self.rng, lop.regel
+        type_ = lop.body["tiltakstype"]
         maaneder = vurdering_intervall_maaneder(Tiltakstype(type_), self.konfig) if regel.vurderingstype else None
-        if maaneder:
-            anker, siste = fom, min(i_dag, tom or i_dag)
-            for _ in range(8):
-                forfall = add_months(anker, maaneder)
-                if forfall > siste or rng.random() < 0.1:
-                    break
-                dato = max(anker + timedelta(days=1), forfall - timedelta(days=rng.randint(0, 10)))
-                endre("registrer_vurdering", dato=dato, type=str(regel.vurderingstype),
+        if not maaneder:
+            return
+        anker, siste = fom, min(self.i_dag, tom or self.i_dag)
+        for _ in range(8):
+            forfall = add_months(anker, maaneder)
+            if forfall > siste or rng.random() < 0.1:
+                break
+            dato = max(anker + timedelta(days=1), forfall - timedelta(days=rng.randint(0, 10)))
+            self._endre_lop(lop, "registrer_vurdering", dato=dato, type=str(regel.vurderingstype),
                       utfall=rng.choices(["FORTSETTER", "ENDRET_INNHOLD", "VURDER_OVERGANG"], [8, 1, 1])[0])  # fmt: skip
-                anker = dato
-        if type_ == "VTA" and rng.random() < 0.05:  # VTA-3 hospitering leave
+            anker = dato
+
+    def _permisjon(self, lop: _Lopplan, fom: date, tom: date | None) -> None:
+        """VTA-3 hospitering leave."""
+        rng, i_dag = self.rng, self.i_dag
+        if lop.body["tiltakstype"] == "VTA" and rng.random() < 0.05:
             pfom = _dag(rng, fom, min(i_dag, tom or i_dag))
             ptom = min(latest_tom(pfom, months=rng.randint(2, 6)), tom or date.max)
-            endre("innvilg_permisjon", fom=pfom, tom=ptom, type="HOSPITERING", vertsbedrift="Ordinær bedrift AS")
-        # IPS-1: target group changes AS → NAE (the NAE caps then apply, from the original fom).
-        if malgruppe == AS and type_ in ("IPS", "IPS_UNG", "OPPFOLGING", "ARBEIDSTRENING") and rng.random() < 0.04:
-            if NAE in regel.malgrupper and tom is not None:
-                endre("endre_malgruppe", ny_malgruppe=NAE, fom=_dag(rng, fom, min(tom, i_dag)),
-                      vedtak_ref=f"AEV-{rng.randint(100000, 999999)}")  # fmt: skip
-                malgruppe = NAE
-        # LOP-5: extensions near or past the end, with a reason that reaches that far (§7.3).
-        if tom is not None and tom < add_months(i_dag, 2) and rng.random() < 0.4:
-            muligheter = []
-            for grunn in regel.forlengelse:
-                if malgruppe not in grunn.rekkevidde:
-                    continue
-                stilling = Stillingstype(body["stillingstype"]) if "stillingstype" in body else None
-                maks = regel.grunnens_tom(grunn, fom, Malgruppe(malgruppe), stilling)
-                pilot = pilotvindu(Tiltakstype(type_), self.konfig)
-                if pilot is not None and pilot.tom is not None:
-                    maks = pilot.tom if maks is None else min(maks, pilot.tom)
-                if maks is None or maks > tom:
-                    muligheter.append((grunn, maks))
-            if muligheter:
-                grunn, maks = rng.choice(muligheter)
-                grense = maks or add_months(tom, 12)
-                ny_tom = min(grense, tom + timedelta(days=rng.randint(30, 365)))
-                felter: dict[str, Any] = dict(ny_tom=ny_tom, aarsak=str(grunn.aarsak))
-                if grunn.begrunnelse_kreves:
-                    felter["begrunnelse"] = "Deltakeren trenger mer tid av særlige grunner"
-                endre("forleng", **felter)
-                tom = ny_tom
-        if tom is not None and tom > i_dag and rng.random() < 0.03:  # shortened
+            self._endre_lop(lop, "innvilg_permisjon", fom=pfom, tom=ptom, type="HOSPITERING",
+                      vertsbedrift="Ordinær bedrift AS")  # fmt: skip
+
+    def _ny_malgruppe(self, lop: _Lopplan, fom: date, tom: date | None, malgruppe: str) -> str:
+        """IPS-1: target group changes AS → NAE (the NAE caps then apply, from the original fom)."""
+        rng = self.rng
+        if malgruppe == AS and lop.body["tiltakstype"] in ("IPS", "IPS_UNG", "OPPFOLGING", "ARBEIDSTRENING") \
+                and rng.random() < 0.04:  # fmt: skip
+            if NAE in lop.regel.malgrupper and tom is not None:
+                self._endre_lop(lop, "endre_malgruppe", ny_malgruppe=NAE, fom=_dag(rng, fom, min(tom, self.i_dag)),
+                          vedtak_ref=f"AEV-{rng.randint(100000, 999999)}")  # fmt: skip
+                return NAE
+        return malgruppe
+
+    def _forlengelse(self, lop: _Lopplan, fom: date, tom: date | None, malgruppe: str) -> date | None:
+        """LOP-5: extensions near or past the end, with a reason that reaches that far (§7.3); the new tom."""
+        rng, regel, body = self.rng, lop.regel, lop.body
+        if tom is None or tom >= add_months(self.i_dag, 2) or rng.random() >= 0.4:
+            return tom
+        muligheter = []
+        for grunn in regel.forlengelse:
+            if malgruppe not in grunn.rekkevidde:
+                continue
+            stilling = Stillingstype(body["stillingstype"]) if "stillingstype" in body else None
+            maks = regel.grunnens_tom(grunn, fom, Malgruppe(malgruppe), stilling)
+            pilot = pilotvindu(Tiltakstype(body["tiltakstype"]), self.konfig)
+            if pilot is not None and pilot.tom is not None:
+                maks = pilot.tom if maks is None else min(maks, pilot.tom)
+            if maks is None or maks > tom:
+                muligheter.append((grunn, maks))
+        if not muligheter:
+            return tom
+        grunn, maks = rng.choice(muligheter)
+        grense = maks or add_months(tom, 12)
+        ny_tom = min(grense, tom + timedelta(days=rng.randint(30, 365)))
+        felter: dict[str, Any] = dict(ny_tom=ny_tom, aarsak=str(grunn.aarsak))
+        if grunn.begrunnelse_kreves:
+            felter["begrunnelse"] = "Deltakeren trenger mer tid av særlige grunner"
+        self._endre_lop(lop, "forleng", **felter)
+        return ny_tom
+
+    def _avkorting(self, lop: _Lopplan, fom: date, tom: date | None) -> date | None:
+        """A few løp are shortened; the new tom."""
+        rng, i_dag = self.rng, self.i_dag
+        if tom is not None and tom > i_dag and rng.random() < 0.03:
             ny_tom = _dag(rng, max(fom, i_dag - timedelta(days=30)), tom - timedelta(days=1))
             if fom <= ny_tom < tom:
-                endre("avkort", ny_tom=ny_tom)
-                tom = ny_tom
-        planlagt, slutt = 1, tom
-        # Transitions (§6.2): end this løp and grant the next from the day after, atomically.
-        mulige = OVERGANGER.get(type_, ())
-        if kan_overgang and mulige and rng.random() < 0.08:
-            til_type, til_variant = rng.choice(mulige)
-            tidligst = fom + timedelta(days=30)
-            senest = min(i_dag, tom or i_dag)
-            if tidligst <= senest:
-                sluttdato = _dag(rng, tidligst, senest)
-                ny_fom = sluttdato + timedelta(days=1)
-                til = self._grant(til_type, til_variant, malgruppe, ny_fom, fodselsdato, kontor)
-                if til is not None:
-                    til["nav_enhet"] = enhet if ny_fom < FYLKESREFORM else kontor
-                    self._steg(pp, "overgang", enhet, dict(sluttdato=sluttdato, til=til), lop=nr)
-                    n, _, slutt = self._lop(pp, nr + 1, til, fodselsdato, kontor, ident, False)
-                    return 1 + n, fom, slutt
-        # Ends: most løp past their tom are ended; a few end early.
+                self._endre_lop(lop, "avkort", ny_tom=ny_tom)
+                return ny_tom
+        return tom
+
+    def _overgang(self, lop: _Lopplan, fom: date, tom: date | None, malgruppe: str, fodselsdato: date,
+                  kontor: str, ident: str) -> tuple[int, date | None] | None:  # fmt: skip
+        """Transitions (§6.2): end this løp and grant the next from the day after, atomically; (løp planned
+        after this one, last occupied day), or None when there is none."""
+        rng, i_dag = self.rng, self.i_dag
+        mulige = OVERGANGER.get(lop.body["tiltakstype"], ())
+        if not mulige or rng.random() >= 0.08:
+            return None
+        til_type, til_variant = rng.choice(mulige)
+        tidligst = fom + timedelta(days=30)
+        senest = min(i_dag, tom or i_dag)
+        if tidligst > senest:
+            return None
+        sluttdato = _dag(rng, tidligst, senest)
+        ny_fom = sluttdato + timedelta(days=1)
+        til = self._grant(til_type, til_variant, malgruppe, ny_fom, fodselsdato, kontor)
+        if til is None:
+            return None
+        til["nav_enhet"] = lop.enhet if ny_fom < FYLKESREFORM else kontor
+        self._steg(lop.pp, "overgang", lop.enhet, dict(sluttdato=sluttdato, til=til), lop=lop.nr)
+        n, _, slutt = self._lop(lop.pp, lop.nr + 1, til, fodselsdato, kontor, ident, False)
+        return n, slutt
+
+    def _avslutning(self, lop: _Lopplan, fom: date, tom: date | None) -> date | None:
+        """Ends: most løp past their tom are ended; a few end early. The last occupied day."""
+        rng, i_dag = self.rng, self.i_dag
         if tom is not None and tom < i_dag and rng.random() < 0.85:
             aarsak = rng.choices(
                 ["FULLFORT", "OVERGANG_ARBEID", "AVBRUTT", "OVERGANG_UTDANNING", "HOVELIG_ARBEID_TILBUDT"],
                 [60, 20, 12, 5, 3],
             )[0]
             sluttdato = tom if aarsak == "FULLFORT" else _dag(rng, fom, tom)
-            endre("avslutt", sluttdato=sluttdato, aarsak=aarsak)
-            slutt = sluttdato
-        elif rng.random() < 0.05:
+            self._endre_lop(lop, "avslutt", sluttdato=sluttdato, aarsak=aarsak)
+            return sluttdato
+        if rng.random() < 0.05:
             aarsak = "OVERGANG_UFORETRYGD" if tom is None else rng.choice(["AVBRUTT", "OVERGANG_ARBEID"])
             sluttdato = _dag(rng, fom, min(i_dag, tom or i_dag))
-            endre("avslutt", sluttdato=sluttdato, aarsak=aarsak)
-            slutt = sluttdato
-        # LOP-9 corrections (accepted on ended løp too).
+            self._endre_lop(lop, "avslutt", sluttdato=sluttdato, aarsak=aarsak)
+            return sluttdato
+        return tom
+
+    def _korreksjon(self, lop: _Lopplan, fom: date, kontor: str) -> None:
+        """LOP-9 corrections (accepted on ended løp too)."""
+        rng = self.rng
         r = rng.random()
         if r < 0.02:
-            endre("korriger", vedtak_ref=f"{body['vedtak_ref']}-K", begrunnelse="Feil vedtaksreferanse registrert")
+            self._endre_lop(lop, "korriger", vedtak_ref=f"{lop.body['vedtak_ref']}-K",
+                      begrunnelse="Feil vedtaksreferanse registrert")  # fmt: skip
         elif r < 0.03:
             f = kontor[:2]
             nytt = self._enhet_per(f"{f}{rng.randint(1, FYLKER[f][1]):02d}", fom)
-            if nytt != enhet:
-                endre("korriger", nav_enhet=nytt, begrunnelse="Registrert på feil NAV-kontor")
-        return planlagt, fom, slutt
+            if nytt != lop.enhet:
+                self._endre_lop(lop, "korriger", nav_enhet=nytt, begrunnelse="Registrert på feil NAV-kontor")
 
     # guarantees ------------------------------------------------------------------------------------------
 
@@ -608,7 +674,7 @@ def grant_command(felter: dict[str, Any], cls: type[commands.InnvilgLop | comman
     return msgspec.convert({**verdier, "person": person}, cls)
 
 
-class _Kjoring:
+class Kjoring:
     """One person's run: the ids its earlier commands created, for the commands that follow."""
 
     def __init__(self, pp: Personplan) -> None:
@@ -677,7 +743,7 @@ async def kjor(
     tabell = f'"{recorder.schema}"."{recorder.events_table}"'
     for_antall = await recorder.pool.fetchval(f"SELECT count(*) FROM {tabell}")
     res = Resultat()
-    personer = [_Kjoring(pp) for pp in plan.personer]
+    personer = [Kjoring(pp) for pp in plan.personer]
     totalt = sum(len(pp.steg) for pp in plan.personer)
     ferdige = [0]
     start = time.perf_counter()
@@ -762,8 +828,10 @@ async def seed_database(
     from store.repository import EventStore
     from store.service import Service
 
-    if plan is None:
-        plan = planlegg(lop, garantier, seed=seed, i_dag=i_dag, konfig=konfig)
+    if plan is None:  # in parts as `forlop seed --bulk` draws it (workers/seed_bulk.py)
+        from workers.seed_bulk import samlet_plan
+
+        plan = samlet_plan(lop, garantier, seed=seed, i_dag=i_dag, konfig=konfig)
     pool = await create_pool(dsn, min_size=2, max_size=samtidige + 4)
     recorder = AsyncPostgresRecorder(pool, events_table=events_table)
     try:

@@ -15,7 +15,7 @@ CONTRACT = {
     "up": {"--data-dir", "--port", "--nats-port", "--today", "--config"},
     "token": {"--data-dir", "--rolle", "--enhet", "--ident", "--config"},
     "config": {"--defaults"},
-    "seed": {"--lop", "--garantier", "--seed", "--samtidige", "--per-person", "--today", "--data-dir", "--config"},
+    "seed": {"--lop", "--garantier", "--seed", "--samtidige", "--per-person", "--bulk", "--today", "--data-dir", "--config"},
     "rebuild": {"--view", "--data-dir", "--config", "--arbeidere"},
     "replay": {"--kjent-per", "--data-dir", "--config"},
     "verify": {"--stream", "--checkpoint", "--data-dir", "--config"},
