@@ -208,8 +208,29 @@ class _Env(msgspec.Struct, kw_only=True):
     """A group of environment variables (each field renamed to its variable)."""
 
 
-class DatabaseEnv(_Env, rename={"url": "DATABASE_URL"}):
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class DatabaseEnv(
+    _Env,
+    rename={
+        "url": "DATABASE_URL",
+        "command_timeout": "FORLOP_DB_COMMAND_TIMEOUT",
+        "acquire_timeout": "FORLOP_DB_ACQUIRE_TIMEOUT",
+        "connect_timeout": "FORLOP_DB_CONNECT_TIMEOUT",
+        "retry_after": "FORLOP_DB_RETRY_AFTER",
+        "request_deadline": "FORLOP_DB_REQUEST_DEADLINE",
+    },
+):
     url: str | None = None  # unset: the embedded server under the data directory
+    # A PostgreSQL that is down or hung is answered 503 DATABASE_UNAVAILABLE (contract.md §2) within these:
+    # a statement that runs longer is cancelled (asyncpg's command_timeout), a request waits at most this
+    # long for a pool connection, and a new connection at most this long for the server's answer.
+    command_timeout: Seconds = 5.0
+    acquire_timeout: Seconds = 3.0
+    connect_timeout: Seconds = 3.0
+    retry_after: Annotated[int, msgspec.Meta(ge=1)] = 5  # the 503's Retry-After, seconds
+    request_deadline: Seconds = 8.0  # a whole API request (api/deadline.py)
 
 
 class NatsEnv(_Env, rename={"url": "NATS_URL", "replicas": "FORLOP_NATS_REPLICAS"}):
@@ -302,6 +323,12 @@ class Settings:
     field_encryption: bool = True
     #: The `--config` file these settings were read with (handed on to server worker processes).
     config_file: Path | None = None
+    #: PostgreSQL timeouts in seconds (DatabaseEnv) and the Retry-After of a 503 DATABASE_UNAVAILABLE.
+    db_command_timeout: float = 5.0
+    db_acquire_timeout: float = 3.0
+    db_connect_timeout: float = 3.0
+    db_retry_after: int = 5
+    db_request_deadline: float = 8.0
 
     def secret(self, name: str) -> bytes:
         """A key from configuration, or in development a random one kept under the data directory.
@@ -381,6 +408,11 @@ def load_settings(
         projeksjon_maks_etterslep_sekunder=server.projection_max_lag,
         field_encryption=keys.field_encryption,
         config_file=config_file,
+        db_command_timeout=db.command_timeout,
+        db_acquire_timeout=db.acquire_timeout,
+        db_connect_timeout=db.connect_timeout,
+        db_retry_after=db.retry_after,
+        db_request_deadline=db.request_deadline,
     )
 
 

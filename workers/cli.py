@@ -366,29 +366,36 @@ async def _projector(settings: Settings, dsn: str, view: str, batch: int) -> Non
 @forlop.group(invoke_without_command=True)
 @data_dir_option
 @config_option
+@click.option("--health-port", type=click.IntRange(min=1, max=65535), default=None,
+              help="Serve /health/ready (503 while NATS is lost or a refused event waits) and /metrics on this port.")
 @click.pass_context
-def relay(ctx: click.Context, data_dir: Path | None, config: Path | None) -> None:
+def relay(ctx: click.Context, data_dir: Path | None, config: Path | None, health_port: int | None) -> None:
     """Run the event relay to NATS until stopped (a standby replica waits for the lock)."""
     if ctx.invoked_subcommand is not None:
         return
     settings = _settings(config, data_dir)
     _logging(settings)
-    _run(_with_database(settings, lambda dsn: _relay(settings, dsn)))
+    _run(_with_database(settings, lambda dsn: _relay(settings, dsn, health_port)))
 
 
-async def _relay(settings: Settings, dsn: str) -> None:
+async def _relay(settings: Settings, dsn: str, health_port: int | None) -> None:
+    from workers.health import serve_health
     from workers.registry import mapper
     from workers.relay import Relay
 
     stop = _stop_on_signals()
-    await Relay(
+    relay = Relay(
         dsn,
         _nats_url(settings),
         settings.secret("pseudonym"),
         events_table=settings.events_table,
         replicas=settings.nats_replicas,
         mapper=mapper(settings),
-    ).run(stop)
+    )
+    if health_port is None:
+        await relay.run(stop)
+    else:
+        await asyncio.gather(relay.run(stop), serve_health(relay.readiness, health_port, stop))
 
 
 @relay.command("replay")
