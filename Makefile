@@ -60,9 +60,11 @@ drill: $(STAMP)
 loadtest: $(STAMP)
 	$(BIN)/python -m tests.drill.loadtest
 
-# JSON Schema of every NATS message and the AsyncAPI document, generated from the code into docs/.
+# JSON Schema of every NATS message and the AsyncAPI document, and the rule catalogue as implemented
+# (docs/regelkatalog.md), generated from the code into docs/.
 docs: $(STAMP)
 	$(BIN)/python -m workers.schemas
+	$(BIN)/python -m workers.regelkatalog
 
 # ruff: production code with the private-access (SLF001) and complexity (C901) rules, tests without them
 # (pyproject.toml); mypy over every production package.

@@ -17,7 +17,6 @@ import nats
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi.config import OpenAPIConfig
 
 from api.audit import HendelseController, RevisjonController
 from api.auth import jwt_auth
@@ -28,6 +27,7 @@ from api.export import EksportController
 from api.frister import FristController
 from api.health import HealthController
 from api.observability import PROMETHEUS, ObservedApp
+from api.openapi import openapi_config
 from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
 from api.read_log import InnsynController
@@ -144,12 +144,7 @@ def create_app(settings: Settings) -> Litestar:
         request_class=StrictRequest,  # wrong types in a body are 400, not coerced
         before_request=check_empty_body,
         on_app_init=[auth.on_app_init],
-        openapi_config=OpenAPIConfig(
-            title="Forløp",
-            version="1.0.0",
-            description="Case lifecycles for NAV's labour-market measures and the youth guarantee (contract.md).",
-            path="/schema",
-        ),
+        openapi_config=openapi_config(),  # api/openapi.py: the pages under /schema and their assets
         logging_config=None,
         debug=False,
     )

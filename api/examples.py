@@ -682,7 +682,7 @@ VERIFISERING_OK = {
     "antall_lenkefeil": 0,
     "sjekkpunkter": 12,
     "sjekkpunktfeil": [],
-    "latest_checkpoint": _SJEKKPUNKT,
+    "siste_sjekkpunkt": _SJEKKPUNKT,
     "algoritme": "Ed25519",
     "offentlig_nokkel": "4f3e2d1c0b0a09080706050403020100ffeeddccbbaa99887766554433221100",
 }

@@ -12,9 +12,38 @@ event records what the aggregate decided, under its own (past-tense) name.
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
+
+from domain import katalog, koder
+from domain.common import Malgruppe, SamtykkeForeldre
+
+
+def _koder(*sett: type[StrEnum]) -> msgspec.Meta:
+    """A code's allowed values, for the OpenAPI document only (`enum`, with null: absent and null are the
+    same): decoding still takes any text, so that the rule owning the field judges an unknown code (400, or
+    422 with the catalogue's code)."""
+    verdier: list[str | None] = [*sorted({str(v) for e in sett for v in e}), None]
+    return msgspec.Meta(extra_json_schema={"extra": {"enum": verdier}})
+
+
+# The code sets of the rule catalogue (domain.katalog, domain.koder, domain.common), as the bodies carry them.
+Tiltakstypekode = Annotated[str, _koder(katalog.Tiltakstype)]
+Variantkode = Annotated[str, _koder(katalog.Variant)]
+Malgruppekode = Annotated[str, _koder(Malgruppe)]
+Samtykkekode = Annotated[str, _koder(SamtykkeForeldre)]
+Stillingstypekode = Annotated[str, _koder(katalog.Stillingstype)]
+Forlengelsesaarsakkode = Annotated[str, _koder(katalog.Forlengelsesaarsak)]
+Sluttaarsakkode = Annotated[str, _koder(katalog.Avslutningsaarsak)]
+Vurderingstypekode = Annotated[str, _koder(katalog.Vurderingstype)]
+Permisjonstypekode = Annotated[str, _koder(katalog.Permisjonstype)]
+Kanalkode = Annotated[str, _koder(koder.Kanal)]
+Aktivitetskode = Annotated[str, _koder(koder.AktivitetKind)]
+Instanskode = Annotated[str, _koder(koder.Instans)]
+Garantisluttkode = Annotated[str, _koder(koder.Avslutningsaarsak)]
 
 
 class Command(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
@@ -34,15 +63,15 @@ class Personalia(Command):
 class NyttLop(Command):
     """The terms of a grant without the person: the new løp of an overgang (`til`)."""
 
-    tiltakstype: str | None = None
-    variant: str | None = None
-    malgruppe: str | None = None
+    tiltakstype: Tiltakstypekode | None = None
+    variant: Variantkode | None = None
+    malgruppe: Malgruppekode | None = None
     fom: date | None = None
     tom: date | None = None
     nav_enhet: str | None = None
     vedtak_ref: str | None = None
-    samtykke_foreldre: str | None = None
-    stillingstype: str | None = None
+    samtykke_foreldre: Samtykkekode | None = None
+    stillingstype: Stillingstypekode | None = None
     tilskuddsprosent: int | None = None
     mottar_uforetrygd: bool | None = None
 
@@ -57,7 +86,7 @@ class Forleng(Command):
     """`POST /tiltakslop/{id}/forlengelser` (TiltakslopForlenget)."""
 
     ny_tom: date | None = None
-    aarsak: str | None = None
+    aarsak: Forlengelsesaarsakkode | None = None
     begrunnelse: str | None = None
 
 
@@ -70,7 +99,7 @@ class Avkort(Command):
 class EndreMalgruppe(Command):
     """`POST /tiltakslop/{id}/malgruppe` (MalgruppeEndret)."""
 
-    ny_malgruppe: str | None = None
+    ny_malgruppe: Malgruppekode | None = None
     fom: date | None = None
     vedtak_ref: str | None = None
 
@@ -79,7 +108,7 @@ class RegistrerVurdering(Command):
     """`POST /tiltakslop/{id}/vurderinger` (OppfolgingsvurderingGjennomfort)."""
 
     dato: date | None = None
-    type: str | None = None
+    type: Vurderingstypekode | None = None
     utfall: str | None = None
 
 
@@ -95,7 +124,7 @@ class InnvilgPermisjon(Command):
 
     fom: date | None = None
     tom: date | None = None
-    type: str | None = None
+    type: Permisjonstypekode | None = None
     vertsbedrift: str | None = None
 
 
@@ -103,7 +132,7 @@ class AvsluttLop(Command):
     """`POST /tiltakslop/{id}/avslutning` (TiltakslopAvsluttet)."""
 
     sluttdato: date | None = None
-    aarsak: str | None = None
+    aarsak: Sluttaarsakkode | None = None
     begrunnelse: str | None = None
 
 
@@ -127,9 +156,9 @@ class KorrigerLop(Command):
     fom: date | None = None
     tom: date | None = None
     sluttdato: date | None = None
-    aarsak: str | None = None
-    malgruppe: str | None = None
-    variant: str | None = None
+    aarsak: Sluttaarsakkode | None = None
+    malgruppe: Malgruppekode | None = None
+    variant: Variantkode | None = None
     nav_enhet: str | None = None
     vedtak_ref: str | None = None
     begrunnelse: str | None = None
@@ -159,14 +188,14 @@ class RegistrerSamtale(Command):
     """`POST /ungdomsgarantier/{id}/samtaler` (OppfolgingssamtaleGjennomfort)."""
 
     dato: date | None = None
-    kanal: str | None = None
+    kanal: Kanalkode | None = None
     referat_ref: str | None = None
 
 
 class KobleAktivitet(Command):
     """`POST /ungdomsgarantier/{id}/aktiviteter` (AktivitetKoblet)."""
 
-    kind: str | None = None
+    kind: Aktivitetskode | None = None
     tiltakslop_id: UUID | None = None
     fom: date | None = None
     tom: date | None = None
@@ -176,7 +205,7 @@ class AvsluttGaranti(Command):
     """`POST /ungdomsgarantier/{id}/avslutning` (UngdomsgarantiAvsluttet)."""
 
     tom: date | None = None
-    aarsak: str | None = None
+    aarsak: Garantisluttkode | None = None
     begrunnelse: str | None = None
 
 
@@ -186,7 +215,7 @@ class KorrigerGaranti(Command):
     hendelse_id: UUID | None = None
     fom: date | None = None
     tom: date | None = None
-    aarsak: str | None = None
+    aarsak: Garantisluttkode | None = None
     nav_enhet: str | None = None
     bistandsbehov_vedtak_ref: str | None = None
     begrunnelse: str | None = None
@@ -199,7 +228,7 @@ class PlanleggSamtale(Command):
     """OppfolgingssamtalePlanlagt."""
 
     dato: date | None = None
-    kanal: str | None = None
+    kanal: Kanalkode | None = None
 
 
 class RegistrerUtdanningsvurdering(Command):
@@ -212,7 +241,7 @@ class RegistrerUtdanningsvurdering(Command):
 class RegistrerSamhandling(Command):
     """SamhandlingRegistrert (UG-4f)."""
 
-    instans: str | None = None
+    instans: Instanskode | None = None
     dato: date | None = None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
+from datetime import date
 
 from domain.errors import InvalidRequest
 
@@ -89,3 +90,26 @@ def med_kontrollsiffer(ni_siffer: str) -> str | None:
         return None
     k2 = _kontrollsiffer([*siffer, k1], _K2)
     return None if k2 is None else f"{ni_siffer}{k1}{k2}"
+
+
+def syntetisk_ident(fodselsdato: date, lopenummer: int = 0) -> str:
+    """A synthetic test number for a person born on `fodselsdato` (NAV's: the month plus 80), valid in both
+    control digits: never a real person's fødselsnummer. `lopenummer` picks among the individual numbers of
+    the birth year's range (000–499 for 1900–1999, 500–999 for 2000–2039, 500–749 for 1854–1899), so
+    different numbers give different persons born the same day; the first with valid control digits from
+    there on (wrapping round) is taken."""
+    if 1900 <= fodselsdato.year <= 1999:
+        forste, antall = 0, 500
+    elif 2000 <= fodselsdato.year <= 2039:
+        forste, antall = 500, 500
+    elif 1854 <= fodselsdato.year <= 1899:
+        forste, antall = 500, 250
+    else:
+        raise ValueError("synthetic numbers cover birth years 1854–2039")
+    stamme = f"{fodselsdato.day:02d}{fodselsdato.month + 80:02d}{fodselsdato.year % 100:02d}"
+    for steg in range(antall):
+        individ = forste + (lopenummer + steg) % antall
+        ident = med_kontrollsiffer(f"{stamme}{individ:03d}")
+        if ident is not None:
+            return ident
+    raise ValueError(f"no individual number gives valid control digits on {fodselsdato}")  # pragma: no cover

@@ -35,44 +35,12 @@ from domain.config import Regelkonfig
 from domain.dates import add_days, fyller, varseldato
 from domain.errors import DomainError, InvalidRequest
 from domain.ident import Fodselsnummer
+from domain.koder import AktivitetKind, Avslutningsaarsak, Instans, Kanal
 
 ORDNINGEN_STARTER = date(2023, 7, 1)  # UG-1
 MINSTEALDER = 16  # UG-2
 ALDERSGRENSE = 30  # UG-2, UG-5: covered while "under 30"
 REGELSETT_ID = "SEED-2024"  # GEN-12: the seed rule set (domain.katalog.SEED_2024.id); §5 has no other
-
-
-class Kanal(StrEnum):
-    MOTE = "MOTE"
-    TELEFON = "TELEFON"
-    VIDEO = "VIDEO"
-    DIGITAL = "DIGITAL"
-
-
-class AktivitetKind(StrEnum):
-    TILTAK = "TILTAK"
-    UTDANNING = "UTDANNING"
-    MEDISINSK_BEHANDLING = "MEDISINSK_BEHANDLING"
-    ARBEID = "ARBEID"
-
-
-class Instans(StrEnum):
-    UTDANNING = "UTDANNING"
-    BARNEVERN = "BARNEVERN"
-    HELSE = "HELSE"
-    OPPFOLGINGSTJENESTEN = "OPPFOLGINGSTJENESTEN"
-    ANNET = "ANNET"
-
-
-class Avslutningsaarsak(StrEnum):
-    """UG-D5. Starting a job, education or a measure is deliberately not a reason (UG-6)."""
-
-    FYLT_30 = "FYLT_30"
-    BEHOV_OPPHORT = "BEHOV_OPPHORT"
-    BRUKER_AVSLO_TILBUD = "BRUKER_AVSLO_TILBUD"
-    FLYTTET_UTLAND = "FLYTTET_UTLAND"
-    DOD = "DOD"
-    ANNET = "ANNET"
 
 
 class Status(StrEnum):
@@ -366,9 +334,9 @@ class Ungdomsgaranti(Aggregate):
                 min_dato=naa.fom,
             )
         self._kontaktperson_byttet(
-            fra_nav_ident=naa.nav_ident,
-            til_nav_ident=ident,
+            nav_ident=ident,
             fom=start,
+            forrige_nav_ident=naa.nav_ident,
             begrunnelse=_tekst(cmd.begrunnelse),
             kontekst=kontekst,
             regelsett_id=self.regelsett_id,
@@ -380,17 +348,37 @@ class Ungdomsgaranti(Aggregate):
     ) -> None:
         self.kontaktpersoner = (*self.kontaktpersoner, Kontaktperson(nav_ident=nav_ident, fom=fom))
 
-    @event("KontaktpersonByttet")
+    class KontaktpersonByttet(Aggregate.Event):
+        """Schema version 2 carries the command body's `nav_ident` (the new contact person) and `fom`, and
+        `forrige_nav_ident`, the one it replaces (contract.md §3). Version 1 named them `til_nav_ident` and
+        `fra_nav_ident`; stored version-1 events upcast by renaming (the stored bytes, and so the hash
+        chain, stay as they are)."""
+
+        class_version = 2
+
+        nav_ident: str
+        fom: date
+        forrige_nav_ident: str
+        begrunnelse: str | None
+        kontekst: Kontekst
+        regelsett_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["nav_ident"] = state.pop("til_nav_ident")
+            state["forrige_nav_ident"] = state.pop("fra_nav_ident")
+
+    @event(KontaktpersonByttet)
     def _kontaktperson_byttet(
         self,
-        fra_nav_ident: str,
-        til_nav_ident: str,
+        nav_ident: str,
         fom: date,
+        forrige_nav_ident: str,
         begrunnelse: str | None,
         kontekst: Kontekst,
         regelsett_id: str,
     ) -> None:
-        self.kontaktpersoner = (*self.kontaktpersoner, Kontaktperson(nav_ident=til_nav_ident, fom=fom))
+        self.kontaktpersoner = (*self.kontaktpersoner, Kontaktperson(nav_ident=nav_ident, fom=fom))
 
     # ---- UG-4b: follow-up conversations (UG-D2) ------------------------------------------------------------
 

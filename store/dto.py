@@ -20,7 +20,7 @@ from domain.ident import Fodselsnummer
 from domain.tiltakslop import Tiltakslop, hendelse_id
 from domain.ungdomsgaranti import Ungdomsgaranti
 from store.encryption import er_glemt
-from store.envelope import event_data
+from store.envelope import Aktor, event_data  # one `Aktor` schema: history and the NATS envelope
 
 
 class Visning(msgspec.Struct, kw_only=True):
@@ -143,11 +143,6 @@ class GarantiVisning(Visning, kw_only=True):
     regelsett_id: str
     open_alerts: list[str]
     frister: dict[str, date]
-
-
-class Aktor(Visning, kw_only=True):
-    nav_ident: str
-    enhet: str | None
 
 
 class Hendelse(Visning, kw_only=True):

@@ -162,7 +162,7 @@ class Verification(msgspec.Struct, kw_only=True):
     antall_lenkefeil: int  # all of them; `lenkefeil` lists at most `maks_feil`
     sjekkpunkter: int  # checkpoints checked
     sjekkpunktfeil: list[Sjekkpunktfeil]
-    latest_checkpoint: Sjekkpunkt | None
+    siste_sjekkpunkt: Sjekkpunkt | None
     algoritme: str = "Ed25519"
     offentlig_nokkel: str = ""  # hex of the raw public key that verifies the signatures
 
@@ -314,7 +314,7 @@ async def verify_log(
         antall_lenkefeil=kjede.antall_feil,
         sjekkpunkter=len(sjekkpunkter),
         sjekkpunktfeil=kontroll.feil,
-        latest_checkpoint=_sjekkpunkt(sjekkpunkter[-1]) if sjekkpunkter else None,
+        siste_sjekkpunkt=_sjekkpunkt(sjekkpunkter[-1]) if sjekkpunkter else None,
         offentlig_nokkel=raa(offentlig).hex(),
     )
 

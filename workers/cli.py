@@ -184,6 +184,31 @@ def token(data_dir: Path | None, rolle: str, enhet: tuple[str, ...], ident: str,
 
 
 @forlop.command()
+@click.option("--fodselsdato", type=DATE, default="1990-08-15", show_default=True,
+              help="The birth date the number is for (the body's person.fodselsdato).")
+@click.option("--antall", type=click.IntRange(1, 250), default=1, show_default=True,
+              help="How many different persons born that day.")
+@click.option("--nr", type=click.IntRange(min=0), default=None,
+              help="Which of that day's numbers (the same --nr gives the same number); default: random.")
+def testident(fodselsdato: date, antall: int, nr: int | None) -> None:
+    """Print a synthetic fødselsnummer (month + 80, valid mod-11): a test person, never a real one."""
+    import secrets
+
+    from domain.ident import syntetisk_ident
+
+    start = secrets.randbelow(1000) if nr is None else nr
+    sett: list[str] = []
+    for n in range(start, start + 1000):
+        ident = syntetisk_ident(fodselsdato, n)
+        if ident not in sett:
+            sett.append(ident)
+        if len(sett) == antall:
+            break
+    for ident in sett:
+        click.echo(ident)
+
+
+@forlop.command()
 @data_dir_option
 @config_option
 def migrate(data_dir: Path | None, config: Path | None) -> None:
@@ -394,6 +419,52 @@ async def _relay_replay(settings: Settings, dsn: str, fra: int, til: int | None)
         mapper=mapper(settings),
     )
     click.echo(f"published {sendt} events again; the stream dropped {duplikater} as duplicates of known ids")
+
+
+def _relay_settings(ctx: click.Context, data_dir: Path | None, config: Path | None) -> Settings:
+    parent = ctx.parent.params if ctx.parent is not None else {}
+    return _settings(config or parent.get("config"), data_dir or parent.get("data_dir"))
+
+
+@relay.command("venter")
+@data_dir_option
+@config_option
+@click.pass_context
+def relay_venter(ctx: click.Context, data_dir: Path | None, config: Path | None) -> None:
+    """List the events NATS refused and those held behind them (docs/operations.md)."""
+    settings = _relay_settings(ctx, data_dir, config)
+    _run(_with_database(settings, _relay_venter))
+
+
+async def _relay_venter(dsn: str) -> None:
+    from workers.relay import waiting_events
+
+    rows = await waiting_events(dsn)
+    for r in rows:  # positions, ids and types only: no personal data
+        what = f"REFUSED: {r.grunn}" if r.grunn else "held behind a refused event of its aggregate"
+        click.echo(f"{r.posisjon}\t{r.aggregat_id}\t{r.type}\t{r.storrelse} bytes\t{what}")
+    click.echo(f"{len(rows)} events wait", err=True)
+
+
+@relay.command("hopp-over")
+@click.option("--posisjon", type=click.IntRange(min=1), required=True, help="The refused event's position.")
+@data_dir_option
+@config_option
+@click.pass_context
+def relay_hopp_over(ctx: click.Context, posisjon: int, data_dir: Path | None, config: Path | None) -> None:
+    """Give up publishing a refused event; the events held behind it then go out (docs/operations.md)."""
+    settings = _relay_settings(ctx, data_dir, config)
+    _run(_with_database(settings, lambda dsn: _relay_hopp_over(dsn, posisjon)))
+
+
+async def _relay_hopp_over(dsn: str, posisjon: int) -> int:
+    from workers.relay import skip_refused
+
+    if await skip_refused(dsn, posisjon):
+        click.echo(f"position {posisjon}: skipped; the relay publishes what waits behind it at its next try")
+        return 0
+    click.echo(f"position {posisjon}: no refused event waits there (forlop relay venter lists them)", err=True)
+    return 1
 
 
 @forlop.group()

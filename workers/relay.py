@@ -11,6 +11,12 @@
   one statement, committed while the next publishes go out. A crash after an ack and before that commit
   republishes; the stream's duplicate window drops the repeat by Msg-Id.
 - One active replica (workers/supervisor.py); NATS being down only pauses it.
+- Never stalled by one message: an event NATS refuses (larger than the server's `max_payload`, or refused by
+  the stream with a 400) is recorded in `forlop_relay_venter` with its reason, counted in
+  `forlop_relay_refused_total`, and makes the relay unready (`ready`); the position moves on, so the events
+  of other aggregates keep flowing. The later events of the same aggregate are held in that table behind it
+  (its order on NATS is never broken) until an operator clears it (`forlop relay hopp-over`, or a raised
+  limit: the relay tries the waiting events again every `retry_seconds`), docs/operations.md.
 """
 
 from __future__ import annotations
@@ -30,9 +36,12 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
+from nats.js.errors import BadRequestError
+from prometheus_client import Counter
 
 from projections.runner import SPORING, to_notifications
 from store.envelope import make_envelope, publiseres, subject
+from store.keys import as_uuid
 from store.mapper import ForlopMapper
 from workers.nats_setup import (
     HENDELSER,
@@ -42,12 +51,18 @@ from workers.nats_setup import (
     quiet,
     stream_state,
 )
-from workers.supervisor import NATS_ERRORS, NatsUnavailable, Session, Supervisor
+from workers.supervisor import NATS_ERRORS, NatsUnavailable, Session, State, Supervisor
 
 log = logging.getLogger(__name__)
 
 NAVN = "relay"
 LOGG = "forlop_relay_logg"  # made by store/migrations/0006_relay_log.sql
+VENTER = "forlop_relay_venter"  # made by store/migrations/0008_relay_waiting.sql
+
+REFUSED = Counter(
+    "forlop_relay_refused_events",
+    "Events NATS refused to take (too large, or refused by the stream); each waits in forlop_relay_venter.",
+)
 
 
 @dataclass
@@ -56,20 +71,50 @@ class RelayStatus:
     publisert: int = 0
     spolt_tilbake: int = 0
     siden_fremdrift: float = field(default_factory=time.monotonic)
+    #: Refused events waiting in `forlop_relay_venter` (not cleared), and the events held behind them.
+    avviste: int = 0
+    holdt: int = 0
+
+
+class WaitRow(NamedTuple):
+    """An event that waits in `forlop_relay_venter`: refused (`grunn`) or held behind a refused one."""
+
+    posisjon: int
+    aggregat_id: UUID
+    hendelse_id: UUID
+    type: str
+    storrelse: int
+    grunn: str | None
 
 
 class _Sent(NamedTuple):
     """One row read and not yet committed, in log order: its position, and for a published event its id,
-    the future of its ack and when it went out (a person-record row has neither)."""
+    the future of its ack and when it went out (a person-record row has neither). `wait`: the event is not
+    published but waits (refused before it went out, or held behind a refused one); `info`: what a refusal
+    that comes with the ack records."""
 
     posisjon: int
     hendelse_id: UUID | None
     ack: asyncio.Future[PubAck] | None
     sent: float
+    wait: WaitRow | None = None
+    info: WaitRow | None = None
 
 
 #: What a commit carries: (position, event id, stream sequence) of each acknowledged event.
 LogRow = tuple[int, UUID | None, int]
+
+
+def _refused(future: asyncio.Future[PubAck]) -> bool:
+    """The stream answered the publish with a refusal (400): it will refuse it again; not an outage."""
+    return future.done() and not future.cancelled() and isinstance(future.exception(), BadRequestError)
+
+
+def _message_size(payload: bytes, headers: dict[str, str] | None) -> int:
+    """What the server counts against `max_payload`: the payload and the header block (NATS/1.0 ...)."""
+    if not headers:
+        return len(payload)
+    return len(payload) + 12 + sum(len(k) + len(v) + 4 for k, v in headers.items())
 
 
 class Relay:
@@ -85,6 +130,7 @@ class Relay:
         ack_timeout: float = 5.0,
         replicas: int = 1,
         poll_seconds: float = 1.0,
+        retry_seconds: float = 30.0,
         mapper: ForlopMapper | None = None,
     ) -> None:
         self.dsn = dsn
@@ -95,6 +141,7 @@ class Relay:
         self.ack_timeout = ack_timeout
         self.replicas = replicas
         self.poll_seconds = poll_seconds
+        self.retry_seconds = retry_seconds
         self.mapper = mapper or ForlopMapper()  # with field encryption: store.mapper.mapper_for(...)
         self.status = RelayStatus()
         self.supervisor = Supervisor(
@@ -117,7 +164,19 @@ class Relay:
         # Acknowledged and not yet committed (position, log rows), and the commit in flight.
         self._uncommitted_pos: int | None = None
         self._uncommitted: list[LogRow] = []
-        self._commit_task: asyncio.Future[tuple[int, list[LogRow]]] | None = None
+        self._commit_task: asyncio.Future[tuple[int, list[LogRow], list[WaitRow]]] | None = None
+        # Aggregates with an event waiting in VENTER (None: read them again with the position).
+        self._blocked: set[UUID] | None = None
+        self._uncommitted_waiting: list[WaitRow] = []
+        self._max_payload = 1024 * 1024
+        self._nats_ok = False
+
+    @property
+    def ready(self) -> bool:
+        """Ready: active (or a standby with the database), NATS answering, and no refused event waiting."""
+        if self.supervisor.state == State.STANDBY:  # another replica relays; this one waits for the lock
+            return True
+        return self.active and self._nats_ok and self.status.avviste == 0
 
     @property
     def active(self) -> bool:
@@ -148,28 +207,35 @@ class Relay:
         self._reset()
         self._check = True
         ready = False
-        next_check = 0.0
+        next_check = next_retry = 0.0
         try:
             while not session.stop.is_set():
                 try:
+                    self._max_payload = nc.max_payload
                     if not ready or self._check or time.monotonic() >= next_check:
                         self._check = False
                         await self._commit(commits, everything=True)  # nothing in flight to the database
                         # On every (re)connect and periodically: has the stream lost what it acknowledged?
                         await self.kontroller_strom(pool, nc)
                         await ensure_streams(js, self.replicas)
-                        session.nats_ok()  # it answered
+                        self._nats_answers(session, True)
                         ready = True
                         next_check = time.monotonic() + KONTROLL_SEKUNDER
+                    if time.monotonic() >= next_retry:
+                        next_retry = time.monotonic() + self.retry_seconds
+                        if await pool.fetchval(f"SELECT EXISTS (SELECT FROM {VENTER})"):
+                            await self._drain(js, commits)  # nothing in flight: an aggregate's order holds
+                            self._reset()
+                            await self.release_waiting(pool, js)
                     published = self.status.publisert
                     n = await self.publish_batch(db, js, commits)
                 except NATS_ERRORS as e:
-                    session.nats_lost(e)
+                    self._nats_answers(session, False, e)
                     ready = False
                     await session.pause(self.poll_seconds)
                     continue
                 if self.status.publisert > published:  # acks came
-                    session.nats_ok()
+                    self._nats_answers(session, True)
                 if n == 0:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
@@ -181,14 +247,83 @@ class Relay:
             await self._drop_commit()
             self._reset()
 
+    def _nats_answers(self, session: Session, ok: bool, error: BaseException | None = None) -> None:
+        self._nats_ok = ok
+        if ok:
+            session.nats_ok()
+        else:
+            session.nats_lost(error or "no answer")
+
+    async def release_waiting(self, pool: asyncpg.Pool, js: JetStreamContext) -> int:
+        """Publish what waits in VENTER, per aggregate in order, as far as it goes: an event the operator
+        cleared (`hopp_over`) is dropped, a refused one is tried again (the limit may have been raised), an
+        event held behind it follows once it is gone. Returns the number published. Runs with nothing in
+        flight (the caller drained the pipe), so a released aggregate's order holds."""
+        rows = await pool.fetch(
+            "SELECT v.posisjon, v.hopp_over, v.grunn, e.notification_id, e.originator_id, e.originator_version, "
+            f"e.topic, e.state FROM {VENTER} v JOIN {self.events_table} e ON e.notification_id = v.posisjon "
+            "ORDER BY v.posisjon"
+        )
+        stuck: set[UUID] = set()
+        published = 0
+        notifikasjoner = {n.id: n for n in to_notifications([tuple(r)[3:] for r in rows])}
+        await self.mapper.prepare_reading(pool, (n.state for n in notifikasjoner.values()))
+        for row in rows:
+            posisjon, hopp_over, grunn = row[0], row[1], row[2]
+            aggregat_id = as_uuid(row[4])
+            if aggregat_id in stuck:
+                continue
+            if hopp_over:
+                await pool.execute(f"DELETE FROM {VENTER} WHERE posisjon = $1", posisjon)
+                log.warning("relay: an event cleared by the operator is not published",
+                            extra={"posisjon": posisjon, "aggregat_id": str(aggregat_id)})
+                continue
+            k = make_envelope(self.mapper, notifikasjoner[posisjon], self.pseudonym_nokkel)
+            if k is None:
+                await pool.execute(f"DELETE FROM {VENTER} WHERE posisjon = $1", posisjon)
+                continue
+            payload, headers = _encoder.encode(k), {"Nats-Msg-Id": str(k.id)}
+            refusal = None
+            if _message_size(payload, headers) > self._max_payload:
+                refusal = _too_large(payload, headers, self._max_payload)
+            else:
+                try:
+                    ack = await js.publish(subject(k), payload, timeout=self.ack_timeout, headers=headers)
+                except BadRequestError as e:
+                    refusal = f"refused by the stream: {e.description or e}"
+            if refusal is not None:
+                stuck.add(aggregat_id)
+                if grunn is None:
+                    await pool.execute(f"UPDATE {VENTER} SET grunn = $2 WHERE posisjon = $1", posisjon, refusal)
+                continue
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    f"INSERT INTO {LOGG} (posisjon, hendelse_id, sekvens) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (posisjon) DO UPDATE SET sekvens = excluded.sekvens, publisert = now()",
+                    posisjon, k.id, ack.seq,
+                )
+                await conn.execute(f"DELETE FROM {VENTER} WHERE posisjon = $1", posisjon)
+            published += 1
+        await self._count_waiting(pool)
+        if published:
+            log.info("relay: waiting events published", extra={"antall": published})
+        return published
+
+    async def _count_waiting(self, db: asyncpg.Connection | asyncpg.Pool) -> None:
+        row = await db.fetchrow(
+            f"SELECT count(*) FILTER (WHERE grunn IS NOT NULL AND NOT hopp_over), count(*) FROM {VENTER}"
+        )
+        self.status.avviste, self.status.holdt = int(row[0]), int(row[1]) - int(row[0])
+
     async def _drain(self, js: JetStreamContext, commits: asyncpg.Connection) -> None:
         """Stopping: wait (bounded) for the acks in flight and commit what they acknowledged."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(js.publish_async_completed(), self.ack_timeout)
-        pos, logged, _ = await self._take_acks(js, wait=False)
+        pos, logged, waiting, _ = await self._take_acks(js, wait=False)
         if pos is not None:
             self._uncommitted_pos = pos
             self._uncommitted.extend(logged)
+            self._uncommitted_waiting.extend(waiting)
         await self._commit(commits, everything=True)
 
     async def check_stream(self) -> None:
@@ -254,6 +389,8 @@ class Relay:
         acknowledged; what was in flight is dropped and read again from the log."""
         if self._read_pos is None:
             self._read_pos = await db.fetchval(f"SELECT posisjon FROM {SPORING} WHERE projeksjon = $1", NAVN)
+            self._blocked = {as_uuid(r[0]) for r in await db.fetch(f"SELECT DISTINCT aggregat_id FROM {VENTER}")}
+            await self._count_waiting(db)
             self._pipe.clear()
         read = 0
         publish_failed = False
@@ -269,14 +406,15 @@ class Relay:
             read = len(rows)
             if rows:
                 publish_failed = not await self._publish(db, js, rows)
-        if len(self._last_of) > 4 * self.window:  # forget aggregates whose publish is settled
-            self._last_of = {a: f for a, f in self._last_of.items() if not f.done()}
+        if len(self._last_of) > 4 * self.window:  # forget aggregates whose publish is settled (a refusal stays)
+            self._last_of = {a: f for a, f in self._last_of.items() if not f.done() or _refused(f)}
         # Wait for acks only when nothing new could be read; otherwise keep the pipe full.
-        new_pos, logged, failed = await self._take_acks(js, wait=read == 0)
+        new_pos, logged, waiting, failed = await self._take_acks(js, wait=read == 0)
         failed = failed or publish_failed
         if new_pos is not None:
             self._uncommitted_pos = new_pos
             self._uncommitted.extend(logged)
+            self._uncommitted_waiting.extend(waiting)
         # The commit runs beside the next steps (on `commits`, a second connection): one in flight, the acks
         # taken meanwhile go together in the next one. Everything is committed before an idle wait and
         # before giving up what is in flight.
@@ -287,7 +425,7 @@ class Relay:
         if failed:
             self._reset()
             raise NatsUnavailable(f"acknowledged up to position {self.status.posisjon}")
-        return read + len(logged)
+        return read + len(logged) + len(waiting)
 
     async def _publish(self, db: asyncpg.Connection | asyncpg.Pool, js: JetStreamContext, rows: list[Any]) -> bool:
         """Publish the published events among `rows` (the person record's are passed over); False if a
@@ -295,41 +433,56 @@ class Relay:
         notifikasjoner = to_notifications([r for r in rows if publiseres(r[3])])
         await self.mapper.prepare_reading(db, (n.state for n in notifikasjoner))
         envelopes = {n.id: make_envelope(self.mapper, n, self.pseudonym_nokkel) for n in notifikasjoner}
+        blocked = self._blocked if self._blocked is not None else set()
         try:
             for row in rows:
                 nid = row[0]
                 k = envelopes.get(nid)
                 if k is None:
                     self._pipe.append(_Sent(nid, None, None, 0.0))
+                    self._read_pos = nid
+                    continue
+                payload = _encoder.encode(k)
+                headers = None if nid in self._uten_msg_id else {"Nats-Msg-Id": str(k.id)}
+                info = WaitRow(nid, k.aggregat_id, k.id, k.type, _message_size(payload, headers), None)
+                if k.aggregat_id in blocked or await self._after_previous(k.aggregat_id):
+                    blocked.add(k.aggregat_id)  # held behind its aggregate's refused event
+                    self._pipe.append(_Sent(nid, k.id, None, 0.0, wait=info))
+                elif info.storrelse > self._max_payload:  # the server would refuse it (and drop the connection)
+                    blocked.add(k.aggregat_id)
+                    refusal = info._replace(grunn=_too_large(payload, headers, self._max_payload))
+                    self._pipe.append(_Sent(nid, k.id, None, 0.0, wait=refusal))
                 else:
-                    await self._after_previous(k.aggregat_id)
-                    ack = await js.publish_async(
-                        subject(k),
-                        _encoder.encode(k),
-                        wait_stall=self.ack_timeout,
-                        headers=None if nid in self._uten_msg_id else {"Nats-Msg-Id": str(k.id)},
-                    )
-                    self._pipe.append(_Sent(nid, k.id, ack, time.monotonic()))
+                    ack = await js.publish_async(subject(k), payload, wait_stall=self.ack_timeout, headers=headers)
+                    self._pipe.append(_Sent(nid, k.id, ack, time.monotonic(), info=info))
                     self._last_of[k.aggregat_id] = ack
                 self._read_pos = nid
         except NATS_ERRORS:
             return False
+        finally:
+            self._blocked = blocked
         return True
 
-    async def _after_previous(self, aggregat_id: Any) -> None:
+    async def _after_previous(self, aggregat_id: Any) -> bool:
         """Never two events of one aggregate in flight: if the earlier one were lost (a leader change) while
-        the later one was stored, the republish would land after it and break the order per aggregate."""
+        the later one was stored, the republish would land after it and break the order per aggregate.
+        True: the earlier one was refused, so this one is held behind it."""
         previous = self._last_of.get(aggregat_id)
         if previous is None:
-            return
+            return False
         if not previous.done():
             await asyncio.wait({previous}, timeout=self.ack_timeout)
+        if _refused(previous):
+            return True
         if not previous.done() or previous.cancelled() or previous.exception() is not None:
             raise NatsUnavailable("an earlier event of the aggregate was not acknowledged")
+        return False
 
-    async def _take_acks(self, js: JetStreamContext, *, wait: bool) -> tuple[int | None, list[LogRow], bool]:
-        """Take acks from the head of the pipe in log order: (the new position or None, log rows, failed).
-        `wait`: nothing new could be read, so wait (bounded) for acks first."""
+    async def _take_acks(
+        self, js: JetStreamContext, *, wait: bool
+    ) -> tuple[int | None, list[LogRow], list[WaitRow], bool]:
+        """Take acks from the head of the pipe in log order: (the new position or None, log rows, rows that
+        wait in VENTER, failed). `wait`: nothing new could be read, so wait (bounded) for acks first."""
         pipe = self._pipe
         if wait and pipe:
             if len(self._pipe) < self.window // 2:
@@ -344,9 +497,12 @@ class Relay:
                     await asyncio.wait({target}, timeout=self.ack_timeout)
         new_pos: int | None = None
         logged: list[LogRow] = []
+        waiting: list[WaitRow] = []
         while pipe:
             head = pipe[0]
-            if head.ack is not None:
+            if head.wait is not None:
+                waiting.append(head.wait)
+            elif head.ack is not None:
                 if not head.ack.done():
                     if not wait:
                         break
@@ -354,14 +510,17 @@ class Relay:
                     if left > 0:
                         await asyncio.wait({head.ack}, timeout=left)
                     if not head.ack.done():
-                        return new_pos, logged, True
+                        return new_pos, logged, waiting, True
                     wait = False  # one wait per step; the rest are taken as they arrive
-                if head.ack.cancelled() or head.ack.exception() is not None:
-                    return new_pos, logged, True
-                logged.append((head.posisjon, head.hendelse_id, head.ack.result().seq))
+                if _refused(head.ack) and head.info is not None:
+                    waiting.append(head.info._replace(grunn=f"refused by the stream: {head.ack.exception()}"))
+                elif head.ack.cancelled() or head.ack.exception() is not None:
+                    return new_pos, logged, waiting, True
+                else:
+                    logged.append((head.posisjon, head.hendelse_id, head.ack.result().seq))
             pipe.popleft()
             new_pos = head.posisjon
-        return new_pos, logged, False
+        return new_pos, logged, waiting, False
 
     async def _commit(self, db: asyncpg.Connection | asyncpg.Pool, *, everything: bool) -> None:
         """Collect a finished commit and start the next with the acks taken since; `everything`: wait until
@@ -369,19 +528,35 @@ class Relay:
         while True:
             if self._commit_task is not None and (everything or self._commit_task.done()):
                 task, self._commit_task = self._commit_task, None
-                pos, logged = await task
+                pos, logged, waiting = await task
                 if self._uten_msg_id:
                     self._uten_msg_id -= {nid for nid, _, _ in logged}
                 self.status.posisjon = pos
                 self.status.publisert += len(logged)
                 self.status.siden_fremdrift = time.monotonic()
+                self._record_waiting(waiting)
             if self._commit_task is None and self._uncommitted_pos is not None:
-                pos, logged = self._uncommitted_pos, self._uncommitted
-                self._uncommitted_pos, self._uncommitted = None, []
-                self._commit_task = asyncio.ensure_future(_write_position(db, pos, logged))
+                pos, logged, waiting = self._uncommitted_pos, self._uncommitted, self._uncommitted_waiting
+                self._uncommitted_pos, self._uncommitted, self._uncommitted_waiting = None, [], []
+                self._commit_task = asyncio.ensure_future(_write_position(db, pos, logged, waiting))
                 if everything:
                     continue
             return
+
+    def _record_waiting(self, waiting: list[WaitRow]) -> None:
+        """Committed: count and log each refusal (one line per refused event, not per retry)."""
+        for row in waiting:
+            if row.grunn is None:
+                self.status.holdt += 1
+                continue
+            self.status.avviste += 1
+            REFUSED.inc()
+            log.error(
+                "relay: NATS refused an event; it waits in forlop_relay_venter with the later events of its "
+                "aggregate (docs/operations.md, 'A refused event')",
+                extra={"posisjon": row.posisjon, "aggregat_id": str(row.aggregat_id), "type": row.type,
+                       "storrelse": row.storrelse, "grunn": row.grunn},
+            )
 
     async def _drop_commit(self) -> None:
         """Leaving the active role: wait for a commit in flight (its outcome no longer matters here) and
@@ -390,7 +565,7 @@ class Relay:
         if task is not None:
             with contextlib.suppress(Exception):
                 await task
-        self._uncommitted_pos, self._uncommitted = None, []
+        self._uncommitted_pos, self._uncommitted, self._uncommitted_waiting = None, [], []
 
     def _reset(self) -> None:
         """Drop what is in flight; the next step reads again from the committed position."""
@@ -400,19 +575,29 @@ class Relay:
         self._pipe.clear()
         self._last_of.clear()
         self._read_pos = None
+        self._blocked = None
+
+
+def _too_large(payload: bytes, headers: dict[str, str] | None, max_payload: int) -> str:
+    return f"larger than the NATS server's max_payload ({_message_size(payload, headers)} > {max_payload} bytes)"
 
 
 async def _write_position(
-    db: asyncpg.Connection | asyncpg.Pool, pos: int, logged: list[LogRow]
-) -> tuple[int, list[LogRow]]:
-    """Commit the position and the stream sequences of `logged`: one statement (atomic), one round trip."""
-    if logged:
+    db: asyncpg.Connection | asyncpg.Pool, pos: int, logged: list[LogRow], waiting: list[WaitRow]
+) -> tuple[int, list[LogRow], list[WaitRow]]:
+    """Commit the position and the stream sequences of `logged` (and the events that wait): one statement
+    (atomic), one round trip."""
+    if waiting:
+        columns = list(zip(*waiting, strict=True))
+        await db.execute(_LAGRE_MED_VENTER, NAVN, pos, [r[0] for r in logged], [r[1] for r in logged],
+                         [r[2] for r in logged], *(list(c) for c in columns))
+    elif logged:
         await db.execute(_LAGRE, NAVN, pos, [r[0] for r in logged], [r[1] for r in logged], [r[2] for r in logged])
     else:
         await db.execute(
             f"UPDATE {SPORING} SET posisjon = $2, oppdatert = now() WHERE projeksjon = $1", NAVN, pos
         )
-    return pos, logged
+    return pos, logged, waiting
 
 
 _encoder = msgspec.json.Encoder()
@@ -422,6 +607,12 @@ _LAGRE = (
     "ON CONFLICT (posisjon) DO UPDATE SET sekvens = excluded.sekvens, publisert = now()) "
     f"UPDATE {SPORING} SET posisjon = $2, oppdatert = now() WHERE projeksjon = $1"
 )
+_LAGRE_MED_VENTER = (
+    f"WITH venter AS (INSERT INTO {VENTER} (posisjon, aggregat_id, hendelse_id, type, storrelse, grunn) "
+    "SELECT * FROM unnest($6::bigint[], $7::uuid[], $8::uuid[], $9::text[], $10::int[], $11::text[]) "
+    "ON CONFLICT (posisjon) DO NOTHING), "
+    + _LAGRE.removeprefix("WITH ")
+)
 
 
 
@@ -429,6 +620,32 @@ _LAGRE = (
 async def opprett(conn: asyncpg.Pool | asyncpg.Connection) -> None:
     """The relay's tracking row (idempotent; the tables are the migrations')."""
     await conn.execute(f"INSERT INTO {SPORING} (projeksjon) VALUES ($1) ON CONFLICT DO NOTHING", NAVN)
+
+
+async def waiting_events(dsn: str) -> list[WaitRow]:
+    """`forlop relay venter`: what waits in VENTER, in log order (refused ones have a `grunn`)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            f"SELECT posisjon, aggregat_id, hendelse_id, type, storrelse, grunn FROM {VENTER} "
+            "WHERE NOT hopp_over ORDER BY posisjon"
+        )
+    finally:
+        await conn.close()
+    return [WaitRow(*r) for r in rows]
+
+
+async def skip_refused(dsn: str, posisjon: int) -> bool:
+    """`forlop relay hopp-over`: the refused event at `posisjon` is not to be published; the relay drops it
+    at its next try and publishes the events held behind it. False when no refused event waits there."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        status = await conn.execute(
+            f"UPDATE {VENTER} SET hopp_over = true WHERE posisjon = $1 AND grunn IS NOT NULL", posisjon
+        )
+    finally:
+        await conn.close()
+    return status == "UPDATE 1"
 
 
 async def replay_range(

@@ -1,5 +1,7 @@
 """The console's build for the tests: `npm ci` and `npm run build` when console/dist is missing or older than
-its sources (what `make console` does), so that `python -m pytest` alone tests the console as it is now."""
+its sources or the Python code behind the API (what `make console` does: the build generates the API's types
+from the app's OpenAPI document), so that `python -m pytest` alone tests the console against the API as it is
+now."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ ROOT = Path(__file__).resolve().parents[2]
 KONSOLL = ROOT / "console"
 DIST = KONSOLL / "dist"
 KILDER = ("src", "index.html", "vite.config.ts", "tsconfig.json", "package.json", "package-lock.json", "scripts")
+API = ("api", "store", "domain")  # the OpenAPI document the types are generated from
 
 
-def _nyeste(sti: Path) -> float:
+def _nyeste(sti: Path, monster: str = "*") -> float:
     if sti.is_file():
         return sti.stat().st_mtime
-    return max((p.stat().st_mtime for p in sti.rglob("*") if p.is_file()), default=0.0)
+    return max((p.stat().st_mtime for p in sti.rglob(monster) if p.is_file()), default=0.0)
 
 
 def utdatert() -> bool:
@@ -26,6 +29,7 @@ def utdatert() -> bool:
     if not index.is_file():
         return True
     kilder = max(_nyeste(KONSOLL / k) for k in KILDER if (KONSOLL / k).exists())
+    kilder = max(kilder, *(_nyeste(ROOT / d, "*.py") for d in API))
     return kilder > index.stat().st_mtime
 
 

@@ -241,6 +241,6 @@ async def test_a_rebuild_and_a_replay_build_their_tables_from_the_migrations_def
         ]
         replay = {r[1].split(" ON ")[1] for r in await conn.fetch(indekser, skjema, tabeller)}
         live = {r[1].split(" ON ")[1] for r in await conn.fetch(indekser, "public", tabeller)}
-        assert replay == live and len(live) == 14  # 0005 and 0008
+        assert replay == live and len(live) == 14  # 0005 and 0009
     finally:
         await conn.close()

@@ -13,6 +13,7 @@ from datetime import date
 from uuid import uuid4
 
 import pytest
+from prometheus_client import REGISTRY
 
 from domain.commands import Forleng, RegistrerSamtale
 from domain.common import Aktor, Kontekst
@@ -25,7 +26,7 @@ from tests.integration.nats_hjelp import i_rekkefolge_per_aggregat, ledig_port, 
 from tests.integration.test_projeksjoner import IDENTER
 from workers.embedded_nats import start_nats
 from workers.nats_setup import HENDELSER
-from workers.relay import Relay
+from workers.relay import Relay, skip_refused, waiting_events
 
 PSEUDONYM_KEY = b"pseudonym-key"
 
@@ -283,3 +284,115 @@ async def test_a_run_of_one_aggregates_events_goes_out_in_order_without_a_pause(
 
 async def _caught_up(relay: Relay, tjeneste: Service) -> bool:
     return relay.status.posisjon == await tjeneste.store.recorder.pool.fetchval("SELECT max(notification_id) FROM forlop_events")
+
+
+# --- a message NATS refuses (issue 16): recorded, counted, unready; other aggregates flow, its own wait ---
+
+PLASSHOLDER = "PLASSHOLDER-FOR-EN-STOR-BEGRUNNELSE"
+
+
+async def _lop(tjeneste: Service, nr: int):
+    return await tjeneste.innvilg_lop(
+        lop_grant(
+            person=IDENTER[nr],
+            fodselsdato=date(1990, 8, 15),
+            tiltakstype="ARBEIDSTRENING",
+            malgruppe="NEDSATT_ARBEIDSEVNE",
+            fom=date(2025, 1, 1),
+            tom=date(2025, 6, 30),
+            nav_enhet="0315",
+            vedtak_ref="V-1",
+        ),
+        CommandContext(ktx()),
+    )
+
+
+async def _make_event_too_large(tjeneste: Service, aggregat_id) -> int:
+    """Blow the placeholder `begrunnelse` of the aggregate's version 2 up to 1.1 MiB, straight in the table."""
+    pool = tjeneste.store.recorder.pool
+    nid, state = await pool.fetchrow(
+        "SELECT notification_id, state FROM forlop_events WHERE originator_id = $1 AND originator_version = 2",
+        aggregat_id,
+    )
+    assert PLASSHOLDER.encode() in state
+    await pool.execute(
+        "UPDATE forlop_events SET state = $2 WHERE notification_id = $1",
+        nid,
+        bytes(state).replace(PLASSHOLDER.encode(), b"x" * (1100 * 1024)),
+    )
+    return nid
+
+
+def _refused_total() -> float:
+    return REGISTRY.get_sample_value("forlop_relay_refused_events_total") or 0.0
+
+
+async def _stream_has(url: str, n: int) -> bool:
+    return await stream_count(url) == n
+
+
+async def test_a_refused_event_is_recorded_and_the_other_aggregates_keep_flowing(tjeneste, database_url, nats_server):
+    # Given: an aggregate whose version 2 is larger than NATS takes, and a version 3 after it; other
+    # aggregates' events before and after it in the log.
+    for nr in range(3):
+        await grant_and_extend(tjeneste, nr)
+    stor = await _lop(tjeneste, 5)
+    await tjeneste.forleng(
+        stor.id, Forleng(ny_tom=date(2025, 9, 30), aarsak="BEHOV_VIDERE", begrunnelse=PLASSHOLDER),
+        CommandContext(ktx()),
+    )
+    await tjeneste.forleng(stor.id, Forleng(ny_tom=date(2025, 10, 31), aarsak="BEHOV_VIDERE"), CommandContext(ktx()))
+    for nr in range(6, 9):
+        await grant_and_extend(tjeneste, nr)
+    refused_pos = await _make_event_too_large(tjeneste, stor.id)
+    total = await published_events(tjeneste)
+    before = _refused_total()
+
+    # When: the relay runs.
+    stop = asyncio.Event()
+    relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_seconds=0.1, retry_seconds=0.2)
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        # Then: every event but the refused one and the one behind it is published, without a stall ...
+        await until(lambda: _stream_has(nats_server["url"], total - 2), 20)
+        await until(lambda: _ready_is(relay, False), 10)
+        # ... events written later still flow for other aggregates, and wait for the blocked one.
+        await grant_and_extend(tjeneste, 9)
+        await tjeneste.forleng(stor.id, Forleng(ny_tom=date(2025, 11, 30), aarsak="BEHOV_VIDERE"),
+                               CommandContext(ktx()))
+        await until(lambda: _stream_has(nats_server["url"], total - 2 + 2), 20)  # 2 of 3 new ones
+        await until(lambda: _holds(relay, 2), 10)
+        pool = tjeneste.store.recorder.pool
+        waiting = await pool.fetch("SELECT posisjon, aggregat_id, grunn, storrelse FROM forlop_relay_venter ORDER BY posisjon")
+        assert [r["aggregat_id"] for r in waiting] == [stor.id] * 3
+        assert waiting[0]["posisjon"] == refused_pos
+        assert "max_payload" in waiting[0]["grunn"] and waiting[0]["storrelse"] > 1024 * 1024
+        assert [r["grunn"] for r in waiting[1:]] == [None, None]
+        assert _refused_total() == before + 1
+        assert relay.status.avviste == 1 and relay.status.holdt == 2
+        assert not relay.ready
+
+        # When: the operator clears the refused event.
+        assert [r.posisjon for r in await waiting_events(database_url)] == [r["posisjon"] for r in waiting]
+        assert not await skip_refused(database_url, waiting[1]["posisjon"])  # held, not refused
+        assert await skip_refused(database_url, refused_pos)
+
+        # Then: the events held behind it go out, in order, and the relay is ready again.
+        await until(lambda: _stream_has(nats_server["url"], total + 3 - 1), 20)
+        await until(lambda: _ready_is(relay, True), 10)
+        assert await pool.fetchval("SELECT count(*) FROM forlop_relay_venter") == 0
+    finally:
+        stop.set()
+        await task
+    msgs = await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")
+    assert i_rekkefolge_per_aggregat(msgs)
+    assert [m[1]["versjon"] for m in sorted(msgs) if m[1]["aggregat_id"] == str(stor.id)] == [1, 3, 4]
+    assert len({m[1]["id"] for m in msgs}) == len(msgs) == total + 3 - 1
+
+
+async def _holds(relay: Relay, n: int) -> bool:
+    return relay.status.holdt == n
+
+
+async def _ready_is(relay: Relay, expected: bool) -> bool:
+    return relay.ready is expected

@@ -276,8 +276,8 @@ async def test_the_checkpoint_worker_signs_new_events(database_url: str, conn: a
         await asyncio.wait_for(oppgave, 10)
 
     svar = await verify_log(conn)
-    assert svar.ok and svar.sjekkpunkter == 2 and svar.latest_checkpoint is not None
-    assert svar.latest_checkpoint.posisjon == 8 and svar.latest_checkpoint.antall == 8
+    assert svar.ok and svar.sjekkpunkter == 2 and svar.siste_sjekkpunkt is not None
+    assert svar.siste_sjekkpunkt.posisjon == 8 and svar.siste_sjekkpunkt.antall == 8
     rad = await conn.fetchrow(f"SELECT * FROM {verification.tabell()} WHERE nr = 2")
     NOKKEL.public_key().verify(bytes(rad["signatur"]), bytes(rad["sammendrag"]))  # Ed25519, the documented key
 

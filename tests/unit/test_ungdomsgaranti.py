@@ -283,7 +283,7 @@ def test_ug_4a_change_of_contact_person_records_from_and_to_and_keeps_history():
 
     [byttet] = garanti.collect_events()
     assert type(byttet).__name__ == "KontaktpersonByttet"
-    assert (byttet.fra_nav_ident, byttet.til_nav_ident, byttet.fom) == (
+    assert (byttet.forrige_nav_ident, byttet.nav_ident, byttet.fom) == (
         "Z990001",
         "Z990002",
         date(2024, 4, 1),

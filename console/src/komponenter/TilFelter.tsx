@@ -27,9 +27,10 @@ export const TOMT_TILSKJEMA: Tilskjema = {
 /** The grant body of a new løp (POST /tiltakslop, and `til` of an overgang) from the form. */
 export function tilKropp(s: Tilskjema): Omit<TiltakslopCreate, "person"> {
   return {
-    tiltakstype: s.tiltakstype,
-    variant: s.tiltakstype === "OPPLAERING" ? s.variant || null : null,
-    malgruppe: s.malgruppe,
+    // The form holds the codes as text; the lists it offers are the document's enums (../koder).
+    tiltakstype: s.tiltakstype as TiltakslopCreate["tiltakstype"],
+    variant: (s.tiltakstype === "OPPLAERING" ? s.variant || null : null) as TiltakslopCreate["variant"],
+    malgruppe: s.malgruppe as TiltakslopCreate["malgruppe"],
     fom: lesDato(s.fom) ?? (s.fom.trim() || null),
     tom: lesDato(s.tom) ?? (s.tom.trim() || null),
     nav_enhet: s.nav_enhet.trim() || null,

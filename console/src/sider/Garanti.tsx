@@ -1,7 +1,7 @@
 import { Alert, BodyShort, Button, HGrid, HStack, Heading, Loader, Select, Table, Tag, TextField, VStack } from "@navikt/ds-react";
 import { useId, useState, type FormEvent, type ReactNode } from "react";
 import { api, svar } from "../api/klient";
-import type { GarantiVisning, Hendelse } from "../api/typer";
+import type { GarantiVisning, Hendelse, SamtaleCreate } from "../api/typer";
 import { DatoFelt } from "../komponenter/DatoFelt";
 import { Fakta } from "../komponenter/Fakta";
 import { Feilvisning } from "../komponenter/Feilvisning";
@@ -216,7 +216,7 @@ function RegistrerSamtale({ garanti, oppdatert, lastInn }: SkjemaProps) {
     svar(
       api.POST("/api/v1/ungdomsgarantier/{garanti_id}/samtaler", {
         params: { path: { garanti_id: id }, header: { "Idempotency-Key": nokkel, "If-Match": garanti.etag ?? "*" } },
-        body: kropp,
+        body: kropp as SamtaleCreate,
       }),
     ),
   );

@@ -16,7 +16,14 @@ import {
 } from "@navikt/ds-react";
 import { useId, useState, type FormEvent, type ReactNode } from "react";
 import { api, svar } from "../api/klient";
-import type { Forlengelsesmulighet, Historikk, KorrigeringCreate, LopVisning } from "../api/typer";
+import type {
+  AvslutningCreate,
+  ForlengelseCreate,
+  Forlengelsesmulighet,
+  Historikk,
+  KorrigeringCreate,
+  LopVisning,
+} from "../api/typer";
 import { DatoFelt } from "../komponenter/DatoFelt";
 import { Fakta } from "../komponenter/Fakta";
 import { Feilvisning } from "../komponenter/Feilvisning";
@@ -182,7 +189,7 @@ function Forlengelse({
     svar(
       api.POST("/api/v1/tiltakslop/{lop_id}/forlengelser", {
         params: { path: { lop_id: id }, header: { "Idempotency-Key": nokkel, "If-Match": lop.etag ?? "*" } },
-        body: kropp,
+        body: kropp as ForlengelseCreate,
       }),
     ),
   );
@@ -309,7 +316,7 @@ function Avslutt({ lop, oppdatert, lastInn, lukk }: HandlingProps & { lukk: () =
     svar(
       api.POST("/api/v1/tiltakslop/{lop_id}/avslutning", {
         params: { path: { lop_id: id }, header: { "Idempotency-Key": nokkel, "If-Match": lop.etag ?? "*" } },
-        body: kropp,
+        body: kropp as AvslutningCreate,
       }),
     ),
   );
@@ -401,7 +408,8 @@ function Korriger({ lop, oppdatert, lastInn, lukk }: HandlingProps & { lukk: () 
     e.preventDefault();
     const kropp: KorrigeringCreate = { begrunnelse: felt.begrunnelse.trim() || null };
     for (const k of ["fom", "tom", "sluttdato"] as const) if (felt[k].trim()) kropp[k] = lesDato(felt[k]) ?? felt[k].trim();
-    for (const k of ["malgruppe", "nav_enhet", "vedtak_ref"] as const) if (felt[k].trim()) kropp[k] = felt[k].trim();
+    if (felt.malgruppe.trim()) kropp.malgruppe = felt.malgruppe.trim() as KorrigeringCreate["malgruppe"];
+    for (const k of ["nav_enhet", "vedtak_ref"] as const) if (felt[k].trim()) kropp[k] = felt[k].trim();
     const s = await kommando.send(kropp);
     if (s) {
       oppdatert(s.data, s.etag, "Korrigeringen er lagret.");
