@@ -3,6 +3,7 @@ command answers."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from uuid import UUID, uuid4
@@ -14,7 +15,7 @@ from litestar.exceptions import ValidationException
 from api.auth import User, bruker, skriver
 from api.observability import correlation_id
 from domain.common import Aktor, Kontekst
-from domain.errors import InvalidRequest
+from domain.errors import DomainError, InvalidRequest
 from store.service import CommandContext, Receipt, Service, business_date
 from store.settings import Settings
 
@@ -78,6 +79,23 @@ def answer(receipt: Receipt) -> Response[Any]:
     resource = "tiltakslop" if receipt.aggregat == "tiltakslop" else "ungdomsgarantier"
     headers = {"ETag": f'"{receipt.versjon}"', "Location": f"{API}/{resource}/{receipt.id}"}
     return Response(content=receipt.view, headers=headers, status_code=201 if receipt.created else 200)
+
+
+R = TypeVar("R")
+
+
+async def office_first(request: Request[Any, Any, Any], service: Service, agg_id: UUID, read: Awaitable[R]) -> R:
+    """`read` of one case, whose refusal (no such version, nothing known at that instant, the person forgotten)
+    is answered only once the caller is known to see the case's office: a case outside one's offices is 403
+    on every path and query, never a 404 or 410 that tells whether it exists or what it holds (contract.md
+    §2). The answer's own office is checked by the caller, as before."""
+    try:
+        return await read
+    except DomainError:
+        user = bruker(request)
+        if not user.sees_all and (enhet := await service.office(agg_id)) is not None:
+            user.check_read(enhet)
+        raise
 
 
 def read_answer(view: Any) -> Response[Any]:

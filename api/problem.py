@@ -23,7 +23,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
-from api.observability import correlation_id
+from api.observability import correlation_id, mask
 from domain.errors import DomainError
 
 MEDIA_TYPE = "application/problem+json"
@@ -56,13 +56,11 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     correlation_id: str | None = None
 
 
-_SIFFER = re.compile(r"(?<![\w-])\d{11,}(?![\w-])")  # not inside a UUID or a word
-
-
 def _masker(verdi: Any) -> Any:
-    """An identifier a client put in a URL or a query string is not echoed back in an error either."""
+    """An identifier a client put in a URL or a query string is not echoed back in an error either: every run
+    of 11 or more digits, also one glued to a letter or `_`, masked as in the logs (UUIDs kept)."""
     if isinstance(verdi, str):
-        return _SIFFER.sub(lambda m: "*" * len(m.group(0)), verdi)
+        return mask(verdi)
     if isinstance(verdi, dict):
         return {k: _masker(v) for k, v in verdi.items()}
     if isinstance(verdi, list):
