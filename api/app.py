@@ -20,7 +20,7 @@ from litestar.di import Provide
 
 from api.audit import HendelseController, RevisjonController
 from api.auth import jwt_auth
-from api.common import StrictRequest, check_empty_body
+from api.common import MAX_BODY, StrictRequest, check_empty_body
 from api.console import konsoll_ruter
 from api.erasure import GlemController
 from api.export import EksportController
@@ -89,7 +89,9 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await create_pool(database_url, min_size=2, max_size=20)
-        recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
+        recorder = AsyncPostgresRecorder(
+            pool, events_table=settings.events_table, max_event_bytes=settings.max_event_bytes
+        )
         forbindelse = NatsConnection(settings.nats_url)
         innsyn = ReadLog(pool, settings.secret("pseudonym"))
         try:
@@ -143,6 +145,7 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[PROMETHEUS.middleware],  # inside the JWT middleware: a refused token is not counted
         request_class=StrictRequest,  # wrong types in a body are 400, not coerced
         before_request=check_empty_body,
+        request_max_body_size=MAX_BODY,  # contract.md §2: over 64 KiB is 413 PAYLOAD_TOO_LARGE
         on_app_init=[auth.on_app_init],
         openapi_config=openapi_config(),  # api/openapi.py: the pages under /schema and their assets
         logging_config=None,

@@ -38,6 +38,8 @@ _TITLES = {
     409: "Conflict",
     410: "Gone",
     412: "Precondition Failed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
     422: "Unprocessable Content",
     500: "Internal Server Error",
     503: "Service Unavailable",
@@ -103,9 +105,14 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         403: "FORBIDDEN",
         404: "NOT_FOUND",
         405: "METHOD_NOT_ALLOWED",
+        413: "PAYLOAD_TOO_LARGE",
+        415: "UNSUPPORTED_MEDIA_TYPE",
         503: "UNAVAILABLE",
-    }.get(status, "ERROR")
-    return problem(request, status, code, exc.detail)
+    }.get(status, "INVALID_REQUEST" if 400 <= status < 500 else "INTERNAL_ERROR")
+    answer = problem(request, status, code, exc.detail)
+    for name, value in (exc.headers or {}).items():  # 405's Allow, 503's Retry-After
+        answer.set_header(name, value)
+    return answer
 
 
 _UTENFOR_KALENDEREN = re.compile(r"^(year -?\d+ is out of range|date value out of range)$")
