@@ -18,7 +18,7 @@ from litestar.di import Provide
 
 from api.audit import HendelseController, RevisjonController
 from api.auth import jwt_auth
-from api.common import StrictRequest, check_empty_body
+from api.common import MAX_BODY, StrictRequest, check_empty_body
 from api.console import konsoll_ruter
 from api.deadline import RequestDeadline
 from api.erasure import GlemController
@@ -88,7 +88,10 @@ def create_app(settings: Settings) -> Litestar:
             connect_timeout=settings.db_connect_timeout,
         )
         recorder = AsyncPostgresRecorder(
-            pool, events_table=settings.events_table, acquire_timeout=settings.db_acquire_timeout
+            pool,
+            events_table=settings.events_table,
+            acquire_timeout=settings.db_acquire_timeout,
+            max_event_bytes=settings.max_event_bytes,
         )
         forbindelse = NatsConnection(settings.nats_url)
         innsyn = ReadLog(pool, settings.secret("pseudonym"))
@@ -145,6 +148,7 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[PROMETHEUS.middleware, RequestDeadline(settings.db_request_deadline)],
         request_class=StrictRequest,  # wrong types in a body are 400, not coerced
         before_request=check_empty_body,
+        request_max_body_size=MAX_BODY,  # contract.md §2: over 64 KiB is 413 PAYLOAD_TOO_LARGE
         on_app_init=[auth.on_app_init],
         openapi_config=openapi_config(),  # api/openapi.py: the pages under /schema and their assets
         logging_config=None,

@@ -91,10 +91,18 @@ class KonsollConfig(msgspec.Struct, kw_only=True):
     innlogging: Innlogging
 
 
+_ENHET = r"^\d{4}$"
+
+
 class DevTokenCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rolle: Literal["saksbehandler", "revisor", "system"]
-    enheter: Annotated[list[Annotated[str, msgspec.Meta(pattern=r"^\d{4}$")]], msgspec.Meta(max_length=50)] = []
-    ident: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9]{0,19}$")] = "Z990001"
+    enheter: Annotated[
+        list[Annotated[str, msgspec.Meta(pattern=_ENHET, max_length=4)]],
+        # Litestar's OpenAPI leaves out the item's own limits: given here as well
+        msgspec.Meta(max_length=50, extra_json_schema={"extra": {"items": {"type": "string", "pattern": _ENHET,
+                                                                           "maxLength": 4}}}),
+    ] = []
+    ident: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9]{0,19}$", max_length=20)] = "Z990001"
 
 
 DEV_TOKEN_EKSEMPLER = body(

@@ -204,6 +204,12 @@ def defaults_toml() -> str:
 # --- the environment ------------------------------------------------------------------------------------------
 
 
+#: nats-server's default `max_payload`, and what a message's envelope may add to the event stored: no event
+#: larger than the difference is written (store.recorder), so the relay can publish every one.
+NATS_MAX_PAYLOAD = 1024 * 1024
+NATS_ENVELOPE_HEADROOM = 16 * 1024
+
+
 class _Env(msgspec.Struct, kw_only=True):
     """A group of environment variables (each field renamed to its variable)."""
 
@@ -233,9 +239,12 @@ class DatabaseEnv(
     request_deadline: Seconds = 8.0  # a whole API request (api/deadline.py)
 
 
-class NatsEnv(_Env, rename={"url": "NATS_URL", "replicas": "FORLOP_NATS_REPLICAS"}):
+class NatsEnv(
+    _Env, rename={"url": "NATS_URL", "replicas": "FORLOP_NATS_REPLICAS", "max_payload": "FORLOP_NATS_MAX_PAYLOAD"}
+):
     url: str | None = None  # unset: the embedded server (comma-separated: a cluster's servers)
     replicas: Annotated[int, msgspec.Meta(ge=1)] = 1
+    max_payload: Annotated[int, msgspec.Meta(ge=NATS_ENVELOPE_HEADROOM + 4096)] = NATS_MAX_PAYLOAD
 
 
 class KeysEnv(
@@ -318,6 +327,7 @@ class Settings:
     pseudonym_key: str | None = None
     signing_key: str | None = None
     nats_replicas: int = 1
+    nats_max_payload: int = NATS_MAX_PAYLOAD  # the NATS server's max_payload (FORLOP_NATS_MAX_PAYLOAD)
     log_level: str = "INFO"
     projeksjon_maks_etterslep_sekunder: float = 30.0
     field_encryption: bool = True
@@ -342,6 +352,11 @@ class Settings:
         if configured:
             return configured.encode()
         return dev_secret(self.data_dir, name)
+
+    @property
+    def max_event_bytes(self) -> int:
+        """The largest event the store writes: what NATS takes, less the envelope's headroom."""
+        return self.nats_max_payload - NATS_ENVELOPE_HEADROOM
 
     def command_environment(self) -> dict[str, str]:
         """The variables that give a child process (a server worker) these same settings, over the
@@ -404,6 +419,7 @@ def load_settings(
         pseudonym_key=keys.pseudonym_key,
         signing_key=keys.signing_key,
         nats_replicas=bus.replicas,
+        nats_max_payload=bus.max_payload,
         log_level=server.log_level,
         projeksjon_maks_etterslep_sekunder=server.projection_max_lag,
         field_encryption=keys.field_encryption,
