@@ -4,6 +4,7 @@ commands run one part (`api`, `projeksjon`, `relay`, `varsler kjor-arbeider`, `p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -155,14 +156,29 @@ def up(data_dir: Path | None, port: int | None, nats_port: int, today: date | No
 
 
 async def _up(settings: Settings) -> None:
-    from workers.stack import Stack
+    from workers.embedded_nats import PortInUse
+    from workers.stack import Stack, StackRefused
 
     stack = Stack(settings)
     stop = _stop_on_signals()
-    await stack.start()
+    starting = asyncio.create_task(stack.start())  # a signal during the start stops what has started
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(BaseException):
+            await starting
+        stopping.cancel()
+        print("forlop stopped", flush=True)
+        return
+    try:
+        starting.result()
+    except (StackRefused, PortInUse, TimeoutError) as e:
+        stopping.cancel()
+        raise click.ClickException(f"forlop up: {e}") from None
     try:
         print(stack.ready_line(), flush=True)
-        await stop.wait()
+        await stopping
     finally:
         await stack.stop()
         print("forlop stopped", flush=True)
@@ -559,8 +575,11 @@ def _serve(settings: Settings, host: str, workers: int) -> None:
 
     import uvicorn
 
+    from workers.stack import server_options
+
     options: dict[str, Any] = {"host": host, "port": settings.port, "log_config": None, "access_log": False,
-                               "lifespan": "on", "timeout_graceful_shutdown": 10}
+                               "lifespan": "on", "timeout_graceful_shutdown": 10,
+                               **server_options(settings, processes=workers > 1)}
     if workers == 1:
         from api.app import create_app, freeze_startup_objects
 
