@@ -53,6 +53,18 @@ class NatsConnection:
         self.url = url
         self.client: nats.NATS | None = None
         self._task: asyncio.Task[None] | None = None
+        self._down = False  # an outage is logged once, when it starts, and once when it ends
+
+    async def _error(self, error: Exception) -> None:
+        # nats-py reports each failed reconnect here (its default logs a traceback each time).
+        if not self._down:
+            self._down = True
+            log.warning("nats not reachable; reconnecting in the background", extra={"error": type(error).__name__})
+
+    async def _reconnected(self) -> None:
+        if self._down:
+            self._down = False
+            log.info("nats reachable again")
 
     def start(self) -> None:
         if self.url is not None:
@@ -63,11 +75,13 @@ class NatsConnection:
         while True:
             try:
                 self.client = await nats.connect(
-                    servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2, name="forlop-api"
+                    servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2, name="forlop-api",
+                    error_cb=self._error, reconnected_cb=self._reconnected,
                 )
+                await self._reconnected()
                 return
-            except Exception:  # noqa: BLE001 - keep trying; readiness reports it meanwhile
-                log.warning("nats not reachable yet")
+            except Exception as e:  # noqa: BLE001 - keep trying; readiness reports it meanwhile
+                await self._error(e)
                 await asyncio.sleep(1)
 
     async def close(self) -> None:

@@ -242,7 +242,7 @@ class Stack:
                     continue
                 try:
                     await self._restart(part)
-                except Exception as e:  # noqa: BLE001 - logged once per outage, retried with back-off
+                except Exception as e:  # logged once per outage, retried with back-off
                     if delay[part] == 0.5:
                         log.warning(f"embedded {part} did not start again; retrying with back-off",
                                     extra={"dependency": part, "error": f"{type(e).__name__}: {e}"})

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from store.embedded import postmaster_pid
-from workers.embedded_nats import port_in_use
+from workers.embedded_nats import port_in_use, start_nats
 
 
 @pytest.fixture
@@ -209,3 +209,22 @@ def test_ctrl_c_while_waiting_for_postgresql_stops_at_once(tmp_path):
     assert up.text().count("waiting for postgresql") == 1, up.text()
     assert "Traceback" not in up.text()
     assert not port_in_use("127.0.0.1", nats_port)
+
+
+def test_a_nats_outage_is_logged_once_not_a_traceback_per_reconnect(tmp_path):
+    """NATS_URL names a server that then stops: every part says so once (nats-py's default reported each
+    failed reconnect with a traceback, ~150 in 20 s)."""
+    url, nats = start_nats(tmp_path / "nats", free_port())
+    up = Up(tmp_path, tmp_path / "data", free_port(), free_port(), env=_env(NATS_URL=url))
+    try:
+        up.wait_for("forlop ready:")
+        time.sleep(1)  # the workers connect to NATS
+        nats.kill()
+        nats.wait()
+        time.sleep(4)  # about eight reconnect attempts of each client
+        during = up.text()
+    finally:
+        code = up.finish()
+    assert code == 0, up.text()
+    assert "Traceback" not in during, during
+    assert during.count("nats not reachable") == 1, during
