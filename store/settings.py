@@ -273,12 +273,16 @@ class ServerEnv(
         "port": "FORLOP_PORT",
         "log_level": "FORLOP_LOG_LEVEL",
         "projection_max_lag": "FORLOP_PROJEKSJON_MAKS_ETTERSLEP",
+        "keep_alive_timeout": "FORLOP_KEEP_ALIVE_TIMEOUT",
+        "header_timeout": "FORLOP_HEADER_TIMEOUT",
     },
 ):
     data_dir: str = ".forlop"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     projection_max_lag: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    keep_alive_timeout: Annotated[int, msgspec.Meta(ge=1)] = 5
+    header_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
 
 class CommandEnv(_Env, rename={"config": "FORLOP_CONFIG", "today": "FORLOP_TODAY"}):
@@ -331,6 +335,10 @@ class Settings:
     log_level: str = "INFO"
     projeksjon_maks_etterslep_sekunder: float = 30.0
     field_encryption: bool = True
+    #: Seconds the API server keeps an idle keep-alive connection open, and gives a client to send a
+    #: request's headers (a slow or half-sent request is closed after that).
+    keep_alive_timeout: int = 5
+    header_timeout: float = 10.0
     #: The `--config` file these settings were read with (handed on to server worker processes).
     config_file: Path | None = None
     #: PostgreSQL timeouts in seconds (DatabaseEnv) and the Retry-After of a 503 DATABASE_UNAVAILABLE.
@@ -423,6 +431,8 @@ def load_settings(
         log_level=server.log_level,
         projeksjon_maks_etterslep_sekunder=server.projection_max_lag,
         field_encryption=keys.field_encryption,
+        keep_alive_timeout=server.keep_alive_timeout,
+        header_timeout=server.header_timeout,
         config_file=config_file,
         db_command_timeout=db.command_timeout,
         db_acquire_timeout=db.acquire_timeout,
