@@ -15,17 +15,19 @@ from contextlib import asynccontextmanager
 
 import nats
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 
 from api.audit import HendelseController, RevisjonController
-from api.auth import jwt_auth
 from api.common import StrictRequest, check_empty_body
 from api.console import konsoll_ruter
 from api.erasure import GlemController
 from api.export import EksportController
 from api.frister import FristController
 from api.health import HealthController
+from api.identity import TokenMiddleware, verifier_for
 from api.observability import PROMETHEUS, ObservedApp
 from api.openapi import openapi_config
 from api.personer import PersonController
@@ -80,6 +82,12 @@ class NatsConnection:
                 await self.client.close()
 
 
+AUTH_EXCLUDED = ["^/health", "^/metrics", "^/schema"]  # and the routes with opt `exclude_from_auth`
+# A browser on an allowed origin (FORLOP_CORS_ORIGINS) may send these and read these (contract.md §1).
+CORS_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "X-Correlation-ID"]
+CORS_EXPOSED = ["ETag", "Location", "Retry-After", "X-Correlation-ID"]
+
+
 def create_app(settings: Settings) -> Litestar:
     """The app for `settings`."""
     if settings.database_url is None:
@@ -118,7 +126,8 @@ def create_app(settings: Settings) -> Litestar:
     def app_settings() -> Settings:
         return settings
 
-    auth = jwt_auth(settings.secret("jwt"))
+    tokens = DefineMiddleware(TokenMiddleware, verifier=verifier_for(settings), exclude=AUTH_EXCLUDED)
+    origins = settings.auth.origins()
     app = ObservedApp(
         route_handlers=[
             TiltakslopController,
@@ -140,10 +149,11 @@ def create_app(settings: Settings) -> Litestar:
             "settings": Provide(app_settings, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[PROMETHEUS.middleware],  # inside the JWT middleware: a refused token is not counted
+        middleware=[tokens, PROMETHEUS.middleware],  # inside the token middleware: a refused token is not counted
         request_class=StrictRequest,  # wrong types in a body are 400, not coerced
         before_request=check_empty_body,
-        on_app_init=[auth.on_app_init],
+        cors_config=CORSConfig(allow_origins=origins, allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSED,
+                               allow_methods=["GET", "HEAD", "POST", "OPTIONS"]) if origins else None,
         openapi_config=openapi_config(),  # api/openapi.py: the pages under /schema and their assets
         logging_config=None,
         debug=False,
