@@ -149,7 +149,8 @@ def create_app(settings: Settings) -> Litestar:
             "settings": Provide(app_settings, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[tokens, PROMETHEUS.middleware],  # inside the token middleware: a refused token is not counted
+        # The metrics inside the token check: a refused token is not counted (HEAD and 304: ObservedApp).
+        middleware=[tokens, PROMETHEUS.middleware],
         request_class=StrictRequest,  # wrong types in a body are 400, not coerced
         before_request=check_empty_body,
         cors_config=CORSConfig(allow_origins=origins, allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSED,

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 ALGORITHMS = ("RS256", "ES256")
 LEEWAY_SECONDS = 30
 REFETCH_SECONDS = 60.0  # an unknown `kid` fetches the JWKS again at most this often
+RETRY_SECONDS = 5.0  # while no key set could be fetched yet
 FETCH_TIMEOUT_SECONDS = 5.0
 DEV_ISSUER = "urn:forlop:dev-issuer"
 DEV_AUDIENCE = "forlop"
@@ -77,7 +78,8 @@ class StaticKeys:
 
 
 class RemoteJwks:
-    """An issuer's JWKS over HTTPS, cached; fetched again for an unknown `kid` at most once a minute."""
+    """An issuer's JWKS over HTTPS, cached; fetched at the first token, again for an unknown `kid` at most
+    once a minute (a withdrawn or forged `kid` cannot make us hammer the issuer)."""
 
     def __init__(
         self,
@@ -93,24 +95,29 @@ class RemoteJwks:
         self.timeout = timeout
         self.fetches = 0
         self._keys: jwt.PyJWKSet | None = None
-        self._fetched_at = float("-inf")
+        self._attempted_at = float("-inf")
+        self._refetched_at = float("-inf")
         self._lock = asyncio.Lock()
 
     async def key(self, kid: str | None) -> jwt.PyJWK | None:
-        if self._keys is not None:
-            found = _pick(self._keys, kid)
-            if found is not None:
-                return found
+        if self._keys is not None and (found := _pick(self._keys, kid)) is not None:
+            return found
         async with self._lock:  # one fetch at a time; those who waited look again first
             if self._keys is not None and (found := _pick(self._keys, kid)) is not None:
                 return found
-            if time.monotonic() - self._fetched_at < self.refetch_seconds:
-                return None
+            now = time.monotonic()
+            if self._keys is None:  # not fetched yet, or every fetch failed: try again after a pause
+                if now - self._attempted_at < RETRY_SECONDS:
+                    return None
+            elif now - self._refetched_at < self.refetch_seconds:
+                return None  # an unknown kid fetched the set less than a minute ago
+            else:
+                self._refetched_at = now
             await self._fetch()
         return _pick(self._keys, kid) if self._keys is not None else None
 
     async def _fetch(self) -> None:
-        self._fetched_at = time.monotonic()
+        self._attempted_at = time.monotonic()
         self.fetches += 1
         try:
             async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:

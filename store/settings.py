@@ -279,11 +279,11 @@ class AuthEnv(
 
     def __post_init__(self) -> None:
         if self.issuer and not self.audience:
-            raise ValueError("FORLOP_AUTH_AUDIENCE is required with FORLOP_AUTH_ISSUER")
+            raise ValueError("with FORLOP_AUTH_ISSUER, FORLOP_AUTH_AUDIENCE is required")
         for pair in filter(None, (p.strip() for p in self.grupper.split(","))):
             group, sep, value = pair.partition("=")
             if not sep or not group.strip() or not value.strip():
-                raise ValueError(f"FORLOP_AUTH_GRUPPER: {pair!r} is not <group>=<ROLE> or <group>=enhet:<office>")
+                raise ValueError(f"in FORLOP_AUTH_GRUPPER, {pair!r} is not <group>=<ROLE> or <group>=enhet:<office>")
 
     def group_map(self) -> dict[str, str]:
         pairs = (p.partition("=") for p in self.grupper.split(",") if p.strip())
