@@ -13,11 +13,12 @@ from contextlib import asynccontextmanager
 
 import nats
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 
 from api.audit import HendelseController, RevisjonController
-from api.auth import jwt_auth
 from api.common import MAX_BODY, StrictRequest, check_empty_body
 from api.console import konsoll_ruter
 from api.deadline import RequestDeadline
@@ -25,6 +26,7 @@ from api.erasure import GlemController
 from api.export import EksportController
 from api.frister import FristController
 from api.health import HealthController
+from api.identity import TokenMiddleware, verifier_for
 from api.observability import PROMETHEUS, ObservedApp
 from api.openapi import openapi_config
 from api.personer import PersonController
@@ -70,6 +72,12 @@ class NatsConnection:
     async def close(self) -> None:
         if self._link is not None:
             await self._link.close()
+
+
+AUTH_EXCLUDED = ["^/health", "^/metrics", "^/schema"]  # and the routes with opt `exclude_from_auth`
+# A browser on an allowed origin (FORLOP_CORS_ORIGINS) may send these and read these (contract.md §1).
+CORS_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "X-Correlation-ID"]
+CORS_EXPOSED = ["ETag", "Location", "Retry-After", "X-Correlation-ID"]
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -121,7 +129,8 @@ def create_app(settings: Settings) -> Litestar:
     def app_settings() -> Settings:
         return settings
 
-    auth = jwt_auth(settings.secret("jwt"))
+    tokens = DefineMiddleware(TokenMiddleware, verifier=verifier_for(settings), exclude=AUTH_EXCLUDED)
+    origins = settings.auth.origins()
     app = ObservedApp(
         route_handlers=[
             TiltakslopController,
@@ -143,13 +152,14 @@ def create_app(settings: Settings) -> Litestar:
             "settings": Provide(app_settings, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        # Inside the JWT middleware: a refused token is not counted. The deadline answers a request stuck on
-        # a hung PostgreSQL with 503 DATABASE_UNAVAILABLE (api/deadline.py).
-        middleware=[PROMETHEUS.middleware, RequestDeadline(settings.db_request_deadline)],
+        # The metrics inside the token check: a refused token is not counted (HEAD and 304: ObservedApp). The
+        # deadline answers a request stuck on a hung PostgreSQL with 503 DATABASE_UNAVAILABLE (api/deadline.py).
+        middleware=[tokens, PROMETHEUS.middleware, RequestDeadline(settings.db_request_deadline)],
         request_class=StrictRequest,  # wrong types in a body are 400, not coerced
         before_request=check_empty_body,
         request_max_body_size=MAX_BODY,  # contract.md §2: over 64 KiB is 413 PAYLOAD_TOO_LARGE
-        on_app_init=[auth.on_app_init],
+        cors_config=CORSConfig(allow_origins=origins, allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSED,
+                               allow_methods=["GET", "HEAD", "POST", "OPTIONS"]) if origins else None,
         openapi_config=openapi_config(),  # api/openapi.py: the pages under /schema and their assets
         logging_config=None,
         debug=False,

@@ -285,6 +285,48 @@ class ServerEnv(
     header_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
 
+class AuthEnv(
+    _Env,
+    rename={
+        "issuer": "FORLOP_AUTH_ISSUER",
+        "jwks_url": "FORLOP_AUTH_JWKS_URL",
+        "audience": "FORLOP_AUTH_AUDIENCE",
+        "ident_claim": "FORLOP_AUTH_IDENT_CLAIM",
+        "roller_claim": "FORLOP_AUTH_ROLLER_CLAIM",
+        "enheter_claim": "FORLOP_AUTH_ENHETER_CLAIM",
+        "grupper": "FORLOP_AUTH_GRUPPER",
+        "cors_origins": "FORLOP_CORS_ORIGINS",
+    },
+):
+    """Identity (contract.md §1): an OpenID Connect issuer's tokens, or without `issuer` the local dev
+    issuer's; and the browser origins allowed by CORS."""
+
+    issuer: str | None = None
+    jwks_url: str | None = None
+    audience: str | None = None
+    ident_claim: str | None = None  # unset: `NAVident`, then `sub`
+    roller_claim: str = "roller"
+    enheter_claim: str = "enheter"
+    # An identity provider's group ids as roles and offices: `<group>=SAKSBEHANDLER,<group>=enhet:0315`.
+    grupper: str = ""
+    cors_origins: str = ""
+
+    def __post_init__(self) -> None:
+        if self.issuer and not self.audience:
+            raise ValueError("with FORLOP_AUTH_ISSUER, FORLOP_AUTH_AUDIENCE is required")
+        for pair in filter(None, (p.strip() for p in self.grupper.split(","))):
+            group, sep, value = pair.partition("=")
+            if not sep or not group.strip() or not value.strip():
+                raise ValueError(f"in FORLOP_AUTH_GRUPPER, {pair!r} is not <group>=<ROLE> or <group>=enhet:<office>")
+
+    def group_map(self) -> dict[str, str]:
+        pairs = (p.partition("=") for p in self.grupper.split(",") if p.strip())
+        return {g.strip(): v.strip() for g, _, v in pairs}
+
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
 class CommandEnv(_Env, rename={"config": "FORLOP_CONFIG", "today": "FORLOP_TODAY"}):
     """What `forlop api --workers N` hands to its server processes: `--config` and `--today`."""
 
@@ -292,7 +334,7 @@ class CommandEnv(_Env, rename={"config": "FORLOP_CONFIG", "today": "FORLOP_TODAY
     today: date | None = None
 
 
-_DEPLOYMENT_GROUPS: tuple[type[_Env], ...] = (DatabaseEnv, NatsEnv, KeysEnv, ServerEnv)
+_DEPLOYMENT_GROUPS: tuple[type[_Env], ...] = (DatabaseEnv, NatsEnv, KeysEnv, ServerEnv, AuthEnv)
 
 
 def environment_variables() -> frozenset[str]:
@@ -347,6 +389,7 @@ class Settings:
     db_connect_timeout: float = 3.0
     db_retry_after: int = 5
     db_request_deadline: float = 8.0
+    auth: AuthEnv = field(default_factory=AuthEnv)
 
     def secret(self, name: str) -> bytes:
         """A key from configuration, or in development a random one kept under the data directory.
@@ -411,7 +454,7 @@ def load_settings(
     (`environ`, default os.environ) over the defaults; `config_file` (else FORLOP_CONFIG) sets the rules."""
     env = os.environ if environ is None else environ
     db, bus, keys = _group(DatabaseEnv, env), _group(NatsEnv, env), _group(KeysEnv, env)
-    server, command = _group(ServerEnv, env), _group(CommandEnv, env)
+    server, command, auth = _group(ServerEnv, env), _group(CommandEnv, env), _group(AuthEnv, env)
     if config_file is None and command.config is not None:
         config_file = Path(command.config)
     return Settings(
@@ -439,6 +482,7 @@ def load_settings(
         db_connect_timeout=db.connect_timeout,
         db_retry_after=db.retry_after,
         db_request_deadline=db.request_deadline,
+        auth=auth,
     )
 
 

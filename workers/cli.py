@@ -205,7 +205,7 @@ async def _up(settings: Settings) -> None:
 @config_option
 def token(data_dir: Path | None, rolle: str, enhet: tuple[str, ...], ident: str, config: Path | None) -> None:
     """Print a JWT the local instance accepts (signed with the development key under the data directory)."""
-    from api.auth import make_token
+    from api.identity import make_token
 
     settings = _settings(config, data_dir)
     click.echo(make_token(settings.secret("jwt"), ident=ident, roller=[rolle], enheter=list(enhet)))

@@ -218,7 +218,7 @@ async def run_frister_client(job: dict[str, Any]) -> dict[str, Any]:
 
 
 async def http_figures(dsn: str, data_dir: Path, settings: Any, conn: asyncpg.Connection, idents: Any) -> dict[str, Any]:
-    from api.auth import make_token
+    from api.identity import make_token
     from tests.perf import bench_http
 
     port = bench_http.free_port()
