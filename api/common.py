@@ -242,7 +242,11 @@ def without_blanks(value: Any) -> Any:
 
 async def check_empty_body(request: Request[Any, Any, Any]) -> None:
     """The app's `before_request`: a command without a body is malformed too, and Litestar answers 400 for it
-    without reading it through `StrictRequest.json`, so its office check is made here."""
+    without reading it through `StrictRequest.json`, so its office check is made here. A query string with
+    a control character (NUL, which no PostgreSQL text holds) is refused here too (400)."""
+    for name, value in request.query_params.multi_items():
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise InvalidRequest(f"?{name} holds a control character", felt=name)
     if isinstance(request, StrictRequest) and request.route_handler.parsed_data_field is not None:
         if not await request.body():
             await request.check_office(b"")
