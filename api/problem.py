@@ -126,10 +126,23 @@ def _kalender(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return _unexpected(request, exc)
 
 
+#: Retry-After of a 503 DATABASE_UNAVAILABLE when the app has no settings (FORLOP_DB_RETRY_AFTER).
+RETRY_AFTER_SECONDS = 5
+
+
 def _utilgjengelig(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """The database is down or unreachable: 503 (retry later), never a 500. Nothing was stored."""
+    """PostgreSQL is down, refuses connections, was shut down or did not answer in time (contract.md §2,
+    "Failing dependencies"): 503 DATABASE_UNAVAILABLE with Retry-After, never a 500. A command answered so
+    may or may not have been stored: repeating it with the same Idempotency-Key is safe."""
     log.warning("database unavailable", extra={"error": type(exc).__name__})
-    return problem(request, 503, "UNAVAILABLE", "the database is not reachable; nothing was stored, try again")
+    settings = request.app.state.get("settings")
+    retry_after = getattr(settings, "db_retry_after", RETRY_AFTER_SECONDS)
+    response = problem(
+        request, 503, "DATABASE_UNAVAILABLE",
+        "the database is not reachable or does not answer; try again (with the same Idempotency-Key)",
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _data(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -155,10 +168,12 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValueError: _kalender,  # date(10000, ...) in date arithmetic
     OverflowError: _kalender,  # date + timedelta past 9999-12-31
     asyncpg.DataError: _data,
+    # PostgreSQL down, refusing, shut down (57P01-57P03), a statement cancelled, a socket that went away, a
+    # command or pool timeout: 503 DATABASE_UNAVAILABLE.
     asyncpg.PostgresConnectionError: _utilgjengelig,
-    asyncpg.CannotConnectNowError: _utilgjengelig,
+    asyncpg.OperatorInterventionError: _utilgjengelig,
+    asyncpg.TooManyConnectionsError: _utilgjengelig,
     asyncpg.InterfaceError: _utilgjengelig,
-    ConnectionError: _utilgjengelig,
-    TimeoutError: _utilgjengelig,
+    OSError: _utilgjengelig,  # ConnectionError, a missing socket file, TimeoutError
     Exception: _unexpected,
 }

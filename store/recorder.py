@@ -89,9 +89,29 @@ async def _no_reset(_: asyncpg.Connection) -> None:
     ARCHITECTURE.md) has nothing to undo."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
-    """A pool for the store only (see `_no_reset`: do not LISTEN or SET on its connections)."""
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_no_reset, **kwargs)
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    command_timeout: float | None = None,
+    connect_timeout: float = 60.0,
+    **kwargs: Any,
+) -> asyncpg.Pool:
+    """A pool for the store only (see `_no_reset`: do not LISTEN or SET on its connections).
+
+    `command_timeout`: seconds a statement may run before asyncpg cancels it (TimeoutError: a hung
+    server); `connect_timeout`: seconds a new connection waits for the server. The pool reconnects by itself
+    when the server comes back (a connection found broken is replaced at its next acquire)."""
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        reset=_no_reset,
+        command_timeout=command_timeout,
+        timeout=connect_timeout,
+        **kwargs,
+    )
 
 
 class AsyncPostgresRecorder:
@@ -104,6 +124,7 @@ class AsyncPostgresRecorder:
         schema: str = SCHEMA,
         lock_timeout: float = 5.0,
         max_batch: int = 500,
+        acquire_timeout: float | None = None,
         max_event_bytes: int = NATS_MAX_PAYLOAD - NATS_ENVELOPE_HEADROOM,
     ) -> None:
         if (events_table, snapshots_table, schema) != (EVENTS_TABLE, SNAPSHOTS_TABLE, SCHEMA):
@@ -118,6 +139,7 @@ class AsyncPostgresRecorder:
         self.channel = events_table  # eventsourcing: the table name without the schema
         self.lock_timeout = lock_timeout
         self.max_batch = max_batch
+        self.acquire_timeout = acquire_timeout  # seconds the batch writer waits for a pool connection
         self.max_event_bytes = max_event_bytes
         self._events = f'"{schema}"."{events_table}"'
         self._snapshots = f'"{schema}"."{snapshots_table}"'
@@ -192,7 +214,7 @@ class AsyncPostgresRecorder:
         self.batches += 1
         try:
             if self._writer is None or self._writer.is_closed():
-                self._writer = await self.pool.acquire()
+                self._writer = await self.pool.acquire(timeout=self.acquire_timeout)
             results: Sequence[list[int] | BaseException] = await self.insert(
                 [r for r, _ in batch], self._writer
             )

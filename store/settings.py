@@ -214,8 +214,29 @@ class _Env(msgspec.Struct, kw_only=True):
     """A group of environment variables (each field renamed to its variable)."""
 
 
-class DatabaseEnv(_Env, rename={"url": "DATABASE_URL"}):
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class DatabaseEnv(
+    _Env,
+    rename={
+        "url": "DATABASE_URL",
+        "command_timeout": "FORLOP_DB_COMMAND_TIMEOUT",
+        "acquire_timeout": "FORLOP_DB_ACQUIRE_TIMEOUT",
+        "connect_timeout": "FORLOP_DB_CONNECT_TIMEOUT",
+        "retry_after": "FORLOP_DB_RETRY_AFTER",
+        "request_deadline": "FORLOP_DB_REQUEST_DEADLINE",
+    },
+):
     url: str | None = None  # unset: the embedded server under the data directory
+    # A PostgreSQL that is down or hung is answered 503 DATABASE_UNAVAILABLE (contract.md §2) within these:
+    # a statement that runs longer is cancelled (asyncpg's command_timeout), a request waits at most this
+    # long for a pool connection, and a new connection at most this long for the server's answer.
+    command_timeout: Seconds = 5.0
+    acquire_timeout: Seconds = 3.0
+    connect_timeout: Seconds = 3.0
+    retry_after: Annotated[int, msgspec.Meta(ge=1)] = 5  # the 503's Retry-After, seconds
+    request_deadline: Seconds = 8.0  # a whole API request (api/deadline.py)
 
 
 class NatsEnv(
@@ -252,12 +273,58 @@ class ServerEnv(
         "port": "FORLOP_PORT",
         "log_level": "FORLOP_LOG_LEVEL",
         "projection_max_lag": "FORLOP_PROJEKSJON_MAKS_ETTERSLEP",
+        "keep_alive_timeout": "FORLOP_KEEP_ALIVE_TIMEOUT",
+        "header_timeout": "FORLOP_HEADER_TIMEOUT",
     },
 ):
     data_dir: str = ".forlop"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     projection_max_lag: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    keep_alive_timeout: Annotated[int, msgspec.Meta(ge=1)] = 5
+    header_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+
+class AuthEnv(
+    _Env,
+    rename={
+        "issuer": "FORLOP_AUTH_ISSUER",
+        "jwks_url": "FORLOP_AUTH_JWKS_URL",
+        "audience": "FORLOP_AUTH_AUDIENCE",
+        "ident_claim": "FORLOP_AUTH_IDENT_CLAIM",
+        "roller_claim": "FORLOP_AUTH_ROLLER_CLAIM",
+        "enheter_claim": "FORLOP_AUTH_ENHETER_CLAIM",
+        "grupper": "FORLOP_AUTH_GRUPPER",
+        "cors_origins": "FORLOP_CORS_ORIGINS",
+    },
+):
+    """Identity (contract.md §1): an OpenID Connect issuer's tokens, or without `issuer` the local dev
+    issuer's; and the browser origins allowed by CORS."""
+
+    issuer: str | None = None
+    jwks_url: str | None = None
+    audience: str | None = None
+    ident_claim: str | None = None  # unset: `NAVident`, then `sub`
+    roller_claim: str = "roller"
+    enheter_claim: str = "enheter"
+    # An identity provider's group ids as roles and offices: `<group>=SAKSBEHANDLER,<group>=enhet:0315`.
+    grupper: str = ""
+    cors_origins: str = ""
+
+    def __post_init__(self) -> None:
+        if self.issuer and not self.audience:
+            raise ValueError("with FORLOP_AUTH_ISSUER, FORLOP_AUTH_AUDIENCE is required")
+        for pair in filter(None, (p.strip() for p in self.grupper.split(","))):
+            group, sep, value = pair.partition("=")
+            if not sep or not group.strip() or not value.strip():
+                raise ValueError(f"in FORLOP_AUTH_GRUPPER, {pair!r} is not <group>=<ROLE> or <group>=enhet:<office>")
+
+    def group_map(self) -> dict[str, str]:
+        pairs = (p.partition("=") for p in self.grupper.split(",") if p.strip())
+        return {g.strip(): v.strip() for g, _, v in pairs}
+
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
 
 class CommandEnv(_Env, rename={"config": "FORLOP_CONFIG", "today": "FORLOP_TODAY"}):
@@ -267,7 +334,7 @@ class CommandEnv(_Env, rename={"config": "FORLOP_CONFIG", "today": "FORLOP_TODAY
     today: date | None = None
 
 
-_DEPLOYMENT_GROUPS: tuple[type[_Env], ...] = (DatabaseEnv, NatsEnv, KeysEnv, ServerEnv)
+_DEPLOYMENT_GROUPS: tuple[type[_Env], ...] = (DatabaseEnv, NatsEnv, KeysEnv, ServerEnv, AuthEnv)
 
 
 def environment_variables() -> frozenset[str]:
@@ -310,8 +377,19 @@ class Settings:
     log_level: str = "INFO"
     projeksjon_maks_etterslep_sekunder: float = 30.0
     field_encryption: bool = True
+    #: Seconds the API server keeps an idle keep-alive connection open, and gives a client to send a
+    #: request's headers (a slow or half-sent request is closed after that).
+    keep_alive_timeout: int = 5
+    header_timeout: float = 10.0
     #: The `--config` file these settings were read with (handed on to server worker processes).
     config_file: Path | None = None
+    #: PostgreSQL timeouts in seconds (DatabaseEnv) and the Retry-After of a 503 DATABASE_UNAVAILABLE.
+    db_command_timeout: float = 5.0
+    db_acquire_timeout: float = 3.0
+    db_connect_timeout: float = 3.0
+    db_retry_after: int = 5
+    db_request_deadline: float = 8.0
+    auth: AuthEnv = field(default_factory=AuthEnv)
 
     def secret(self, name: str) -> bytes:
         """A key from configuration, or in development a random one kept under the data directory.
@@ -376,7 +454,7 @@ def load_settings(
     (`environ`, default os.environ) over the defaults; `config_file` (else FORLOP_CONFIG) sets the rules."""
     env = os.environ if environ is None else environ
     db, bus, keys = _group(DatabaseEnv, env), _group(NatsEnv, env), _group(KeysEnv, env)
-    server, command = _group(ServerEnv, env), _group(CommandEnv, env)
+    server, command, auth = _group(ServerEnv, env), _group(CommandEnv, env), _group(AuthEnv, env)
     if config_file is None and command.config is not None:
         config_file = Path(command.config)
     return Settings(
@@ -396,7 +474,15 @@ def load_settings(
         log_level=server.log_level,
         projeksjon_maks_etterslep_sekunder=server.projection_max_lag,
         field_encryption=keys.field_encryption,
+        keep_alive_timeout=server.keep_alive_timeout,
+        header_timeout=server.header_timeout,
         config_file=config_file,
+        db_command_timeout=db.command_timeout,
+        db_acquire_timeout=db.acquire_timeout,
+        db_connect_timeout=db.connect_timeout,
+        db_retry_after=db.retry_after,
+        db_request_deadline=db.request_deadline,
+        auth=auth,
     )
 
 
