@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from litestar.openapi.spec import OpenAPI, Operation, Parameter, Reference, Schema
+from litestar.openapi.spec import OpenAPI, OpenAPIType, Operation, Parameter, Reference, Schema
+
+from api.common import is_blank
 
 #: Per request Struct, the fields whose absence (or null) is 400 INVALID_REQUEST whatever else the body holds
 #: (contract.md §2: `person`, `tiltakstype`, `malgruppe`, `nav_enhet`, `vedtak_ref`, `kanal`, `kind`, `type`,
@@ -48,6 +50,26 @@ REQUIRED_WHEN: dict[tuple[str, str, str], tuple[str, ...]] = {
 NAV_ENHET = r"^(03|11|15|18|3[0-4]|3[89]|40|42|46|50|5[4-6])[0-9]{2}$"
 #: An office named in a query (`?enhet=`): 4 digits; one outside the caller's offices is 403.
 ENHET = r"^[0-9]{4}$"
+#: A query value holds no control character (check_query: 400).
+NO_CONTROL = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+
+
+def _visible() -> str:
+    """A pattern a text matches when it holds a visible character (api.common.is_blank: an invisible-only
+    text counts as missing): any character of the Basic Multilingual Plane that is not blank."""
+    blank = [c for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF and is_blank(chr(c))]
+    ranges: list[tuple[int, int]] = []
+    for c in blank:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1] = (ranges[-1][0], c)
+        else:
+            ranges.append((c, c))
+    parts = "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+    return f"[^{parts}]"
+
+
+#: A required text: at least one visible character.
+VISIBLE = _visible()
 #: An identifier: 11 digits (its mod-11 control digits are judged by the server: 400).
 IDENT = r"^[0-9]{11}$"
 
@@ -66,8 +88,8 @@ def tighten(openapi: OpenAPI) -> dict[tuple[str, str], frozenset[str]]:
             if method == "GET":
                 queries[(path, "HEAD")] = names
             for parameter in parameters:
-                if parameter.name == "enhet" and isinstance(parameter.schema, Schema):
-                    _pattern_items(parameter.schema, ENHET)
+                if parameter.param_in == "query" and isinstance(parameter.schema, Schema):
+                    _query(parameter.name, parameter.schema)
             body = operation.request_body
             content = getattr(body, "content", None) or {}
             for media in content.values():
@@ -86,6 +108,9 @@ def _tighten_body(name: str, schema: Schema) -> None:
         prop = (schema.properties or {}).get(field)
         if isinstance(prop, Schema):
             _not_null(prop)
+            for text in _string_schemas(prop):
+                if text.format is None and text.pattern is None and field not in ("nav_enhet", "ident"):
+                    text.min_length, text.pattern = 1, VISIBLE
     for field, prop in (schema.properties or {}).items():
         if not isinstance(prop, Schema):
             continue
@@ -109,6 +134,7 @@ def _tighten_body(name: str, schema: Schema) -> None:
         schema.all_of = [*(schema.all_of or []), *conditions]
 
 
+_NOT_NULL = Schema(schema_not=Schema(type=OpenAPIType.NULL))
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
@@ -172,7 +198,14 @@ def _pattern(schema: Schema, pattern: str) -> None:
         text.pattern = pattern
 
 
-def _pattern_items(schema: Schema, pattern: str) -> None:
+def _query(name: str, schema: Schema) -> None:
+    """A query parameter's texts (and the items of a repeated one): an office is 4 digits, any other text
+    holds no control character."""
     for sub in [schema, *(schema.one_of or ())]:
-        if isinstance(sub, Schema) and isinstance(sub.items, Schema):
-            _pattern(sub.items, pattern)
+        if not isinstance(sub, Schema):
+            continue
+        for text in [*_string_schemas(sub), *(_string_schemas(sub.items) if isinstance(sub.items, Schema) else [])]:
+            if name == "enhet":
+                text.pattern = ENHET
+            elif text.pattern is None and text.format is None and text.enum is None:
+                text.pattern = NO_CONTROL
