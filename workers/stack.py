@@ -197,12 +197,19 @@ class Stack:
         ):
             self._workers.append(asyncio.create_task(worker.run(self._stop)))
         self._api = _Server(config)
-        self._api_task = asyncio.create_task(self._api.serve())
+        self._api_task = asyncio.create_task(self._serve_api(self._api))
         while not self._api.started:
             if self._api_task.done():
                 await self._api_task
                 raise RuntimeError(f"the API did not start (is port {self.settings.port} free?)")
             await asyncio.sleep(0.05)
+
+    @staticmethod
+    async def _serve_api(server: _Server) -> None:
+        # uvicorn calls sys.exit when it cannot bind; a SystemExit out of a task would end the event loop
+        # before the parts that started are stopped.
+        with contextlib.suppress(SystemExit):
+            await server.serve()
 
     def ready_line(self) -> str:
         return f"forlop ready: api=http://127.0.0.1:{self.settings.port} nats={self.settings.nats_url}"
