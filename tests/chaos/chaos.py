@@ -133,7 +133,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[ChaosStack], Awaitable[float]]]] = {
 async def _published_and_projected(stack: ChaosStack, aggregat_id: str, posisjon: int) -> bool:
     try:
         conn = await asyncpg.connect(stack.dsn, timeout=2)
-    except Exception:  # noqa: BLE001 - not back yet
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):  # not back yet
         return False
     try:
         relay = await conn.fetchval("SELECT posisjon FROM forlop_sporing WHERE projeksjon = 'relay'", timeout=5)
