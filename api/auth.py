@@ -1,23 +1,18 @@
-"""Authentication (JWT, Litestar's JWTAuth) and authorisation (roles and offices, contract.md §2).
+"""Authorisation (roles and offices, contract.md §2); tokens are verified in api/identity.py.
 
-Claims: `sub` is the actor's NAV ident, `roller` holds SAKSBEHANDLER / REVISOR / SYSTEM, `enheter` the
-offices. SAKSBEHANDLER acts only on cases of its own offices; REVISOR reads everything and writes
-nothing; SYSTEM reads everything and runs every command, but not `/revisjon/*`.
+A user is an actor (NAV ident) with roles SAKSBEHANDLER / REVISOR / SYSTEM and offices. SAKSBEHANDLER acts
+only on cases of its own offices; REVISOR reads everything and writes nothing; SYSTEM reads everything and runs every command, but not `/revisjon/*`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.security.jwt import JWTAuth, Token
-
-ALGORITHM = "HS256"
 
 
 class Role(StrEnum):
@@ -61,39 +56,6 @@ class User:
         if enhet not in self.enheter:
             raise PermissionDeniedException("the case belongs to another office")
         return enhet
-
-
-async def _bruker_fra_token(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> User | None:
-    try:
-        roller = frozenset(Role(r) for r in token.extras.get("roller", ()))
-    except (ValueError, TypeError):
-        return None
-    enheter = token.extras.get("enheter", ())
-    if not roller or not isinstance(enheter, list) or not all(isinstance(e, str) for e in enheter):
-        return None
-    return User(ident=token.sub, roller=roller, enheter=tuple(enheter))
-
-
-def jwt_auth(secret: bytes) -> JWTAuth[User, Token]:
-    """Litestar's JWT auth with our claims: every request's token is decoded and checked by its middleware."""
-    return JWTAuth[User, Token](
-        token_secret=secret.decode(),
-        retrieve_user_handler=_bruker_fra_token,
-        algorithm=ALGORITHM,
-        exclude=["^/health", "^/metrics", "^/schema"],
-    )
-
-
-def make_token(
-    secret: bytes, *, ident: str, roller: list[str], enheter: list[str], gyldig: timedelta = timedelta(hours=12)
-) -> str:
-    """A token the instance keyed by `secret` accepts (`forlop token`)."""
-    token = Token(
-        sub=ident,
-        exp=datetime.now(UTC) + gyldig,
-        extras={"roller": [r.upper() for r in roller], "enheter": list(enheter)},
-    )
-    return token.encode(secret.decode(), ALGORITHM)
 
 
 def bruker(connection: ASGIConnection[Any, Any, Any, Any]) -> User:

@@ -204,17 +204,47 @@ def defaults_toml() -> str:
 # --- the environment ------------------------------------------------------------------------------------------
 
 
+#: nats-server's default `max_payload`, and what a message's envelope may add to the event stored: no event
+#: larger than the difference is written (store.recorder), so the relay can publish every one.
+NATS_MAX_PAYLOAD = 1024 * 1024
+NATS_ENVELOPE_HEADROOM = 16 * 1024
+
+
 class _Env(msgspec.Struct, kw_only=True):
     """A group of environment variables (each field renamed to its variable)."""
 
 
-class DatabaseEnv(_Env, rename={"url": "DATABASE_URL"}):
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class DatabaseEnv(
+    _Env,
+    rename={
+        "url": "DATABASE_URL",
+        "command_timeout": "FORLOP_DB_COMMAND_TIMEOUT",
+        "acquire_timeout": "FORLOP_DB_ACQUIRE_TIMEOUT",
+        "connect_timeout": "FORLOP_DB_CONNECT_TIMEOUT",
+        "retry_after": "FORLOP_DB_RETRY_AFTER",
+        "request_deadline": "FORLOP_DB_REQUEST_DEADLINE",
+    },
+):
     url: str | None = None  # unset: the embedded server under the data directory
+    # A PostgreSQL that is down or hung is answered 503 DATABASE_UNAVAILABLE (contract.md §2) within these:
+    # a statement that runs longer is cancelled (asyncpg's command_timeout), a request waits at most this
+    # long for a pool connection, and a new connection at most this long for the server's answer.
+    command_timeout: Seconds = 5.0
+    acquire_timeout: Seconds = 3.0
+    connect_timeout: Seconds = 3.0
+    retry_after: Annotated[int, msgspec.Meta(ge=1)] = 5  # the 503's Retry-After, seconds
+    request_deadline: Seconds = 8.0  # a whole API request (api/deadline.py)
 
 
-class NatsEnv(_Env, rename={"url": "NATS_URL", "replicas": "FORLOP_NATS_REPLICAS"}):
+class NatsEnv(
+    _Env, rename={"url": "NATS_URL", "replicas": "FORLOP_NATS_REPLICAS", "max_payload": "FORLOP_NATS_MAX_PAYLOAD"}
+):
     url: str | None = None  # unset: the embedded server (comma-separated: a cluster's servers)
     replicas: Annotated[int, msgspec.Meta(ge=1)] = 1
+    max_payload: Annotated[int, msgspec.Meta(ge=NATS_ENVELOPE_HEADROOM + 4096)] = NATS_MAX_PAYLOAD
 
 
 class KeysEnv(
@@ -255,6 +285,48 @@ class ServerEnv(
     header_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
 
+class AuthEnv(
+    _Env,
+    rename={
+        "issuer": "FORLOP_AUTH_ISSUER",
+        "jwks_url": "FORLOP_AUTH_JWKS_URL",
+        "audience": "FORLOP_AUTH_AUDIENCE",
+        "ident_claim": "FORLOP_AUTH_IDENT_CLAIM",
+        "roller_claim": "FORLOP_AUTH_ROLLER_CLAIM",
+        "enheter_claim": "FORLOP_AUTH_ENHETER_CLAIM",
+        "grupper": "FORLOP_AUTH_GRUPPER",
+        "cors_origins": "FORLOP_CORS_ORIGINS",
+    },
+):
+    """Identity (contract.md §1): an OpenID Connect issuer's tokens, or without `issuer` the local dev
+    issuer's; and the browser origins allowed by CORS."""
+
+    issuer: str | None = None
+    jwks_url: str | None = None
+    audience: str | None = None
+    ident_claim: str | None = None  # unset: `NAVident`, then `sub`
+    roller_claim: str = "roller"
+    enheter_claim: str = "enheter"
+    # An identity provider's group ids as roles and offices: `<group>=SAKSBEHANDLER,<group>=enhet:0315`.
+    grupper: str = ""
+    cors_origins: str = ""
+
+    def __post_init__(self) -> None:
+        if self.issuer and not self.audience:
+            raise ValueError("with FORLOP_AUTH_ISSUER, FORLOP_AUTH_AUDIENCE is required")
+        for pair in filter(None, (p.strip() for p in self.grupper.split(","))):
+            group, sep, value = pair.partition("=")
+            if not sep or not group.strip() or not value.strip():
+                raise ValueError(f"in FORLOP_AUTH_GRUPPER, {pair!r} is not <group>=<ROLE> or <group>=enhet:<office>")
+
+    def group_map(self) -> dict[str, str]:
+        pairs = (p.partition("=") for p in self.grupper.split(",") if p.strip())
+        return {g.strip(): v.strip() for g, _, v in pairs}
+
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
 class CommandEnv(_Env, rename={"config": "FORLOP_CONFIG", "today": "FORLOP_TODAY"}):
     """What `forlop api --workers N` hands to its server processes: `--config` and `--today`."""
 
@@ -262,7 +334,7 @@ class CommandEnv(_Env, rename={"config": "FORLOP_CONFIG", "today": "FORLOP_TODAY
     today: date | None = None
 
 
-_DEPLOYMENT_GROUPS: tuple[type[_Env], ...] = (DatabaseEnv, NatsEnv, KeysEnv, ServerEnv)
+_DEPLOYMENT_GROUPS: tuple[type[_Env], ...] = (DatabaseEnv, NatsEnv, KeysEnv, ServerEnv, AuthEnv)
 
 
 def environment_variables() -> frozenset[str]:
@@ -301,6 +373,7 @@ class Settings:
     pseudonym_key: str | None = None
     signing_key: str | None = None
     nats_replicas: int = 1
+    nats_max_payload: int = NATS_MAX_PAYLOAD  # the NATS server's max_payload (FORLOP_NATS_MAX_PAYLOAD)
     log_level: str = "INFO"
     projeksjon_maks_etterslep_sekunder: float = 30.0
     field_encryption: bool = True
@@ -310,6 +383,13 @@ class Settings:
     header_timeout: float = 10.0
     #: The `--config` file these settings were read with (handed on to server worker processes).
     config_file: Path | None = None
+    #: PostgreSQL timeouts in seconds (DatabaseEnv) and the Retry-After of a 503 DATABASE_UNAVAILABLE.
+    db_command_timeout: float = 5.0
+    db_acquire_timeout: float = 3.0
+    db_connect_timeout: float = 3.0
+    db_retry_after: int = 5
+    db_request_deadline: float = 8.0
+    auth: AuthEnv = field(default_factory=AuthEnv)
 
     def secret(self, name: str) -> bytes:
         """A key from configuration, or in development a random one kept under the data directory.
@@ -323,6 +403,11 @@ class Settings:
         if configured:
             return configured.encode()
         return dev_secret(self.data_dir, name)
+
+    @property
+    def max_event_bytes(self) -> int:
+        """The largest event the store writes: what NATS takes, less the envelope's headroom."""
+        return self.nats_max_payload - NATS_ENVELOPE_HEADROOM
 
     def command_environment(self) -> dict[str, str]:
         """The variables that give a child process (a server worker) these same settings, over the
@@ -369,7 +454,7 @@ def load_settings(
     (`environ`, default os.environ) over the defaults; `config_file` (else FORLOP_CONFIG) sets the rules."""
     env = os.environ if environ is None else environ
     db, bus, keys = _group(DatabaseEnv, env), _group(NatsEnv, env), _group(KeysEnv, env)
-    server, command = _group(ServerEnv, env), _group(CommandEnv, env)
+    server, command, auth = _group(ServerEnv, env), _group(CommandEnv, env), _group(AuthEnv, env)
     if config_file is None and command.config is not None:
         config_file = Path(command.config)
     return Settings(
@@ -385,12 +470,19 @@ def load_settings(
         pseudonym_key=keys.pseudonym_key,
         signing_key=keys.signing_key,
         nats_replicas=bus.replicas,
+        nats_max_payload=bus.max_payload,
         log_level=server.log_level,
         projeksjon_maks_etterslep_sekunder=server.projection_max_lag,
         field_encryption=keys.field_encryption,
         keep_alive_timeout=server.keep_alive_timeout,
         header_timeout=server.header_timeout,
         config_file=config_file,
+        db_command_timeout=db.command_timeout,
+        db_acquire_timeout=db.acquire_timeout,
+        db_connect_timeout=db.connect_timeout,
+        db_retry_after=db.retry_after,
+        db_request_deadline=db.request_deadline,
+        auth=auth,
     )
 
 

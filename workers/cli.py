@@ -205,7 +205,7 @@ async def _up(settings: Settings) -> None:
 @config_option
 def token(data_dir: Path | None, rolle: str, enhet: tuple[str, ...], ident: str, config: Path | None) -> None:
     """Print a JWT the local instance accepts (signed with the development key under the data directory)."""
-    from api.auth import make_token
+    from api.identity import make_token
 
     settings = _settings(config, data_dir)
     click.echo(make_token(settings.secret("jwt"), ident=ident, roller=[rolle], enheter=list(enhet)))
@@ -397,30 +397,39 @@ async def _projector(settings: Settings, dsn: str, view: str, batch: int) -> Non
 @forlop.group(invoke_without_command=True)
 @data_dir_option
 @config_option
+@click.option("--health-port", type=click.IntRange(min=1, max=65535), default=None,
+              help="Serve /health/ready (503 while NATS is lost or a refused event waits) and /metrics on this port.")
 @nats_option
 @click.pass_context
-def relay(ctx: click.Context, data_dir: Path | None, config: Path | None, nats_url: str | None) -> None:
+def relay(
+    ctx: click.Context, data_dir: Path | None, config: Path | None, health_port: int | None, nats_url: str | None
+) -> None:
     """Run the event relay to NATS until stopped (a standby replica waits for the lock)."""
     if ctx.invoked_subcommand is not None:
         return
     settings = _with_nats(_settings(config, data_dir), nats_url)
     _logging(settings)
-    _run(_with_database(settings, lambda dsn: _relay(settings, dsn)))
+    _run(_with_database(settings, lambda dsn: _relay(settings, dsn, health_port)))
 
 
-async def _relay(settings: Settings, dsn: str) -> None:
+async def _relay(settings: Settings, dsn: str, health_port: int | None) -> None:
+    from workers.health import serve_health
     from workers.registry import mapper
     from workers.relay import Relay
 
     stop = _stop_on_signals()
-    await Relay(
+    relay = Relay(
         dsn,
         _nats_url(settings),
         settings.secret("pseudonym"),
         events_table=settings.events_table,
         replicas=settings.nats_replicas,
         mapper=mapper(settings),
-    ).run(stop)
+    )
+    if health_port is None:
+        await relay.run(stop)
+    else:
+        await asyncio.gather(relay.run(stop), serve_health(relay.readiness, health_port, stop))
 
 
 @relay.command("replay")

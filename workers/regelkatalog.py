@@ -6,7 +6,7 @@ generated from the domain so that it cannot drift from what the aggregates judge
 - Every code set the commands carry (the StrEnums of `domain.katalog`, `domain.koder`, `domain.common`) and
   the alert types.
 - The configurable rule values and their defaults (`domain.config.Regelkonfig`; docs/configuration.md).
-- Every refusal code the domain raises (`DomainError("CODE", ...)` and the classes of `domain.errors`), and
+- Every refusal code the domain raises (`DomainError(<code>, ...)` and the classes of `domain.errors`), and
   every rule id the domain's code names (comments and docstrings of `domain/*.py`), with the modules.
 
 `--check` exits 1 when docs/regelkatalog.md differs from a fresh generation (tests/unit/test_regelkatalog.py

@@ -183,6 +183,17 @@ class Relay:
     def active(self) -> bool:
         return self.supervisor.active
 
+    def readiness(self) -> dict[str, Any]:
+        """The body of the relay's `/health/ready` (workers/health.py): `klar` as `ready` says, and why."""
+        return {
+            "klar": self.ready,
+            "tilstand": self.supervisor.state.value,
+            "nats": self._nats_ok,
+            "posisjon": self.status.posisjon,
+            "avviste": self.status.avviste,
+            "holdt": self.status.holdt,
+        }
+
     async def run(self, stop: asyncio.Event) -> None:
         await self.supervisor.run(stop)
 

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 from playwright.async_api import Page, expect
 
-from api.auth import make_token
+from api.identity import make_token
 from tests.console.conftest import Nettleser, ingen_alvorlige_brudd, logg_inn, ny_side, skjermbilde
 from tests.e2e.conftest import Server, ny_ident
 

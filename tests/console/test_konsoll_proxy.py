@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Playwright, Route, expect
 
-from api.auth import make_token
+from api.identity import make_token
 from tests.conftest import ny_database
 from tests.console.conftest import (
     CHROMIUM,

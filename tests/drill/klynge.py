@@ -305,7 +305,7 @@ class Klynge:
         raise TimeoutError(f"the APIs did not all answer {status} on /health/ready within {frist} s: {svar}")
 
     def token(self) -> str:
-        from api.auth import make_token
+        from api.identity import make_token
 
         return make_token(NOKLER["FORLOP_JWT_SECRET"].encode(), ident="Z990001", roller=["saksbehandler"], enheter=["0315"])
 

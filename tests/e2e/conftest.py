@@ -23,12 +23,11 @@ from typing import Any
 
 import asyncpg
 import httpx
-import jwt
 import pytest
 import uvicorn
 
 from api.app import create_app
-from api.auth import ALGORITHM, make_token
+from api.identity import make_token
 from domain.ident import gyldig_ident
 from store.settings import Settings, load_settings
 from tests.conftest import ny_database
@@ -65,11 +64,10 @@ def ny_ident() -> str:
 
 
 def expired_token(secret: bytes, *, enheter: tuple[str, ...] = ("0315",)) -> str:
-    """A token that expired an hour ago (Litestar's Token refuses to encode one, so PyJWT signs it)."""
+    """A token of the dev issuer that expired an hour ago."""
     now = int(time.time())
-    claims = {"sub": "Z990001", "iat": now - 7200, "exp": now - 3600, "roller": ["SAKSBEHANDLER"],
-              "enheter": list(enheter)}
-    return jwt.encode(claims, secret.decode(), algorithm=ALGORITHM)
+    return make_token(secret, ident="Z990001", roller=["SAKSBEHANDLER"], enheter=list(enheter),
+                      extra={"iat": now - 7200, "nbf": now - 7200, "exp": now - 3600})
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
-from api.auth import make_token
+from api.identity import make_token
 from api.observability import configure_logging, flush_logs
 from store.settings import Settings
 from tests.e2e.conftest import (

@@ -47,7 +47,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from api.auth import make_token
+from api.identity import make_token
 from domain.ident import gyldig_ident
 from store.settings import Settings, load_settings
 from workers.projector import Projector

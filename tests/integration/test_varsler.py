@@ -26,7 +26,7 @@ import uvicorn
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from api.app import create_app
-from api.auth import make_token
+from api.identity import make_token
 from api.varsler import hent_varsler
 from domain.commands import AvsluttLop, Forleng, RegistrerSamtale
 from domain.config import STANDARD

@@ -304,8 +304,9 @@ class Results:
 
 
 async def _measure(dsn: str, data_dir: Path) -> Results:
-    from api.auth import Role, User, make_token
+    from api.auth import Role, User
     from api.common import today
+    from api.identity import make_token
     from domain.commands import Forleng, InnvilgLop, Personalia
     from domain.common import Aktor, Kontekst
     from store.mapper import mapper_for

@@ -627,7 +627,7 @@ class Http:
 
 
 async def board(dsn: str, data_dir: Path, res: Results) -> None:
-    from api.auth import make_token
+    from api.identity import make_token
     from store.settings import dev_secret
 
     with socket.socket() as s:
