@@ -253,4 +253,4 @@ def test_a_nats_outage_is_logged_once_not_a_traceback_per_reconnect(tmp_path):
         code = up.finish()
     assert code == 0, up.text()
     assert "Traceback" not in during, during
-    assert during.count("nats not reachable") == 1, during
+    assert during.count("api lost nats") == 1, during
