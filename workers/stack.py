@@ -77,9 +77,18 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         super().on_response_complete()
         self._arm_header_deadline()
 
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        super().connection_lost(exc)
+
     def _arm_header_deadline(self) -> None:
         timeout = self.header_timeout if self.header_timeout is not None else get_settings().header_timeout
-        self.loop.call_later(timeout, self._header_deadline, self.cycle)
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        self._header_timer = self.loop.call_later(timeout, self._header_deadline, self.cycle)
 
     def _header_deadline(self, cycle_then: object) -> None:
         # A new request cycle since the deadline was armed means its head arrived in time.

@@ -293,7 +293,7 @@ async def chaos(navne: list[str], skriv: bool) -> int:
     rader: list[Rad] = []
     try:
         await asyncio.to_thread(stack.start)
-        logg(f"forlop up ready in {time.monotonic() - t0:.1f} s: {stack.api_url}, {stack.nats_url}")
+        logg(f"forlop up ready in {time.monotonic() - t0:.1f} s: {stack.api_url}, {stack.nats_url}, log {stack.log}")
         token = await asyncio.to_thread(stack.token)
         personer, alle = Personer(identer()), Samlet()
         for navn in navne:
@@ -309,7 +309,10 @@ async def chaos(navne: list[str], skriv: bool) -> int:
     brudd = [f"{r.navn}: {b}" for r in rader for b in r.brudd]
     for b in brudd:
         logg(f"FAILED {b}")
-    if not brudd:
+    if brudd:
+        logg(f"kept forlop up's log and data for a look: {stack.log}")
+    else:
+        stack.remove()
         logg("chaos passed")
     return 1 if brudd else 0
 

@@ -125,7 +125,8 @@ class ChaosStack:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        """SIGTERM to `forlop up` (it stops its servers); SIGKILL to what is left after 60 s."""
+        """SIGTERM to `forlop up` (it stops its servers); SIGKILL to what is left after 60 s. The
+        directory (data and log) stays for `remove()`."""
         for pid in self.postgres_pids():  # a hung server would hold the stop
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
@@ -143,6 +144,8 @@ class ChaosStack:
         with contextlib.suppress(ProcessLookupError):
             if self.proc is not None:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def remove(self) -> None:
         shutil.rmtree(self.rot, ignore_errors=True)
 
     # --- faults --------------------------------------------------------------------------------------
