@@ -262,7 +262,10 @@ def table(rader: list[Rad], sekunder: float) -> str:
         "acknowledged command, and to that command's event on NATS and in the views. *ERROR lines* are the "
         "log lines of level error in `forlop up`'s log during the scenario. *Reconciled*: stored events of "
         "the published aggregates = distinct messages on `FORLOP_HENDELSER` = events in the views, "
-        "cumulative, after the burst.",
+        "cumulative, after the burst. "
+        "The PostgreSQL rows rely on the API's database timeouts and `503 DATABASE_UNAVAILABLE` (issue 16 "
+        "point 3); the kill -9 row on `forlop up` removing the stale lock files and waiting for the database; "
+        "the stop rows on `forlop up` starting a dead embedded server again.",
         "",
         "| Scenario | Requests | Acknowledged | Failed answers | Lost | Duplicated | Time to 503 | "
         "Recover (commands) | Recover (NATS + views) | ERROR lines | Reconciled | Checks |",
