@@ -69,6 +69,7 @@ class Rad:
     nats: int = 0
     visninger: int = 0
     feillinjer: int = 0
+    tracebacks: int = 0
     brudd: list[str] = field(default_factory=list)
 
     def feilet(self) -> str:
@@ -206,7 +207,7 @@ async def scenario(stack: ChaosStack, navn: str, personer: Personer, token: str,
     rad.kvittert = len(res.kvitteringer) + len(egne)
     rad.statuser = dict(res.statuser)
     rad.til_503 = next((t - t_fault for t, s, _ in sorted(res.tidslinje) if s == 503 and t >= t_fault), None)
-    rad.feillinjer = stack.error_lines(logg_fra)
+    rad.feillinjer, rad.tracebacks = stack.error_lines(logg_fra)
     _, _, _, stille = await vent_til_avstemt(stack.dsn, stack.nats_url, 120.0)
     tapt_for, dup_for = alle.tapt, alle.duplikater
     alle.kvitteringer += res.kvitteringer + egne
@@ -216,7 +217,8 @@ async def scenario(stack: ChaosStack, navn: str, personer: Personer, token: str,
     rad.avstemt = a.likt()
     rad.lagret, rad.nats, rad.visninger = a.lagret, a.nats_unike, a.visninger
     logg(f"  {rad.forespørsler} requests, {rad.kvittert} acknowledged, failed answers: {rad.feilet()}; "
-         f"first 503 {_s(rad.til_503)} after the fault; {rad.feillinjer} ERROR log lines")
+         f"first 503 {_s(rad.til_503)} after the fault; {rad.feillinjer} ERROR log lines, "
+         f"{rad.tracebacks} with a traceback")
     logg(f"  reconciliation (cumulative, quiet after {stille:.1f} s): {a.linje()}")
     _judge(navn, rad)
     return rad
@@ -246,7 +248,7 @@ def _judge(navn: str, rad: Rad) -> None:
 def table(rader: list[Rad], sekunder: float) -> str:
     rows = [
         f"| {r.navn} | {r.forespørsler} | {r.kvittert} | {r.feilet()} | {r.tapt} | {r.duplikater} | "
-        f"{_s(r.til_503)} | {_s(r.til_svar)} | {_s(r.til_hel)} | {r.feillinjer} | "
+        f"{_s(r.til_503)} | {_s(r.til_svar)} | {_s(r.til_hel)} | {r.feillinjer} | {r.tracebacks} | "
         f"{'yes' if r.avstemt else 'NO'} | {'; '.join(r.brudd) or 'pass'} |"
         for r in rader
     ]
@@ -260,7 +262,9 @@ def table(rader: list[Rad], sekunder: float) -> str:
         "from the fault to the first 503; the *recover* times are from the end of the fault (the restart of "
         "`forlop up`, SIGCONT, or the stop itself where `forlop up` restarts the server) to the first "
         "acknowledged command, and to that command's event on NATS and in the views. *ERROR lines* are the "
-        "log lines of level error in `forlop up`'s log during the scenario. *Reconciled*: stored events of "
+        "log lines of level error in `forlop up`'s log during the scenario, *Tracebacks* the lines of any "
+        "level that carry one (asyncpg's pool logs a warning with a traceback each time it fails to restore "
+        "its connection floor, backing off from 1 s). *Reconciled*: stored events of "
         "the published aggregates = distinct messages on `FORLOP_HENDELSER` = events in the views, "
         "cumulative, after the burst. "
         "The PostgreSQL rows rely on the API's database timeouts and `503 DATABASE_UNAVAILABLE` (issue 16 "
@@ -268,8 +272,8 @@ def table(rader: list[Rad], sekunder: float) -> str:
         "the stop rows on `forlop up` starting a dead embedded server again.",
         "",
         "| Scenario | Requests | Acknowledged | Failed answers | Lost | Duplicated | Time to 503 | "
-        "Recover (commands) | Recover (NATS + views) | ERROR lines | Reconciled | Checks |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "Recover (commands) | Recover (NATS + views) | ERROR lines | Tracebacks | Reconciled | Checks |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
         *rows,
         "",
     ])

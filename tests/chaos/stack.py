@@ -182,17 +182,20 @@ class ChaosStack:
             f.seek(fra)
             return f.read().decode(errors="replace")
 
-    def error_lines(self, fra: int) -> int:
-        """Log lines of level error or worse, and traceback lines, written since offset `fra`."""
-        n = 0
+    def error_lines(self, fra: int) -> tuple[int, int]:
+        """(log lines of level error or worse, log lines that carry a traceback) written since offset `fra`;
+        a bare `Traceback` line (an uncaught one on stderr) counts as both."""
+        errors = tracebacks = 0
         for line in self.tail(fra).splitlines():
             if line.startswith("Traceback"):
-                n += 1
+                errors, tracebacks = errors + 1, tracebacks + 1
                 continue
             try:
                 rec = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(rec, dict) and str(rec.get("level", "")).lower() in ("error", "critical"):
-                n += 1
-        return n
+            if not isinstance(rec, dict):
+                continue
+            errors += str(rec.get("level", "")).lower() in ("error", "critical")
+            tracebacks += "exception" in rec
+        return errors, tracebacks
