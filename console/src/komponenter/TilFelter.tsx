@@ -26,6 +26,8 @@ export const TOMT_TILSKJEMA: Tilskjema = {
 
 /** The grant body of a new løp (POST /tiltakslop, and `til` of an overgang) from the form. */
 export function tilKropp(s: Tilskjema): Omit<TiltakslopCreate, "person"> {
+  // A field left empty goes as null, although the document requires it: the API refuses it with the rule's
+  // code, and the console shows that refusal in Norwegian (one place for the message, the server's).
   return {
     // The form holds the codes as text; the lists it offers are the document's enums (../koder).
     tiltakstype: s.tiltakstype as TiltakslopCreate["tiltakstype"],
@@ -35,7 +37,7 @@ export function tilKropp(s: Tilskjema): Omit<TiltakslopCreate, "person"> {
     tom: lesDato(s.tom) ?? (s.tom.trim() || null),
     nav_enhet: s.nav_enhet.trim() || null,
     vedtak_ref: s.vedtak_ref.trim() || null,
-  };
+  } as Omit<TiltakslopCreate, "person">;
 }
 
 /** "Tiltakstype", "Variant" (opplæring), "Målgruppe", "Fra og med", "Til og med", "NAV-enhet", "Vedtaksreferanse". */

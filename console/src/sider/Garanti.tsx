@@ -1,7 +1,7 @@
 import { Alert, BodyShort, Button, HGrid, HStack, Heading, Loader, Select, Table, Tag, TextField, VStack } from "@navikt/ds-react";
 import { useId, useState, type FormEvent, type ReactNode } from "react";
 import { api, svar } from "../api/klient";
-import type { GarantiVisning, Hendelse, SamtaleCreate } from "../api/typer";
+import type { GarantiVisning, Hendelse, KontaktpersonCreate, SamtaleCreate } from "../api/typer";
 import { DatoFelt } from "../komponenter/DatoFelt";
 import { Fakta } from "../komponenter/Fakta";
 import { Feilvisning } from "../komponenter/Feilvisning";
@@ -176,7 +176,7 @@ function TildelKontaktperson({ garanti, oppdatert, lastInn }: SkjemaProps) {
     svar(
       api.POST("/api/v1/ungdomsgarantier/{garanti_id}/kontaktperson", {
         params: { path: { garanti_id: id }, header: { "Idempotency-Key": nokkel, "If-Match": garanti.etag ?? "*" } },
-        body: kropp,
+        body: kropp as KontaktpersonCreate, // an empty field as null: the API's refusal names it (TilFelter.tsx)
       }),
     ),
   );

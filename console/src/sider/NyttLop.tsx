@@ -1,6 +1,7 @@
 import { Box, Button, Heading, TextField, VStack } from "@navikt/ds-react";
 import { useState, type FormEvent } from "react";
 import { api, svar } from "../api/klient";
+import type { TiltakslopCreate } from "../api/typer";
 import { DatoFelt } from "../komponenter/DatoFelt";
 import { Feilvisning } from "../komponenter/Feilvisning";
 import { TOMT_TILSKJEMA, TilFelter, tilKropp, type Tilskjema } from "../komponenter/TilFelter";
@@ -24,7 +25,7 @@ export function NyttLopSide() {
     return {
       person: { ident: s.ident.trim() || null, fodselsdato: lesDato(s.fodselsdato) ?? (s.fodselsdato.trim() || null) },
       ...tilKropp(s.til),
-    };
+    } as TiltakslopCreate; // an empty field as null: the API's refusal names it (TilFelter.tsx)
   }
 
   async function innvilg(e: FormEvent) {
