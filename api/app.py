@@ -19,7 +19,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from api.audit import HendelseController, RevisjonController
-from api.auth import jwt_auth
+from api.auth import dev_issuer, oidc_auth
 from api.common import StrictRequest, check_empty_body
 from api.console import konsoll_ruter
 from api.erasure import GlemController
@@ -27,6 +27,7 @@ from api.export import EksportController
 from api.frister import FristController
 from api.health import HealthController
 from api.observability import PROMETHEUS, ObservedApp
+from api.oidc import dev_issuer_router
 from api.openapi import openapi_config
 from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
@@ -118,7 +119,8 @@ def create_app(settings: Settings) -> Litestar:
     def app_settings() -> Settings:
         return settings
 
-    auth = jwt_auth(settings.secret("jwt"))
+    auth = oidc_auth(settings)  # api/auth.py: the configured OpenID issuer, else the local dev issuer
+    dev_routes = [] if settings.auth.issuer else [dev_issuer_router(dev_issuer(settings))]
     app = ObservedApp(
         route_handlers=[
             TiltakslopController,
@@ -133,6 +135,7 @@ def create_app(settings: Settings) -> Litestar:
             InnsynController,
             EksportController,
             konsoll_ruter(),
+            *dev_routes,
         ],
         lifespan=[lifespan],
         dependencies={
@@ -144,6 +147,7 @@ def create_app(settings: Settings) -> Litestar:
         request_class=StrictRequest,  # wrong types in a body are 400, not coerced
         before_request=check_empty_body,
         on_app_init=[auth.on_app_init],
+        state=State({"verifier": auth.verifier}),  # its key cache (tests look at it)
         openapi_config=openapi_config(),  # api/openapi.py: the pages under /schema and their assets
         logging_config=None,
         debug=False,

@@ -28,7 +28,7 @@ from litestar.params import FromPath
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
-from api.auth import bruker, make_token
+from api.auth import bruker, dev_issuer, make_token
 from api.common import SettingsDep
 from api.examples import body, problem, problemer
 from domain.errors import DomainError
@@ -72,19 +72,15 @@ class Innlogging(StrEnum):
 
 def innlogging(settings: Settings) -> Innlogging:
     """How console users get their token. The dev issuer signs them when no OpenID issuer is configured
-    (`FORLOP_AUTH_ISSUER`, read into `settings.auth_issuer` by the identity settings once they exist) and
-    the signing key is the development key kept under the data directory. A key from configuration
-    (`FORLOP_JWT_SECRET`) is a deployment's: its tokens are never handed out over HTTP, so the console
-    then expects the login proxy."""
-    if getattr(settings, "auth_issuer", None):
-        return Innlogging.PROXY
-    return Innlogging.PROXY if settings.jwt_secret else Innlogging.UTVIKLING
+    (`FORLOP_AUTH_ISSUER`); with one, tokens come from the issuer through the login proxy (Wonderwall) and are
+    never handed out over HTTP."""
+    return Innlogging.PROXY if settings.auth.issuer else Innlogging.UTVIKLING
 
 
 def utsted_dev_token(settings: Settings, *, rolle: str, enheter: list[str], ident: str) -> str:
-    """A token signed as the dev issuer signs those of `forlop token`: the one place the console's sign-in
-    meets the issuer (the identity work replaces its body)."""
-    return make_token(settings.secret("jwt"), ident=ident, roller=[rolle], enheter=enheter, gyldig=DEV_TOKEN_GYLDIG)
+    """A token of the local dev issuer, as `forlop token` makes them: the one place the console's sign-in
+    meets the issuer."""
+    return make_token(dev_issuer(settings), ident=ident, roller=[rolle], enheter=enheter, gyldig=DEV_TOKEN_GYLDIG)
 
 
 class KonsollConfig(msgspec.Struct, kw_only=True):

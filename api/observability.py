@@ -43,6 +43,8 @@ from litestar.types import (
     Send,
 )
 
+from api.conditional import conditional
+
 HEADER = "x-correlation-id"
 _HEADER_BYTES = HEADER.encode()
 correlation_id: ContextVar[UUID | None] = ContextVar("correlation_id", default=None)
@@ -257,7 +259,7 @@ class ObservedApp(Litestar):
         token = correlation_id.set(cid)
         bound = structlog.contextvars.bind_contextvars(correlation_id=cid_text)
         try:
-            await super().__call__(scope, receive, send_with_id)
+            await conditional(super().__call__, cast("HTTPScope", scope), cast("Receive", receive), send_with_id)
         finally:
             if _http_stdlib.isEnabledFor(logging.INFO):
                 _http_log.info(

@@ -220,20 +220,110 @@ class NatsEnv(_Env, rename={"url": "NATS_URL", "replicas": "FORLOP_NATS_REPLICAS
 class KeysEnv(
     _Env,
     rename={
-        "jwt_secret": "FORLOP_JWT_SECRET",
         "person_key": "FORLOP_PERSON_KEY",
         "pseudonym_key": "FORLOP_PSEUDONYM_KEY",
         "signing_key": "FORLOP_SIGNING_KEY",
         "field_encryption": "FORLOP_FIELD_ENCRYPTION",
     },
 ):
-    jwt_secret: str | None = None
     person_key: str | None = None
     pseudonym_key: str | None = None
     signing_key: str | None = None
     # Personal fields of events, snapshots and views encrypted with a key per person (store/encryption.py),
     # so that `forlop glem` can erase a person by destroying the key. FORLOP_FIELD_ENCRYPTION=0 turns it off.
     field_encryption: bool = True
+
+
+Rolle = Literal["SAKSBEHANDLER", "REVISOR", "SYSTEM"]
+Enhet = Annotated[str, msgspec.Meta(pattern=r"^\d{4}$")]
+
+
+class GroupAccess(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What membership of one identity-provider group gives (`FORLOP_AUTH_GRUPPER`)."""
+
+    roller: tuple[Rolle, ...] = ()
+    enheter: tuple[Enhet, ...] = ()
+
+
+class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Identity (contract.md §1): the OpenID issuer whose access tokens are accepted, and the claims that carry
+    the actor, roles and offices. No `issuer`: the local development issuer (api/oidc.py) signs and verifies."""
+
+    issuer: str | None = None
+    jwks_url: str | None = None
+    audience: str | None = None
+    #: The claims tried in order for the actor's NAV ident (Entra ID: `NAVident`; TokenX and the dev issuer: `sub`).
+    ident_claims: tuple[str, ...] = ("NAVident", "sub")
+    roller_claim: str = "roller"
+    enheter_claim: str = "enheter"
+    #: The claim holding group ids (Entra ID: `groups`, object ids), mapped through `grupper`.
+    grupper_claim: str = "groups"
+    grupper: dict[str, GroupAccess] = {}
+    leeway_seconds: Annotated[float, msgspec.Meta(ge=0, le=30)] = 30.0
+
+
+class AuthEnv(
+    _Env,
+    rename={
+        "issuer": "FORLOP_AUTH_ISSUER",
+        "jwks_url": "FORLOP_AUTH_JWKS_URL",
+        "audience": "FORLOP_AUTH_AUDIENCE",
+        "ident_claim": "FORLOP_AUTH_IDENT_CLAIM",
+        "roller_claim": "FORLOP_AUTH_ROLLER_CLAIM",
+        "enheter_claim": "FORLOP_AUTH_ENHETER_CLAIM",
+        "grupper_claim": "FORLOP_AUTH_GRUPPER_CLAIM",
+        "grupper": "FORLOP_AUTH_GRUPPER",
+        "leeway": "FORLOP_AUTH_LEEWAY_SEKUNDER",
+    },
+):
+    issuer: str | None = None
+    jwks_url: str | None = None
+    audience: str | None = None
+    ident_claim: str | None = None  # comma-separated, tried in order
+    roller_claim: str = "roller"
+    enheter_claim: str = "enheter"
+    grupper_claim: str = "groups"
+    grupper: str | None = None  # JSON: {"<group id>": {"roller": [...], "enheter": [...]}}
+    leeway: Annotated[float, msgspec.Meta(ge=0, le=30)] = 30.0
+
+    def settings(self) -> AuthSettings:
+        if self.issuer and not self.audience:
+            raise SettingsError("environment: FORLOP_AUTH_AUDIENCE is required with FORLOP_AUTH_ISSUER")
+        if self.jwks_url and not self.issuer:
+            raise SettingsError("environment: FORLOP_AUTH_JWKS_URL needs FORLOP_AUTH_ISSUER (the required iss)")
+        grupper: dict[str, GroupAccess] = {}
+        if self.grupper:
+            try:
+                grupper = msgspec.json.decode(self.grupper, type=dict[str, GroupAccess])
+            except msgspec.ValidationError as e:
+                raise SettingsError(f"environment: FORLOP_AUTH_GRUPPER: {_problem(e)}") from None
+            except msgspec.DecodeError as e:
+                raise SettingsError(f"environment: FORLOP_AUTH_GRUPPER is not JSON: {e}") from None
+        claims = tuple(c.strip() for c in (self.ident_claim or "").split(",") if c.strip())
+        return AuthSettings(
+            issuer=self.issuer,
+            jwks_url=self.jwks_url,
+            audience=self.audience,
+            ident_claims=claims or AuthSettings().ident_claims,
+            roller_claim=self.roller_claim,
+            enheter_claim=self.enheter_claim,
+            grupper_claim=self.grupper_claim,
+            grupper=grupper,
+            leeway_seconds=self.leeway,
+        )
+
+
+class RetiredEnv(_Env, rename={"jwt_secret": "FORLOP_JWT_SECRET"}):
+    """Variables no longer read: a deployment that still sets one is refused, never silently changed."""
+
+    jwt_secret: str | None = None
+
+    def check(self) -> None:
+        if self.jwt_secret:
+            raise SettingsError(
+                "environment: FORLOP_JWT_SECRET is no longer used (shared-secret tokens are refused): set "
+                "FORLOP_AUTH_ISSUER and FORLOP_AUTH_AUDIENCE (docs/operations.md, Identity)"
+            )
 
 
 class ServerEnv(
@@ -258,7 +348,7 @@ class CommandEnv(_Env, rename={"config": "FORLOP_CONFIG", "today": "FORLOP_TODAY
     today: date | None = None
 
 
-_DEPLOYMENT_GROUPS: tuple[type[_Env], ...] = (DatabaseEnv, NatsEnv, KeysEnv, ServerEnv)
+_DEPLOYMENT_GROUPS: tuple[type[_Env], ...] = (DatabaseEnv, NatsEnv, KeysEnv, AuthEnv, ServerEnv)
 
 
 def environment_variables() -> frozenset[str]:
@@ -292,7 +382,7 @@ class Settings:
     events_table: str = "forlop_events"
     snapshot_interval: int = 50
     regler: Regelkonfig = field(default_factory=Regelkonfig)
-    jwt_secret: str | None = None
+    auth: AuthSettings = field(default_factory=AuthSettings)
     person_key: str | None = None
     pseudonym_key: str | None = None
     signing_key: str | None = None
@@ -306,11 +396,11 @@ class Settings:
     def secret(self, name: str) -> bytes:
         """A key from configuration, or in development a random one kept under the data directory.
 
-        `name` is `jwt` (signs tokens), `person` (keys the person record's id and request fingerprints),
+        `name` is `person` (keys the person record's id and request fingerprints),
         `pseudonym` (keys `person_pseudonym` on NATS, which subscribers see) or `signing` (the seed of the
         Ed25519 key that signs the log's checkpoints, store/verification.py).
         """
-        configured = {"jwt": self.jwt_secret, "person": self.person_key, "pseudonym": self.pseudonym_key,
+        configured = {"person": self.person_key, "pseudonym": self.pseudonym_key,
                       "signing": self.signing_key}[name]
         if configured:
             return configured.encode()
@@ -362,6 +452,7 @@ def load_settings(
     env = os.environ if environ is None else environ
     db, bus, keys = _group(DatabaseEnv, env), _group(NatsEnv, env), _group(KeysEnv, env)
     server, command = _group(ServerEnv, env), _group(CommandEnv, env)
+    _group(RetiredEnv, env).check()
     if config_file is None and command.config is not None:
         config_file = Path(command.config)
     return Settings(
@@ -372,7 +463,7 @@ def load_settings(
         nats_port=nats_port if nats_port is not None else 4222,
         today=today if today is not None else command.today,
         regler=read_config(config_file) if config_file is not None else Regelkonfig(),
-        jwt_secret=keys.jwt_secret,
+        auth=_group(AuthEnv, env).settings(),
         person_key=keys.person_key,
         pseudonym_key=keys.pseudonym_key,
         signing_key=keys.signing_key,

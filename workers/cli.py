@@ -161,11 +161,22 @@ async def _up(settings: Settings) -> None:
     stop = _stop_on_signals()
     await stack.start()
     try:
+        print(_identity_line(settings), flush=True)
         print(stack.ready_line(), flush=True)
         await stop.wait()
     finally:
         await stack.stop()
         print("forlop stopped", flush=True)
+
+
+def _identity_line(settings: Settings) -> str:
+    """What `forlop up` says about identity (contract.md §1): the configured issuer, or the dev issuer."""
+    if settings.auth.issuer:
+        return f"forlop identity: issuer={settings.auth.issuer} audience={settings.auth.audience}"
+    return (
+        f"forlop identity: local dev issuer (key under {settings.data_dir / 'keys' / 'issuer'}; tokens from "
+        f"`forlop token`; JWKS at http://127.0.0.1:{settings.port}/dev-issuer/jwks.json)"
+    )
 
 
 @forlop.command()
@@ -177,10 +188,14 @@ async def _up(settings: Settings) -> None:
 @config_option
 def token(data_dir: Path | None, rolle: str, enhet: tuple[str, ...], ident: str, config: Path | None) -> None:
     """Print a JWT the local instance accepts (signed with the development key under the data directory)."""
-    from api.auth import make_token
+    from api.auth import dev_issuer, make_token
 
     settings = _settings(config, data_dir)
-    click.echo(make_token(settings.secret("jwt"), ident=ident, roller=[rolle], enheter=list(enhet)))
+    if settings.auth.issuer:
+        raise click.UsageError(
+            f"FORLOP_AUTH_ISSUER is set ({settings.auth.issuer}): tokens come from that issuer, not from forlop token"
+        )
+    click.echo(make_token(dev_issuer(settings), ident=ident, roller=[rolle], enheter=list(enhet)))
 
 
 @forlop.command()
@@ -544,6 +559,7 @@ def api(host: str, port: int | None, workers: int, today: date | None, data_dir:
     """Serve only the HTTP API (stateless: run as many as you like)."""
     settings = _settings(config, data_dir, port=port, today=today)
     _logging(settings)
+    click.echo(_identity_line(settings), err=True)
     dsn, server = _database_url(settings)
     try:
         _serve(replace(settings, database_url=dsn, data_dir=settings.data_dir.resolve()), host, workers)

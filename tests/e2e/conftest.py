@@ -13,7 +13,6 @@ import random
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -23,22 +22,22 @@ from typing import Any
 
 import asyncpg
 import httpx
-import jwt
 import pytest
 import uvicorn
 
 from api.app import create_app
-from api.auth import ALGORITHM, make_token
+from api.auth import make_token
+from api.oidc import TokenSigner
 from domain.ident import gyldig_ident
 from store.settings import Settings, load_settings
 from tests.conftest import ny_database
+from tests.oidc_issuer import local_issuer
 from workers.embedded_nats import start_nats
 from workers.projector import Projector
 from workers.registry import PROJEKSJONER
 from workers.stack import _Server
 
 TODAY = date(2025, 3, 3)
-JWT_SECRET = "e2e-jwt-secret-" + "x" * 32
 API = "/api/v1"
 
 # Synthetic test identifiers (month +80), both control digits valid; the test persons' birth dates are
@@ -64,12 +63,10 @@ def ny_ident() -> str:
                 return stem + f"{k:02d}"
 
 
-def expired_token(secret: bytes, *, enheter: tuple[str, ...] = ("0315",)) -> str:
-    """A token that expired an hour ago (Litestar's Token refuses to encode one, so PyJWT signs it)."""
-    now = int(time.time())
-    claims = {"sub": "Z990001", "iat": now - 7200, "exp": now - 3600, "roller": ["SAKSBEHANDLER"],
-              "enheter": list(enheter)}
-    return jwt.encode(claims, secret.decode(), algorithm=ALGORITHM)
+def expired_token(issuer: TokenSigner, *, enheter: tuple[str, ...] = ("0315",)) -> str:
+    """A token of `issuer` that expired an hour ago."""
+    return make_token(issuer, ident="Z990001", roller=["SAKSBEHANDLER"], enheter=list(enheter),
+                      gyldig=timedelta(hours=-1))
 
 
 def free_port() -> int:
@@ -143,7 +140,9 @@ def e2e_settings(database_url: str, nats_url: str, data_dir: Path) -> Settings:
         environ={
             "DATABASE_URL": database_url,
             "NATS_URL": nats_url,
-            "FORLOP_JWT_SECRET": JWT_SECRET,
+            # An OpenID issuer on a loopback port (tests/oidc_issuer.py) signs the tokens, as in production;
+            # no leeway, so expiry is exact.
+            **local_issuer().env(FORLOP_AUTH_LEEWAY_SEKUNDER="0"),
             "FORLOP_PERSON_KEY": "e2e-person-key-" + "y" * 32,
         },
         data_dir=data_dir,
@@ -183,7 +182,7 @@ def token(server: Server) -> Token:
 
     def make(rolle: str = "saksbehandler", *enheter: str, ident: str = "Z990001", gyldig: timedelta | None = None) -> str:
         return make_token(
-            server.settings.secret("jwt"),
+            local_issuer(),
             ident=ident,
             roller=[rolle],
             enheter=list(enheter),

@@ -20,7 +20,6 @@ from store.settings import Settings
 from tests.e2e.conftest import (
     API,
     IDENTER,
-    JWT_SECRET,
     Server,
     arbeidstrening,
     bearer,
@@ -29,6 +28,7 @@ from tests.e2e.conftest import (
     person,
     serve,
 )
+from tests.oidc_issuer import local_issuer
 
 # Eleven digits anywhere, once the UUIDs are taken out (a UUID's last group may be twelve decimal digits).
 ELEVEN_DIGITS = re.compile(r"\d{11}")
@@ -87,7 +87,7 @@ async def test_no_identifier_reaches_any_log_line_and_every_request_line_is_json
 ):
     sent: dict[str, int] = {}
     idents = [*IDENTER, ny_ident()]
-    headers = bearer(make_token(JWT_SECRET.encode(), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=["0315"]))
+    headers = bearer(make_token(local_issuer(), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=["0315"]))
 
     async with httpx.AsyncClient(base_url=logged_server.url, trust_env=False) as client:
 

@@ -218,7 +218,7 @@ async def run_frister_client(job: dict[str, Any]) -> dict[str, Any]:
 
 
 async def http_figures(dsn: str, data_dir: Path, settings: Any, conn: asyncpg.Connection, idents: Any) -> dict[str, Any]:
-    from api.auth import make_token
+    from api.auth import dev_issuer, make_token
     from tests.perf import bench_http
 
     port = bench_http.free_port()
@@ -228,8 +228,8 @@ async def http_figures(dsn: str, data_dir: Path, settings: Any, conn: asyncpg.Co
     out: dict[str, Any] = {}
     try:
         await bench_http.wait_ready(port, server)
-        skriver = make_token(settings.secret("jwt"), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=["0315"])
-        revisor = make_token(settings.secret("jwt"), ident="Z990002", roller=["REVISOR"], enheter=[])
+        skriver = make_token(dev_issuer(settings), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=["0315"])
+        revisor = make_token(dev_issuer(settings), ident="Z990002", roller=["REVISOR"], enheter=[])
 
         def cmd_job(seconds: float) -> dict[str, Any]:
             per_client = int(40 * seconds) + 20  # 2,500 commands/s: above one worker's ceiling
