@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 import nats
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 
@@ -147,12 +148,28 @@ def create_app(settings: Settings) -> Litestar:
         request_class=StrictRequest,  # wrong types in a body are 400, not coerced
         before_request=check_empty_body,
         on_app_init=[auth.on_app_init],
-        state=State({"verifier": auth.verifier}),  # its key cache (tests look at it)
+        state=State({"verifier": auth.verifier}),
+        cors_config=cors_config(settings),  # its key cache (tests look at it)
         openapi_config=openapi_config(),  # api/openapi.py: the pages under /schema and their assets
         logging_config=None,
         debug=False,
     )
     return app
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """CORS for the origins of `FORLOP_CORS_ORIGINS` only (contract.md §1, "Browsers"); none by default."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "HEAD", "POST"],
+        allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key",
+                       "X-Correlation-Id"],
+        expose_headers=["ETag", "Location", "Retry-After", "X-Correlation-Id"],
+        allow_credentials=False,  # bearer tokens, no cookies
+        max_age=600,
+    )
 
 
 def freeze_startup_objects() -> None:

@@ -333,12 +333,14 @@ class ServerEnv(
         "port": "FORLOP_PORT",
         "log_level": "FORLOP_LOG_LEVEL",
         "projection_max_lag": "FORLOP_PROJEKSJON_MAKS_ETTERSLEP",
+        "cors_origins": "FORLOP_CORS_ORIGINS",
     },
 ):
     data_dir: str = ".forlop"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     projection_max_lag: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    cors_origins: str = ""  # comma-separated origins a browser client may call from; none by default
 
 
 class CommandEnv(_Env, rename={"config": "FORLOP_CONFIG", "today": "FORLOP_TODAY"}):
@@ -390,6 +392,8 @@ class Settings:
     log_level: str = "INFO"
     projeksjon_maks_etterslep_sekunder: float = 30.0
     field_encryption: bool = True
+    #: Origins allowed by CORS (`FORLOP_CORS_ORIGINS`), e.g. `https://saksbehandling.intern.nav.no`.
+    cors_origins: tuple[str, ...] = ()
     #: The `--config` file these settings were read with (handed on to server worker processes).
     config_file: Path | None = None
 
@@ -471,6 +475,7 @@ def load_settings(
         log_level=server.log_level,
         projeksjon_maks_etterslep_sekunder=server.projection_max_lag,
         field_encryption=keys.field_encryption,
+        cors_origins=tuple(o.strip().rstrip("/") for o in server.cors_origins.split(",") if o.strip()),
         config_file=config_file,
     )
 
