@@ -15,7 +15,7 @@ PRODUCTION := domain store projections api workers
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test locked bench docs lint install lock clean
+.PHONY: run test locked bench docs docs-assets lint install lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -65,6 +65,11 @@ loadtest: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m workers.schemas
 	$(BIN)/python -m workers.regelkatalog
+
+# The scripts and styles of the /schema pages (api/docs_assets/, served by the app, nothing from a CDN): fetched
+# again with `npm pack` at the versions and digests api/openapi.py pins.
+docs-assets: $(STAMP)
+	$(BIN)/python -m workers.docs_assets
 
 # ruff: production code with the private-access (SLF001) and complexity (C901) rules, tests without them
 # (pyproject.toml); mypy over every production package.

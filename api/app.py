@@ -6,8 +6,6 @@ opened in the lifespan and closed in `finally`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -18,17 +16,18 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 
 from api.audit import HendelseController, RevisjonController
-from api.auth import dev_issuer, oidc_auth
-from api.common import StrictRequest, check_empty_body
+from api.common import MAX_BODY, StrictRequest, check_empty_body
 from api.console import konsoll_ruter
+from api.deadline import RequestDeadline
 from api.erasure import GlemController
 from api.export import EksportController
 from api.frister import FristController
 from api.health import HealthController
+from api.identity import TokenMiddleware, verifier_for
 from api.observability import PROMETHEUS, ObservedApp
-from api.oidc import dev_issuer_router
 from api.openapi import openapi_config
 from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
@@ -44,42 +43,41 @@ from store.recorder import AsyncPostgresRecorder, create_pool
 from store.repository import EventStore
 from store.service import Service
 from store.settings import Settings
+from workers.supervisor import NatsLink, OutageLog
 
 log = logging.getLogger(__name__)
 
 
 class NatsConnection:
-    """A NATS connection that keeps trying in the background, so the API starts while NATS is down."""
+    """A NATS connection that keeps trying in the background, so the API starts while NATS is down; an
+    outage is logged once when it starts and once when it ends (workers/supervisor.py's NatsLink)."""
 
     def __init__(self, url: str | None) -> None:
         self.url = url
-        self.client: nats.NATS | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._outages = OutageLog("api", log)
+        self._link: NatsLink | None = None
+
+    @property
+    def client(self) -> nats.NATS | None:
+        return self._link.client if self._link is not None else None
 
     def start(self) -> None:
         if self.url is not None:
-            self._task = asyncio.create_task(self._connect())
-
-    async def _connect(self) -> None:
-        servers = (self.url or "").split(",")
-        while True:
-            try:
-                self.client = await nats.connect(
-                    servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2, name="forlop-api"
-                )
-                return
-            except Exception:  # noqa: BLE001 - keep trying; readiness reports it meanwhile
-                log.warning("nats not reachable yet")
-                await asyncio.sleep(1)
+            self._link = NatsLink(
+                self.url, "forlop-api", lost=lambda e: self._outages.lost("nats", e),
+                back=lambda: self._outages.back("nats"), log=log,
+            )
+            self._link.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self.client is not None:
-            with contextlib.suppress(Exception):
-                await self.client.close()
+        if self._link is not None:
+            await self._link.close()
+
+
+AUTH_EXCLUDED = ["^/health", "^/metrics", "^/schema"]  # and the routes with opt `exclude_from_auth`
+# A browser on an allowed origin (FORLOP_CORS_ORIGINS) may send these and read these (contract.md §1).
+CORS_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "X-Correlation-ID"]
+CORS_EXPOSED = ["ETag", "Location", "Retry-After", "X-Correlation-ID"]
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -90,8 +88,19 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        pool = await create_pool(database_url, min_size=2, max_size=20)
-        recorder = AsyncPostgresRecorder(pool, events_table=settings.events_table)
+        pool = await create_pool(
+            database_url,
+            min_size=2,
+            max_size=20,
+            command_timeout=settings.db_command_timeout,
+            connect_timeout=settings.db_connect_timeout,
+        )
+        recorder = AsyncPostgresRecorder(
+            pool,
+            events_table=settings.events_table,
+            acquire_timeout=settings.db_acquire_timeout,
+            max_event_bytes=settings.max_event_bytes,
+        )
         forbindelse = NatsConnection(settings.nats_url)
         innsyn = ReadLog(pool, settings.secret("pseudonym"))
         try:
@@ -120,8 +129,8 @@ def create_app(settings: Settings) -> Litestar:
     def app_settings() -> Settings:
         return settings
 
-    auth = oidc_auth(settings)  # api/auth.py: the configured OpenID issuer, else the local dev issuer
-    dev_routes = [] if settings.auth.issuer else [dev_issuer_router(dev_issuer(settings))]
+    tokens = DefineMiddleware(TokenMiddleware, verifier=verifier_for(settings), exclude=AUTH_EXCLUDED)
+    origins = settings.auth.origins()
     app = ObservedApp(
         route_handlers=[
             TiltakslopController,
@@ -136,7 +145,6 @@ def create_app(settings: Settings) -> Litestar:
             InnsynController,
             EksportController,
             konsoll_ruter(),
-            *dev_routes,
         ],
         lifespan=[lifespan],
         dependencies={
@@ -144,32 +152,19 @@ def create_app(settings: Settings) -> Litestar:
             "settings": Provide(app_settings, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[PROMETHEUS.middleware],  # inside the JWT middleware: a refused token is not counted
+        # The metrics inside the token check: a refused token is not counted (HEAD and 304: ObservedApp). The
+        # deadline answers a request stuck on a hung PostgreSQL with 503 DATABASE_UNAVAILABLE (api/deadline.py).
+        middleware=[tokens, PROMETHEUS.middleware, RequestDeadline(settings.db_request_deadline)],
         request_class=StrictRequest,  # wrong types in a body are 400, not coerced
         before_request=check_empty_body,
-        on_app_init=[auth.on_app_init],
-        state=State({"verifier": auth.verifier}),
-        cors_config=cors_config(settings),  # its key cache (tests look at it)
+        request_max_body_size=MAX_BODY,  # contract.md §2: over 64 KiB is 413 PAYLOAD_TOO_LARGE
+        cors_config=CORSConfig(allow_origins=origins, allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSED,
+                               allow_methods=["GET", "HEAD", "POST", "OPTIONS"]) if origins else None,
         openapi_config=openapi_config(),  # api/openapi.py: the pages under /schema and their assets
         logging_config=None,
         debug=False,
     )
     return app
-
-
-def cors_config(settings: Settings) -> CORSConfig | None:
-    """CORS for the origins of `FORLOP_CORS_ORIGINS` only (contract.md §1, "Browsers"); none by default."""
-    if not settings.cors_origins:
-        return None
-    return CORSConfig(
-        allow_origins=list(settings.cors_origins),
-        allow_methods=["GET", "HEAD", "POST"],
-        allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key",
-                       "X-Correlation-Id"],
-        expose_headers=["ETag", "Location", "Retry-After", "X-Correlation-Id"],
-        allow_credentials=False,  # bearer tokens, no cookies
-        max_age=600,
-    )
 
 
 def freeze_startup_objects() -> None:

@@ -3,18 +3,21 @@ command answers."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Awaitable
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from uuid import UUID, uuid4
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 
 from api.auth import User, bruker, skriver
 from api.observability import correlation_id
 from domain.common import Aktor, Kontekst
-from domain.errors import InvalidRequest
+from domain.errors import DomainError, InvalidRequest
 from store.service import CommandContext, Receipt, Service, business_date
 from store.settings import Settings
 
@@ -40,6 +43,21 @@ def today(settings: Settings) -> date:
     return business_date(settings.today)
 
 
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+_IF_MATCH = re.compile(r'(?:W/)?"([0-9]{1,19})"|([0-9]{1,19})|\*')
+_LARGEST_VERSION = 2**63 - 1  # a bigint in the store
+
+
+def idempotency_key(request: Request[Any, Any, Any]) -> str | None:
+    """`Idempotency-Key`: 1 to 200 visible ASCII characters (contract.md §2), else 400; None when absent."""
+    raw = request.headers.get("idempotency-key")
+    if raw is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(raw):
+        raise InvalidRequest("Idempotency-Key must be 1 to 200 visible ASCII characters", felt="Idempotency-Key")
+    return raw
+
+
 def context(request: Request[Any, Any, Any]) -> Kontekst:
     """Who acts (token), for which office (the token's only one, until the case's office is known), under which
     correlation id and idempotency key."""
@@ -47,19 +65,25 @@ def context(request: Request[Any, Any, Any]) -> Kontekst:
     return Kontekst(
         aktor=Aktor(nav_ident=user.ident, enhet=user.enheter[0] if len(user.enheter) == 1 else None),
         correlation_id=correlation_id.get() or uuid4(),
-        command_id=request.headers.get("idempotency-key") or None,
+        command_id=idempotency_key(request),
     )
 
 
 def expected_version(request: Request[Any, Any, Any]) -> int | None:
-    """If-Match: `"3"`, `W/"3"` or `3`; `*` matches any version."""
+    """If-Match: a quoted version as the ETag gives it (`"3"`; also `W/"3"` and a bare `3`); `*` matches any
+    version. Anything else, or a number past what the store holds, is 400 (never a parse error's 500)."""
     raw = request.headers.get("if-match")
-    if raw is None or raw.strip() == "*":
+    if raw is None:
         return None
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not (value.isascii() and value.isdigit()):  # not "³", which isdigit() but int() refuses
-        raise InvalidRequest("If-Match must name a version, as the ETag gives it")
-    return int(value)
+    match = _IF_MATCH.fullmatch(raw.strip())
+    if match is None:
+        raise InvalidRequest("If-Match must name a version, as the ETag gives it", felt="If-Match")
+    digits = match.group(1) or match.group(2)
+    if digits is None:  # `*`
+        return None
+    if int(digits) > _LARGEST_VERSION:
+        raise InvalidRequest("If-Match names a version past any the store holds", felt="If-Match")
+    return int(digits)
 
 
 def command_context(request: Request[Any, Any, Any], service: Service) -> CommandContext:
@@ -80,6 +104,23 @@ def answer(receipt: Receipt) -> Response[Any]:
     return Response(content=receipt.view, headers=headers, status_code=201 if receipt.created else 200)
 
 
+R = TypeVar("R")
+
+
+async def office_first(request: Request[Any, Any, Any], service: Service, agg_id: UUID, read: Awaitable[R]) -> R:
+    """`read` of one case, whose refusal (no such version, nothing known at that instant, the person forgotten)
+    is answered only once the caller is known to see the case's office: a case outside one's offices is 403
+    on every path and query, never a 404 or 410 that tells whether it exists or what it holds (contract.md
+    §2). The answer's own office is checked by the caller, as before."""
+    try:
+        return await read
+    except DomainError:
+        user = bruker(request)
+        if not user.sees_all and (enhet := await service.office(agg_id)) is not None:
+            user.check_read(enhet)
+        raise
+
+
 def read_answer(view: Any) -> Response[Any]:
     return Response(content=view, headers={"ETag": f'"{view.versjon}"'})
 
@@ -94,21 +135,27 @@ class StrictRequest(Request[Any, Any, Any]):
     the case's office by the id in the path, or for a grant the `nav_enhet` of the body if it can be read."""
 
     async def json(self) -> Any:
-        raw = await self.body()
+        raw = await self.body()  # over MAX_BODY: 413 PAYLOAD_TOO_LARGE (Litestar's request_max_body_size)
         data = self.route_handler.parsed_data_field
+        refusal = _refusal(self, raw)
         if data is None:  # not a command route: Litestar's own reading
+            if refusal is not None:
+                raise refusal
             return await super().json()
         error: Exception
-        try:
-            return msgspec.json.decode(raw, type=data.annotation, strict=True)
-        except msgspec.ValidationError as e:
-            error = ValidationException(
-                f"Validation failed for {self.method} {self.url.path}",
-                extra=[{"message": str(e), "source": "body"}],
-            )
-        except msgspec.DecodeError as e:
-            error = ValidationException(f"the body is not JSON: {e}")
-        await self.check_office(raw)
+        if refusal is not None:
+            error = refusal
+        else:
+            try:
+                return without_blanks(msgspec.json.decode(raw, type=data.annotation, strict=True))
+            except msgspec.ValidationError as e:
+                error = ValidationException(
+                    f"Validation failed for {self.method} {self.url.path}",
+                    extra=[{"message": str(e), "source": "body"}],
+                )
+            except msgspec.DecodeError as e:
+                error = ValidationException(f"the body is not JSON: {e}")
+        await self.check_office(raw if not too_deep(raw) else b"")
         raise error
 
     async def check_office(self, raw: bytes) -> None:
@@ -127,6 +174,70 @@ class StrictRequest(Request[Any, Any, Any]):
             enhet = body.get("nav_enhet") if isinstance(body, dict) else None
         if isinstance(enhet, str):
             bruker(self).check_write(enhet)
+
+
+#: contract.md §2 "Limits": the largest request body, and the deepest JSON nesting a body may have.
+MAX_BODY = 64 * 1024
+MAX_DEPTH = 32
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def too_deep(raw: bytes) -> bool:
+    """Whether JSON `raw` nests arrays and objects deeper than MAX_DEPTH, found before it is decoded (a
+    decoder's recursion limit is no answer to give a client); brackets inside strings do not count."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for bracket in _BRACKET.findall(_STRING.sub(b"", raw)):
+        depth += 1 if bracket in b"[{" else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
+
+
+def _is_json(request: Request[Any, Any, Any]) -> bool:
+    media_type, _ = request.content_type
+    return media_type.strip().lower() == "application/json"
+
+
+def _refusal(request: Request[Any, Any, Any], raw: bytes) -> Exception | None:
+    """What is wrong with a body before it is decoded: not `application/json` (415), or nested too deep
+    (400); None when it may be decoded."""
+    if not _is_json(request):
+        return HTTPException(status_code=415, detail="the body must be application/json")
+    if too_deep(raw):
+        return ValidationException(f"the body nests deeper than {MAX_DEPTH} levels")
+    return None
+
+
+# Characters that show nothing: besides whitespace, controls (NUL), format characters (zero-width, BOM,
+# bidirectional marks, soft hyphen) and separators, a few letters and symbols drawn as blanks.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0\u034f")
+
+
+def is_blank(text: str) -> bool:
+    """Whether `text` is empty once whitespace and invisible characters are removed (contract.md §2: it
+    counts as missing)."""
+    return all(
+        ch.isspace() or ch in _BLANK_GLYPHS or unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in text
+    )
+
+
+def without_blanks(value: Any) -> Any:
+    """A decoded body with every string field that holds nothing visible set to None (missing), in nested
+    Structs too, so that the rule owning the field judges it as it judges an absent one."""
+    if not isinstance(value, msgspec.Struct):
+        return value
+    changes: dict[str, Any] = {}
+    for info in msgspec.structs.fields(value):
+        field = getattr(value, info.name)
+        if isinstance(field, str) and is_blank(field):
+            changes[info.name] = None
+        elif isinstance(field, msgspec.Struct) and (cleaned := without_blanks(field)) is not field:
+            changes[info.name] = cleaned
+    return msgspec.structs.replace(value, **changes) if changes else value
 
 
 async def check_empty_body(request: Request[Any, Any, Any]) -> None:

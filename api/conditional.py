@@ -1,62 +1,61 @@
-"""HEAD on every GET route, and `If-None-Match` → 304 on every read with an `ETag` (contract.md §2).
+"""HEAD and conditional reads for every GET route (contract.md §2): plain ASGI middleware.
 
-Plain ASGI around the Litestar app (ObservedApp calls it at its entry, before routing, since Litestar answers
-a method a path does not serve before any middleware runs):
-
-- a HEAD request is routed, authenticated and answered as the GET it mirrors, and only the status and
-  headers are sent (`Content-Length` stays what the GET's would be);
-- a GET or HEAD answered 200 with an `ETag` that the request's `If-None-Match` names (weak comparison, or
-  `*`) becomes 304 with that `ETag` and no body. The answer is decided after the handler ran, so access is
-  judged as for any read (403 stays 403, a stale tag gets the full answer).
+- HEAD is served as the GET of the same path, with the GET's status and headers (`Content-Length` included)
+  and no body, so every GET route answers HEAD without a second handler.
+- A GET or HEAD whose `If-None-Match` names the answer's `ETag` (or `*`) gets 304 with that `ETag` and no
+  body: a client that holds the current version of a løp or guarantee does not download it again. Only a 200
+  with an ETag is turned into a 304; errors and answers without one pass unchanged.
 """
 
 from __future__ import annotations
 
-from litestar.datastructures import MutableScopeHeaders
-from litestar.types import ASGIApp, HTTPScope, Message, Receive, Send
+from typing import cast
 
-# What a 304 keeps of the 200 it replaces (RFC 9110 §15.4.5), besides headers of our own.
-_KEEP_ON_304 = frozenset({"etag", "cache-control", "content-location", "date", "expires", "vary", "x-correlation-id"})
+from litestar.datastructures import Headers, MutableScopeHeaders
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
-
-def _opaque(tag: str) -> str:
-    return tag.strip().removeprefix("W/")
+# What a 304 carries over from the 200 it replaces (RFC 9110 §15.4.5).
+_KEPT_ON_304 = frozenset({"etag", "cache-control", "vary", "date", "expires", "content-location", "x-correlation-id"})
 
 
-def none_match(header: str | None, etag: str | None) -> bool:
-    """Whether `If-None-Match: header` names `etag` (weak comparison; `*` names any)."""
-    if header is None or etag is None:
-        return False
-    wanted = {_opaque(t) for t in header.split(",") if t.strip()}
-    return "*" in wanted or _opaque(etag) in wanted
+def _tags(value: str) -> set[str]:
+    """The entity tags of an If-None-Match value, compared weakly (a `W/` prefix does not count)."""
+    return {t.strip().removeprefix("W/") for t in value.split(",") if t.strip()}
 
 
-async def conditional(app: ASGIApp, scope: HTTPScope, receive: Receive, send: Send) -> None:
-    method = scope["method"]
-    if method not in ("GET", "HEAD"):
-        await app(scope, receive, send)
-        return
-    head = method == "HEAD"
-    if_none_match = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
-    if head:
-        scope = scope.copy()
-        scope["method"] = "GET"
-    bodyless = head
+class ConditionalMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-    async def send_conditional(message: Message) -> None:
-        nonlocal bodyless
-        if message["type"] == "http.response.start":
-            headers = MutableScopeHeaders.from_message(message)
-            if message["status"] == 200 and none_match(if_none_match, headers.get("etag")):
-                message["status"] = 304
-                for name in {k.lower() for k in headers} - _KEEP_ON_304:
-                    del headers[name]
-                bodyless = True
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or cast("HTTPScope", scope)["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        head = cast("HTTPScope", scope)["method"] == "HEAD"
+        wanted = _tags(Headers.from_scope(scope).get("if-none-match", ""))
+        if head:
+            as_get = cast("HTTPScope", dict(scope))
+            as_get["method"] = "GET"
+            scope = as_get
+        swallow = head
+
+        async def conditional_send(message: Message) -> None:
+            nonlocal swallow
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders.from_message(message)
+                etag = headers.get("etag")
+                if wanted and message["status"] == 200 and etag is not None and (
+                    "*" in wanted or etag.removeprefix("W/") in wanted
+                ):
+                    kept = [(k, v) for k, v in message.get("headers", []) if k.decode("latin-1").lower() in _KEPT_ON_304]
+                    message = {**message, "status": 304, "headers": kept}
+                    swallow = True
+                await send(message)
+                return
+            if message["type"] == "http.response.body" and swallow:
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
             await send(message)
-        elif message["type"] == "http.response.body" and bodyless:
-            if not message.get("more_body", False):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        else:
-            await send(message)
 
-    await app(scope, receive, send_conditional)
+        await self.app(scope, receive, conditional_send)

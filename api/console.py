@@ -28,9 +28,10 @@ from litestar.params import FromPath
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
-from api.auth import bruker, dev_issuer, make_token
+from api.auth import bruker
 from api.common import SettingsDep
 from api.examples import body, problem, problemer
+from api.identity import make_token
 from domain.errors import DomainError
 from store.settings import Settings
 
@@ -72,25 +73,35 @@ class Innlogging(StrEnum):
 
 def innlogging(settings: Settings) -> Innlogging:
     """How console users get their token. The dev issuer signs them when no OpenID issuer is configured
-    (`FORLOP_AUTH_ISSUER`); with one, tokens come from the issuer through the login proxy (Wonderwall) and are
-    never handed out over HTTP."""
-    return Innlogging.PROXY if settings.auth.issuer else Innlogging.UTVIKLING
+    (`FORLOP_AUTH_ISSUER`) and the signing key is the development key kept under the data directory. A key from configuration
+    (`FORLOP_JWT_SECRET`) is a deployment's: its tokens are never handed out over HTTP, so the console
+    then expects the login proxy."""
+    if settings.auth.issuer:
+        return Innlogging.PROXY
+    return Innlogging.PROXY if settings.jwt_secret else Innlogging.UTVIKLING
 
 
 def utsted_dev_token(settings: Settings, *, rolle: str, enheter: list[str], ident: str) -> str:
-    """A token of the local dev issuer, as `forlop token` makes them: the one place the console's sign-in
-    meets the issuer."""
-    return make_token(dev_issuer(settings), ident=ident, roller=[rolle], enheter=enheter, gyldig=DEV_TOKEN_GYLDIG)
+    """A token of the local dev issuer, as `forlop token` prints it (api/identity.py)."""
+    return make_token(settings.secret("jwt"), ident=ident, roller=[rolle], enheter=enheter, gyldig=DEV_TOKEN_GYLDIG)
 
 
 class KonsollConfig(msgspec.Struct, kw_only=True):
     innlogging: Innlogging
 
 
+_ENHET = r"^\d{4}$"
+
+
 class DevTokenCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rolle: Literal["saksbehandler", "revisor", "system"]
-    enheter: Annotated[list[Annotated[str, msgspec.Meta(pattern=r"^\d{4}$")]], msgspec.Meta(max_length=50)] = []
-    ident: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9]{0,19}$")] = "Z990001"
+    enheter: Annotated[
+        list[Annotated[str, msgspec.Meta(pattern=_ENHET, max_length=4)]],
+        # Litestar's OpenAPI leaves out the item's own limits: given here as well
+        msgspec.Meta(max_length=50, extra_json_schema={"extra": {"items": {"type": "string", "pattern": _ENHET,
+                                                                           "maxLength": 4}}}),
+    ] = []
+    ident: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9]{0,19}$", max_length=20)] = "Z990001"
 
 
 DEV_TOKEN_EKSEMPLER = body(

@@ -367,8 +367,12 @@ FRISTER = {
     ],
     "neste": None,
 }
-KLAR = {"klar": True, "database": True, "nats": True, "projeksjoner": {"oversikt": True}}
-IKKE_KLAR = {"klar": False, "database": True, "nats": False, "projeksjoner": {"oversikt": True}}
+_RELAY_KLAR = {"etterslep_hendelser": 0, "etterslep_sekunder": 0.0, "avviste": 0, "holdt": 0}
+KLAR = {"klar": True, "database": True, "migrert": True, "nats": False,
+        "projeksjoner": {"oversikt": {"etterslep_hendelser": 0, "etterslep_sekunder": 0.0}}, "relay": _RELAY_KLAR}
+IKKE_KLAR = {"klar": False, "database": False, "migrert": False, "nats": True,
+             "projeksjoner": {"oversikt": {"etterslep_hendelser": None, "etterslep_sekunder": None}},
+             "relay": {"etterslep_hendelser": None, "etterslep_sekunder": None, "avviste": None, "holdt": None}}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -584,8 +588,10 @@ def frister_svar(container: Any) -> dict[int, ResponseSpec]:
 
 def klar_svar(container: Any) -> dict[int, ResponseSpec]:
     return {
-        **answer_spec(200, container, "Ready: the database, NATS and every projection are up.", "Ready", KLAR),
-        **answer_spec(503, container, "Not ready: the body says which part is down.", "NATS down", IKKE_KLAR),
+        **answer_spec(200, container, "Ready: PostgreSQL answers and is migrated (NATS and lag are reported, "
+                      "not required).", "Ready while NATS is down", KLAR),
+        **answer_spec(503, container, "Not ready: PostgreSQL does not answer within the bound, or is not migrated.",
+                      "Database down", IKKE_KLAR),
     }
 LEVER_SVAR = answer_spec(200, dict[str, str], "The process is up (no token needed).", "Up", {"status": "ok"})
 

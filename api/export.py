@@ -22,7 +22,7 @@ from litestar.params import FromPath, Parameter
 
 from api import examples
 from api.auth import bruker
-from api.common import API, ServiceDep
+from api.common import API, ServiceDep, office_first
 from api.read_log import logg_innsyn
 from store.dto import Historikk
 from store.service import Service
@@ -109,7 +109,7 @@ def html_side(historikk: Historikk, *, eksportert: datetime, av: str) -> str:
 async def eksport(
     request: Request[Any, Any, Any], service: Service, aggregat: str, agg_id: UUID, format: Format
 ) -> Response[Any]:
-    historikk, naa = await service.history(agg_id, aggregat)
+    historikk, naa = await office_first(request, service, agg_id, service.history(agg_id, aggregat))
     user = bruker(request)
     user.check_read(naa.nav_enhet)
     logg_innsyn(request, [(naa.person, aggregat, agg_id)])

@@ -100,7 +100,7 @@ class FristController(Controller):
         per: date | None = Parameter(default=None, description="business date (default: today)"),
         etter: str | None = Parameter(default=None, description="the `neste` cursor of the previous page"),
         antall: int = Parameter(default=100, ge=1, le=1000),
-        min_posisjon: int | None = Parameter(default=None, ge=0, description="wait until the views reach it"),
+        min_posisjon: int | None = Parameter(default=None, ge=0, le=2**63 - 1, description="wait until the views reach it"),
         kjent_per: datetime | None = Parameter(
             default=None,
             description="the board as the system knew it at this instant (built by `forlop replay --kjent-per`)",

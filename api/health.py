@@ -1,9 +1,19 @@
-"""`/health/live`, `/health/ready` and `/metrics` (contract.md §1).
+"""`/health/live`, `/health/ready` and `/metrics` (contract.md §1 "Readiness").
+
+Readiness of the API (`forlop api`, `forlop up`): PostgreSQL answers and its migrations are all applied.
+NATS, the projections' and the relay's lag and the relay's refused events are reported in the body and on
+`/metrics` but do not take the replica out of rotation (commands still succeed; the relay catches up).
+
+Both answer within 2 s whatever hangs behind them: one probe of the database at a time (`Probe`: `SELECT 1`,
+pending migrations, the lags) runs in a task of its own; a request waits for it at most
+`PROBE_WAIT_SECONDS`. When the database has not answered `SELECT 1` by then, readiness is 503
+(`database: false`); lags it did not give in time are left out (null in the body, families without samples
+on `/metrics`: a stale value would mislead). A probe younger than `PROBE_MAX_AGE_SECONDS` is reused, so
+scrapes and probes do not add load; a failed one is not.
 
 `/metrics` shows prometheus_client's default registry: the HTTP families of Litestar's Prometheus
-middleware (api/observability.py), the process and Python families, `forlop_build_info`, and the lag of the
-projections, the relay and the alert outbox, read from the database on each scrape within
-`DATABASE_TIMEOUT_SECONDS` (past it, or when the database fails, those families are shown without samples).
+middleware (api/observability.py), the process and Python families, `forlop_build_info`, NATS, and the lag of
+the projections, the relay and the alert outbox.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -25,15 +36,39 @@ from prometheus_client.core import GaugeMetricFamily
 
 from api import examples
 from projections.runner import etterslep
+from store.migrations import pending
 
 log = logging.getLogger(__name__)
+
+#: How long a request waits for the database probe (the answer comes within 2 s: contract.md §1).
+PROBE_WAIT_SECONDS = 1.5
+#: A probe this young is answered again instead of asking the database once more.
+PROBE_MAX_AGE_SECONDS = 1.0
+#: The bound of the database gauges on /metrics (the same wait).
+DATABASE_TIMEOUT_SECONDS = PROBE_WAIT_SECONDS
+
+
+class Etterslep(msgspec.Struct, kw_only=True):
+    """How far a follower of the log is behind: events and the age of the oldest (null: unknown)."""
+
+    etterslep_hendelser: int | None = None
+    etterslep_sekunder: float | None = None
+
+
+class RelayTilstand(Etterslep, kw_only=True):
+    """The relay's lag, and the events that wait (docs/operations.md, "A refused event")."""
+
+    avviste: int | None = None
+    holdt: int | None = None
 
 
 class Readiness(msgspec.Struct, kw_only=True):
     klar: bool
     database: bool
+    migrert: bool
     nats: bool
-    projeksjoner: dict[str, bool]
+    projeksjoner: dict[str, Etterslep]
+    relay: RelayTilstand
 
 
 class HealthController(Controller):
@@ -52,22 +87,23 @@ class HealthController(Controller):
 
     @get(
         "/health/ready",
-        summary="200 only when the database, NATS and every projection are up",
+        summary="200 when PostgreSQL answers and is migrated; NATS and lag are reported in the body",
         security=[{}],
         responses=examples.klar_svar(Readiness),
     )
     async def ready(self, state: State) -> Response[Readiness]:
-        database = False
-        try:
-            async with state.pool.acquire(timeout=2) as conn:
-                database = await conn.fetchval("SELECT 1", timeout=2) == 1
-        except Exception:  # noqa: BLE001 - any failure means not ready
-            database = False
-        nc = state.nats.client
-        nats_ok = nc is not None and nc.is_connected
-        projeksjoner = {navn: await _projeksjon_klar(state, navn) for navn in PROJEKSJONER}
-        klar = database and nats_ok and all(projeksjoner.values())
-        body = Readiness(klar=klar, database=database, nats=nats_ok, projeksjoner=projeksjoner)
+        snapshot = await probe_of(state).fresh()
+        nats_ok = _nats_connected(state)
+        lag = snapshot.lag
+        klar = snapshot.database and snapshot.migrert
+        body = Readiness(
+            klar=klar,
+            database=snapshot.database,
+            migrert=snapshot.migrert,
+            nats=nats_ok,
+            projeksjoner={navn: _etterslep(lag.projections.get(navn) if lag else None) for navn in PROJEKSJONER},
+            relay=_relay(lag),
+        )
         return Response(content=body, status_code=200 if klar else 503)
 
     @get(
@@ -79,18 +115,99 @@ class HealthController(Controller):
     )
     async def metrics(self, state: State) -> str:
         # Not Litestar's PrometheusController: its handler is documented as JSON in the OpenAPI schema,
-        # and the gauges read from the database are refreshed here first.
-        DATABASE_GAUGES.snapshot = await lag_snapshot(state.pool, state.settings.events_table)
+        # and the gauges read from the database are refreshed here first (bounded; else the last ones).
+        DATABASE_GAUGES.snapshot = (await probe_of(state).fresh()).lag
+        NATS_CONNECTED.set(1 if _nats_connected(state) else 0)
         return generate_latest(REGISTRY).decode()
+
+
+def _nats_connected(state: State) -> bool:
+    nats = state.get("nats")
+    nc = nats.client if nats is not None else None
+    return nc is not None and nc.is_connected
+
+
+def _etterslep(lag: tuple[int, float] | None) -> Etterslep:
+    return Etterslep() if lag is None else Etterslep(etterslep_hendelser=lag[0], etterslep_sekunder=lag[1])
+
+
+def _relay(lag: LagSnapshot | None) -> RelayTilstand:
+    if lag is None:
+        return RelayTilstand()
+    behind = _etterslep(lag.workers.get("relay"))
+    return RelayTilstand(etterslep_hendelser=behind.etterslep_hendelser, etterslep_sekunder=behind.etterslep_sekunder,
+                         avviste=lag.relay_waiting[0], holdt=lag.relay_waiting[1])
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    database: bool
+    migrert: bool
+    lag: LagSnapshot | None
+    at: float
+
+
+class Probe:
+    """One database probe at a time, in a task of its own (never cancelled by a request that stops
+    waiting: a statement cancelled against a hung server would hold its connection for longer). It answers
+    in two steps: whether the database answers and is migrated, then the lags (which a lock on a view's
+    table can hold up without the database being down)."""
+
+    def __init__(self, pool: Any, events_table: str) -> None:
+        self.pool = pool
+        self.events_table = events_table
+        self.last = ProbeResult(False, False, None, 0.0)
+        self._task: asyncio.Task[ProbeResult] | None = None
+        self._basic: asyncio.Future[tuple[bool, bool]] | None = None
+
+    async def fresh(self) -> ProbeResult:
+        """A probe at most PROBE_MAX_AGE_SECONDS old, waiting at most PROBE_WAIT_SECONDS: past that, what
+        the first step said (not ready if it did not answer either), without lags."""
+        if time.monotonic() - self.last.at <= PROBE_MAX_AGE_SECONDS:
+            return self.last
+        if self._task is None or self._task.done():
+            self._basic = asyncio.get_running_loop().create_future()
+            self._task = asyncio.create_task(self._run(self._basic), name="forlop-health-probe")
+        task, basic = self._task, self._basic
+        assert basic is not None
+        await asyncio.wait({task}, timeout=PROBE_WAIT_SECONDS)
+        if task.done():
+            return task.result()
+        database, migrert = basic.result() if basic.done() else (False, False)
+        return ProbeResult(database, migrert, None, 0.0)
+
+    async def _run(self, basic: asyncio.Future[tuple[bool, bool]]) -> ProbeResult:
+        database = migrert = False
+        try:
+            async with self.pool.acquire(timeout=PROBE_WAIT_SECONDS * 2) as conn:
+                database = await conn.fetchval("SELECT 1") == 1
+                migrert = not await pending(conn)
+                basic.set_result((database, migrert))
+                lag = await lag_snapshot(conn, self.events_table) if migrert else None
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            log.warning("health: the database does not answer", extra={"error": type(e).__name__})
+            if not basic.done():
+                basic.set_result((False, False))
+            # Not kept as fresh: the next request asks again (still one probe at a time).
+            self.last = ProbeResult(database, migrert, None, 0.0)
+        else:
+            self.last = ProbeResult(database, migrert, lag, time.monotonic())
+        return self.last
+
+
+def probe_of(state: State) -> Probe:
+    """The app's probe (made on first use, beside the pool the lifespan opened)."""
+    probe = state.get("health_probe")
+    if probe is None:
+        probe = state["health_probe"] = Probe(state.pool, state.settings.events_table)
+    assert isinstance(probe, Probe)
+    return probe
 
 
 PROJEKSJONER = ("oversikt",)
 ARBEIDERE = (
     "relay",
 )  # workers that follow the log from a position of their own (events behind, seconds behind)
-
-
-DATABASE_TIMEOUT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -101,20 +218,18 @@ class LagSnapshot:
     projections: dict[str, tuple[int, float] | None]
     workers: dict[str, tuple[int, float] | None]
     varsler: tuple[int, float]
+    #: Events waiting in the relay's table: (refused and not cleared, held behind them).
+    relay_waiting: tuple[int, int] = (0, 0)
 
 
-async def lag_snapshot(pool: Any, events_table: str) -> LagSnapshot | None:
-    """The snapshot, or None when the database does not answer within the timeout or fails."""
-    try:
-        async with asyncio.timeout(DATABASE_TIMEOUT_SECONDS):
-            return LagSnapshot(
-                projections={navn: await etterslep(pool, navn, events_table) for navn in PROJEKSJONER},
-                workers={navn: await etterslep(pool, navn, events_table) for navn in ARBEIDERE},
-                varsler=await _varsel_etterslep(pool),
-            )
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-        log.warning("metrics: the database gauges are left out", extra={"error": type(e).__name__})
-        return None
+async def lag_snapshot(conn: Any, events_table: str) -> LagSnapshot:
+    """What the database says of the lags now (the caller bounds it: `Probe`)."""
+    return LagSnapshot(
+        projections={navn: await etterslep(conn, navn, events_table) for navn in PROJEKSJONER},
+        workers={navn: await etterslep(conn, navn, events_table) for navn in ARBEIDERE},
+        varsler=await _varsel_etterslep(conn),
+        relay_waiting=await _relay_venter(conn),
+    )
 
 
 class DatabaseGauges:
@@ -140,7 +255,15 @@ class DatabaseGauges:
         oldest = GaugeMetricFamily(
             "forlop_varsler_oldest_unsent_age_seconds", "Age of the oldest unsent alert; 0 when none is unsent."
         )
+        waiting = GaugeMetricFamily(
+            "forlop_relay_waiting_events",
+            "Events the relay does not publish for now: refused by NATS (kind=refused) and held behind a refused "
+            "event of their aggregate (kind=held); docs/operations.md.",
+            labels=["kind"],
+        )
         if snapshot is not None:
+            waiting.add_metric(["refused"], snapshot.relay_waiting[0])
+            waiting.add_metric(["held"], snapshot.relay_waiting[1])
             for kind, lags in (("projection", snapshot.projections), ("worker", snapshot.workers)):
                 events, seconds = families[kind]
                 for navn, lag in lags.items():
@@ -149,7 +272,7 @@ class DatabaseGauges:
                         seconds.add_metric([navn], lag[1])
             unsent.add_metric([], snapshot.varsler[0])
             oldest.add_metric([], snapshot.varsler[1])
-        return [*families["projection"], *families["worker"], unsent, oldest]
+        return [*families["projection"], *families["worker"], unsent, oldest, waiting]
 
 
 def _lag_families(kind: str, what: str) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
@@ -177,6 +300,7 @@ DATABASE_GAUGES = DatabaseGauges()
 REGISTRY.register(DATABASE_GAUGES)
 BUILD_INFO = Gauge("forlop_build_info", "The running build: forlop's version and Python's, always 1.", ["version", "python"])
 BUILD_INFO.labels(version=_version(), python=platform.python_version()).set(1)
+NATS_CONNECTED = Gauge("forlop_nats_connected", "1 while the API's NATS connection is up, else 0.")
 
 
 async def _varsel_etterslep(pool: Any) -> tuple[int, float]:
@@ -191,10 +315,9 @@ async def _varsel_etterslep(pool: Any) -> tuple[int, float]:
     return int(row[0]), max(0.0, float(row[1]))
 
 
-async def _projeksjon_klar(state: State, navn: str) -> bool:
-    """Up, and not further behind than the configured bound (`FORLOP_PROJEKSJON_MAKS_ETTERSLEP`)."""
-    try:
-        lag = await etterslep(state.pool, navn, state.settings.events_table)
-    except Exception:  # noqa: BLE001 - any failure means not ready
-        return False
-    return lag is not None and lag[1] <= state.settings.projeksjon_maks_etterslep_sekunder
+async def _relay_venter(conn: Any) -> tuple[int, int]:
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE grunn IS NOT NULL AND NOT hopp_over), count(*) FILTER (WHERE grunn IS NULL) "
+        "FROM forlop_relay_venter"
+    )
+    return int(row[0]), int(row[1])

@@ -43,7 +43,7 @@ from litestar.types import (
     Send,
 )
 
-from api.conditional import conditional
+from api.conditional import ConditionalMiddleware
 
 HEADER = "x-correlation-id"
 _HEADER_BYTES = HEADER.encode()
@@ -259,7 +259,8 @@ class ObservedApp(Litestar):
         token = correlation_id.set(cid)
         bound = structlog.contextvars.bind_contextvars(correlation_id=cid_text)
         try:
-            await conditional(super().__call__, cast("HTTPScope", scope), cast("Receive", receive), send_with_id)
+            # HEAD and 304 (api/conditional.py) before Litestar routes: its router answers 405 to a HEAD.
+            await ConditionalMiddleware(super().__call__)(scope, cast("Receive", receive), send_with_id)
         finally:
             if _http_stdlib.isEnabledFor(logging.INFO):
                 _http_log.info(

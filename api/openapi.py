@@ -32,7 +32,7 @@ from litestar.static_files import create_static_files_router
 SCHEMA_PATH = "/schema"
 ASSETS_PATH = "/assets"
 ASSETS_DIR = Path(__file__).resolve().parent / "docs_assets"
-BEARER = "BearerToken"  # the scheme name Litestar's JWTAuth puts in every operation's `security`
+BEARER = "BearerToken"  # the name of the bearer scheme in the document (api/identity.py verifies the tokens)
 NO_FAVICON = '<link rel="icon" href="data:,">'
 # The pages may load from this origin only. Redoc's sidebar always shows a logo from its CDN (no option turns
 # it off): the policy refuses it and Redoc hides the image. Litestar's templates start the viewers in inline
@@ -126,18 +126,18 @@ def openapi_config() -> OpenAPIConfig:
         version="1.0.0",
         description="Case lifecycles for NAV's labour-market measures and the youth guarantee (contract.md).",
         license=License(name="MIT", identifier="MIT"),
-        # Litestar's JWTAuth describes its scheme with a `name`, which OpenAPI allows only on apiKey schemes
-        # (openapi-spec-validator refuses it); this one, merged after it under the same name, replaces it.
         components=Components(
             security_schemes={
                 BEARER: SecurityScheme(
                     type="http",
                     scheme="bearer",
                     bearer_format="JWT",
-                    description="A JWT with `sub` (NAV ident), `roller` and `enheter` (contract.md §2).",
+                    description="An access token of the instance's OpenID Connect issuer (RS256/ES256; NAVident or sub, "
+                    "roles and offices; contract.md §1 and §2).",
                 )
             }
         ),
+        security=[{BEARER: []}],
         render_plugins=render_plugins(),
         openapi_router=Router(
             SCHEMA_PATH,

@@ -23,7 +23,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
-from api.observability import correlation_id
+from api.observability import correlation_id, mask
 from domain.errors import DomainError
 
 MEDIA_TYPE = "application/problem+json"
@@ -38,6 +38,8 @@ _TITLES = {
     409: "Conflict",
     410: "Gone",
     412: "Precondition Failed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
     422: "Unprocessable Content",
     500: "Internal Server Error",
     503: "Service Unavailable",
@@ -56,13 +58,11 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     correlation_id: str | None = None
 
 
-_SIFFER = re.compile(r"(?<![\w-])\d{11,}(?![\w-])")  # not inside a UUID or a word
-
-
 def _masker(verdi: Any) -> Any:
-    """An identifier a client put in a URL or a query string is not echoed back in an error either."""
+    """An identifier a client put in a URL or a query string is not echoed back in an error either: every run
+    of 11 or more digits, also one glued to a letter or `_`, masked as in the logs (UUIDs kept)."""
     if isinstance(verdi, str):
-        return _SIFFER.sub(lambda m: "*" * len(m.group(0)), verdi)
+        return mask(verdi)
     if isinstance(verdi, dict):
         return {k: _masker(v) for k, v in verdi.items()}
     if isinstance(verdi, list):
@@ -105,9 +105,14 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         403: "FORBIDDEN",
         404: "NOT_FOUND",
         405: "METHOD_NOT_ALLOWED",
+        413: "PAYLOAD_TOO_LARGE",
+        415: "UNSUPPORTED_MEDIA_TYPE",
         503: "UNAVAILABLE",
-    }.get(status, "ERROR")
-    return problem(request, status, code, exc.detail)
+    }.get(status, "INVALID_REQUEST" if 400 <= status < 500 else "INTERNAL_ERROR")
+    answer = problem(request, status, code, exc.detail)
+    for name, value in (exc.headers or {}).items():  # 405's Allow, 503's Retry-After
+        answer.set_header(name, value)
+    return answer
 
 
 _UTENFOR_KALENDEREN = re.compile(r"^(year -?\d+ is out of range|date value out of range)$")
@@ -121,10 +126,23 @@ def _kalender(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return _unexpected(request, exc)
 
 
+#: Retry-After of a 503 DATABASE_UNAVAILABLE when the app has no settings (FORLOP_DB_RETRY_AFTER).
+RETRY_AFTER_SECONDS = 5
+
+
 def _utilgjengelig(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """The database is down or unreachable: 503 (retry later), never a 500. Nothing was stored."""
+    """PostgreSQL is down, refuses connections, was shut down or did not answer in time (contract.md §2,
+    "Failing dependencies"): 503 DATABASE_UNAVAILABLE with Retry-After, never a 500. A command answered so
+    may or may not have been stored: repeating it with the same Idempotency-Key is safe."""
     log.warning("database unavailable", extra={"error": type(exc).__name__})
-    return problem(request, 503, "UNAVAILABLE", "the database is not reachable; nothing was stored, try again")
+    settings = request.app.state.get("settings")
+    retry_after = getattr(settings, "db_retry_after", RETRY_AFTER_SECONDS)
+    response = problem(
+        request, 503, "DATABASE_UNAVAILABLE",
+        "the database is not reachable or does not answer; try again (with the same Idempotency-Key)",
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -142,10 +160,12 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: _http,
     ValueError: _kalender,  # date(10000, ...) in date arithmetic
     OverflowError: _kalender,  # date + timedelta past 9999-12-31
+    # PostgreSQL down, refusing, shut down (57P01-57P03), a statement cancelled, a socket that went away, a
+    # command or pool timeout: 503 DATABASE_UNAVAILABLE.
     asyncpg.PostgresConnectionError: _utilgjengelig,
-    asyncpg.CannotConnectNowError: _utilgjengelig,
+    asyncpg.OperatorInterventionError: _utilgjengelig,
+    asyncpg.TooManyConnectionsError: _utilgjengelig,
     asyncpg.InterfaceError: _utilgjengelig,
-    ConnectionError: _utilgjengelig,
-    TimeoutError: _utilgjengelig,
+    OSError: _utilgjengelig,  # ConnectionError, a missing socket file, TimeoutError
     Exception: _unexpected,
 }

@@ -19,6 +19,7 @@ from api.common import (
     ServiceDep,
     answer,
     command_context,
+    office_first,
     read_answer,
 )
 from api.read_log import logg_innsyn
@@ -202,9 +203,9 @@ class TiltakslopController(Controller):
         versjon: int | None = Parameter(default=None, ge=1, le=2**63 - 1),  # a bigint in the store
         kjent_per: FromQuery[datetime | None] = None,
     ) -> Answer:
-        visning = await service.read_lop(
+        visning = await office_first(request, service, lop_id, service.read_lop(
             lop_id, per or service.business_date(), versjon=versjon, kjent_per=aware(kjent_per)
-        )
+        ))  # fmt: skip
         bruker(request).check_read(visning.nav_enhet)
         logg_innsyn(request, [(visning.person.ident, "tiltakslop", lop_id)])
         return read_answer(visning)
@@ -217,7 +218,7 @@ class TiltakslopController(Controller):
     async def historikk(
         self, request: Request[Any, Any, Any], lop_id: Id, service: ServiceDep
     ) -> Response[Historikk]:
-        historikk, lop = await service.history(lop_id, "tiltakslop")
+        historikk, lop = await office_first(request, service, lop_id, service.history(lop_id, "tiltakslop"))
         bruker(request).check_read(lop.nav_enhet)
         logg_innsyn(request, [(lop.person, "tiltakslop", lop_id)])
         return Response(content=historikk, headers={"ETag": f'"{lop.version}"'})
@@ -230,6 +231,6 @@ class TiltakslopController(Controller):
     async def forlengelse(
         self, request: Request[Any, Any, Any], lop_id: Id, service: ServiceDep
     ) -> Response[Forlengelsesmulighet]:
-        mulighet, enhet, versjon = await service.forlengelse(lop_id)
+        mulighet, enhet, versjon = await office_first(request, service, lop_id, service.forlengelse(lop_id))
         bruker(request).check_read(enhet)
         return Response(content=mulighet, headers={"ETag": f'"{versjon}"'})

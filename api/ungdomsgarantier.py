@@ -19,6 +19,7 @@ from api.common import (
     ServiceDep,
     answer,
     command_context,
+    office_first,
     read_answer,
 )
 from api.read_log import logg_innsyn
@@ -133,9 +134,9 @@ class UngdomsgarantiController(Controller):
         versjon: int | None = Parameter(default=None, ge=1, le=2**63 - 1),  # a bigint in the store
         kjent_per: FromQuery[datetime | None] = None,
     ) -> Answer:
-        visning = await service.read_garanti(
+        visning = await office_first(request, service, garanti_id, service.read_garanti(
             garanti_id, per or service.business_date(), versjon=versjon, kjent_per=aware(kjent_per)
-        )
+        ))  # fmt: skip
         bruker(request).check_read(visning.nav_enhet)
         logg_innsyn(request, [(visning.person.ident, "ungdomsgaranti", garanti_id)])
         return read_answer(visning)
@@ -148,7 +149,9 @@ class UngdomsgarantiController(Controller):
     async def historikk(
         self, request: Request[Any, Any, Any], garanti_id: Id, service: ServiceDep
     ) -> Response[Historikk]:
-        historikk, garanti = await service.history(garanti_id, "ungdomsgaranti")
+        historikk, garanti = await office_first(
+            request, service, garanti_id, service.history(garanti_id, "ungdomsgaranti")
+        )
         bruker(request).check_read(garanti.nav_enhet)
         logg_innsyn(request, [(garanti.person, "ungdomsgaranti", garanti_id)])
         return Response(content=historikk, headers={"ETag": f'"{garanti.version}"'})

@@ -21,13 +21,25 @@ import msgspec
 from domain import katalog, koder
 from domain.common import Malgruppe, SamtykkeForeldre
 
+#: The longest text a body may carry (contract.md §2 "Limits"): references and codes, and a `begrunnelse`; a
+#: longer one is 400 INVALID_REQUEST naming the field, and `maxLength` in the OpenAPI document. With the body
+#: limit they keep every event far below what NATS takes.
+KODE_MAKS = 100
+NAVN_MAKS = 200
+BEGRUNNELSE_MAKS = 4000
+
 
 def _koder(*sett: type[StrEnum]) -> msgspec.Meta:
     """A code's allowed values, for the OpenAPI document only (`enum`, with null: absent and null are the
-    same): decoding still takes any text, so that the rule owning the field judges an unknown code (400, or
-    422 with the catalogue's code)."""
+    same): decoding still takes any text (of at most `KODE_MAKS` characters), so that the rule owning the
+    field judges an unknown code (400, or 422 with the catalogue's code)."""
     verdier: list[str | None] = [*sorted({str(v) for e in sett for v in e}), None]
-    return msgspec.Meta(extra_json_schema={"extra": {"enum": verdier}})
+    return msgspec.Meta(max_length=KODE_MAKS, extra_json_schema={"extra": {"enum": verdier}})
+
+
+Referanse = Annotated[str, msgspec.Meta(max_length=KODE_MAKS)]  # identifiers, offices, references
+Navn = Annotated[str, msgspec.Meta(max_length=NAVN_MAKS)]  # a name (vertsbedrift)
+Begrunnelse = Annotated[str, msgspec.Meta(max_length=BEGRUNNELSE_MAKS)]
 
 
 # The code sets of the rule catalogue (domain.katalog, domain.koder, domain.common), as the bodies carry them.
@@ -53,7 +65,7 @@ class Command(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_def
 class Personalia(Command):
     """The person a grant is for: identifier (fødselsnummer, D-nummer or synthetic) and birth date."""
 
-    ident: str | None = None
+    ident: Referanse | None = None
     fodselsdato: date | None = None
 
 
@@ -68,8 +80,8 @@ class NyttLop(Command):
     malgruppe: Malgruppekode | None = None
     fom: date | None = None
     tom: date | None = None
-    nav_enhet: str | None = None
-    vedtak_ref: str | None = None
+    nav_enhet: Referanse | None = None
+    vedtak_ref: Referanse | None = None
     samtykke_foreldre: Samtykkekode | None = None
     stillingstype: Stillingstypekode | None = None
     tilskuddsprosent: int | None = None
@@ -87,7 +99,7 @@ class Forleng(Command):
 
     ny_tom: date | None = None
     aarsak: Forlengelsesaarsakkode | None = None
-    begrunnelse: str | None = None
+    begrunnelse: Begrunnelse | None = None
 
 
 class Avkort(Command):
@@ -101,7 +113,7 @@ class EndreMalgruppe(Command):
 
     ny_malgruppe: Malgruppekode | None = None
     fom: date | None = None
-    vedtak_ref: str | None = None
+    vedtak_ref: Referanse | None = None
 
 
 class RegistrerVurdering(Command):
@@ -109,7 +121,7 @@ class RegistrerVurdering(Command):
 
     dato: date | None = None
     type: Vurderingstypekode | None = None
-    utfall: str | None = None
+    utfall: Referanse | None = None
 
 
 class FastsettSats(Command):
@@ -125,7 +137,7 @@ class InnvilgPermisjon(Command):
     fom: date | None = None
     tom: date | None = None
     type: Permisjonstypekode | None = None
-    vertsbedrift: str | None = None
+    vertsbedrift: Navn | None = None
 
 
 class AvsluttLop(Command):
@@ -133,7 +145,7 @@ class AvsluttLop(Command):
 
     sluttdato: date | None = None
     aarsak: Sluttaarsakkode | None = None
-    begrunnelse: str | None = None
+    begrunnelse: Begrunnelse | None = None
 
 
 class Overgang(Command):
@@ -146,7 +158,7 @@ class Overgang(Command):
 class Annuller(Command):
     """`POST /tiltakslop/{id}/annullering` (TiltakslopAnnullert)."""
 
-    begrunnelse: str | None = None
+    begrunnelse: Begrunnelse | None = None
 
 
 class KorrigerLop(Command):
@@ -159,9 +171,9 @@ class KorrigerLop(Command):
     aarsak: Sluttaarsakkode | None = None
     malgruppe: Malgruppekode | None = None
     variant: Variantkode | None = None
-    nav_enhet: str | None = None
-    vedtak_ref: str | None = None
-    begrunnelse: str | None = None
+    nav_enhet: Referanse | None = None
+    vedtak_ref: Referanse | None = None
+    begrunnelse: Begrunnelse | None = None
 
 
 # --- Ungdomsgaranti (rules.md §5) --------------------------------------------------------------------------
@@ -172,16 +184,16 @@ class InnvilgGaranti(Command):
 
     person: Personalia | None = None
     fom: date | None = None
-    nav_enhet: str | None = None
-    bistandsbehov_vedtak_ref: str | None = None
+    nav_enhet: Referanse | None = None
+    bistandsbehov_vedtak_ref: Referanse | None = None
 
 
 class TildelKontaktperson(Command):
     """`POST /ungdomsgarantier/{id}/kontaktperson` (KontaktpersonTildelt / KontaktpersonByttet)."""
 
-    nav_ident: str | None = None
+    nav_ident: Referanse | None = None
     fom: date | None = None
-    begrunnelse: str | None = None
+    begrunnelse: Begrunnelse | None = None
 
 
 class RegistrerSamtale(Command):
@@ -189,7 +201,7 @@ class RegistrerSamtale(Command):
 
     dato: date | None = None
     kanal: Kanalkode | None = None
-    referat_ref: str | None = None
+    referat_ref: Referanse | None = None
 
 
 class KobleAktivitet(Command):
@@ -206,7 +218,7 @@ class AvsluttGaranti(Command):
 
     tom: date | None = None
     aarsak: Garantisluttkode | None = None
-    begrunnelse: str | None = None
+    begrunnelse: Begrunnelse | None = None
 
 
 class KorrigerGaranti(Command):
@@ -216,9 +228,9 @@ class KorrigerGaranti(Command):
     fom: date | None = None
     tom: date | None = None
     aarsak: Garantisluttkode | None = None
-    nav_enhet: str | None = None
-    bistandsbehov_vedtak_ref: str | None = None
-    begrunnelse: str | None = None
+    nav_enhet: Referanse | None = None
+    bistandsbehov_vedtak_ref: Referanse | None = None
+    begrunnelse: Begrunnelse | None = None
 
 
 # Domain-only commands (rules.md §5.3): run by the seed, the scheduler and tests, not served over HTTP.
@@ -235,7 +247,7 @@ class RegistrerUtdanningsvurdering(Command):
     """UtdanningsvurderingGjennomfort (UG-4d)."""
 
     dato: date | None = None
-    utfall: str | None = None
+    utfall: Referanse | None = None
 
 
 class RegistrerSamhandling(Command):
@@ -248,7 +260,7 @@ class RegistrerSamhandling(Command):
 class TilbyArbeidsgiveroppfolging(Command):
     """ArbeidsgiverOppfolgingTilbudt (UG-4)."""
 
-    arbeidsgiver_orgnr: str | None = None
+    arbeidsgiver_orgnr: Referanse | None = None
     dato: date | None = None
 
 

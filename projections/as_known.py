@@ -8,6 +8,7 @@ board did then. Instants are taken to the second (UTC); the schema is named afte
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -31,6 +32,7 @@ def to_second(kjent_per: datetime) -> datetime:
 async def spill_av(
     dsn: str, projeksjoner: list[Projection], kjent_per: datetime, *, events_table: str = "forlop_events",
     batch: int = 2000,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[str, int]:
     """Build every view as known at `kjent_per` into its own schema; returns (schema, events applied)."""
     kjent_per = to_second(kjent_per)
@@ -46,6 +48,8 @@ async def spill_av(
                 await conn.execute(f"CREATE TABLE {skjema}.{tabell} (LIKE public.{tabell} INCLUDING ALL)")
         await conn.execute(f"SET search_path TO {skjema}, public")
         pos, antall = 0, 0
+        # Progress by log position (cheap, unlike counting the events known at the instant).
+        last = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM public.{events_table}")
         while True:
             rows = await conn.fetch(
                 "SELECT notification_id, originator_id, originator_version, topic, state "
@@ -62,6 +66,10 @@ async def spill_av(
                 for projeksjon in projeksjoner:
                     await projeksjon.anvend(conn, to_notifications(rows), "")
             pos, antall = rows[-1][0], antall + len(rows)
+            if progress is not None:
+                progress(pos, max(last, pos))
+        if progress is not None:
+            progress(max(last, pos), max(last, pos))
         await conn.execute(
             f"CREATE TABLE {INFO} (kjent_per timestamptz NOT NULL, posisjon bigint NOT NULL, "
             "bygget timestamptz NOT NULL DEFAULT now())"

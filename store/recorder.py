@@ -41,10 +41,11 @@ from uuid import UUID
 import asyncpg
 from eventsourcing.persistence import Notification, StoredEvent
 
-from domain.errors import VersionConflict
+from domain.errors import DomainError, VersionConflict
 from store.idempotency import DuplicateCommand, Kommando, LagretKommando
 from store.mapper import as_uuid
 from store.migrations import EVENTS_TABLE, SCHEMA, SNAPSHOTS_TABLE
+from store.settings import NATS_ENVELOPE_HEADROOM, NATS_MAX_PAYLOAD
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +68,50 @@ class SaveRequest:
         return keys
 
 
+class EventTooLarge(DomainError):
+    """An event larger than NATS takes (less the envelope's headroom): the relay could never publish it, and
+    nothing after it of its aggregate. Refused before anything of the save is written (413)."""
+
+    status = 413
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            "PAYLOAD_TOO_LARGE",
+            f"the command would store an event of {size} bytes; at most {limit} can be published",
+            storrelse_bytes=size,
+            max_bytes=limit,
+        )
+
+
 async def _no_reset(_: asyncpg.Connection) -> None:
     """asyncpg always rolls back an open transaction on release; the store sets no session state, holds
     no advisory locks and never LISTENs on pool connections, so the default reset (~14% of a small write,
     ARCHITECTURE.md) has nothing to undo."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
-    """A pool for the store only (see `_no_reset`: do not LISTEN or SET on its connections)."""
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_no_reset, **kwargs)
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    command_timeout: float | None = None,
+    connect_timeout: float = 60.0,
+    **kwargs: Any,
+) -> asyncpg.Pool:
+    """A pool for the store only (see `_no_reset`: do not LISTEN or SET on its connections).
+
+    `command_timeout`: seconds a statement may run before asyncpg cancels it (TimeoutError: a hung
+    server); `connect_timeout`: seconds a new connection waits for the server. The pool reconnects by itself
+    when the server comes back (a connection found broken is replaced at its next acquire)."""
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        reset=_no_reset,
+        command_timeout=command_timeout,
+        timeout=connect_timeout,
+        **kwargs,
+    )
 
 
 class AsyncPostgresRecorder:
@@ -88,6 +124,8 @@ class AsyncPostgresRecorder:
         schema: str = SCHEMA,
         lock_timeout: float = 5.0,
         max_batch: int = 500,
+        acquire_timeout: float | None = None,
+        max_event_bytes: int = NATS_MAX_PAYLOAD - NATS_ENVELOPE_HEADROOM,
     ) -> None:
         if (events_table, snapshots_table, schema) != (EVENTS_TABLE, SNAPSHOTS_TABLE, SCHEMA):
             raise ValueError(
@@ -101,6 +139,8 @@ class AsyncPostgresRecorder:
         self.channel = events_table  # eventsourcing: the table name without the schema
         self.lock_timeout = lock_timeout
         self.max_batch = max_batch
+        self.acquire_timeout = acquire_timeout  # seconds the batch writer waits for a pool connection
+        self.max_event_bytes = max_event_bytes
         self._events = f'"{schema}"."{events_table}"'
         self._snapshots = f'"{schema}"."{snapshots_table}"'
         # The batch writer (store/migrations/0001_event_store.sql): heads ($1-$4), commands ($5-$8), events
@@ -124,7 +164,11 @@ class AsyncPostgresRecorder:
     async def write(self, request: SaveRequest) -> list[int]:
         """Queue one save for the committer; its notification ids once committed.
 
-        Cancelling the caller does not withdraw a request already taken into a batch."""
+        Cancelling the caller does not withdraw a request already taken into a batch. An event over
+        `max_event_bytes` refuses the whole save (EventTooLarge) before it is queued: nothing is written."""
+        for stored in request.events:
+            if len(stored.state) > self.max_event_bytes:
+                raise EventTooLarge(len(stored.state), self.max_event_bytes)
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._queue.append((request, future))
         if not self._leading:
@@ -170,7 +214,7 @@ class AsyncPostgresRecorder:
         self.batches += 1
         try:
             if self._writer is None or self._writer.is_closed():
-                self._writer = await self.pool.acquire()
+                self._writer = await self.pool.acquire(timeout=self.acquire_timeout)
             results: Sequence[list[int] | BaseException] = await self.insert(
                 [r for r, _ in batch], self._writer
             )

@@ -366,7 +366,7 @@ class Service:
     async def korriger_lop(self, lop_id: UUID, cmd: KorrigerLop, ctx: CommandContext) -> Receipt:
         """TiltakslopKorrigert (LOP-9), also on a closed løp."""
         return await self._on_lop(
-            lop_id, cmd, ctx, lambda lop, kontekst: lop.korriger(cmd, kontekst, self.konfig)
+            lop_id, cmd, ctx, lambda lop, kontekst: lop.korriger(cmd, kontekst, self.konfig), cmd.nav_enhet
         )
 
     async def overgang(self, lop_id: UUID, cmd: Overgang, ctx: CommandContext) -> Receipt:
@@ -388,13 +388,19 @@ class Service:
         return await self._execute(ctx, self._fingerprint(cmd, lop_id, ctx.kontekst), overgang, recheck)
 
     async def _on_lop(
-        self, lop_id: UUID, cmd: Command, ctx: CommandContext, command: Callable[[Tiltakslop, Kontekst], None]
+        self,
+        lop_id: UUID,
+        cmd: Command,
+        ctx: CommandContext,
+        command: Callable[[Tiltakslop, Kontekst], None],
+        new_office: str | None = None,
     ) -> Receipt:
         """`command` on one løp. When it moves the period the løp occupies, or annuls it, the person record
-        moves in the same transaction, judged against the person's other løp (LOP-8)."""
+        moves in the same transaction, judged against the person's other løp (LOP-8). `new_office`: the
+        office a correction moves the løp to, which the caller must hold too (contract.md §2)."""
 
         async def change() -> _Outcome:
-            lop, kontekst = await self._load(Tiltakslop, lop_id, ctx)
+            lop, kontekst = await self._load(Tiltakslop, lop_id, ctx, new_office)
             for_ = lop.fom, lop.opptatt_tom, lop.annullert
             command(lop, kontekst)
             if (lop.fom, lop.opptatt_tom, lop.annullert) == for_:
@@ -406,7 +412,7 @@ class Service:
                 person.endre_periode(lop.id, lop.fom, lop.opptatt_tom, kontekst, lop.regelsett_id)
             return _Outcome(lop, False, (person, lop))
 
-        recheck = self._recheck(Tiltakslop, lop_id, ctx)
+        recheck = self._recheck(Tiltakslop, lop_id, ctx, new_office)
         return await self._execute(ctx, self._fingerprint(cmd, lop_id, ctx.kontekst), change, recheck)
 
     # --- Ungdomsgaranti -----------------------------------------------------------------------------
@@ -491,7 +497,9 @@ class Service:
 
     async def korriger_garanti(self, garanti_id: UUID, cmd: KorrigerGaranti, ctx: CommandContext) -> Receipt:
         """UngdomsgarantiKorrigert, also on an ended guarantee."""
-        return await self._on_garanti(garanti_id, cmd, ctx, lambda g, kontekst: g.korriger(cmd, kontekst))
+        return await self._on_garanti(
+            garanti_id, cmd, ctx, lambda g, kontekst: g.korriger(cmd, kontekst), new_office=cmd.nav_enhet
+        )
 
     async def _on_garanti(
         self,
@@ -501,12 +509,14 @@ class Service:
         command: Callable[[Ungdomsgaranti, Kontekst], None],
         *,
         linked_lop: UUID | None = None,
+        new_office: str | None = None,
     ) -> Receipt:
         """`command` on one guarantee; an end frees the person for a new one (UG-D1) in the same transaction.
-        `linked_lop`: a løp the command links, which must exist and be the same person's."""
+        `linked_lop`: a løp the command links, which must exist and be the same person's; `new_office`: the
+        office a correction moves the guarantee to, which the caller must hold too."""
 
         async def change() -> _Outcome:
-            garanti, kontekst = await self._load(Ungdomsgaranti, garanti_id, ctx)
+            garanti, kontekst = await self._load(Ungdomsgaranti, garanti_id, ctx, new_office)
             if linked_lop is not None and garanti.aktiv:
                 await self._check_own_lop(garanti, linked_lop)
             var_aktiv = garanti.aktiv
@@ -517,7 +527,7 @@ class Service:
             person.avslutt_garanti(garanti.id, kontekst, garanti.regelsett_id)
             return _Outcome(garanti, False, (person, garanti))
 
-        recheck = self._recheck(Ungdomsgaranti, garanti_id, ctx)
+        recheck = self._recheck(Ungdomsgaranti, garanti_id, ctx, new_office)
         return await self._execute(ctx, self._fingerprint(cmd, garanti_id, ctx.kontekst), change, recheck)
 
     async def _check_own_lop(self, garanti: Ungdomsgaranti, lop_id: UUID) -> None:
@@ -562,7 +572,7 @@ class Service:
 
         The answering aggregate is saved last, so the save's last notification id is its position."""
         key = ctx.kontekst.command_id
-        if (first := await self._first_answer(key, fingerprint)) is not None:
+        if (first := await self._first_answer(key, fingerprint, ctx.access)) is not None:
             if recheck is not None:
                 await recheck()
             return first
@@ -571,7 +581,7 @@ class Service:
         except DomainError:
             # A repeat racing its first try may load the state the first try just wrote, and be refused by
             # it (e.g. "ny_tom must be after the current tom"); once the first try has committed, it answers.
-            if (first := await self._first_answer(key, fingerprint)) is None:
+            if (first := await self._first_answer(key, fingerprint, ctx.access)) is None:
                 raise
             return first
         answering = outcome.answering
@@ -582,29 +592,36 @@ class Service:
         try:
             ids = await self.store.save(*others, answering, idempotency=record)
         except DuplicateCommand as dup:  # the same command raced itself: the first one answers
-            return await self._repeat(dup.stored, fingerprint)
+            return await self._repeat(dup.stored, fingerprint, ctx.access)
         except VersionConflict:
             # A repeat racing its own first try writes the same ids and loses on the version; once the first
             # try has committed, its record answers.
-            if (first := await self._first_answer(key, fingerprint)) is None:
+            if (first := await self._first_answer(key, fingerprint, ctx.access)) is None:
                 raise
             return first
         view = None if ctx.per is None else self.view(answering, ctx.per, ids[-1])
         return Receipt(aggregat, answering.id, answering.version, ids[-1], outcome.created, ctx.per, view)
 
-    async def _first_answer(self, key: str | None, fingerprint: str | None) -> Receipt | None:
+    async def _first_answer(
+        self, key: str | None, fingerprint: str | None, access: Access | None = None
+    ) -> Receipt | None:
         """The stored answer of the command's first try (None: no key, or no first try stored)."""
         if key is None:
             return None
         stored = await hent(self.store.recorder.pool, key, self.store.recorder.schema)
-        return None if stored is None else await self._repeat(stored, fingerprint)
+        return None if stored is None else await self._repeat(stored, fingerprint, access)
 
-    async def _repeat(self, stored: LagretKommando, fingerprint: str | None) -> Receipt:
+    async def _repeat(self, stored: LagretKommando, fingerprint: str | None, access: Access | None = None) -> Receipt:
+        """The first answer for a repeat. Access is judged first, against the case the key answered for as it
+        is now (it may have moved office since): a caller who may not act on it gets 403 whatever its body,
+        and learns nothing of the case or of the key (contract.md §2: repeats included)."""
+        answer = msgspec.json.decode(stored.svar, type=_StoredAnswer)
+        if access is not None and (enhet := await self.office(answer.id)) is not None:
+            access(enhet)
         if fingerprint is not None and stored.fingerprint != fingerprint:
             raise DomainError(
                 "IDEMPOTENCY_KEY_REUSED", "the idempotency key was used before with another request"
             )
-        answer = msgspec.json.decode(stored.svar, type=_StoredAnswer)
         posisjon = await self._position(answer.id, answer.versjon)
         view = None
         if answer.per is not None:

@@ -204,28 +204,60 @@ def defaults_toml() -> str:
 # --- the environment ------------------------------------------------------------------------------------------
 
 
+#: nats-server's default `max_payload`, and what a message's envelope may add to the event stored: no event
+#: larger than the difference is written (store.recorder), so the relay can publish every one.
+NATS_MAX_PAYLOAD = 1024 * 1024
+NATS_ENVELOPE_HEADROOM = 16 * 1024
+
+
 class _Env(msgspec.Struct, kw_only=True):
     """A group of environment variables (each field renamed to its variable)."""
 
 
-class DatabaseEnv(_Env, rename={"url": "DATABASE_URL"}):
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class DatabaseEnv(
+    _Env,
+    rename={
+        "url": "DATABASE_URL",
+        "command_timeout": "FORLOP_DB_COMMAND_TIMEOUT",
+        "acquire_timeout": "FORLOP_DB_ACQUIRE_TIMEOUT",
+        "connect_timeout": "FORLOP_DB_CONNECT_TIMEOUT",
+        "retry_after": "FORLOP_DB_RETRY_AFTER",
+        "request_deadline": "FORLOP_DB_REQUEST_DEADLINE",
+    },
+):
     url: str | None = None  # unset: the embedded server under the data directory
+    # A PostgreSQL that is down or hung is answered 503 DATABASE_UNAVAILABLE (contract.md §2) within these:
+    # a statement that runs longer is cancelled (asyncpg's command_timeout), a request waits at most this
+    # long for a pool connection, and a new connection at most this long for the server's answer.
+    command_timeout: Seconds = 5.0
+    acquire_timeout: Seconds = 3.0
+    connect_timeout: Seconds = 3.0
+    retry_after: Annotated[int, msgspec.Meta(ge=1)] = 5  # the 503's Retry-After, seconds
+    request_deadline: Seconds = 8.0  # a whole API request (api/deadline.py)
 
 
-class NatsEnv(_Env, rename={"url": "NATS_URL", "replicas": "FORLOP_NATS_REPLICAS"}):
+class NatsEnv(
+    _Env, rename={"url": "NATS_URL", "replicas": "FORLOP_NATS_REPLICAS", "max_payload": "FORLOP_NATS_MAX_PAYLOAD"}
+):
     url: str | None = None  # unset: the embedded server (comma-separated: a cluster's servers)
     replicas: Annotated[int, msgspec.Meta(ge=1)] = 1
+    max_payload: Annotated[int, msgspec.Meta(ge=NATS_ENVELOPE_HEADROOM + 4096)] = NATS_MAX_PAYLOAD
 
 
 class KeysEnv(
     _Env,
     rename={
+        "jwt_secret": "FORLOP_JWT_SECRET",
         "person_key": "FORLOP_PERSON_KEY",
         "pseudonym_key": "FORLOP_PSEUDONYM_KEY",
         "signing_key": "FORLOP_SIGNING_KEY",
         "field_encryption": "FORLOP_FIELD_ENCRYPTION",
     },
 ):
+    jwt_secret: str | None = None
     person_key: str | None = None
     pseudonym_key: str | None = None
     signing_key: str | None = None
@@ -234,32 +266,23 @@ class KeysEnv(
     field_encryption: bool = True
 
 
-Rolle = Literal["SAKSBEHANDLER", "REVISOR", "SYSTEM"]
-Enhet = Annotated[str, msgspec.Meta(pattern=r"^\d{4}$")]
-
-
-class GroupAccess(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """What membership of one identity-provider group gives (`FORLOP_AUTH_GRUPPER`)."""
-
-    roller: tuple[Rolle, ...] = ()
-    enheter: tuple[Enhet, ...] = ()
-
-
-class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Identity (contract.md §1): the OpenID issuer whose access tokens are accepted, and the claims that carry
-    the actor, roles and offices. No `issuer`: the local development issuer (api/oidc.py) signs and verifies."""
-
-    issuer: str | None = None
-    jwks_url: str | None = None
-    audience: str | None = None
-    #: The claims tried in order for the actor's NAV ident (Entra ID: `NAVident`; TokenX and the dev issuer: `sub`).
-    ident_claims: tuple[str, ...] = ("NAVident", "sub")
-    roller_claim: str = "roller"
-    enheter_claim: str = "enheter"
-    #: The claim holding group ids (Entra ID: `groups`, object ids), mapped through `grupper`.
-    grupper_claim: str = "groups"
-    grupper: dict[str, GroupAccess] = {}
-    leeway_seconds: Annotated[float, msgspec.Meta(ge=0, le=30)] = 30.0
+class ServerEnv(
+    _Env,
+    rename={
+        "data_dir": "FORLOP_DATA_DIR",
+        "port": "FORLOP_PORT",
+        "log_level": "FORLOP_LOG_LEVEL",
+        "projection_max_lag": "FORLOP_PROJEKSJON_MAKS_ETTERSLEP",
+        "keep_alive_timeout": "FORLOP_KEEP_ALIVE_TIMEOUT",
+        "header_timeout": "FORLOP_HEADER_TIMEOUT",
+    },
+):
+    data_dir: str = ".forlop"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    projection_max_lag: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    keep_alive_timeout: Annotated[int, msgspec.Meta(ge=1)] = 5
+    header_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
 
 class AuthEnv(
@@ -271,76 +294,37 @@ class AuthEnv(
         "ident_claim": "FORLOP_AUTH_IDENT_CLAIM",
         "roller_claim": "FORLOP_AUTH_ROLLER_CLAIM",
         "enheter_claim": "FORLOP_AUTH_ENHETER_CLAIM",
-        "grupper_claim": "FORLOP_AUTH_GRUPPER_CLAIM",
         "grupper": "FORLOP_AUTH_GRUPPER",
-        "leeway": "FORLOP_AUTH_LEEWAY_SEKUNDER",
-    },
-):
-    issuer: str | None = None
-    jwks_url: str | None = None
-    audience: str | None = None
-    ident_claim: str | None = None  # comma-separated, tried in order
-    roller_claim: str = "roller"
-    enheter_claim: str = "enheter"
-    grupper_claim: str = "groups"
-    grupper: str | None = None  # JSON: {"<group id>": {"roller": [...], "enheter": [...]}}
-    leeway: Annotated[float, msgspec.Meta(ge=0, le=30)] = 30.0
-
-    def settings(self) -> AuthSettings:
-        if self.issuer and not self.audience:
-            raise SettingsError("environment: FORLOP_AUTH_AUDIENCE is required with FORLOP_AUTH_ISSUER")
-        if self.jwks_url and not self.issuer:
-            raise SettingsError("environment: FORLOP_AUTH_JWKS_URL needs FORLOP_AUTH_ISSUER (the required iss)")
-        grupper: dict[str, GroupAccess] = {}
-        if self.grupper:
-            try:
-                grupper = msgspec.json.decode(self.grupper, type=dict[str, GroupAccess])
-            except msgspec.ValidationError as e:
-                raise SettingsError(f"environment: FORLOP_AUTH_GRUPPER: {_problem(e)}") from None
-            except msgspec.DecodeError as e:
-                raise SettingsError(f"environment: FORLOP_AUTH_GRUPPER is not JSON: {e}") from None
-        claims = tuple(c.strip() for c in (self.ident_claim or "").split(",") if c.strip())
-        return AuthSettings(
-            issuer=self.issuer,
-            jwks_url=self.jwks_url,
-            audience=self.audience,
-            ident_claims=claims or AuthSettings().ident_claims,
-            roller_claim=self.roller_claim,
-            enheter_claim=self.enheter_claim,
-            grupper_claim=self.grupper_claim,
-            grupper=grupper,
-            leeway_seconds=self.leeway,
-        )
-
-
-class RetiredEnv(_Env, rename={"jwt_secret": "FORLOP_JWT_SECRET"}):
-    """Variables no longer read: a deployment that still sets one is refused, never silently changed."""
-
-    jwt_secret: str | None = None
-
-    def check(self) -> None:
-        if self.jwt_secret:
-            raise SettingsError(
-                "environment: FORLOP_JWT_SECRET is no longer used (shared-secret tokens are refused): set "
-                "FORLOP_AUTH_ISSUER and FORLOP_AUTH_AUDIENCE (docs/operations.md, Identity)"
-            )
-
-
-class ServerEnv(
-    _Env,
-    rename={
-        "data_dir": "FORLOP_DATA_DIR",
-        "port": "FORLOP_PORT",
-        "log_level": "FORLOP_LOG_LEVEL",
-        "projection_max_lag": "FORLOP_PROJEKSJON_MAKS_ETTERSLEP",
         "cors_origins": "FORLOP_CORS_ORIGINS",
     },
 ):
-    data_dir: str = ".forlop"
-    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    projection_max_lag: Annotated[float, msgspec.Meta(gt=0)] = 30.0
-    cors_origins: str = ""  # comma-separated origins a browser client may call from; none by default
+    """Identity (contract.md §1): an OpenID Connect issuer's tokens, or without `issuer` the local dev
+    issuer's; and the browser origins allowed by CORS."""
+
+    issuer: str | None = None
+    jwks_url: str | None = None
+    audience: str | None = None
+    ident_claim: str | None = None  # unset: `NAVident`, then `sub`
+    roller_claim: str = "roller"
+    enheter_claim: str = "enheter"
+    # An identity provider's group ids as roles and offices: `<group>=SAKSBEHANDLER,<group>=enhet:0315`.
+    grupper: str = ""
+    cors_origins: str = ""
+
+    def __post_init__(self) -> None:
+        if self.issuer and not self.audience:
+            raise ValueError("with FORLOP_AUTH_ISSUER, FORLOP_AUTH_AUDIENCE is required")
+        for pair in filter(None, (p.strip() for p in self.grupper.split(","))):
+            group, sep, value = pair.partition("=")
+            if not sep or not group.strip() or not value.strip():
+                raise ValueError(f"in FORLOP_AUTH_GRUPPER, {pair!r} is not <group>=<ROLE> or <group>=enhet:<office>")
+
+    def group_map(self) -> dict[str, str]:
+        pairs = (p.partition("=") for p in self.grupper.split(",") if p.strip())
+        return {g.strip(): v.strip() for g, _, v in pairs}
+
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
 
 class CommandEnv(_Env, rename={"config": "FORLOP_CONFIG", "today": "FORLOP_TODAY"}):
@@ -350,7 +334,7 @@ class CommandEnv(_Env, rename={"config": "FORLOP_CONFIG", "today": "FORLOP_TODAY
     today: date | None = None
 
 
-_DEPLOYMENT_GROUPS: tuple[type[_Env], ...] = (DatabaseEnv, NatsEnv, KeysEnv, AuthEnv, ServerEnv)
+_DEPLOYMENT_GROUPS: tuple[type[_Env], ...] = (DatabaseEnv, NatsEnv, KeysEnv, ServerEnv, AuthEnv)
 
 
 def environment_variables() -> frozenset[str]:
@@ -384,31 +368,46 @@ class Settings:
     events_table: str = "forlop_events"
     snapshot_interval: int = 50
     regler: Regelkonfig = field(default_factory=Regelkonfig)
-    auth: AuthSettings = field(default_factory=AuthSettings)
+    jwt_secret: str | None = None
     person_key: str | None = None
     pseudonym_key: str | None = None
     signing_key: str | None = None
     nats_replicas: int = 1
+    nats_max_payload: int = NATS_MAX_PAYLOAD  # the NATS server's max_payload (FORLOP_NATS_MAX_PAYLOAD)
     log_level: str = "INFO"
     projeksjon_maks_etterslep_sekunder: float = 30.0
     field_encryption: bool = True
-    #: Origins allowed by CORS (`FORLOP_CORS_ORIGINS`), e.g. `https://saksbehandling.intern.nav.no`.
-    cors_origins: tuple[str, ...] = ()
+    #: Seconds the API server keeps an idle keep-alive connection open, and gives a client to send a
+    #: request's headers (a slow or half-sent request is closed after that).
+    keep_alive_timeout: int = 5
+    header_timeout: float = 10.0
     #: The `--config` file these settings were read with (handed on to server worker processes).
     config_file: Path | None = None
+    #: PostgreSQL timeouts in seconds (DatabaseEnv) and the Retry-After of a 503 DATABASE_UNAVAILABLE.
+    db_command_timeout: float = 5.0
+    db_acquire_timeout: float = 3.0
+    db_connect_timeout: float = 3.0
+    db_retry_after: int = 5
+    db_request_deadline: float = 8.0
+    auth: AuthEnv = field(default_factory=AuthEnv)
 
     def secret(self, name: str) -> bytes:
         """A key from configuration, or in development a random one kept under the data directory.
 
-        `name` is `person` (keys the person record's id and request fingerprints),
+        `name` is `jwt` (signs tokens), `person` (keys the person record's id and request fingerprints),
         `pseudonym` (keys `person_pseudonym` on NATS, which subscribers see) or `signing` (the seed of the
         Ed25519 key that signs the log's checkpoints, store/verification.py).
         """
-        configured = {"person": self.person_key, "pseudonym": self.pseudonym_key,
+        configured = {"jwt": self.jwt_secret, "person": self.person_key, "pseudonym": self.pseudonym_key,
                       "signing": self.signing_key}[name]
         if configured:
             return configured.encode()
         return dev_secret(self.data_dir, name)
+
+    @property
+    def max_event_bytes(self) -> int:
+        """The largest event the store writes: what NATS takes, less the envelope's headroom."""
+        return self.nats_max_payload - NATS_ENVELOPE_HEADROOM
 
     def command_environment(self) -> dict[str, str]:
         """The variables that give a child process (a server worker) these same settings, over the
@@ -455,8 +454,7 @@ def load_settings(
     (`environ`, default os.environ) over the defaults; `config_file` (else FORLOP_CONFIG) sets the rules."""
     env = os.environ if environ is None else environ
     db, bus, keys = _group(DatabaseEnv, env), _group(NatsEnv, env), _group(KeysEnv, env)
-    server, command = _group(ServerEnv, env), _group(CommandEnv, env)
-    _group(RetiredEnv, env).check()
+    server, command, auth = _group(ServerEnv, env), _group(CommandEnv, env), _group(AuthEnv, env)
     if config_file is None and command.config is not None:
         config_file = Path(command.config)
     return Settings(
@@ -467,16 +465,24 @@ def load_settings(
         nats_port=nats_port if nats_port is not None else 4222,
         today=today if today is not None else command.today,
         regler=read_config(config_file) if config_file is not None else Regelkonfig(),
-        auth=_group(AuthEnv, env).settings(),
+        jwt_secret=keys.jwt_secret,
         person_key=keys.person_key,
         pseudonym_key=keys.pseudonym_key,
         signing_key=keys.signing_key,
         nats_replicas=bus.replicas,
+        nats_max_payload=bus.max_payload,
         log_level=server.log_level,
         projeksjon_maks_etterslep_sekunder=server.projection_max_lag,
         field_encryption=keys.field_encryption,
-        cors_origins=tuple(o.strip().rstrip("/") for o in server.cors_origins.split(",") if o.strip()),
+        keep_alive_timeout=server.keep_alive_timeout,
+        header_timeout=server.header_timeout,
         config_file=config_file,
+        db_command_timeout=db.command_timeout,
+        db_acquire_timeout=db.acquire_timeout,
+        db_connect_timeout=db.connect_timeout,
+        db_retry_after=db.retry_after,
+        db_request_deadline=db.request_deadline,
+        auth=auth,
     )
 
 

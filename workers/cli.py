@@ -4,6 +4,7 @@ commands run one part (`api`, `projeksjon`, `relay`, `varsler kjor-arbeider`, `p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -80,6 +81,13 @@ def today_option(f: F) -> F:
     )(f)
 
 
+def nats_option(f: F) -> F:
+    return click.option(
+        "--nats-url", default=None,
+        help="NATS server(s), comma-separated (default: NATS_URL, else nats://127.0.0.1:4222).",
+    )(f)
+
+
 def _settings(config: Path | None, data_dir: Path | None, **options: Any) -> Settings:
     try:
         return load_settings(config, data_dir=data_dir, **options)
@@ -106,6 +114,11 @@ def _stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+def _with_nats(settings: Settings, nats_url: str | None) -> Settings:
+    """The settings with `--nats-url` over NATS_URL."""
+    return replace(settings, nats_url=nats_url) if nats_url else settings
 
 
 def _nats_url(settings: Settings) -> str:
@@ -155,28 +168,32 @@ def up(data_dir: Path | None, port: int | None, nats_port: int, today: date | No
 
 
 async def _up(settings: Settings) -> None:
-    from workers.stack import Stack
+    from workers.embedded_nats import PortInUse
+    from workers.stack import Stack, StackRefused
 
     stack = Stack(settings)
     stop = _stop_on_signals()
-    await stack.start()
+    starting = asyncio.create_task(stack.start())  # a signal during the start stops what has started
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(BaseException):
+            await starting
+        stopping.cancel()
+        print("forlop stopped", flush=True)
+        return
     try:
-        print(_identity_line(settings), flush=True)
+        starting.result()
+    except (StackRefused, PortInUse, TimeoutError) as e:
+        stopping.cancel()
+        raise click.ClickException(f"forlop up: {e}") from None
+    try:
         print(stack.ready_line(), flush=True)
-        await stop.wait()
+        await stopping
     finally:
         await stack.stop()
         print("forlop stopped", flush=True)
-
-
-def _identity_line(settings: Settings) -> str:
-    """What `forlop up` says about identity (contract.md §1): the configured issuer, or the dev issuer."""
-    if settings.auth.issuer:
-        return f"forlop identity: issuer={settings.auth.issuer} audience={settings.auth.audience}"
-    return (
-        f"forlop identity: local dev issuer (key under {settings.data_dir / 'keys' / 'issuer'}; tokens from "
-        f"`forlop token`; JWKS at http://127.0.0.1:{settings.port}/dev-issuer/jwks.json)"
-    )
 
 
 @forlop.command()
@@ -188,14 +205,10 @@ def _identity_line(settings: Settings) -> str:
 @config_option
 def token(data_dir: Path | None, rolle: str, enhet: tuple[str, ...], ident: str, config: Path | None) -> None:
     """Print a JWT the local instance accepts (signed with the development key under the data directory)."""
-    from api.auth import dev_issuer, make_token
+    from api.identity import make_token
 
     settings = _settings(config, data_dir)
-    if settings.auth.issuer:
-        raise click.UsageError(
-            f"FORLOP_AUTH_ISSUER is set ({settings.auth.issuer}): tokens come from that issuer, not from forlop token"
-        )
-    click.echo(make_token(dev_issuer(settings), ident=ident, roller=[rolle], enheter=list(enhet)))
+    click.echo(make_token(settings.secret("jwt"), ident=ident, roller=[rolle], enheter=list(enhet)))
 
 
 @forlop.command()
@@ -354,7 +367,10 @@ async def _replay_as_known(settings: Settings, dsn: str, kjent_per: datetime) ->
     from projections.as_known import spill_av
 
     projeksjoner = [lag(settings) for lag in PROJEKSJONER.values()]
-    skjema, antall = await spill_av(dsn, projeksjoner, kjent_per, events_table=settings.events_table)
+    from workers.progress import Progress
+
+    skjema, antall = await spill_av(dsn, projeksjoner, kjent_per, events_table=settings.events_table,
+                                    progress=Progress("replay", "log positions"))
     click.echo(f"views as known at {kjent_per.isoformat()}: {antall} events into schema {skjema}")
 
 
@@ -381,29 +397,39 @@ async def _projector(settings: Settings, dsn: str, view: str, batch: int) -> Non
 @forlop.group(invoke_without_command=True)
 @data_dir_option
 @config_option
+@click.option("--health-port", type=click.IntRange(min=1, max=65535), default=None,
+              help="Serve /health/ready (503 while NATS is lost or a refused event waits) and /metrics on this port.")
+@nats_option
 @click.pass_context
-def relay(ctx: click.Context, data_dir: Path | None, config: Path | None) -> None:
+def relay(
+    ctx: click.Context, data_dir: Path | None, config: Path | None, health_port: int | None, nats_url: str | None
+) -> None:
     """Run the event relay to NATS until stopped (a standby replica waits for the lock)."""
     if ctx.invoked_subcommand is not None:
         return
-    settings = _settings(config, data_dir)
+    settings = _with_nats(_settings(config, data_dir), nats_url)
     _logging(settings)
-    _run(_with_database(settings, lambda dsn: _relay(settings, dsn)))
+    _run(_with_database(settings, lambda dsn: _relay(settings, dsn, health_port)))
 
 
-async def _relay(settings: Settings, dsn: str) -> None:
+async def _relay(settings: Settings, dsn: str, health_port: int | None) -> None:
+    from workers.health import serve_health
     from workers.registry import mapper
     from workers.relay import Relay
 
     stop = _stop_on_signals()
-    await Relay(
+    relay = Relay(
         dsn,
         _nats_url(settings),
         settings.secret("pseudonym"),
         events_table=settings.events_table,
         replicas=settings.nats_replicas,
         mapper=mapper(settings),
-    ).run(stop)
+    )
+    if health_port is None:
+        await relay.run(stop)
+    else:
+        await asyncio.gather(relay.run(stop), serve_health(relay.readiness, health_port, stop))
 
 
 @relay.command("replay")
@@ -411,16 +437,20 @@ async def _relay(settings: Settings, dsn: str) -> None:
 @click.option("--til", type=click.IntRange(min=1), default=None, help="Last position (inclusive; default: the end).")
 @data_dir_option
 @config_option
+@nats_option
 @click.pass_context
-def relay_replay(ctx: click.Context, fra: int, til: int | None, data_dir: Path | None, config: Path | None) -> None:
-    """Publish a range of the log again, with the same Msg-Ids."""
+def relay_replay(ctx: click.Context, fra: int, til: int | None, data_dir: Path | None, config: Path | None,
+                 nats_url: str | None) -> None:
+    """Publish a range of the log again, with the same Msg-Ids (progress on stderr)."""
     parent = ctx.parent.params if ctx.parent is not None else {}
     settings = _settings(config or parent.get("config"), data_dir or parent.get("data_dir"))
+    settings = _with_nats(settings, nats_url or parent.get("nats_url"))
     _logging(settings)
     _run(_with_database(settings, lambda dsn: _relay_replay(settings, dsn, fra, til)))
 
 
 async def _relay_replay(settings: Settings, dsn: str, fra: int, til: int | None) -> None:
+    from workers.progress import Progress
     from workers.registry import mapper
     from workers.relay import replay_range
 
@@ -432,6 +462,7 @@ async def _relay_replay(settings: Settings, dsn: str, fra: int, til: int | None)
         til,
         events_table=settings.events_table,
         mapper=mapper(settings),
+        progress=Progress("relay replay"),
     )
     click.echo(f"published {sendt} events again; the stream dropped {duplikater} as duplicates of known ids")
 
@@ -491,9 +522,10 @@ def varsler() -> None:
 @click.option("--per", type=DATE, required=True, help="The business date (YYYY-MM-DD).")
 @data_dir_option
 @config_option
-def varsler_kjor(per: date, data_dir: Path | None, config: Path | None) -> None:
+@nats_option
+def varsler_kjor(per: date, data_dir: Path | None, config: Path | None, nats_url: str | None) -> None:
     """Decide the alerts open on a business date once and send them."""
-    settings = _settings(config, data_dir)
+    settings = _with_nats(_settings(config, data_dir), nats_url)
     _logging(settings)
     _run(_with_database(settings, lambda dsn: _varsler_once(settings, dsn, per)))
 
@@ -512,9 +544,10 @@ async def _varsler_once(settings: Settings, dsn: str, per: date) -> None:
 @today_option
 @data_dir_option
 @config_option
-def varsler_worker(today: date | None, data_dir: Path | None, config: Path | None) -> None:
+@nats_option
+def varsler_worker(today: date | None, data_dir: Path | None, config: Path | None, nats_url: str | None) -> None:
     """Run the alert worker until stopped (a standby replica waits for the lock)."""
-    settings = _settings(config, data_dir, today=today)
+    settings = _with_nats(_settings(config, data_dir, today=today), nats_url)
     _logging(settings)
     _run(_with_database(settings, lambda dsn: _varsler_worker(settings, dsn)))
 
@@ -559,7 +592,6 @@ def api(host: str, port: int | None, workers: int, today: date | None, data_dir:
     """Serve only the HTTP API (stateless: run as many as you like)."""
     settings = _settings(config, data_dir, port=port, today=today)
     _logging(settings)
-    click.echo(_identity_line(settings), err=True)
     dsn, server = _database_url(settings)
     try:
         _serve(replace(settings, database_url=dsn, data_dir=settings.data_dir.resolve()), host, workers)
@@ -575,8 +607,11 @@ def _serve(settings: Settings, host: str, workers: int) -> None:
 
     import uvicorn
 
+    from workers.stack import server_options
+
     options: dict[str, Any] = {"host": host, "port": settings.port, "log_config": None, "access_log": False,
-                               "lifespan": "on", "timeout_graceful_shutdown": 10}
+                               "lifespan": "on", "timeout_graceful_shutdown": 10,
+                               **server_options(settings, processes=workers > 1)}
     if workers == 1:
         from api.app import create_app, freeze_startup_objects
 
@@ -719,15 +754,23 @@ async def _verify(settings: Settings, dsn: str, stream: UUID | None, sjekkpunkt:
 
 @forlop.command()
 @click.option("--subject", default="forlop.hendelse.>", show_default=True, help="The subjects to print.")
-@click.option("--durable", default="forlop-tail", show_default=True,
-              help="Consumer name: a restart resumes where it stopped.")
-@click.option("--nats-url", default=None, help="NATS server (default: NATS_URL, else nats://127.0.0.1:4222).")
-def tail(subject: str, durable: str, nats_url: str | None) -> None:
-    """Print events from NATS as a durable JetStream consumer sees them."""
+@click.option("--resume", is_flag=True,
+              help="A durable consumer named from the subject: a restart with the same --subject resumes.")
+@click.option("--durable", default=None,
+              help="A durable consumer of this name (refused if it follows another subject); default: ephemeral.")
+@nats_option
+def tail(subject: str, resume: bool, durable: str | None, nats_url: str | None) -> None:
+    """Print events from NATS as a JetStream consumer sees them (from the start of the stream)."""
+    from workers.tail import TailRefused, durable_for
     from workers.tail import tail as follow
 
+    if resume and durable is not None:
+        raise click.UsageError("give --resume or --durable, not both")
     url = nats_url or _settings(None, None).nats_url or "nats://127.0.0.1:4222"
-    asyncio.run(follow(url, subject, durable))
+    try:
+        asyncio.run(follow(url, subject, durable_for(subject) if resume else durable))
+    except TailRefused as e:
+        raise click.ClickException(str(e)) from None
 
 
 @forlop.command()

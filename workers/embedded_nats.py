@@ -24,6 +24,19 @@ def nats_server_binary() -> str:
     return found
 
 
+class PortInUse(RuntimeError):
+    """Something already listens on the port an embedded NATS server was to take."""
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Does something accept connections on host:port?"""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -50,6 +63,11 @@ def start_nats(
     `config` is a nats-server configuration file (e.g. one with `sync_interval`); `cluster` is
     (server name, cluster port, the other nodes' cluster ports) for a node of a loopback cluster;
     `sync_always` makes JetStream fsync every write before it acknowledges (`sync_interval: always`)."""
+    if port_in_use(host, port):
+        raise PortInUse(
+            f"port {port} on {host} is already in use (another forlop up, or another NATS server): "
+            "choose a free one with --nats-port, or point NATS_URL at the server that runs there"
+        )
     store_dir.mkdir(parents=True, exist_ok=True)
     if sync_always and config is None:
         config = store_dir / "nats.conf"
@@ -66,5 +84,6 @@ def start_nats(
         wait_for_port(host, port)
     except TimeoutError:
         proc.kill()
+        proc.wait(10)
         raise
     return f"nats://{host}:{port}", proc

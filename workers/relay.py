@@ -26,6 +26,7 @@ import collections
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -181,6 +182,17 @@ class Relay:
     @property
     def active(self) -> bool:
         return self.supervisor.active
+
+    def readiness(self) -> dict[str, Any]:
+        """The body of the relay's `/health/ready` (workers/health.py): `klar` as `ready` says, and why."""
+        return {
+            "klar": self.ready,
+            "tilstand": self.supervisor.state.value,
+            "nats": self._nats_ok,
+            "posisjon": self.status.posisjon,
+            "avviste": self.status.avviste,
+            "holdt": self.status.holdt,
+        }
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.supervisor.run(stop)
@@ -659,6 +671,7 @@ async def replay_range(
     mapper: ForlopMapper | None = None,
     window: int = 512,
     ack_timeout: float = 10.0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[int, int]:
     """`forlop relay replay`: publish a range of the log again, with the same Msg-Ids (subscribers see
     repeats of known ids; inside the duplicate window the stream drops them). Returns (sent, dropped as
@@ -682,7 +695,9 @@ async def replay_range(
         notifikasjoner = to_notifications(rows)
         await mapper.prepare_reading(conn, (n.state for n in notifikasjoner))
         futures = []
-        for n in notifikasjoner:
+        for i, n in enumerate(notifikasjoner, 1):
+            if progress is not None and (i % 500 == 0 or i == len(notifikasjoner)):
+                progress(i, len(notifikasjoner))
             k = make_envelope(mapper, n, pseudonym_nokkel)
             if k is not None:
                 futures.append(

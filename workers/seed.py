@@ -774,16 +774,21 @@ async def kjor(
     finally:
         visning.cancel()
     res.sekunder = time.perf_counter() - start
+    if fremdrift is not None:  # the last line: all through
+        fremdrift(res, ferdige[0], totalt)
     res.hendelser = await recorder.pool.fetchval(f"SELECT count(*) FROM {tabell}") - for_antall
     return res
 
 
 def progress_line(stream: Any = sys.stderr) -> Callable[[Resultat, int, int], None]:
+    from workers.progress import eta
+
     def vis(res: Resultat, ferdige: int, totalt: int) -> None:
         rate = res.kommandoer / res.sekunder if res.sekunder else 0.0
         stream.write(
             f"seed: {ferdige}/{totalt} commands, {res.lop} løp, {res.garantier} guarantees, "
-            f"{res.kommandoer} accepted ({rate:.0f}/s), {sum(res.avvist.values())} refused\n"
+            f"{res.kommandoer} accepted ({rate:.0f}/s), {sum(res.avvist.values())} refused, "
+            f"ETA {eta(ferdige, totalt, res.sekunder)}\n"
         )
         stream.flush()
 

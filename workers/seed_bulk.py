@@ -382,7 +382,8 @@ async def seed_bulk(
     """Plan, judge in memory and COPY a data set into the database at `dsn` (migrated first).
 
     This process plans the parts (in order: identifiers stay unique) and writes them (in order); with
-    `arbeidere` > 0, that many worker processes judge the parts meanwhile, else this process does."""
+    `arbeidere` > 0 and more than one part, that many worker processes judge the parts meanwhile, else this
+    process does."""
     from store.migrations import migrate
 
     await migrate(dsn)
@@ -408,7 +409,7 @@ async def seed_bulk(
 
     planer = deler(lop, garantier, seed=seed, i_dag=i_dag, konfig=konfig, brukt=brukt, del_lop=del_lop)
     try:
-        if arbeidere <= 0:
+        if arbeidere <= 0 or lop <= del_lop:  # one part: starting a worker would only cost
             for plan in planer:
                 res.planlagt_lop, res.planlagt_garantier = (
                     res.planlagt_lop + plan.antall_lop,

@@ -102,6 +102,102 @@ class _Stopped(Exception):
 Body = Callable[["Session"], Coroutine[Any, Any, None]]
 
 
+class NatsLink:
+    """A NATS client that connects, and reconnects, by itself (nats-py with `max_reconnect_attempts=-1`,
+    which retries the first connect too), and reports an outage to `lost` and its end to `back`: the caller
+    logs each once (nats-py's default error callback would log a traceback for every failed attempt)."""
+
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        *,
+        lost: Callable[[BaseException | str], None],
+        back: Callable[[], None],
+        on_reconnected: Callable[[], Awaitable[None]] | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.url = url
+        self.name = name
+        self._lost = lost
+        self._back = back
+        self._on_reconnected = on_reconnected
+        self._log = log or logging.getLogger(__name__)
+        self.client: NATS | None = None
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        self.client = await nats.connect(
+            self.url.split(","),
+            name=self.name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
+            error_cb=self._error,
+            disconnected_cb=self._disconnected,
+            reconnected_cb=self._reconnected,
+        )
+        self._back()
+        self.ready.set()
+
+    async def _error(self, error: Exception) -> None:
+        # nats-py reports every failed (re)connect and a dropped connection here; anything else (a slow
+        # consumer, say) is not an outage.
+        if self.client is None or not self.client.is_connected or isinstance(error, _NATS_CONNECTION_ERRORS):
+            self._lost(error)
+        else:
+            self._log.warning(f"{self.name}: NATS reported an error", extra={"error": type(error).__name__})
+
+    async def _disconnected(self) -> None:
+        if self.client is not None and not self.client.is_closed:
+            self._lost("disconnected")
+
+    async def _reconnected(self) -> None:
+        self._back()
+        if self._on_reconnected is not None:
+            await self._on_reconnected()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        if self.client is not None:
+            nc, self.client = self.client, None
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+
+class OutageLog:
+    """One log line when a dependency goes and one when it is back, whatever happens in between (for a
+    process without a Supervisor, e.g. the API's NATS connection)."""
+
+    def __init__(self, name: str, log: logging.Logger) -> None:
+        self.name = name
+        self.log = log
+        self._down: set[str] = set()
+
+    def lost(self, dependency: str, error: BaseException | str) -> None:
+        if dependency in self._down:
+            return
+        self._down.add(dependency)
+        what = error if isinstance(error, str) else type(error).__name__
+        self.log.warning(f"{self.name} lost {dependency}; reconnecting by itself", extra={
+            "worker": self.name, "state": State.NATS_LOST.value if dependency == "nats" else State.DATABASE_LOST.value,
+            "error": what})
+
+    def back(self, dependency: str) -> None:
+        if dependency not in self._down:
+            return
+        self._down.discard(dependency)
+        self.log.info(f"{self.name} reconnected to {dependency}",
+                      extra={"worker": self.name, "state": State.RECONNECTED.value, "dependency": dependency})
+
+
 class Session:
     """What an active worker's body gets: the lock connection (to LISTEN on), the stop event, and the NATS
     connection when the supervisor has a NATS URL. The body returns when `stop` is set."""
@@ -110,14 +206,13 @@ class Session:
         self.lock = lock
         self.stop = stop
         self._supervisor = supervisor
-        self._nc: NATS | None = None
+        self._link: NatsLink | None = None
         self._nats_ready = asyncio.Event()
-        self._nats_task: asyncio.Task[None] | None = None
 
     @property
     def nats(self) -> NATS | None:
         """The NATS client once connected (it reconnects by itself), else None."""
-        return self._nc
+        return self._link.client if self._link is not None else None
 
     async def wait_nats(self) -> NATS | None:
         """The NATS client, waiting until the first connect succeeds; None when `stop` is set first."""
@@ -128,7 +223,7 @@ class Session:
         finally:
             stopped.cancel()
             ready.cancel()
-        return None if self.stop.is_set() else self._nc
+        return None if self.stop.is_set() else self.nats
 
     def nats_lost(self, error: BaseException | str) -> None:
         """Report that NATS does not answer (logged once until `nats_ok`)."""
@@ -147,54 +242,20 @@ class Session:
         await self.lock.add_listener(channel, callback)
 
     def start_nats(self, url: str, name: str) -> None:
-        self._nats_task = asyncio.create_task(self._connect_nats(url, name))
-
-    async def _connect_nats(self, url: str, name: str) -> None:
-        # With max_reconnect_attempts=-1 nats-py retries the first connect too (reconnect_time_wait apart),
-        # reporting each failure to error_cb.
-        self._nc = await nats.connect(
-            url.split(","),
-            name=name,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            connect_timeout=2,
-            error_cb=self._nats_error,
-            disconnected_cb=self._nats_disconnected,
-            reconnected_cb=self._nats_reconnected,
+        self._link = NatsLink(
+            url, name, lost=self.nats_lost, back=self._nats_connected,
+            on_reconnected=self._supervisor.on_nats_reconnected, log=self._supervisor.log,
         )
+        self._link.start()
+
+    def _nats_connected(self) -> None:
         self.nats_ok()
         self._nats_ready.set()
 
-    async def _nats_error(self, error: Exception) -> None:
-        # nats-py reports every failed (re)connect and a dropped connection here; anything else (a slow
-        # consumer, say) is not an outage.
-        if self._nc is None or not self._nc.is_connected or isinstance(error, _NATS_CONNECTION_ERRORS):
-            self.nats_lost(error)
-        else:
-            self._supervisor.log.warning(
-                f"{self._supervisor.name}: NATS reported an error",
-                extra={"worker": self._supervisor.name, "error": type(error).__name__},
-            )
-
-    async def _nats_disconnected(self) -> None:
-        if self._nc is not None and not self._nc.is_closed:
-            self.nats_lost("disconnected")
-
-    async def _nats_reconnected(self) -> None:
-        self.nats_ok()
-        hook = self._supervisor.on_nats_reconnected
-        if hook is not None:
-            await hook()
-
     async def close(self) -> None:
-        if self._nats_task is not None:
-            self._nats_task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._nats_task
-        if self._nc is not None:
-            nc, self._nc = self._nc, None
-            with contextlib.suppress(Exception):
-                await nc.close()
+        if self._link is not None:
+            link, self._link = self._link, None
+            await link.close()
 
 
 class Supervisor:

@@ -16,13 +16,12 @@ function python() {
   return existsSync(venv) ? venv : "python3";
 }
 
-// A configured issuer, so that building the document writes no development key under a data directory.
+// A configured key, so that building the document writes no development key under a data directory.
 const kode = `
 import json, sys
 from api.app import create_app
-from store.settings import AuthSettings, Settings
-app = create_app(Settings(database_url="postgresql://ingen/ingen",
-                          auth=AuthSettings(issuer="https://issuer.invalid", audience="openapi")))
+from store.settings import Settings
+app = create_app(Settings(database_url="postgresql://ingen/ingen", jwt_secret="openapi-" + "x" * 32))
 sys.stdout.write(json.dumps(app.openapi_schema.to_schema(), default=str))
 `;
 const env = { ...process.env, PYTHONPATH: [repo, process.env.PYTHONPATH].filter(Boolean).join(":") };

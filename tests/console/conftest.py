@@ -45,7 +45,7 @@ PERSON_KEY = "konsoll-person-key-" + "p" * 32
 
 
 def konsoll_settings(database_url: str, nats_url: str, data_dir: Path, **env: str) -> Settings:
-    """Settings of a console test: no FORLOP_AUTH_ISSUER, so the dev issuer's key under `data_dir` signs."""
+    """Settings of a console test: no FORLOP_JWT_SECRET, so the dev issuer's key under `data_dir` signs."""
     return load_settings(
         environ={"DATABASE_URL": database_url, "NATS_URL": nats_url, "FORLOP_PERSON_KEY": PERSON_KEY, **env},
         data_dir=data_dir,

@@ -14,7 +14,6 @@ import api.console
 from tests.conftest import ny_database
 from tests.console.conftest import konsoll_settings
 from tests.e2e.conftest import Server, serve
-from tests.oidc_issuer import local_issuer
 
 PROBLEM = "application/problem+json"
 
@@ -30,7 +29,7 @@ async def dev(konsoll_server: Server) -> AsyncIterator[httpx.AsyncClient]:
 async def bak_proxy(postgres_server_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[tuple[Server, httpx.AsyncClient]]:
     """A deployment's key from configuration: the console expects the login proxy's tokens."""
     async with ny_database(postgres_server_url) as url:
-        settings = konsoll_settings(url, nats_url, tmp_path, **local_issuer().env())
+        settings = konsoll_settings(url, nats_url, tmp_path, FORLOP_JWT_SECRET="deploy-" + "k" * 40)
         async with serve(settings) as s:
             async with httpx.AsyncClient(base_url=s.url, trust_env=False) as c:
                 yield s, c

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 from playwright.async_api import Page, expect
 
-from api.auth import dev_issuer, make_token
+from api.identity import make_token
 from tests.console.conftest import Nettleser, ingen_alvorlige_brudd, logg_inn, ny_side, skjermbilde
 from tests.e2e.conftest import Server, ny_ident
 
@@ -31,7 +31,7 @@ def til_docs(skjermbilder: Path, navn: str, docs_navn: str) -> None:
 
 
 def api_token(server: Server, rolle: str = "saksbehandler", *enheter: str, ident: str = "Z990002") -> dict[str, str]:
-    return {"Authorization": "Bearer " + make_token(dev_issuer(server.settings), ident=ident, roller=[rolle], enheter=list(enheter))}
+    return {"Authorization": "Bearer " + make_token(server.settings.secret("jwt"), ident=ident, roller=[rolle], enheter=list(enheter))}
 
 
 async def innvilg_via_api(server: Server, ident: str, **felt: str) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Playwright, Route, expect
 
-from api.auth import make_token
+from api.identity import make_token
 from tests.conftest import ny_database
 from tests.console.conftest import (
     CHROMIUM,
@@ -22,7 +22,6 @@ from tests.console.conftest import (
     skjermbilde,
 )
 from tests.e2e.conftest import Server, serve
-from tests.oidc_issuer import local_issuer
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ async def proxy_server(
 ) -> AsyncIterator[Server]:
     async with ny_database(postgres_server_url, "konsoll_proxy") as url:
         settings = konsoll_settings(
-            url, nats_url, tmp_path_factory.mktemp("konsoll-proxy"), **local_issuer().env()
+            url, nats_url, tmp_path_factory.mktemp("konsoll-proxy"), FORLOP_JWT_SECRET="deploy-" + "k" * 40
         )
         async with serve(settings) as s:
             yield s
@@ -40,7 +39,7 @@ async def proxy_server(
 async def test_behind_the_proxy_the_console_shows_no_login_and_sends_no_token_of_its_own(
     playwright: Playwright, proxy_server: Server, skjermbilder: Path
 ) -> None:
-    brukerens_token = make_token(local_issuer(), ident="Z994242", roller=["SAKSBEHANDLER"], enheter=["4601"])
+    brukerens_token = make_token(proxy_server.settings.secret("jwt"), ident="Z994242", roller=["SAKSBEHANDLER"], enheter=["4601"])
     fra_siden: list[tuple[str, str | None]] = []
     fremmede: list[str] = []
 

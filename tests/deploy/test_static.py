@@ -27,7 +27,7 @@ def settings_variables() -> set[str]:
     """Every environment variable of a deployment that store/settings.py decodes (from its typed groups, so
     additions are caught)."""
     found = set(environment_variables())
-    assert {"DATABASE_URL", "NATS_URL", "FORLOP_AUTH_ISSUER"} <= found, found
+    assert {"DATABASE_URL", "NATS_URL", "FORLOP_JWT_SECRET"} <= found, found
     return found
 
 

@@ -30,7 +30,6 @@ import nats
 
 from store.embedded import start_postgres
 from store.locks import lock_key
-from tests.oidc_issuer import local_issuer
 from workers.embedded_nats import start_nats, wait_for_port
 from workers.nats_setup import HENDELSER, VARSLER
 
@@ -38,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FORLOP = str(Path(sys.executable).with_name("forlop"))
 # Fixed keys, as a Secret would give them: every process must sign and key alike.
 NOKLER = {
+    "FORLOP_JWT_SECRET": "drill-jwt-" + "0" * 40,
     "FORLOP_PERSON_KEY": "drill-person-" + "1" * 40,
     "FORLOP_PSEUDONYM_KEY": "drill-pseudonym-" + "2" * 40,
     "FORLOP_SIGNING_KEY": "drill-signing-" + "3" * 40,
@@ -146,7 +146,6 @@ class Klynge:
     def _env(self, navn: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FORLOP_", "DATABASE_URL", "NATS_URL"))}
         env.update(NOKLER)
-        env.update(local_issuer().env())  # one OpenID issuer (a thread of this process) for every API
         env.update(
             DATABASE_URL=f"{self.dsn}&application_name={navn}",
             NATS_URL=self.nats_url,
@@ -306,9 +305,9 @@ class Klynge:
         raise TimeoutError(f"the APIs did not all answer {status} on /health/ready within {frist} s: {svar}")
 
     def token(self) -> str:
-        from api.auth import make_token
+        from api.identity import make_token
 
-        return make_token(local_issuer(), ident="Z990001", roller=["saksbehandler"], enheter=["0315"])
+        return make_token(NOKLER["FORLOP_JWT_SECRET"].encode(), ident="Z990001", roller=["saksbehandler"], enheter=["0315"])
 
 
 # --- reconciliation ----------------------------------------------------------------------------------------

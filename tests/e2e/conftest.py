@@ -13,6 +13,7 @@ import random
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -26,18 +27,17 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from api.auth import make_token
-from api.oidc import TokenSigner
+from api.identity import make_token
 from domain.ident import gyldig_ident
 from store.settings import Settings, load_settings
 from tests.conftest import ny_database
-from tests.oidc_issuer import local_issuer
 from workers.embedded_nats import start_nats
 from workers.projector import Projector
 from workers.registry import PROJEKSJONER
 from workers.stack import _Server
 
 TODAY = date(2025, 3, 3)
+JWT_SECRET = "e2e-jwt-secret-" + "x" * 32
 API = "/api/v1"
 
 # Synthetic test identifiers (month +80), both control digits valid; the test persons' birth dates are
@@ -63,10 +63,11 @@ def ny_ident() -> str:
                 return stem + f"{k:02d}"
 
 
-def expired_token(issuer: TokenSigner, *, enheter: tuple[str, ...] = ("0315",)) -> str:
-    """A token of `issuer` that expired an hour ago."""
-    return make_token(issuer, ident="Z990001", roller=["SAKSBEHANDLER"], enheter=list(enheter),
-                      gyldig=timedelta(hours=-1))
+def expired_token(secret: bytes, *, enheter: tuple[str, ...] = ("0315",)) -> str:
+    """A token of the dev issuer that expired an hour ago."""
+    now = int(time.time())
+    return make_token(secret, ident="Z990001", roller=["SAKSBEHANDLER"], enheter=list(enheter),
+                      extra={"iat": now - 7200, "nbf": now - 7200, "exp": now - 3600})
 
 
 def free_port() -> int:
@@ -140,9 +141,7 @@ def e2e_settings(database_url: str, nats_url: str, data_dir: Path) -> Settings:
         environ={
             "DATABASE_URL": database_url,
             "NATS_URL": nats_url,
-            # An OpenID issuer on a loopback port (tests/oidc_issuer.py) signs the tokens, as in production;
-            # no leeway, so expiry is exact.
-            **local_issuer().env(FORLOP_AUTH_LEEWAY_SEKUNDER="0"),
+            "FORLOP_JWT_SECRET": JWT_SECRET,
             "FORLOP_PERSON_KEY": "e2e-person-key-" + "y" * 32,
         },
         data_dir=data_dir,
@@ -182,7 +181,7 @@ def token(server: Server) -> Token:
 
     def make(rolle: str = "saksbehandler", *enheter: str, ident: str = "Z990001", gyldig: timedelta | None = None) -> str:
         return make_token(
-            local_issuer(),
+            server.settings.secret("jwt"),
             ident=ident,
             roller=[rolle],
             enheter=list(enheter),

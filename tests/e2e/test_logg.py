@@ -14,12 +14,13 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
-from api.auth import make_token
+from api.identity import make_token
 from api.observability import configure_logging, flush_logs
 from store.settings import Settings
 from tests.e2e.conftest import (
     API,
     IDENTER,
+    JWT_SECRET,
     Server,
     arbeidstrening,
     bearer,
@@ -28,7 +29,6 @@ from tests.e2e.conftest import (
     person,
     serve,
 )
-from tests.oidc_issuer import local_issuer
 
 # Eleven digits anywhere, once the UUIDs are taken out (a UUID's last group may be twelve decimal digits).
 ELEVEN_DIGITS = re.compile(r"\d{11}")
@@ -87,7 +87,7 @@ async def test_no_identifier_reaches_any_log_line_and_every_request_line_is_json
 ):
     sent: dict[str, int] = {}
     idents = [*IDENTER, ny_ident()]
-    headers = bearer(make_token(local_issuer(), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=["0315"]))
+    headers = bearer(make_token(JWT_SECRET.encode(), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=["0315"]))
 
     async with httpx.AsyncClient(base_url=logged_server.url, trust_env=False) as client:
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from enum import StrEnum
 from html.parser import HTMLParser
 from typing import Any
@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from api.openapi import ASSETS, ASSETS_DIR, SCHEMA_PATH
@@ -156,3 +157,33 @@ def test_the_asset_folder_holds_only_the_pinned_files() -> None:
     present = {str(p.relative_to(ASSETS_DIR)) for p in ASSETS_DIR.rglob("*") if p.is_file()}
 
     assert present == expected | licences
+
+
+def _examples(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """(where, schema, example) for every request example and every answer example of the document."""
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            if not isinstance(op, dict):
+                continue
+            body = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None:
+                for i, example in enumerate(body["schema"].get("examples") or []):
+                    yield f"{method.upper()} {path} request #{i}", body["schema"], example
+            for status, answer in op.get("responses", {}).items():
+                for media, content in (answer.get("content") or {}).items():
+                    for name, example in (content.get("examples") or {}).items():
+                        if "value" in example:
+                            yield f"{method.upper()} {path} {status} {media} {name}", content["schema"], example["value"]
+
+
+async def test_every_example_validates_against_its_schema(document: dict[str, Any]) -> None:
+    failures = []
+    count = 0
+    for where, schema, example in _examples(document):
+        count += 1
+        root = {k: v for k, v in schema.items() if k != "examples"} | {"components": document["components"]}
+        for error in Draft202012Validator(root).iter_errors(example):
+            failures.append(f"{where}: {error.json_path}: {error.message[:160]}")
+
+    assert count > 50
+    assert failures == [], "\n".join(failures[:30])

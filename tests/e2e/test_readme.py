@@ -187,7 +187,7 @@ def _value(raw: str, env: dict[str, str], ids: dict[str, str], base_url: str, da
     if raw.startswith("$(") and raw.endswith(")"):
         argv = shlex.split(raw[2:-1])
         assert argv[0].endswith("forlop"), raw
-        out = CliRunner().invoke(forlop, [*argv[1:], "--data-dir", str(data_dir)], env={"FORLOP_AUTH_ISSUER": None})
+        out = CliRunner().invoke(forlop, [*argv[1:], "--data-dir", str(data_dir)], env={"FORLOP_JWT_SECRET": None})
         assert out.exit_code == 0, out.output
         return out.output.strip()
     if UUID.fullmatch(raw):

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import date
 from uuid import uuid4
 
+import httpx
 import pytest
 from prometheus_client import REGISTRY
 
@@ -25,6 +26,7 @@ from tests.hjelp import garanti_grant, lop_grant
 from tests.integration.nats_hjelp import i_rekkefolge_per_aggregat, ledig_port, les_strom
 from tests.integration.test_projeksjoner import IDENTER
 from workers.embedded_nats import start_nats
+from workers.health import serve_health
 from workers.nats_setup import HENDELSER
 from workers.relay import Relay, skip_refused, waiting_events
 
@@ -351,7 +353,9 @@ async def test_a_refused_event_is_recorded_and_the_other_aggregates_keep_flowing
     # When: the relay runs.
     stop = asyncio.Event()
     relay = Relay(database_url, nats_server["url"], PSEUDONYM_KEY, poll_seconds=0.1, retry_seconds=0.2)
-    task = asyncio.create_task(relay.run(stop))
+    health_port = ledig_port()
+    task = asyncio.gather(relay.run(stop), serve_health(relay.readiness, health_port, stop, host="127.0.0.1"))
+    health = httpx.AsyncClient(base_url=f"http://127.0.0.1:{health_port}", trust_env=False, timeout=5)
     try:
         # Then: every event but the refused one and the one behind it is published, without a stall ...
         await until(lambda: _stream_has(nats_server["url"], total - 2), 20)
@@ -371,6 +375,9 @@ async def test_a_refused_event_is_recorded_and_the_other_aggregates_keep_flowing
         assert _refused_total() == before + 1
         assert relay.status.avviste == 1 and relay.status.holdt == 2
         assert not relay.ready
+        ready = await health.get("/health/ready")
+        assert ready.status_code == 503 and ready.json()["avviste"] == 1 and ready.json()["holdt"] == 2, ready.text
+        assert "forlop_relay_refused_events_total" in (await health.get("/metrics")).text
 
         # When: the operator clears the refused event.
         assert [r.posisjon for r in await waiting_events(database_url)] == [r["posisjon"] for r in waiting]
@@ -381,9 +388,11 @@ async def test_a_refused_event_is_recorded_and_the_other_aggregates_keep_flowing
         await until(lambda: _stream_has(nats_server["url"], total + 3 - 1), 20)
         await until(lambda: _ready_is(relay, True), 10)
         assert await pool.fetchval("SELECT count(*) FROM forlop_relay_venter") == 0
+        assert (await health.get("/health/ready")).status_code == 200
     finally:
         stop.set()
         await task
+        await health.aclose()
     msgs = await les_strom(nats_server["url"], HENDELSER, "forlop.hendelse.>")
     assert i_rekkefolge_per_aggregat(msgs)
     assert [m[1]["versjon"] for m in sorted(msgs) if m[1]["aggregat_id"] == str(stor.id)] == [1, 3, 4]

@@ -26,7 +26,7 @@ import uvicorn
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from api.app import create_app
-from api.auth import make_token
+from api.identity import make_token
 from api.varsler import hent_varsler
 from domain.commands import AvsluttLop, Forleng, RegistrerSamtale
 from domain.config import STANDARD
@@ -39,7 +39,6 @@ from store.service import CommandContext, Service
 from store.settings import load_settings
 from tests.hjelp import garanti_grant, identer, ktx, lop_grant, ta_igjen
 from tests.integration.nats_hjelp import ledig_port
-from tests.oidc_issuer import local_issuer
 from workers.embedded_nats import start_nats
 from workers.nats_setup import VARSLER, ensure_streams
 from workers.stack import _Server
@@ -55,6 +54,7 @@ from workers.varsler import (
 from workers.varsler import opprett as opprett_varsler
 
 KEY = b"test-person-key"
+JWT = "varsler-test-jwt-secret-" + "x" * 32
 
 
 IDENTER = identer(20)
@@ -449,7 +449,7 @@ async def test_only_one_worker_is_active(tjeneste, database_url):
 @contextlib.asynccontextmanager
 async def app_server(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
     settings = load_settings(
-        environ={"DATABASE_URL": database_url, **local_issuer().env(), "FORLOP_PERSON_KEY": KEY.decode()},
+        environ={"DATABASE_URL": database_url, "FORLOP_JWT_SECRET": JWT, "FORLOP_PERSON_KEY": KEY.decode()},
         data_dir=tmp_path,
         today=date(2025, 2, 3),
     )
@@ -471,7 +471,7 @@ async def app_server(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
 
 
 def token(rolle: str, *enheter: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {make_token(local_issuer(), ident='Z990001', roller=[rolle], enheter=list(enheter))}"}
+    return {"Authorization": f"Bearer {make_token(JWT.encode(), ident='Z990001', roller=[rolle], enheter=list(enheter))}"}
 
 
 async def test_varsler_endpoint_serves_an_office_its_inbox_and_refuses_another_office(

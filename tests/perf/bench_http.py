@@ -304,8 +304,9 @@ class Results:
 
 
 async def _measure(dsn: str, data_dir: Path) -> Results:
-    from api.auth import Role, User, dev_issuer, make_token
+    from api.auth import Role, User
     from api.common import today
+    from api.identity import make_token
     from domain.commands import Forleng, InnvilgLop, Personalia
     from domain.common import Aktor, Kontekst
     from store.mapper import mapper_for
@@ -315,7 +316,7 @@ async def _measure(dsn: str, data_dir: Path) -> Results:
     from store.settings import load_settings
 
     settings = load_settings(environ={"DATABASE_URL": dsn}, data_dir=data_dir)
-    token = make_token(dev_issuer(settings), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=[ENHET])
+    token = make_token(settings.secret("jwt"), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=[ENHET])
     port, port2 = free_port(), free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.perf.bench_http", "serve", dsn, str(data_dir), str(port)], cwd=ROOT

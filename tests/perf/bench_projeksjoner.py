@@ -627,8 +627,8 @@ class Http:
 
 
 async def board(dsn: str, data_dir: Path, res: Results) -> None:
-    from api.auth import make_token
-    from api.oidc import DevIssuer
+    from api.identity import make_token
+    from store.settings import dev_secret
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -649,7 +649,7 @@ async def board(dsn: str, data_dir: Path, res: Results) -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("the API did not start") from None
                 await asyncio.sleep(0.2)
-        secret = DevIssuer(data_dir)
+        secret = dev_secret(data_dir, "jwt")
         conn = await asyncpg.connect(dsn)
         kontor = await conn.fetchval(
             "SELECT nav_enhet FROM v_lop GROUP BY nav_enhet ORDER BY count(*) DESC LIMIT 1"

@@ -218,7 +218,7 @@ async def run_frister_client(job: dict[str, Any]) -> dict[str, Any]:
 
 
 async def http_figures(dsn: str, data_dir: Path, settings: Any, conn: asyncpg.Connection, idents: Any) -> dict[str, Any]:
-    from api.auth import dev_issuer, make_token
+    from api.identity import make_token
     from tests.perf import bench_http
 
     port = bench_http.free_port()
@@ -228,8 +228,8 @@ async def http_figures(dsn: str, data_dir: Path, settings: Any, conn: asyncpg.Co
     out: dict[str, Any] = {}
     try:
         await bench_http.wait_ready(port, server)
-        skriver = make_token(dev_issuer(settings), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=["0315"])
-        revisor = make_token(dev_issuer(settings), ident="Z990002", roller=["REVISOR"], enheter=[])
+        skriver = make_token(settings.secret("jwt"), ident="Z990001", roller=["SAKSBEHANDLER"], enheter=["0315"])
+        revisor = make_token(settings.secret("jwt"), ident="Z990002", roller=["REVISOR"], enheter=[])
 
         def cmd_job(seconds: float) -> dict[str, Any]:
             per_client = int(40 * seconds) + 20  # 2,500 commands/s: above one worker's ceiling
@@ -373,13 +373,15 @@ async def disk(conn: asyncpg.Connection) -> dict[str, Any]:
             "largest_index_bytes": storst, "database_bytes": db}  # fmt: skip
 
 
-async def measure_size(dsn: str, data_dir: Path, settings: Any, url: str, idents: Any, nr: int) -> dict[str, Any]:
+async def measure_size(
+    dsn: str, data_dir: Path, settings: Any, url: str, idents: Any, nr: int, fig: dict[str, Any], lagre: Any
+) -> None:
+    """Fill `fig` with one size's figures; `lagre()` after each step (a run stopped part-way keeps them)."""
     from projections.oversikt import Oversikt
     from store import verification
     from store.mapper import mapper_for
     from workers.varsler import run_once
 
-    fig: dict[str, Any] = {}
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("VACUUM ANALYZE")
@@ -390,6 +392,8 @@ async def measure_size(dsn: str, data_dir: Path, settings: Any, url: str, idents
         fig["raw_read_rate"] = n / s if n else None
         n, s = await raw_read(conn, copy=True)
         fig["raw_copy_rate"] = n / s if n else None
+        fig["load_end"] = load()
+        lagre()
         say(f"{fig['events']:,} events: raw read {fig['raw_read_rate'] or 0:,.0f}/s, read+COPY {fig['raw_copy_rate'] or 0:,.0f}/s")
     finally:
         await conn.close()
@@ -399,6 +403,7 @@ async def measure_size(dsn: str, data_dir: Path, settings: Any, url: str, idents
     fig["rebuild_seconds"], fig["rebuild_rss_mb"] = secs, rss
     fig["rebuild_rate"] = fig["events"] / secs if fig["events"] else None
     say(f"rebuild {secs:.1f} s, peak RSS {rss:.0f} MB")
+    lagre()
     conn = await asyncpg.connect(dsn)
     try:
         nokkel = verification.signing_key_from(settings.secret("signing"))
@@ -408,8 +413,11 @@ async def measure_size(dsn: str, data_dir: Path, settings: Any, url: str, idents
         fig["verify_ok"] = svar.ok
         fig["verify_rate"] = svar.hendelser / fig["verify_seconds"] if svar.hendelser else None
         say(f"verify {fig['verify_seconds']:.1f} s ok={svar.ok}")
+        lagre()
         fig["open_lop"] = await conn.fetchval("SELECT count(*) FROM v_lop WHERE NOT annullert AND NOT avsluttet")
         fig.update(await http_figures(dsn, data_dir, settings, conn, idents))
+        fig["load_end"] = load()
+        lagre()
         say(f"http: cmd p50 {fig['cmd_p50']:.1f} p99 {fig['cmd_p99']:.1f} ms; get p99 {fig.get('get_p99', 0):.1f}; frister p99 {fig.get('frister_p99', 0):.1f}")
         oversikt = Oversikt(mapper_for(settings.secret("person"), kryptert=settings.field_encryption), settings.regler,
                             settings.secret("person"))  # fmt: skip
@@ -417,13 +425,15 @@ async def measure_size(dsn: str, data_dir: Path, settings: Any, url: str, idents
         besluttet, _, _ = await run_once(dsn, None, oversikt, I_DAG + timedelta(days=nr))
         fig["alerts_seconds"], fig["alerts_decided"] = time.perf_counter() - start, besluttet
         say(f"alert pass {fig['alerts_seconds']:.1f} s ({besluttet} decided)")
+        fig["load_end"] = load()
+        lagre()
     finally:
         await conn.close()
     if fig["events"] >= RELAY_WINDOW:
         fig.update(await relay_figures(dsn, url, settings))
         say(f"relay {fig['relay_rate']:,.0f}/s vs raw {fig['relay_raw_rate']:,.0f}/s")
     fig["load_end"] = load()
-    return fig
+    lagre()
 
 
 # --- the run -------------------------------------------------------------------------------------------------------------
@@ -503,9 +513,9 @@ async def _run(server_dsn: str, work: Path) -> None:
                         "bulk_refused": sum(r.avvist.values())}  # fmt: skip
                 seeded += r.hendelser
                 say(f"seeded {r.hendelser:,} events in {r.sekunder:.0f} s ({r.per_sekund:,.0f}/s)")
-            fig = {"size": size, **bulk, **await measure_size(dsn, data_dir, settings, url, idents, nr)}
+            fig: dict[str, Any] = {"size": size, **bulk}
             result["sizes"].append(fig)
-            write(result)
+            await measure_size(dsn, data_dir, settings, url, idents, nr, fig, lambda: write(result))
     finally:
         nats_proc.terminate()
         nats_proc.wait(10)
@@ -546,19 +556,23 @@ def markdown(r: dict[str, Any]) -> str:
             "alert pass s", "relay /s (× raw)", "events+idx MB per M", "largest index"]  # fmt: skip
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for f in sizes:
-        per_m = f["events_bytes"] / 2**20 / (f["events"] / 1e6) if f["events"] else None
+        per_m = f["events_bytes"] / 2**20 / (f["events"] / 1e6) if f["events"] and f.get("events_bytes") else None
+        storst = f"{f['largest_index']} ({f['largest_index_bytes'] / 2**20:.0f} MB)" if f.get("largest_index") else "–"
         def x(a: Any, b: Any) -> str:
             return f" ({a / b:.2f}×)" if a and b else ""
         lines.append("| " + " | ".join([
-            _f(f["events"]), f"{f['load_start']}–{f['load_end']}", _f(f.get("bulk_rate")), _f(f.get("raw_read_rate")),
+            _f(f["events"]), f"{f.get('load_start', '?')}–{f.get('load_end', '?')}", _f(f.get("bulk_rate")), _f(f.get("raw_read_rate")),
             _f(f.get("raw_copy_rate")), _f(f.get("rebuild_seconds"), ".1f"),
             _f(f.get("rebuild_rate")) + x(f.get("rebuild_rate"), f.get("raw_copy_rate")),
             _f(f.get("rebuild_rss_mb")), _f(f.get("verify_rate")) + x(f.get("verify_rate"), f.get("raw_read_rate")),
             f"{_f(f.get('cmd_p50'), '.1f')} / {_f(f.get('cmd_p99'), '.1f')}", _f(f.get("open_lop")),
             _f(f.get("get_p99"), ".1f"), _f(f.get("frister_p99"), ".1f"), _f(f.get("alerts_seconds"), ".1f"),
             _f(f.get("relay_rate")) + x(f.get("relay_rate"), f.get("relay_raw_rate")), _f(per_m, ".0f"),
-            f"{f['largest_index']} ({f['largest_index_bytes'] / 2**20:.0f} MB)",
+            storst,
         ]) + " |")  # fmt: skip
+    if r.get("stopped"):
+        lines += ["", f"The run stopped {r['stopped']}."]
+    lines += [f"- {_f(f['events'])} events: {f['note']}" for f in sizes if f.get("note")]
     if base and len(sizes) > 1:
         last = sizes[-1]
         if base.get("cmd_p99") and last.get("cmd_p99"):
@@ -601,10 +615,10 @@ def plot(r: dict[str, Any]) -> None:
     ax.set(xlabel="events in the log (millions)", ylabel="ms", title="HTTP latency")
     ax.legend(fontsize=8)
     ax = axes[2]
-    ax.plot(xs, [f["rebuild_seconds"] for f in sizes], marker="o", label="rebuild (s)")
+    ax.plot(xs, [f.get("rebuild_seconds") or float("nan") for f in sizes], marker="o", label="rebuild (s)")
     ax.plot(xs, [f.get("alerts_seconds") or float("nan") for f in sizes], marker="o", label="alert pass (s)")
-    ax.plot(xs, [f["rebuild_rss_mb"] / 100 for f in sizes], marker="o", label="rebuild RSS (100 MB)")
-    ax.plot(xs, [f["database_bytes"] / 2**30 for f in sizes], marker="o", label="database (GB)")
+    ax.plot(xs, [(f.get("rebuild_rss_mb") or float("nan")) / 100 for f in sizes], marker="o", label="rebuild RSS (100 MB)")
+    ax.plot(xs, [(f.get("database_bytes") or float("nan")) / 2**30 for f in sizes], marker="o", label="database (GB)")
     ax.set(xlabel="events in the log (millions)", title="Time, memory, disk")
     ax.legend(fontsize=8)
     fig.tight_layout()
