@@ -19,7 +19,7 @@ import nats
 import pytest
 from nats.js.errors import NotFoundError
 
-from api.auth import dev_issuer, make_token
+from api.identity import make_token
 from examples.subscriber import STREAM, SchemaError, Schemas, State, Subscriber, subject_of
 from store.settings import load_settings
 from tests.conftest import ny_database
@@ -79,7 +79,7 @@ async def test_the_example_subscriber_dedupes_finds_gaps_by_versjon_and_catches_
 
 
 async def _run(server: Server, settings: Any, nats_url: str, tmp_path: Path) -> None:
-    issuer = dev_issuer(settings)
+    issuer = settings.secret("jwt")  # the dev issuer of this data directory signs
     sb = {"Authorization": f"Bearer {make_token(issuer, ident='Z990001', roller=['saksbehandler'], enheter=['0315'])}"}
     system = make_token(issuer, ident="Z990009", roller=["system"], enheter=[])
     nc = await nats.connect(nats_url)
