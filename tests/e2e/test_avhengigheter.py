@@ -22,8 +22,8 @@ import httpx
 import psutil
 import pytest
 
-from api.auth import make_token
 from api.health import Probe, ProbeResult
+from api.identity import make_token
 from store.embedded import start_postgres
 from store.migrations import migrate
 from store.recorder import create_pool

@@ -25,7 +25,7 @@ def sb(token: Token) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def lop(shared_server: Server) -> str:
-    from api.auth import make_token
+    from api.identity import make_token
 
     headers = bearer(make_token(shared_server.settings.secret("jwt"), ident="Z990001", roller=["SAKSBEHANDLER"],
                                 enheter=["0315"]))  # fmt: skip

@@ -12,7 +12,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from api.auth import make_token
+from api.identity import make_token
 from tests.e2e.conftest import API, Server, arbeidstrening, bearer, garanti, ny_ident
 
 DEEP = "[" * 10_000 + "]" * 10_000
