@@ -56,6 +56,12 @@ bench-scale: $(STAMP)
 drill: $(STAMP)
 	$(BIN)/python -m tests.drill.drill
 
+# Faults on one `forlop up` under a burst of commands (tests/chaos/chaos.py): kill -9 of the whole stack,
+# PostgreSQL stopped and hung, NATS stopped and hung, each followed by recovery and reconciliation; writes the
+# chaos table of docs/operations.md. About 3 minutes; not part of `make test`.
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos.chaos
+
 # Bounded loopback load, 16/32/64 clients (LOADTEST_SECONDS each), reconciled; writes docs/benchmarks.md.
 loadtest: $(STAMP)
 	$(BIN)/python -m tests.drill.loadtest
@@ -82,7 +88,7 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) $(TOOLS) .forlop
 
-.PHONY: drill loadtest bench-scale
+.PHONY: drill loadtest bench-scale chaos
 
 include console/console.mk
 install: console

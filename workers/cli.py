@@ -185,7 +185,7 @@ async def _up(settings: Settings) -> None:
         return
     try:
         starting.result()
-    except (StackRefused, PortInUse, TimeoutError) as e:
+    except (StackRefused, PortInUse, TimeoutError, RuntimeError) as e:
         stopping.cancel()
         raise click.ClickException(f"forlop up: {e}") from None
     try:

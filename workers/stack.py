@@ -77,9 +77,18 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         super().on_response_complete()
         self._arm_header_deadline()
 
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        super().connection_lost(exc)
+
     def _arm_header_deadline(self) -> None:
         timeout = self.header_timeout if self.header_timeout is not None else get_settings().header_timeout
-        self.loop.call_later(timeout, self._header_deadline, self.cycle)
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        self._header_timer = self.loop.call_later(timeout, self._header_deadline, self.cycle)
 
     def _header_deadline(self, cycle_then: object) -> None:
         # A new request cycle since the deadline was armed means its head arrived in time.
@@ -197,12 +206,19 @@ class Stack:
         ):
             self._workers.append(asyncio.create_task(worker.run(self._stop)))
         self._api = _Server(config)
-        self._api_task = asyncio.create_task(self._api.serve())
+        self._api_task = asyncio.create_task(self._serve_api(self._api))
         while not self._api.started:
             if self._api_task.done():
                 await self._api_task
                 raise RuntimeError(f"the API did not start (is port {self.settings.port} free?)")
             await asyncio.sleep(0.05)
+
+    @staticmethod
+    async def _serve_api(server: _Server) -> None:
+        # uvicorn calls sys.exit when it cannot bind; a SystemExit out of a task would end the event loop
+        # before the parts that started are stopped.
+        with contextlib.suppress(SystemExit):
+            await server.serve()
 
     def ready_line(self) -> str:
         return f"forlop ready: api=http://127.0.0.1:{self.settings.port} nats={self.settings.nats_url}"

@@ -17,6 +17,7 @@ import hashlib
 import re
 import signal
 import sys
+from typing import TextIO
 
 import nats
 import nats.js.errors
@@ -53,18 +54,22 @@ async def _check_durable(js: nats.js.JetStreamContext, stream: str, durable: str
         )
 
 
-async def tail(url: str, subject: str, durable: str | None) -> None:
-    """Print the events of `subject` until SIGINT/SIGTERM; `durable` None is an ephemeral consumer."""
+async def tail(url: str, subject: str, durable: str | None, *, stop: asyncio.Event | None = None,
+               out: TextIO | None = None) -> None:
+    """Print the events of `subject` to `out` (stdout) until `stop` is set (default: SIGINT/SIGTERM);
+    `durable` None is an ephemeral consumer."""
+    out = out if out is not None else sys.stdout
     nc = await nats.connect(url, name="forlop-tail", max_reconnect_attempts=-1)
     try:
         js = nc.jetstream()
         stream = stream_for(subject)
         if durable is not None:
             await _check_durable(js, stream, durable, subject)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
         sub = await js.pull_subscribe(
             subject,
             durable=durable,
@@ -73,13 +78,13 @@ async def tail(url: str, subject: str, durable: str | None) -> None:
         )
         while not stop.is_set():
             try:
-                msgs = await sub.fetch(100, timeout=1)
+                msgs = await sub.fetch(100, timeout=0.5)
             except TimeoutError:
                 continue
             for msg in msgs:
-                sys.stdout.write(msg.data.decode() + "\n")
+                out.write(msg.data.decode() + "\n")
                 await msg.ack()
-            sys.stdout.flush()
+            out.flush()
         if durable is None:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

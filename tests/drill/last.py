@@ -86,6 +86,9 @@ class Resultat:
     lesninger: int = 0
     feil: int = 0
     sekunder: float = 0.0
+    # (monotonic instant the answer came, status, method) of every request: the chaos harness reads the
+    # time to the first 503 and to the first acknowledgement after a fault from it.
+    tidslinje: list[tuple[float, int, str]] = field(default_factory=list)
 
     def flett(self, annen: Resultat) -> None:
         self.kvitteringer += annen.kvitteringer
@@ -95,6 +98,7 @@ class Resultat:
         self.kommandoer += annen.kommandoer
         self.lesninger += annen.lesninger
         self.feil += annen.feil
+        self.tidslinje += annen.tidslinje
 
     def p(self, q: float) -> float:
         if not self.latenser:
@@ -135,6 +139,7 @@ async def klient(
         status, svar = await f.request(method, path, body)
         res.latenser.append(time.perf_counter() - t0)
         res.statuser[status] = res.statuser.get(status, 0) + 1
+        res.tidslinje.append((time.monotonic(), status, method))
         if method == "POST":
             res.kommandoer += 1
             if 200 <= status < 300 and isinstance(svar, dict):

@@ -5,6 +5,7 @@ command that publishes, `--version`, and standby workers that say they wait for 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from click.testing import CliRunner
 from workers.cli import forlop, resolve
 from workers.embedded_nats import start_nats
 from workers.nats_setup import ensure_streams
+from workers.tail import TailRefused, durable_for, tail
 
 
 def free_port() -> int:
@@ -46,52 +48,40 @@ def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) ->
                           env=env or dict(os.environ), timeout=timeout)
 
 
-def _tail(url: str, *args: str, lines: int) -> tuple[list[str], int, str]:
-    """Run `forlop tail ARGS` until it printed `lines` lines (or 10 s passed), then Ctrl-C."""
-    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "tail", "--nats-url", url, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    got: list[str] = []
-    deadline = time.monotonic() + 10
-    assert proc.stdout is not None
-    os.set_blocking(proc.stdout.fileno(), False)
-    while len(got) < lines and time.monotonic() < deadline and proc.poll() is None:
-        line = proc.stdout.readline()
-        if line:
-            got.append(line.strip())
-        else:
-            time.sleep(0.05)
-    time.sleep(0.5)  # anything more it would print
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    rest, err = proc.communicate(timeout=15)
-    got += [x for x in rest.splitlines() if x]
-    return got, proc.returncode, err
+async def _tail(url: str, subject: str, durable: str | None) -> list[str]:
+    """What `forlop tail` prints for `subject` within a second (the consumer code of the command)."""
+    out, stop = io.StringIO(), asyncio.Event()
+    task = asyncio.create_task(tail(url, subject, durable, stop=stop, out=out))
+    await asyncio.sleep(1.0)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    return out.getvalue().splitlines()
 
 
-def test_tail_is_keyed_by_its_subject_and_refuses_a_durable_of_another_subject(nats_server):
-    async def publish() -> None:
-        nc = await nats.connect(nats_server)
-        js = nc.jetstream()
-        await ensure_streams(js)
-        for data, subject in (("a1", "forlop.hendelse.a"), ("b1", "forlop.hendelse.b"), ("a2", "forlop.hendelse.a")):
-            await js.publish(subject, data.encode())
-        await nc.close()
-
-    asyncio.run(publish())
+async def test_tail_is_keyed_by_its_subject_and_refuses_a_durable_of_another_subject(nats_server):
+    nc = await nats.connect(nats_server)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    for data, subject in (("a1", "forlop.hendelse.a"), ("b1", "forlop.hendelse.b"), ("a2", "forlop.hendelse.a")):
+        await js.publish(subject, data.encode())
+    await nc.close()
+    a, b = "forlop.hendelse.a", "forlop.hendelse.b"
     # Ephemeral by default: each run shows the subject's events from the start, and only those.
-    for _ in range(2):
-        got, code, err = _tail(nats_server, "--subject", "forlop.hendelse.a", lines=2)
-        assert (got, code) == (["a1", "a2"], 0), err
+    assert await _tail(nats_server, a, None) == ["a1", "a2"]
+    assert await _tail(nats_server, a, None) == ["a1", "a2"]
     # --resume: a durable per subject, so another subject never shows the old one's events …
-    assert _tail(nats_server, "--subject", "forlop.hendelse.a", "--resume", lines=2)[0] == ["a1", "a2"]
-    assert _tail(nats_server, "--subject", "forlop.hendelse.b", "--resume", lines=1)[0] == ["b1"]
+    assert await _tail(nats_server, a, durable_for(a)) == ["a1", "a2"]
+    assert durable_for(a) != durable_for(b)
+    assert await _tail(nats_server, b, durable_for(b)) == ["b1"]
     # … and a restart with the same subject resumes after what it acknowledged.
-    assert _tail(nats_server, "--subject", "forlop.hendelse.a", "--resume", lines=0)[0] == []
-    # A named durable that follows another subject is refused, not silently reused.
-    assert _tail(nats_server, "--subject", "forlop.hendelse.a", "--durable", "mine", lines=2)[0] == ["a1", "a2"]
-    got, code, err = _tail(nats_server, "--subject", "forlop.hendelse.b", "--durable", "mine", lines=1)
-    assert (got, code) == ([], 1)
-    assert "follows 'forlop.hendelse.a', not 'forlop.hendelse.b'" in err, err
+    assert await _tail(nats_server, a, durable_for(a)) == []
+    # A named durable that follows another subject is refused, not silently reused (the command's message).
+    assert await _tail(nats_server, a, "mine") == ["a1", "a2"]
+    with pytest.raises(TailRefused, match="follows 'forlop.hendelse.a', not 'forlop.hendelse.b'"):
+        await _tail(nats_server, b, "mine")
+    refused = subprocess.run([sys.executable, "-m", "workers.cli", "tail", "--nats-url", nats_server, "--subject", b,
+                              "--durable", "mine"], capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 1 and "follows 'forlop.hendelse.a'" in refused.stderr, refused.stderr
 
 
 def test_seed_replay_and_relay_replay_show_progress_with_eta_and_take_a_nats_url(database_url, nats_server):

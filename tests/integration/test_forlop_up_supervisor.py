@@ -13,19 +13,41 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from store.embedded import postmaster_pid
+from store.embedded import postmaster_pid, start_postgres, stop_postgres
 from workers.embedded_nats import port_in_use, start_nats
 
 
+@pytest.fixture(scope="module")
+def initialised_pg() -> Iterator[Path]:
+    """An initialised, stopped PostgreSQL data directory (initdb once for the module, not per test)."""
+    root = Path(tempfile.mkdtemp(prefix="forlop-up-template-"))
+    _, server = start_postgres(root / "pg")
+    stop_postgres(server, root / "pg")
+    yield root / "pg"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _copy_pg(source: Path, target: Path) -> None:
+    """Copy a stopped data directory with its owner (PostgreSQL runs as `pgserver` when the tests are root)."""
+    shutil.copytree(source, target, symlinks=True)
+    for path in [target, *target.rglob("*")]:
+        st = (source / path.relative_to(target)).lstat()
+        os.lchown(path, st.st_uid, st.st_gid)
+    os.chown(target.parent, source.stat().st_uid, source.stat().st_gid)
+
+
 @pytest.fixture
-def tmp_path():
+def tmp_path(initialised_pg: Path) -> Iterator[Path]:
     """A directory outside pytest's basetemp, which pytest (of any concurrent run) keeps at mode 0700: the
-    embedded PostgreSQL runs as the user `pgserver` when the tests run as root, and must reach its data."""
+    embedded PostgreSQL runs as the user `pgserver` when the tests run as root, and must reach its data.
+    `data/pg` in it is a copy of an initialised data directory."""
     path = Path(tempfile.mkdtemp(prefix="forlop-up-"))
+    _copy_pg(initialised_pg, path / "data" / "pg")
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -115,9 +137,18 @@ def _closed_by_server(port: int, send: bytes) -> bool:
             return False
 
 
-def test_up_supervises_refuses_a_second_instance_and_starts_after_a_kill_9(tmp_path):
+def test_up_supervises_refuses_a_second_instance_and_starts_after_a_kill_9(tmp_path, initialised_pg):
     data_dir = tmp_path / "data"
     port, nats_port = free_port(), free_port()
+    # A start that fails after NATS and PostgreSQL came up (the API port is taken) stops both again.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        failed = Up(tmp_path, data_dir, taken.getsockname()[1], nats_port)
+        assert failed.exit_code(timeout=90) != 0, failed.text()
+    assert "the API did not start" in failed.text(), failed.text()
+    assert not port_in_use("127.0.0.1", nats_port) and postmaster_pid(data_dir / "pg") is None
+
     first = Up(tmp_path, data_dir, port, nats_port)
     try:
         first.wait_for("forlop ready:")
@@ -133,10 +164,18 @@ def test_up_supervises_refuses_a_second_instance_and_starts_after_a_kill_9(tmp_p
         # The same NATS port with another data directory: refused before anything publishes into it, and
         # the embedded PostgreSQL it had started is stopped again.
         other_dir = tmp_path / "other"
+        _copy_pg(initialised_pg, other_dir / "pg")
         third = Up(tmp_path, other_dir, free_port(), nats_port)
         assert third.exit_code(timeout=60) == 1
         assert f"port {nats_port}" in third.text() and "already in use" in third.text(), third.text()
         assert postmaster_pid(other_dir / "pg") is None
+        # `forlop seed` against the running instance refuses clearly (its scheduler would race the seed)
+        # and leaves the instance's PostgreSQL running.
+        seeded = subprocess.run([sys.executable, "-m", "workers.cli", "seed", "--lop", "1", "--data-dir", str(data_dir)],
+                                capture_output=True, text=True, env=_env(), timeout=60)
+        assert seeded.returncode == 1, seeded.stderr
+        assert "a scheduler (forlop up or forlop planlegger) is running against this database" in seeded.stderr
+        assert postmaster_pid(data_dir / "pg") is not None
 
         # A dead embedded NATS is started again on its port.
         nats_pid = _nats_pid(first.proc.pid)
@@ -182,19 +221,6 @@ def test_up_supervises_refuses_a_second_instance_and_starts_after_a_kill_9(tmp_p
     assert postmaster_pid(data_dir / "pg") is None and not port_in_use("127.0.0.1", nats_port)
 
 
-def test_a_failed_start_leaves_no_child_behind(tmp_path):
-    """The API port is taken: the start fails after NATS and PostgreSQL came up; both are stopped again."""
-    nats_port = free_port()
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        up = Up(tmp_path, tmp_path / "data", taken.getsockname()[1], nats_port)
-        code = up.exit_code(timeout=90)
-    assert code != 0, up.text()
-    assert not port_in_use("127.0.0.1", nats_port), up.text()
-    assert postmaster_pid(tmp_path / "data" / "pg") is None
-
-
 def test_ctrl_c_while_waiting_for_postgresql_stops_at_once(tmp_path):
     """DATABASE_URL names a server that is not there: the wait is logged once, and Ctrl-C ends it."""
     absent = tmp_path / "nothing-here"
@@ -227,4 +253,4 @@ def test_a_nats_outage_is_logged_once_not_a_traceback_per_reconnect(tmp_path):
         code = up.finish()
     assert code == 0, up.text()
     assert "Traceback" not in during, during
-    assert during.count("nats not reachable") == 1, during
+    assert during.count("api lost nats") == 1, during
