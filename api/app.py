@@ -22,6 +22,7 @@ from api.audit import HendelseController, RevisjonController
 from api.common import MAX_BODY, StrictRequest, check_empty_body
 from api.console import konsoll_ruter
 from api.deadline import RequestDeadline
+from api.dev_issuer import dev_issuer_router
 from api.erasure import GlemController
 from api.export import EksportController
 from api.frister import FristController
@@ -146,6 +147,7 @@ def create_app(settings: Settings) -> Litestar:
             InnsynController,
             EksportController,
             konsoll_ruter(),
+            *([] if settings.auth.issuer else [dev_issuer_router(settings)]),  # api/dev_issuer.py
         ],
         lifespan=[lifespan],
         dependencies={

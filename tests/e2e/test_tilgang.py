@@ -59,6 +59,8 @@ MATRIX: list[tuple[str, int, int, int, int, int]] = [
     ("GET /konsoll/config.json",            200,     200,     200,     200,     200),  # the console's sign-in mode
     ("POST /konsoll/dev-token",             404,     404,     404,     404,     404),  # a key from configuration: no dev issuer
     ("GET /konsoll/meg",                    401,     200,     200,     200,     200),
+    ("GET /dev-issuer/.well-known/openid-configuration", 200, 200, 200, 200, 200),  # no FORLOP_AUTH_ISSUER
+    ("GET /dev-issuer/jwks.json",           200,     200,     200,     200,     200),
 ]
 CALLERS = ("no token", "REVISOR", "SB 4601", "SB 0315", "SYSTEM")
 
@@ -86,7 +88,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /ungdomsgarantier/{ug}/korrigeringer": {"bistandsbehov_vedtak_ref": "14A-2", "begrunnelse": "ny ref"},
     "POST /konsoll/dev-token": {"rolle": "saksbehandler", "enheter": ["0315"]},
 }
-_UTENFOR_API = ("/health", "/metrics", "/schema", "/konsoll")
+_UTENFOR_API = ("/health", "/metrics", "/schema", "/konsoll", "/dev-issuer")
 # The console's files (app shell and assets: tests/console), like the OpenAPI viewers, are not in the table.
 _KONSOLL_API = {"/konsoll/config.json", "/konsoll/dev-token", "/konsoll/meg"}
 
