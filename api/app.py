@@ -32,6 +32,7 @@ from api.openapi import openapi_config
 from api.personer import PersonController
 from api.problem import EXCEPTION_HANDLERS
 from api.read_log import InnsynController
+from api.request_schema import tighten
 from api.tiltakslop import TiltakslopController
 from api.ungdomsgarantier import UngdomsgarantiController
 from api.varsler import VarselController
@@ -164,6 +165,9 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    # Exact request bodies and queries in the document (required, no other fields or parameters, formats);
+    # the query parameters each route takes, for check_query.
+    app.state.query_parameters = tighten(app.openapi_schema)
     return app
 
 

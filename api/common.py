@@ -240,9 +240,24 @@ def without_blanks(value: Any) -> Any:
     return msgspec.structs.replace(value, **changes) if changes else value
 
 
+def check_query(request: Request[Any, Any, Any]) -> None:
+    """A query parameter the route does not take (as its OpenAPI operation lists them, `api.request_schema`)
+    is 400, as an unknown field of a body is; so is a value with a control character (NUL, which no
+    PostgreSQL text holds)."""
+    known: dict[tuple[str, str], frozenset[str]] | None = getattr(request.app.state, "query_parameters", None)
+    allowed = None if known is None else known.get((request.scope.get("path_template", ""), request.method))
+    for name, value in request.query_params.multi_items():
+        if allowed is not None and name not in allowed:
+            raise InvalidRequest(f"?{name} is not a parameter of this route", felt=name)
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise InvalidRequest(f"?{name} holds a control character", felt=name)
+
+
 async def check_empty_body(request: Request[Any, Any, Any]) -> None:
     """The app's `before_request`: a command without a body is malformed too, and Litestar answers 400 for it
-    without reading it through `StrictRequest.json`, so its office check is made here."""
+    without reading it through `StrictRequest.json`, so its office check is made here. A query string with
+    a control character (NUL, which no PostgreSQL text holds) is refused here too (400)."""
+    check_query(request)
     if isinstance(request, StrictRequest) and request.route_handler.parsed_data_field is not None:
         if not await request.body():
             await request.check_office(b"")

@@ -136,12 +136,16 @@ class KonsollController(Controller):
     tags = ["konsoll"]
     opt = {"exclude_from_auth": True}  # the app shell and its sign-in come before any token
 
-    @get("/config.json", summary="How the console signs users in (dev issuer or login proxy)", cache_control=CacheControlHeader(no_store=True))
+    @get(
+        "/config.json", summary="How the console signs users in (dev issuer or login proxy)",
+        cache_control=CacheControlHeader(no_store=True), security=[{}],  # read before any sign-in: no token
+    )
     async def config(self, settings: SettingsDep) -> KonsollConfig:
         return KonsollConfig(innlogging=innlogging(settings))
 
     @post(
         "/dev-token", summary="A token from the local dev issuer (404 behind a login proxy)", status_code=201,
+        security=[{}],  # the sign-in itself: no token
         responses=problemer(
             f"{KONSOLL}/dev-token", 400, 404,
             s404=problem(404, "NOT_FOUND", "no dev issuer here: sign in through the login proxy", f"{KONSOLL}/dev-token"),

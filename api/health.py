@@ -41,7 +41,7 @@ from store.migrations import pending
 log = logging.getLogger(__name__)
 
 #: How long a request waits for the database probe (the answer comes within 2 s: contract.md §1).
-PROBE_WAIT_SECONDS = 1.5
+PROBE_WAIT_SECONDS = 1.0
 #: A probe this young is answered again instead of asking the database once more.
 PROBE_MAX_AGE_SECONDS = 1.0
 #: The bound of the database gauges on /metrics (the same wait).

@@ -145,6 +145,13 @@ def _utilgjengelig(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return response
 
 
+def _data(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """PostgreSQL refused a value a client sent (a data exception, SQLSTATE class 22: a character no text
+    holds, a number out of range): the request is malformed (400), nothing was stored."""
+    log.warning("value refused by the database", extra={"error": type(exc).__name__})
+    return problem(request, 400, "INVALID_REQUEST", "a value in the request cannot be stored or compared")
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unexpected error", extra={"error": type(exc).__name__})
     return problem(request, 500, "INTERNAL_ERROR", "an unexpected error; the correlation id finds it in the logs")
@@ -160,6 +167,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: _http,
     ValueError: _kalender,  # date(10000, ...) in date arithmetic
     OverflowError: _kalender,  # date + timedelta past 9999-12-31
+    asyncpg.DataError: _data,
     # PostgreSQL down, refusing, shut down (57P01-57P03), a statement cancelled, a socket that went away, a
     # command or pool timeout: 503 DATABASE_UNAVAILABLE.
     asyncpg.PostgresConnectionError: _utilgjengelig,

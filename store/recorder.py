@@ -114,6 +114,10 @@ async def create_pool(
     )
 
 
+#: Errors after which a connection is not reused: a timed-out statement, a lost or closed connection.
+_BROKEN = (TimeoutError, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
 class AsyncPostgresRecorder:
     def __init__(
         self,
@@ -220,7 +224,9 @@ class AsyncPostgresRecorder:
             )
         except Exception as e:
             results = [e] * len(batch)
-            await self._release_writer()
+            # A statement that timed out or a connection that broke: its state is unknown (a cancel sent to
+            # a hung server would hold the release), so the connection is closed, not given back.
+            await self._release_writer(broken=isinstance(e, _BROKEN))
         except BaseException:
             lost = RuntimeError("save outcome unknown: the writing task was cancelled during the commit")
             for _, future in batch:
@@ -309,9 +315,11 @@ class AsyncPostgresRecorder:
             stored.state,
         )
 
-    async def _release_writer(self) -> None:
+    async def _release_writer(self, *, broken: bool = False) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:
+            if broken:
+                writer.terminate()
             with contextlib.suppress(Exception):
                 await self.pool.release(writer)
 

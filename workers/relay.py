@@ -177,7 +177,8 @@ class Relay:
         """Ready: active (or a standby with the database), NATS answering, and no refused event waiting."""
         if self.supervisor.state == State.STANDBY:  # another replica relays; this one waits for the lock
             return True
-        return self.active and self._nats_ok and self.status.avviste == 0
+        return (self.active and self._nats_ok and self.supervisor.state != State.NATS_LOST
+                and self.status.avviste == 0)
 
     @property
     def active(self) -> bool:

@@ -145,14 +145,16 @@ async def test_a_token_of_the_issuer_names_the_actor_and_maps_groups_to_roles_an
     [
         ("wrong audience", {"aud": "another-app"}),
         ("wrong issuer", {"iss": "https://login.example.com/other/v2.0"}),
-        ("expired beyond the leeway", {"exp": int(time.time()) - 31, "iat": int(time.time()) - 700}),
-        ("not yet valid beyond the leeway", {"nbf": int(time.time()) + 120}),
+        ("expired beyond the leeway", {"exp": -31, "iat": -700}),  # seconds from now, taken when the test runs
+        ("not yet valid beyond the leeway", {"nbf": 120}),
         ("no exp", {"exp": None}),
         ("no actor", {"NAVident": None, "sub": None}),
         ("no group that maps to a role", {"groups": [GROUP_0315, "unrelated-group"]}),
     ],
 )
 async def test_a_token_that_fails_a_check_is_401(oidc_server: Server, issuer: Issuer, why: str, claims: dict) -> None:
+    now = int(time.time())
+    claims = {k: now + v if k in ("exp", "iat", "nbf") and v is not None else v for k, v in claims.items()}
     r = await _meg(oidc_server, issuer.token("key-1", **claims))
     assert r.status_code == 401, (why, r.text)
     assert r.json()["code"] == "UNAUTHENTICATED"

@@ -111,6 +111,7 @@ async def test_a_case_outside_ones_offices_is_403_on_every_path_and_query(client
         url = case.headers["Location"]
         for params in queries:
             assert_forbidden(await client.get(url, params=params, headers=other), case.json()["person"]["ident"])
+            assert (await client.head(url, params=params, headers=other)).status_code == 403
         for suffix in ("/historikk", "/historikk/eksport", "/historikk/eksport?format=html"):
             assert_forbidden(await client.get(url + suffix, headers=other))
     assert_forbidden(await client.get(f"{lop.headers['Location']}/forlengelse", headers=other))
