@@ -91,7 +91,10 @@ def remove_stale_lock_files(data_dir: Path) -> bool:
     socket_dir = Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else data_dir
     port = lines[3].strip() if len(lines) > 3 and lines[3].strip() else "5432"
     for stale in (socket_dir / f".s.PGSQL.{port}.lock", socket_dir / f".s.PGSQL.{port}"):
-        if _lock_pid(stale) in (pid, None):
+        # The socket's lock file may name another pid than postmaster.pid (a reused pid written into one
+        # of them): it is kept only while it names a live postgres of this data directory.
+        holder = _lock_pid(stale)
+        if holder is None or holder == pid or not _is_postgres_of(holder, data_dir):
             stale.unlink(missing_ok=True)
     pid_file.unlink(missing_ok=True)
     log.warning("embedded postgresql: removed the lock file of a server that is gone",

@@ -49,6 +49,15 @@ RECOVER_BOUND = 90.0
 READY_503_BOUND = 10.0  # contract §2: 503 DATABASE_UNAVAILABLE within 10 s when PostgreSQL is down or hung
 
 
+#: What earlier runs showed that one run may not (printed under the table; remove it once fixed).
+KNOWN = (
+    'One run is one sample: in 5 of 8 runs on 2026-12-07 the PostgreSQL-stop row also had 1–4 answers 500'
+    ' (asyncpg\'s `InternalClientError` "cannot switch to state 12; another operation (2) is in progress" '
+    'on a pooled connection that the shutdown broke while it consumed the error, MagicStack/asyncpg#1069)'
+    ', and its Checks column failed; that is an open finding, not noise.'
+)
+
+
 def logg(tekst: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {tekst}", flush=True)
 
@@ -275,6 +284,8 @@ def table(rader: list[Rad], sekunder: float) -> str:
         "Recover (commands) | Recover (NATS + views) | ERROR lines | Tracebacks | Reconciled | Checks |",
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
         *rows,
+        "",
+        KNOWN,
         "",
     ])
 
