@@ -174,6 +174,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     asyncpg.OperatorInterventionError: _utilgjengelig,
     asyncpg.TooManyConnectionsError: _utilgjengelig,
     asyncpg.InterfaceError: _utilgjengelig,
+    asyncpg.InternalClientError: _utilgjengelig,  # a fast shutdown mid-statement (MagicStack/asyncpg#1069)
     OSError: _utilgjengelig,  # ConnectionError, a missing socket file, TimeoutError
     Exception: _unexpected,
 }

@@ -28,6 +28,7 @@ _NOT_THERE: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 

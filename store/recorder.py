@@ -115,7 +115,15 @@ async def create_pool(
 
 
 #: Errors after which a connection is not reused: a timed-out statement, a lost or closed connection.
-_BROKEN = (TimeoutError, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+#: asyncpg's InternalClientError is what a server shutting down mid-statement can give (its protocol state
+#: is then unknown, MagicStack/asyncpg#1069): such a connection is closed too.
+_BROKEN = (
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 
 class AsyncPostgresRecorder:
@@ -318,8 +326,11 @@ class AsyncPostgresRecorder:
     async def _release_writer(self, *, broken: bool = False) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:
+            # terminate() refuses a proxy the pool already took back (InterfaceError); either way the
+            # connection is not reused.
             if broken:
-                writer.terminate()
+                with contextlib.suppress(asyncpg.InterfaceError):
+                    writer.terminate()
             with contextlib.suppress(Exception):
                 await self.pool.release(writer)
 

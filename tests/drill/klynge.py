@@ -27,6 +27,8 @@ from pathlib import Path
 
 import asyncpg
 import nats
+import nats.errors
+import nats.js.errors
 
 from store.embedded import start_postgres
 from store.locks import lock_key
@@ -371,9 +373,15 @@ async def ider_i_strom(nats_url: str, strom: str = HENDELSER) -> list[str]:
         ider: list[str] = []
         slutt = time.monotonic() + 120
         while len(ider) < total and time.monotonic() < slutt:
-            with contextlib.suppress(nats.errors.TimeoutError):
+            try:
                 for msg in await sub.fetch(min(1000, total - len(ider)), timeout=5):
                     ider.append((msg.headers or {}).get("Nats-Msg-Id", ""))
+            except nats.errors.TimeoutError:
+                continue
+            except nats.js.errors.ServiceUnavailableError:
+                # In a three-node cluster a new ephemeral consumer answers "no responders" (503)
+                # until its replicas have elected a leader; ask again shortly.
+                await asyncio.sleep(0.2)
         await sub.unsubscribe()
         return ider
     finally:
