@@ -106,9 +106,18 @@ class _Sent(NamedTuple):
 LogRow = tuple[int, UUID | None, int]
 
 
+class HeldBehind(Exception):
+    """An event was not published: an earlier event of its aggregate was refused (or held itself)."""
+
+
 def _refused(future: asyncio.Future[PubAck]) -> bool:
     """The stream answered the publish with a refusal (400): it will refuse it again; not an outage."""
     return future.done() and not future.cancelled() and isinstance(future.exception(), BadRequestError)
+
+
+def _held(future: asyncio.Future[PubAck]) -> bool:
+    """The publish did not go out: it was held behind its aggregate's refused event."""
+    return future.done() and not future.cancelled() and isinstance(future.exception(), HeldBehind)
 
 
 def _message_size(payload: bytes, headers: dict[str, str] | None) -> int:
@@ -329,7 +338,11 @@ class Relay:
         self.status.avviste, self.status.holdt = int(row[0]), int(row[1]) - int(row[0])
 
     async def _drain(self, js: JetStreamContext, commits: asyncpg.Connection) -> None:
-        """Stopping: wait (bounded) for the acks in flight and commit what they acknowledged."""
+        """Stopping: wait (bounded) for the acks in flight, and the publishes waiting for an earlier event
+        of their aggregate, and commit what they acknowledged."""
+        pending = {sent.ack for sent in self._pipe if sent.ack is not None and not sent.ack.done()}
+        if pending:
+            await asyncio.wait(pending, timeout=self.ack_timeout)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(js.publish_async_completed(), self.ack_timeout)
         pos, logged, waiting, _ = await self._take_acks(js, wait=False)
@@ -420,7 +433,9 @@ class Relay:
             if rows:
                 publish_failed = not await self._publish(db, js, rows)
         if len(self._last_of) > 4 * self.window:  # forget aggregates whose publish is settled (a refusal stays)
-            self._last_of = {a: f for a, f in self._last_of.items() if not f.done() or _refused(f)}
+            self._last_of = {
+                a: f for a, f in self._last_of.items() if not f.done() or _refused(f) or _held(f)
+            }
         # Wait for acks only when nothing new could be read; otherwise keep the pipe full.
         new_pos, logged, waiting, failed = await self._take_acks(js, wait=read == 0)
         failed = failed or publish_failed
@@ -458,15 +473,25 @@ class Relay:
                 payload = _encoder.encode(k)
                 headers = None if nid in self._uten_msg_id else {"Nats-Msg-Id": str(k.id)}
                 info = WaitRow(nid, k.aggregat_id, k.id, k.type, _message_size(payload, headers), None)
-                if k.aggregat_id in blocked or await self._after_previous(k.aggregat_id):
+                previous = self._last_of.get(k.aggregat_id)
+                if k.aggregat_id in blocked or (previous is not None and (_refused(previous) or _held(previous))):
                     blocked.add(k.aggregat_id)  # held behind its aggregate's refused event
                     self._pipe.append(_Sent(nid, k.id, None, 0.0, wait=info))
                 elif info.storrelse > self._max_payload:  # the server would refuse it (and drop the connection)
                     blocked.add(k.aggregat_id)
                     refusal = info._replace(grunn=_too_large(payload, headers, self._max_payload))
                     self._pipe.append(_Sent(nid, k.id, None, 0.0, wait=refusal))
+                elif previous is not None and not previous.done():
+                    # Never two events of one aggregate in flight, but the others do not wait for it: this one
+                    # goes out from a task when the earlier one is acknowledged (its slot in the pipe is kept).
+                    later = asyncio.ensure_future(
+                        self._publish_after(previous, js, subject(k), payload, headers)
+                    )
+                    self._pipe.append(_Sent(nid, k.id, later, time.monotonic() + self.ack_timeout, info=info))
+                    self._last_of[k.aggregat_id] = later
                 else:
-                    ack = await js.publish_async(subject(k), payload, wait_stall=self.ack_timeout, headers=headers)
+                    self._settled(previous)
+                    ack = await js.publish_async(subject(k), payload, wait_stall=self._stall(js), headers=headers)
                     self._pipe.append(_Sent(nid, k.id, ack, time.monotonic(), info=info))
                     self._last_of[k.aggregat_id] = ack
                 self._read_pos = nid
@@ -476,20 +501,39 @@ class Relay:
             self._blocked = blocked
         return True
 
-    async def _after_previous(self, aggregat_id: Any) -> bool:
-        """Never two events of one aggregate in flight: if the earlier one were lost (a leader change) while
-        the later one was stored, the republish would land after it and break the order per aggregate.
-        True: the earlier one was refused, so this one is held behind it."""
-        previous = self._last_of.get(aggregat_id)
-        if previous is None:
-            return False
-        if not previous.done():
-            await asyncio.wait({previous}, timeout=self.ack_timeout)
-        if _refused(previous):
-            return True
-        if not previous.done() or previous.cancelled() or previous.exception() is not None:
+    def _stall(self, js: JetStreamContext) -> float | None:
+        """`wait_stall` for the next publish: None while the window has room (the pipe never holds more than
+        `window` publishes, so the pending semaphore does not block), which lets nats-py take the slot
+        without a task of its own and send a run of publishes in one write; the ack timeout once the
+        window is full, so a stalled server is not waited for without bound."""
+        return None if js.publish_async_pending() < self.window else self.ack_timeout
+
+    @staticmethod
+    def _settled(previous: asyncio.Future[PubAck] | None) -> None:
+        """An aggregate's earlier publish that is done must have been acknowledged before the next goes out:
+        if it were lost (a leader change) while the later one was stored, the republish would land after it
+        and break the order per aggregate."""
+        if previous is not None and (previous.cancelled() or previous.exception() is not None):
             raise NatsUnavailable("an earlier event of the aggregate was not acknowledged")
-        return False
+
+    async def _publish_after(
+        self,
+        previous: asyncio.Future[PubAck],
+        js: JetStreamContext,
+        subj: str,
+        payload: bytes,
+        headers: dict[str, str] | None,
+    ) -> PubAck:
+        """Publish once the aggregate's earlier event is acknowledged; HeldBehind if that one was refused or
+        held (this one waits in VENTER behind it), NatsUnavailable if it was not acknowledged in time."""
+        await asyncio.wait({previous}, timeout=self.ack_timeout)
+        if _refused(previous) or _held(previous):
+            raise HeldBehind
+        if not previous.done():
+            raise NatsUnavailable("an earlier event of the aggregate was not acknowledged")
+        self._settled(previous)
+        ack = await js.publish_async(subj, payload, wait_stall=self._stall(js), headers=headers)
+        return await ack
 
     async def _take_acks(
         self, js: JetStreamContext, *, wait: bool
@@ -525,7 +569,9 @@ class Relay:
                     if not head.ack.done():
                         return new_pos, logged, waiting, True
                     wait = False  # one wait per step; the rest are taken as they arrive
-                if _refused(head.ack) and head.info is not None:
+                if _held(head.ack) and head.info is not None:
+                    waiting.append(head.info)  # held behind its aggregate's refused event
+                elif _refused(head.ack) and head.info is not None:
                     waiting.append(head.info._replace(grunn=f"refused by the stream: {head.ack.exception()}"))
                 elif head.ack.cancelled() or head.ack.exception() is not None:
                     return new_pos, logged, waiting, True
@@ -701,9 +747,11 @@ async def replay_range(
                 progress(i, len(notifikasjoner))
             k = make_envelope(mapper, n, pseudonym_nokkel)
             if k is not None:
+                # wait_stall only when the window is full (Relay._stall): a run of publishes goes in one write
+                stall = None if js.publish_async_pending() < window else ack_timeout
                 futures.append(
                     await js.publish_async(
-                        subject(k), _encoder.encode(k), headers={"Nats-Msg-Id": str(k.id)}, wait_stall=ack_timeout
+                        subject(k), _encoder.encode(k), headers={"Nats-Msg-Id": str(k.id)}, wait_stall=stall
                     )
                 )
         await asyncio.wait_for(js.publish_async_completed(), ack_timeout)
