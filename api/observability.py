@@ -171,6 +171,24 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     _install(to_queue, level)
 
 
+class _OutageLine(logging.Filter):
+    """asyncpg's pool logs a warning with a traceback each time it fails to restore its connection floor
+    (backing off from 1 s) while PostgreSQL is down. The outage is logged once by our own code; here the
+    warning stays, as one line with the error's type and message, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(error).__name__}: {error}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_OUTAGE_LINE = _OutageLine()
+
+
 def _install(handler: logging.Handler, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -182,6 +200,7 @@ def _install(handler: logging.Handler, level: str) -> None:
         cache_logger_on_first_use=True,
     )
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    logging.getLogger("asyncpg.pool").addFilter(_OUTAGE_LINE)  # a filter is added once, however often
     logging.getLogger("uvicorn.access").disabled = True  # our request line replaces it
 
 

@@ -52,6 +52,18 @@ from store.envelope import pseudonym
 
 log = logging.getLogger(__name__)
 
+#: What a database that is down, shutting down or hung looks like to asyncpg (its command timeout is a
+#: TimeoutError): the writer waits for it, saying so once.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.OperatorInterventionError,
+)
+
 TABELL = "forlop_innsyn"
 
 _INSERT = (
@@ -104,6 +116,7 @@ class ReadLog:
         self._skrivelaas = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopper = False
+        self._utilgjengelig = False  # the last write failed because the database did not answer
         self.skrevet = 0  # rows stored by this process (metrics, tests)
         self._pseudonymer: dict[str, str] = {}  # identifier → pseudonym, for those read lately
 
@@ -160,9 +173,22 @@ class ReadLog:
             self._vekk.clear()
             try:
                 await self.skriv()
+            except _UNAVAILABLE as e:
+                # The database is down or hung: one line per outage (no traceback), retried with back-off.
+                if not self._utilgjengelig:
+                    log.warning(
+                        "read log: database unavailable; rows kept until it answers",
+                        extra={"error": type(e).__name__, "rows": len(self._ko)},
+                    )
+                self._utilgjengelig = True
+                await asyncio.sleep(min(1.0, self.intervall * 10))
             except Exception:  # noqa: BLE001 - the rows stay queued; retried on the next round
                 log.exception("read log: write failed; %d rows kept for the next try", len(self._ko))
                 await asyncio.sleep(min(1.0, self.intervall * 10))
+            else:
+                if self._utilgjengelig:
+                    log.info("read log: database answers again; queued rows written")
+                self._utilgjengelig = False
 
     async def skriv(self) -> int:
         """Write everything queued now (in batches); the rows stay queued if a write fails."""

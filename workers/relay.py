@@ -629,8 +629,12 @@ class Relay:
     def _reset(self) -> None:
         """Drop what is in flight; the next step reads again from the committed position."""
         for sent in self._pipe:
-            if sent.ack is not None and not sent.ack.done():
+            if sent.ack is None:
+                continue
+            if not sent.ack.done():
                 sent.ack.cancel()  # its ack, if it still comes, is ignored; nats-py frees its window slot
+            elif not sent.ack.cancelled():
+                sent.ack.exception()  # taken: a publish that failed with the rest is not reported again
         self._pipe.clear()
         self._last_of.clear()
         self._read_pos = None

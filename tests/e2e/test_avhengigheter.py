@@ -14,6 +14,7 @@ import shutil
 import signal
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -216,4 +217,40 @@ async def test_readiness_needs_the_migrations(tom_database_url):
         second = await probe.fresh()
         assert (second.database, second.migrert) == (True, True) and second.lag is not None
     finally:
+        await pool.close()
+
+
+async def test_the_read_log_says_once_that_the_database_is_gone_keeps_its_rows_and_writes_them_after(egen_postgres, caplog):
+    """`make chaos` found the read log's writer logging an ERROR with a traceback per failed write while
+    PostgreSQL was stopped: an outage is one warning without a traceback, and the rows wait."""
+    from store.read_log import ReadLog
+
+    await migrate(egen_postgres["dsn"])
+    caplog.set_level(logging.INFO, logger="store.read_log")
+    pool = await create_pool(egen_postgres["dsn"], min_size=1, max_size=2, command_timeout=1.0, connect_timeout=1.0)
+    logg = ReadLog(pool, b"k" * 32, intervall=0.05)
+    logg.start()
+    kwargs: dict[str, Any] = dict(nav_ident="Z1", roller=["REVISOR"], endepunkt="GET /x", correlation_id=uuid.uuid4())
+    try:
+        egen_postgres["server"].cleanup()  # pg_ctl stop
+        logg.registrer(personer=[("15885000093", None, None)], **kwargs)
+        await asyncio.sleep(3.0)  # several write attempts (one every 0.5 s at this interval)
+        assert logg.ventende == 1
+        records = [r for r in caplog.records if r.name == "store.read_log"]
+        assert [(r.levelname, r.getMessage()) for r in records] == [
+            ("WARNING", "read log: database unavailable; rows kept until it answers")
+        ]
+        assert records[0].exc_info is None
+
+        _, egen_postgres["server"] = start_postgres(egen_postgres["dir"], cleanup_mode="stop")
+        slutt = time.monotonic() + 20
+        while logg.ventende and time.monotonic() < slutt:
+            await asyncio.sleep(0.1)
+        assert logg.ventende == 0
+        assert await pool.fetchval("SELECT count(*) FROM forlop_innsyn") == 1
+        assert [r.getMessage() for r in caplog.records if r.name == "store.read_log"][-1] == (
+            "read log: database answers again; queued rows written"
+        )
+    finally:
+        await logg.stopp()
         await pool.close()

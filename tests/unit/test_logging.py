@@ -190,3 +190,27 @@ def test_configuring_again_writes_what_the_previous_setup_queued_first(logs: io.
 
     assert [r["message"] for r in lines(logs)] == ["to the first"]
     assert [r["message"] for r in lines(second)] == ["to the second"]
+
+
+def test_asyncpgs_pool_warning_during_an_outage_is_one_line_without_a_traceback(logs: io.StringIO) -> None:
+    """asyncpg's pool logs a warning with a traceback each time it fails to restore its connection floor
+    (seen in `make chaos` while PostgreSQL was stopped): the line stays, with the error, the traceback goes."""
+    import asyncpg
+
+    try:
+        raise asyncpg.CannotConnectNowError("the database system is shutting down")
+    except asyncpg.CannotConnectNowError:
+        logging.getLogger("asyncpg.pool").warning("Failed to restore the pool connection floor; retrying", exc_info=True)
+    try:
+        raise ValueError(f"a bug near {IDENT}")
+    except ValueError:
+        logging.getLogger("workers.relay").exception("our own error keeps its traceback")
+
+    pool_line, own_line = lines(logs)
+
+    assert pool_line["logger"] == "asyncpg.pool" and pool_line["level"] == "warning"
+    assert pool_line["message"] == (
+        "Failed to restore the pool connection floor; retrying: CannotConnectNowError: the database system is shutting down"
+    )
+    assert "exception" not in pool_line
+    assert "Traceback" in own_line["exception"] and IDENT not in json.dumps(own_line)
