@@ -71,9 +71,29 @@ class KeyNotLoaded(RuntimeError):
 
 
 class KeyRing:
-    def __init__(self, *, ttl: float = 2.0) -> None:
+    """The per-person keys a process has read lately, each used for `ttl` seconds after it was read.
+
+    Bounded: at `maks` entries, those older than `ttl` (which would be read again anyway) are dropped, and
+    if more than `maks` were read within `ttl`, the older half of them. Without the bound a long-running API
+    or a rebuild kept one entry per person it ever saw (about 350 bytes each: hundreds of MB at national
+    volume)."""
+
+    def __init__(self, *, ttl: float = 2.0, maks: int = 50_000) -> None:
         self.ttl = ttl
+        self.maks = maks
         self._cache: dict[UUID, tuple[bytes, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def _plass(self, naa: float, nye: int) -> None:
+        """Make room for `nye` entries (called before they are put in)."""
+        if len(self._cache) + nye <= self.maks:
+            return
+        self._cache = {p: e for p, e in self._cache.items() if naa - e[1] <= self.ttl}
+        if len(self._cache) + nye > self.maks:
+            nyeste = sorted(self._cache.items(), key=lambda kv: kv[1][1])[len(self._cache) // 2 :]
+            self._cache = dict(nyeste)
 
     # --- synchronous, for the mapper ----------------------------------------------------------------
 
@@ -106,6 +126,7 @@ class KeyRing:
             + (" ORDER BY person_id FOR SHARE" if laas else ""),
             list(ids),
         )
+        self._plass(naa, len(ids))  # room for all of them first: none of this batch is dropped below
         self.ta_imot(rows, naa)
         for p in ids.difference(as_uuid(r[0]) for r in rows):  # no row: never keyed
             self._cache[p] = (MANGLER, naa)
@@ -120,6 +141,8 @@ class KeyRing:
         another query (`store.encryption.NOKLER_TIL_LASTET`, the keys read in the same statement as the rows
         they decrypt; the read buffer's check)."""
         naa = time.monotonic() if naa is None else naa
+        rader = list(rader)
+        self._plass(naa, len(rader))
         for person, nokkel in rader:
             self._cache[as_uuid(person)] = (bytes(nokkel) if nokkel else GLEMT, naa)
 

@@ -89,3 +89,29 @@ def test_kod_tilstand_gives_the_bytes_of_a_snapshot_taken_and_stored(kryptert):
     assert (IDENT.encode() in snapshot.state) is not kryptert
     tilbake = mapper.to_domain_event(snapshot).mutate(None)
     assert tilbake.person == Fodselsnummer(IDENT) and tilbake.kontaktperson == "Z123456"
+
+
+def test_the_key_ring_is_bounded_and_keeps_the_keys_read_within_its_ttl() -> None:
+    """A long-running API or a rebuild sees every person once: the ring must not keep them all."""
+    import uuid as _uuid
+
+    from store.keys import KeyNotLoaded, KeyRing
+
+    ring = KeyRing(ttl=2.0, maks=100)
+    gamle = [_uuid.uuid4() for _ in range(100)]
+    ring.ta_imot(((p, b"k" * 32) for p in gamle), naa=0.0)
+    assert len(ring) == 100
+
+    nye = [_uuid.uuid4() for _ in range(30)]
+    ring.ta_imot(((p, b"n" * 32) for p in nye), naa=10.0)  # the old ones are past their ttl: dropped
+    assert len(ring) == 30
+    assert all(ring.nokkel(p) == b"n" * 32 for p in nye)
+    with pytest.raises(KeyNotLoaded):
+        ring.nokkel(gamle[0])
+
+    # More fresh keys than the bound: the older half of the fresh ones goes, the newest batch stays whole.
+    for runde in range(10):
+        batch = [_uuid.uuid4() for _ in range(20)]
+        ring.ta_imot(((p, b"b" * 32) for p in batch), naa=10.0 + runde * 0.01)
+        assert len(ring) <= 100
+        assert all(ring.nokkel(p) == b"b" * 32 for p in batch)
