@@ -25,6 +25,7 @@ from litestar.exceptions import (
 
 from api.observability import correlation_id, mask
 from domain.errors import DomainError
+from store.unavailable import DATABASE_UNAVAILABLE
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("forlop.api")
@@ -168,13 +169,8 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValueError: _kalender,  # date(10000, ...) in date arithmetic
     OverflowError: _kalender,  # date + timedelta past 9999-12-31
     asyncpg.DataError: _data,
-    # PostgreSQL down, refusing, shut down (57P01-57P03), a statement cancelled, a socket that went away, a
-    # command or pool timeout: 503 DATABASE_UNAVAILABLE.
-    asyncpg.PostgresConnectionError: _utilgjengelig,
-    asyncpg.OperatorInterventionError: _utilgjengelig,
-    asyncpg.TooManyConnectionsError: _utilgjengelig,
-    asyncpg.InterfaceError: _utilgjengelig,
-    asyncpg.InternalClientError: _utilgjengelig,  # a fast shutdown mid-statement (MagicStack/asyncpg#1069)
-    OSError: _utilgjengelig,  # ConnectionError, a missing socket file, TimeoutError
+    # PostgreSQL down, refusing, shutting down, hung (a command or pool timeout), a connection broken under
+    # the statement: 503 DATABASE_UNAVAILABLE (store/unavailable.py).
+    **dict.fromkeys(DATABASE_UNAVAILABLE, _utilgjengelig),
     Exception: _unexpected,
 }

@@ -19,17 +19,10 @@ from urllib.parse import quote
 
 import asyncpg
 
+from store.unavailable import DATABASE_UNAVAILABLE
+
 log = logging.getLogger(__name__)
 
-#: What a database that is not there (yet) looks like to asyncpg.
-_NOT_THERE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-)
 
 
 def _process_state(pid: int) -> str | None:
@@ -165,7 +158,7 @@ async def wait_for_database(
     while True:
         try:
             conn = await asyncpg.connect(dsn, timeout=min(5.0, max(0.5, deadline - time.monotonic())))
-        except _NOT_THERE as e:
+        except DATABASE_UNAVAILABLE as e:
             if not logged:
                 log.warning("waiting for postgresql", extra={"error": type(e).__name__})
                 logged = True

@@ -49,20 +49,10 @@ import asyncpg
 from domain.errors import DomainError, InvalidRequest
 from domain.ident import Fodselsnummer
 from store.envelope import pseudonym
+from store.unavailable import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
-#: What a database that is down, shutting down or hung looks like to asyncpg (its command timeout is a
-#: TimeoutError): the writer waits for it, saying so once.
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.OperatorInterventionError,
-)
 
 TABELL = "forlop_innsyn"
 
@@ -173,7 +163,7 @@ class ReadLog:
             self._vekk.clear()
             try:
                 await self.skriv()
-            except _UNAVAILABLE as e:
+            except DATABASE_UNAVAILABLE as e:
                 # The database is down or hung: one line per outage (no traceback), retried with back-off.
                 if not self._utilgjengelig:
                     log.warning(

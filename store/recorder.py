@@ -46,6 +46,7 @@ from store.idempotency import DuplicateCommand, Kommando, LagretKommando
 from store.mapper import as_uuid
 from store.migrations import EVENTS_TABLE, SCHEMA, SNAPSHOTS_TABLE
 from store.settings import NATS_ENVELOPE_HEADROOM, NATS_MAX_PAYLOAD
+from store.unavailable import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -112,18 +113,6 @@ async def create_pool(
         timeout=connect_timeout,
         **kwargs,
     )
-
-
-#: Errors after which a connection is not reused: a timed-out statement, a lost or closed connection.
-#: asyncpg's InternalClientError is what a server shutting down mid-statement can give (its protocol state
-#: is then unknown, MagicStack/asyncpg#1069): such a connection is closed too.
-_BROKEN = (
-    TimeoutError,
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-)
 
 
 class AsyncPostgresRecorder:
@@ -234,7 +223,7 @@ class AsyncPostgresRecorder:
             results = [e] * len(batch)
             # A statement that timed out or a connection that broke: its state is unknown (a cancel sent to
             # a hung server would hold the release), so the connection is closed, not given back.
-            await self._release_writer(broken=isinstance(e, _BROKEN))
+            await self._release_writer(broken=isinstance(e, DATABASE_UNAVAILABLE))
         except BaseException:
             lost = RuntimeError("save outcome unknown: the writing task was cancelled during the commit")
             for _, future in batch:

@@ -32,6 +32,7 @@ from nats.aio.client import Client as NATS
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from store.locks import try_lock
+from store.unavailable import DATABASE_UNAVAILABLE
 
 
 class LockLost(Exception):
@@ -43,17 +44,7 @@ class NatsUnavailable(Exception):
 
 
 #: What a lost database looks like to asyncpg: the worker leaves the active role and reconnects.
-DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    LockLost,
-)
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, LockLost)
 #: What a lost NATS looks like to a publisher: it pauses, keeping its lock.
 NATS_ERRORS: tuple[type[BaseException], ...] = (NatsUnavailable, nats.errors.Error, TimeoutError)
 _NATS_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
