@@ -49,6 +49,17 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
             time.sleep(0.05)
 
 
+def stop_nats(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop a nats-server started by `start_nats`: SIGTERM (it flushes its JetStream store), SIGKILL if it
+    has not exited within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
+
+
 def start_nats(
     store_dir: Path,
     port: int,

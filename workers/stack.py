@@ -33,7 +33,7 @@ from store.migrations import migrate
 from store.settings import Settings, get_settings
 from workers import registry
 from workers.checkpoints import checkpoint_worker
-from workers.embedded_nats import start_nats
+from workers.embedded_nats import start_nats, stop_nats
 from workers.projector import Projector
 from workers.registry import PROJEKSJONER
 from workers.relay import Relay
@@ -285,12 +285,7 @@ class Stack:
                 await self._api_task
         if self._nats_proc is not None:
             proc, self._nats_proc = self._nats_proc, None
-            proc.terminate()
-            try:
-                await asyncio.to_thread(proc.wait, 10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                await asyncio.to_thread(proc.wait, 10)
+            await asyncio.to_thread(stop_nats, proc)
         if self._pg_server is not None:
             server, self._pg_server = self._pg_server, None
             assert self._pg_dir is not None

@@ -11,7 +11,6 @@ import contextlib
 import itertools
 import random
 import socket
-import subprocess
 import tempfile
 import time
 import uuid
@@ -31,7 +30,7 @@ from api.identity import make_token
 from domain.ident import gyldig_ident
 from store.settings import Settings, load_settings
 from tests.conftest import ny_database
-from workers.embedded_nats import start_nats
+from workers.embedded_nats import start_nats, stop_nats
 from workers.projector import Projector
 from workers.registry import PROJEKSJONER
 from workers.stack import _Server
@@ -83,11 +82,7 @@ def nats_url() -> Iterator[str]:
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_nats(proc)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from store.settings import load_settings
 from tests.conftest import ny_database
 from tests.e2e.conftest import API, TODAY, Server, arbeidstrening, free_port, garanti, serve
 from workers import registry
-from workers.embedded_nats import start_nats
+from workers.embedded_nats import start_nats, stop_nats
 from workers.relay import Relay
 
 
@@ -71,11 +70,7 @@ async def test_the_example_subscriber_dedupes_finds_gaps_by_versjon_and_catches_
             async with serve(settings) as server:
                 await _run(server, settings, nats_url, tmp_path)
     finally:
-        nats_proc.terminate()
-        try:
-            nats_proc.wait(10)
-        except subprocess.TimeoutExpired:
-            nats_proc.kill()
+        stop_nats(nats_proc)
 
 
 async def _run(server: Server, settings: Any, nats_url: str, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ from store.service import CommandContext, Service
 from store.settings import load_settings
 from tests.hjelp import garanti_grant, identer, ktx, lop_grant, ta_igjen
 from tests.integration.nats_hjelp import ledig_port
-from workers.embedded_nats import start_nats
+from workers.embedded_nats import start_nats, stop_nats
 from workers.nats_setup import VARSLER, ensure_streams
 from workers.stack import _Server
 from workers.varsler import (
@@ -92,16 +92,7 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield url
     finally:
-        stopp_nats(proc)
-
-
-def stopp_nats(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+        stop_nats(proc)
 
 
 async def catch_up(database_url: str) -> None:
@@ -419,7 +410,7 @@ async def test_with_nats_down_alerts_are_decided_and_sent_when_it_returns_late_o
         stopp.set()
         await asyncio.wait_for(task, 15)
         if proc is not None:
-            stopp_nats(proc)
+            stop_nats(proc)
 
     assert lag_down[0] == 1 and lag_down[1] >= 0
     assert await etterslep(conn) == (0, 0.0)

@@ -472,7 +472,7 @@ async def _run(server_dsn: str, work: Path) -> None:
     from store.migrations import migrate
     from store.settings import load_settings
     from tests.perf.bench_http import synthetic_idents
-    from workers.embedded_nats import start_nats
+    from workers.embedded_nats import start_nats, stop_nats
     from workers.seed_bulk import seed_bulk, standard_arbeidere
 
     name = f"bench_scale_{uuid.uuid4().hex[:8]}"
@@ -517,8 +517,7 @@ async def _run(server_dsn: str, work: Path) -> None:
             result["sizes"].append(fig)
             await measure_size(dsn, data_dir, settings, url, idents, nr, fig, lambda: write(result))
     finally:
-        nats_proc.terminate()
-        nats_proc.wait(10)
+        stop_nats(nats_proc)
         admin = await asyncpg.connect(server_dsn)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
