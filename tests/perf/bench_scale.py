@@ -18,9 +18,12 @@ beside its baseline measured in the same run, with the 1-minute load average:
 - commands over HTTP (the API of tests/perf/bench_http.py's server: one uvicorn worker; 16 clients, a
   grant then three extensions each, BENCH_SCALE_SECONDS per round, BENCH_SCALE_ROUNDS rounds): p50/p99;
 - reads over HTTP: GET /tiltakslop/{id} of open seeded løp, and /frister pages (100 rows, following
-  `neste`, office by office, as a REVISOR who sees all offices), 16 clients: p99; with the open løp count;
-- one business day's alert pass (`workers.varsler.run_once`, what `forlop varsler kjor --per D` runs;
-  no NATS, so it decides and leaves the alerts in the outbox): seconds, with the number of active løp;
+  `neste`, office by office, as a REVISOR who sees all offices): p99 with one client (a request's own
+  latency) and with 16 (closed loop on one worker: the queue is in the figure); with the open løp count;
+- one business day's alert pass (`workers.varsler.run_once`, what `forlop varsler kjor --per D` runs:
+  everything open that day; no NATS, so it decides and leaves the alerts in the outbox): seconds, with the
+  number of alerts decided; and the running worker's step on the next business date (`bestem(fra=D+1)`:
+  the alerts whose fire date is that day, by the windows on the views' frist columns);
 - relay catch-up from position 0 (`workers.relay.Relay`, a NATS server with `sync_interval: always`)
   over the first BENCH_SCALE_RELAY_WINDOW events, against raw `publish_async` of the same envelopes;
 - disk: the events table with its indexes per million events, and the largest index of the database.
@@ -184,11 +187,12 @@ async def client_main(job: dict[str, Any]) -> dict[str, Any]:
     """A client subprocess: `frister` pages (the others are tests/perf/bench_http.py's client)."""
     from tests.perf.bench_http import Connection, closed_loop
 
-    conns = [Connection("127.0.0.1", job["port"], job["token"]) for _ in range(CLIENTS)]
+    clients = int(job.get("clients", CLIENTS))
+    conns = [Connection("127.0.0.1", job["port"], job["token"]) for _ in range(clients)]
     for c in conns:
         await c.open()
     enheter: list[str] = job["enheter"]
-    cursor: list[str | None] = [None] * CLIENTS
+    cursor: list[str | None] = [None] * clients
     per = job["per"]
 
     async def side(w: int, i: int) -> bool:
@@ -200,7 +204,7 @@ async def client_main(job: dict[str, Any]) -> dict[str, Any]:
         cursor[w] = json.loads(body).get("neste") if status == 200 else None
         return status == 200
 
-    sample = await closed_loop(job["seconds"], CLIENTS, side)
+    sample = await closed_loop(job["seconds"], clients, side)
     for c in conns:
         c.writer.close()
     return {"count": sample.count, "seconds": sample.seconds, "latencies": sample.latencies, "errors": sample.errors}
@@ -266,15 +270,26 @@ async def http_figures(dsn: str, data_dir: Path, settings: Any, conn: asyncpg.Co
                 p99.append(s.p(0.99))
                 feil += s.errors
             out["get_p99"] = statistics.median(p99)
-            enheter = [r[0] for r in await conn.fetch("SELECT DISTINCT nav_enhet FROM v_lop ORDER BY 1")]
             p99 = []
-            for _ in range(ROUNDS):
-                r = await run_frister_client(
-                    {"port": port, "token": revisor, "seconds": SECONDS, "enheter": enheter, "per": I_DAG.isoformat()}
+            for _ in range(ROUNDS):  # one client: the latency of a request alone, without 15 queued before it
+                s = await bench_http.run_client(
+                    {"port": port, "token": revisor, "mode": "get", "seconds": SECONDS, "clients": 1,
+                     "lop_ids": open_ids}  # fmt: skip
                 )
-                p99.append(pct(r["latencies"], 0.99) * 1000)
-                feil += r["errors"]
-            out["frister_p99"] = statistics.median(p99)
+                p99.append(s.p(0.99))
+                feil += s.errors
+            out["get_p99_1"] = statistics.median(p99)
+            enheter = [r[0] for r in await conn.fetch("SELECT DISTINCT nav_enhet FROM v_lop ORDER BY 1")]
+            for key, clients in (("frister_p99", CLIENTS), ("frister_p99_1", 1)):
+                p99 = []
+                for _ in range(ROUNDS):
+                    r = await run_frister_client(
+                        {"port": port, "token": revisor, "seconds": SECONDS, "enheter": enheter,
+                         "per": I_DAG.isoformat(), "clients": clients}  # fmt: skip
+                    )
+                    p99.append(pct(r["latencies"], 0.99) * 1000)
+                    feil += r["errors"]
+                out[key] = statistics.median(p99)
         out["http_errors"] = feil
     finally:
         server.terminate()
@@ -380,7 +395,7 @@ async def measure_size(
     from projections.oversikt import Oversikt
     from store import verification
     from store.mapper import mapper_for
-    from workers.varsler import run_once
+    from workers.varsler import bestem, run_once
 
     conn = await asyncpg.connect(dsn)
     try:
@@ -418,13 +433,23 @@ async def measure_size(
         fig.update(await http_figures(dsn, data_dir, settings, conn, idents))
         fig["load_end"] = load()
         lagre()
-        say(f"http: cmd p50 {fig['cmd_p50']:.1f} p99 {fig['cmd_p99']:.1f} ms; get p99 {fig.get('get_p99', 0):.1f}; frister p99 {fig.get('frister_p99', 0):.1f}")
+        say(f"http: cmd p50 {fig['cmd_p50']:.1f} p99 {fig['cmd_p99']:.1f} ms; get p99 {fig.get('get_p99_1', 0):.1f} / "
+            f"{fig.get('get_p99', 0):.1f}; frister p99 {fig.get('frister_p99_1', 0):.1f} / {fig.get('frister_p99', 0):.1f}")
         oversikt = Oversikt(mapper_for(settings.secret("person"), kryptert=settings.field_encryption), settings.regler,
                             settings.secret("person"))  # fmt: skip
         start = time.perf_counter()
-        besluttet, _, _ = await run_once(dsn, None, oversikt, I_DAG + timedelta(days=nr))
+        dag = I_DAG + timedelta(days=nr)
+        besluttet, _, _ = await run_once(dsn, None, oversikt, dag)
         fig["alerts_seconds"], fig["alerts_decided"] = time.perf_counter() - start, besluttet
         say(f"alert pass {fig['alerts_seconds']:.1f} s ({besluttet} decided)")
+        # The running worker's step on the next business date (workers/varsler.py, step 2): the alerts whose
+        # fire date is that day, through the windows on the views' frist columns, in the pass's transaction.
+        neste = dag + timedelta(days=1)
+        start = time.perf_counter()
+        async with conn.transaction():
+            fig["alerts_day_decided"] = len(await bestem(conn, neste, oversikt, fra=neste))
+        fig["alerts_day_seconds"] = time.perf_counter() - start
+        say(f"next day's window step {fig['alerts_day_seconds']:.2f} s ({fig['alerts_day_decided']} decided)")
         fig["load_end"] = load()
         lagre()
     finally:
@@ -551,8 +576,8 @@ def markdown(r: dict[str, Any]) -> str:
             "",
         ]
     head = ["events", "load", "bulk seed /s", "raw read /s", "read+COPY /s", "rebuild s", "rebuild /s (× read+COPY)",
-            "rebuild RSS MB", "verify /s (× raw)", "cmd p50/p99 ms", "open løp", "GET p99 ms", "/frister p99 ms",
-            "alert pass s", "relay /s (× raw)", "events+idx MB per M", "largest index"]  # fmt: skip
+            "rebuild RSS MB", "verify /s (× raw)", "cmd p50/p99 ms", "open løp", "GET p99 ms (1 / 16 clients)",
+            "/frister p99 ms (1 / 16 clients)", "alert pass s (decided)", "next day's step s (decided)", "relay /s (× raw)", "events+idx MB per M", "largest index"]  # fmt: skip
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for f in sizes:
         per_m = f["events_bytes"] / 2**20 / (f["events"] / 1e6) if f["events"] and f.get("events_bytes") else None
@@ -565,7 +590,10 @@ def markdown(r: dict[str, Any]) -> str:
             _f(f.get("rebuild_rate")) + x(f.get("rebuild_rate"), f.get("raw_copy_rate")),
             _f(f.get("rebuild_rss_mb")), _f(f.get("verify_rate")) + x(f.get("verify_rate"), f.get("raw_read_rate")),
             f"{_f(f.get('cmd_p50'), '.1f')} / {_f(f.get('cmd_p99'), '.1f')}", _f(f.get("open_lop")),
-            _f(f.get("get_p99"), ".1f"), _f(f.get("frister_p99"), ".1f"), _f(f.get("alerts_seconds"), ".1f"),
+            f"{_f(f.get('get_p99_1'), '.1f')} / {_f(f.get('get_p99'), '.1f')}",
+            f"{_f(f.get('frister_p99_1'), '.1f')} / {_f(f.get('frister_p99'), '.1f')}",
+            f"{_f(f.get('alerts_seconds'), '.1f')} ({_f(f.get('alerts_decided'))})",
+            f"{_f(f.get('alerts_day_seconds'), '.2f')} ({_f(f.get('alerts_day_decided'))})",
             _f(f.get("relay_rate")) + x(f.get("relay_rate"), f.get("relay_raw_rate")), _f(per_m, ".0f"),
             storst,
         ]) + " |")  # fmt: skip
@@ -581,7 +609,11 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"Relay: from position 0 over the first {RELAY_WINDOW:,} events, NATS with `sync_interval: always`; raw = "
         "`publish_async` of the same envelopes with the same in-flight bound. Alert pass: decide only (no NATS), "
-        "business day I_DAG + size index. HTTP: one uvicorn worker, 16 clients; GET and /frister as a REVISOR.",
+        "business day I_DAG + size index, everything open that day (what `forlop varsler kjor --per D` decides); "
+        "next day's step: what the running worker decides on the following business date (the alerts whose fire "
+        "date is that day). HTTP: one uvicorn worker; commands with 16 clients; GET and /frister as a REVISOR, "
+        "with one client (a request's own latency) and with 16 (closed loop: p99 includes the queue of the "
+        "other 15 on one worker).",
         "",
     ]
     return "\n".join(lines)
@@ -609,7 +641,8 @@ def plot(r: dict[str, Any]) -> None:
     ax = axes[1]
     xs_all = [f["events"] / 1e6 for f in r["sizes"]]
     for key, label in (("cmd_p50", "command p50"), ("cmd_p99", "command p99"), ("get_p99", "GET løp p99"),
-                       ("frister_p99", "/frister p99")):  # fmt: skip
+                       ("get_p99_1", "GET løp p99, 1 client"), ("frister_p99", "/frister p99"),
+                       ("frister_p99_1", "/frister p99, 1 client")):  # fmt: skip
         ax.plot(xs_all, [f.get(key) or float("nan") for f in r["sizes"]], marker="o", label=label)
     ax.set(xlabel="events in the log (millions)", ylabel="ms", title="HTTP latency")
     ax.legend(fontsize=8)
