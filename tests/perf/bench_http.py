@@ -238,8 +238,9 @@ async def run_client(job: dict[str, Any]) -> Sample:
 
 
 def app_factory() -> Any:
-    """The benchmark's app in one server process (each of several uvicorn workers calls it)."""
-    from api.app import create_app
+    """The benchmark's app in one server process (each of several uvicorn workers calls it), built and frozen
+    as `forlop api` builds it (api/asgi.py)."""
+    from api.app import create_app, freeze_startup_objects
     from api.observability import configure_logging
     from store.settings import load_settings
 
@@ -247,7 +248,9 @@ def app_factory() -> Any:
         environ={"DATABASE_URL": os.environ["BENCH_HTTP_DSN"]}, data_dir=Path(os.environ["BENCH_HTTP_DATA_DIR"])
     )
     configure_logging("INFO", stream=open(os.devnull, "w"))  # noqa: SIM115 - the process's lifetime
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app
 
 
 def serve(dsn: str, data_dir: str, port: int, workers: int = 1) -> None:
