@@ -35,7 +35,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import logging
+import multiprocessing
+import operator
+import os
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -221,10 +227,14 @@ class _Kandidat:
 
 
 async def _kandidater_i_vinduer(
-    conn: asyncpg.Connection, konfig: Regelkonfig, fra: date | None, til: date
+    conn: asyncpg.Connection,
+    konfig: Regelkonfig,
+    fra: date | None,
+    til: date,
+    andel: tuple[UUID | None, UUID | None] = (None, None),
 ) -> list[_Kandidat]:
     """Rows whose `frist` columns fall in the windows: plain range predicates on the columns (an index on
-    each column serves them), OR-ed per table."""
+    each column serves them), OR-ed per table; with `andel`, only the ids in [andel[0], andel[1])."""
     lop, garanti = tabeller()
     ut: list[_Kandidat] = []
     # v_lop: closed (ended or annulled) løp raise no alert (DATE-8); nor do they after their tom.
@@ -244,7 +254,7 @@ async def _kandidater_i_vinduer(
     deler.append(f"satsendringer && ${len(args)}::date[]")
     rows = await conn.fetch(
         f"SELECT lop_id, versjon, tilstand FROM {lop} WHERE NOT annullert AND NOT avsluttet "
-        f"AND (tom IS NULL OR tom >= $1) AND ({' OR '.join(deler)})",
+        f"AND (tom IS NULL OR tom >= $1) AND ({' OR '.join(deler)}){_andel_vilkar('lop_id', andel, args)}",
         *args,
     )
     ut += [_Kandidat("tiltakslop", r[0], r[1], bytes(r[2])) for r in rows]
@@ -264,11 +274,21 @@ async def _kandidater_i_vinduer(
         deler.append(vilkar)
     rows = await conn.fetch(
         f"SELECT garanti_id, versjon, tilstand FROM {garanti} WHERE (aktiv OR tom >= $1) "
-        f"AND aldersgrense_dato > $1 AND ({' OR '.join(deler)})",
+        f"AND aldersgrense_dato > $1 AND ({' OR '.join(deler)}){_andel_vilkar('garanti_id', andel, args)}",
         *args,
     )
     ut += [_Kandidat("ungdomsgaranti", r[0], r[1], bytes(r[2])) for r in rows]
     return ut
+
+
+def _andel_vilkar(kolonne: str, andel: tuple[UUID | None, UUID | None], args: list[Any]) -> str:
+    """The predicates of an id range [fra, til) (None: unbounded), their values appended to `args`."""
+    vilkar = ""
+    for grense, op in zip(andel, (">=", "<"), strict=True):
+        if grense is not None:
+            args.append(grense)
+            vilkar += f" AND {kolonne} {op} ${len(args)}"
+    return vilkar
 
 
 async def _kandidater_med_id(conn: asyncpg.Connection, ider: Collection[UUID]) -> list[_Kandidat]:
@@ -292,6 +312,8 @@ async def bestem(
     *,
     fra: date | None = None,
     ider: Collection[UUID] | None = None,
+    arbeidere: int = 1,
+    dsn: str | None = None,
 ) -> list[Varsel]:
     """Decide the alerts for business date `per` and store each once; returns those stored now.
 
@@ -300,14 +322,59 @@ async def bestem(
       business date, or a catch-up over days the worker did not act on);
     - `ider`: only the given løp and guarantees (those changed since the last pass), evaluated on `per`,
       and with `fra` on their fire dates in [fra, per] too.
-    `forsinket` is set when the fire date is before `per` (decided late)."""
+    `forsinket` is set when the fire date is before `per` (decided late).
+
+    `arbeidere` > 1 splits a full pass by aggregate id over that many forked processes (`_delt_pass`, with
+    connections of their own to `dsn`), which read under this transaction's snapshot and hand their
+    decisions back; this process stores them all, in the same order and with the same result as deciding
+    alone."""
     konfig = oversikt.konfig
-    if ider is not None:
-        kandidater = await _kandidater_med_id(conn, ider) if ider else []
+    if ider is None and fra is None and arbeidere > 1:
+        if dsn is None:
+            raise ValueError("a split pass needs the dsn for its workers' connections")
+        varsler = await _delt_pass(conn, dsn, per, oversikt, arbeidere)
     else:
-        kandidater = await _kandidater_i_vinduer(conn, konfig, fra, per)
+        if ider is not None:
+            kandidater = await _kandidater_med_id(conn, ider) if ider else []
+        else:
+            kandidater = await _kandidater_i_vinduer(conn, konfig, fra, per)
+        await oversikt.forbered(conn, [k.tilstand for k in kandidater])
+        varsler = _vurder(oversikt, kandidater, per, fra)
+    if not varsler:
+        return []
+    # Outbox order: by fire date, then type and aggregate, so a pass publishes deterministically.
+    rader = sorted(varsler, key=lambda v: (v.per, v.type, str(v.aggregat_id)))
+    lagret = await conn.fetch(
+        f"""INSERT INTO {TABELL} (varsel_id, type, frist, per, dager_igjen, aggregat, aggregat_id, nav_enhet,
+                kontaktperson, forsinket, besluttet_per)
+            SELECT u.varsel_id, u.type, u.frist, u.per, u.dager_igjen, u.aggregat, u.aggregat_id, u.nav_enhet,
+                u.kontaktperson, u.forsinket, $11::date
+            FROM unnest($1::uuid[], $2::text[], $3::date[], $4::date[], $5::int[], $6::text[], $7::uuid[],
+                $8::text[], $9::text[], $10::bool[])
+                WITH ORDINALITY AS u(varsel_id, type, frist, per, dager_igjen, aggregat, aggregat_id, nav_enhet,
+                    kontaktperson, forsinket, i)
+            ORDER BY u.i
+            ON CONFLICT (varsel_id) DO NOTHING RETURNING varsel_id""",
+        [v.varsel_id for v in rader],
+        [v.type for v in rader],
+        [v.frist for v in rader],
+        [v.per for v in rader],
+        [v.dager_igjen for v in rader],
+        [v.aggregat for v in rader],
+        [v.aggregat_id for v in rader],
+        [v.nav_enhet for v in rader],
+        [v.kontaktperson for v in rader],
+        [v.forsinket for v in rader],
+        per,
+    )
+    nye = {r[0] for r in lagret}
+    return [v for v in rader if v.varsel_id in nye]
+
+
+def _vurder(oversikt: Oversikt, kandidater: list[_Kandidat], per: date, fra: date | None) -> list[Varsel]:
+    """The alerts of the candidates (their keys loaded: `oversikt.forbered`), each once."""
+    konfig = oversikt.konfig
     varsler: dict[UUID, Varsel] = {}
-    await oversikt.forbered(conn, [k.tilstand for k in kandidater])
     for k in kandidater:
         aggregat = oversikt.dekod(k.aggregat_id, k.versjon, k.tilstand)
         if er_glemt(aggregat):  # its person was forgotten: no alerts about a case that is gone
@@ -335,35 +402,110 @@ async def bestem(
                     kontaktperson=kontaktperson,
                     forsinket=per > fyring,
                 )
-    if not varsler:
-        return []
-    # Outbox order: by fire date, then type and aggregate, so a pass publishes deterministically.
-    rader = sorted(varsler.values(), key=lambda v: (v.per, v.type, str(v.aggregat_id)))
-    lagret = await conn.fetch(
-        f"""INSERT INTO {TABELL} (varsel_id, type, frist, per, dager_igjen, aggregat, aggregat_id, nav_enhet,
-                kontaktperson, forsinket, besluttet_per)
-            SELECT u.varsel_id, u.type, u.frist, u.per, u.dager_igjen, u.aggregat, u.aggregat_id, u.nav_enhet,
-                u.kontaktperson, u.forsinket, $11::date
-            FROM unnest($1::uuid[], $2::text[], $3::date[], $4::date[], $5::int[], $6::text[], $7::uuid[],
-                $8::text[], $9::text[], $10::bool[])
-                WITH ORDINALITY AS u(varsel_id, type, frist, per, dager_igjen, aggregat, aggregat_id, nav_enhet,
-                    kontaktperson, forsinket, i)
-            ORDER BY u.i
-            ON CONFLICT (varsel_id) DO NOTHING RETURNING varsel_id""",
-        [v.varsel_id for v in rader],
-        [v.type for v in rader],
-        [v.frist for v in rader],
-        [v.per for v in rader],
-        [v.dager_igjen for v in rader],
-        [v.aggregat for v in rader],
-        [v.aggregat_id for v in rader],
-        [v.nav_enhet for v in rader],
-        [v.kontaktperson for v in rader],
-        [v.forsinket for v in rader],
-        per,
+    return list(varsler.values())
+
+
+# --- a full pass over a process per core ----------------------------------------------------------------------
+
+# A worker's alerts travel as tuples of Varsel's fields (pickled several times faster than the dataclass).
+_SOM_TUPPEL = operator.attrgetter(*(f.name for f in dataclasses.fields(Varsel)))
+_DELT_FRA_RADER = 20_000
+"""The views' size (rows, by the planner's estimate) from which `standard_arbeidere` splits a full pass."""
+
+
+async def standard_arbeidere(conn: asyncpg.Connection) -> int:
+    """The processes of a full pass by default: one per CPU (at most 4) once the views hold some
+    `_DELT_FRA_RADER` rows, else one (forking would cost more than it saves)."""
+    lop, garanti = tabeller()
+    rader = await conn.fetchval(
+        "SELECT coalesce(sum(greatest(reltuples, 0)), 0)::bigint FROM pg_class WHERE oid = ANY($1::regclass[])",
+        [lop, garanti],
     )
-    nye = {r[0] for r in lagret}
-    return [v for v in rader if v.varsel_id in nye]
+    return max(1, min(4, os.cpu_count() or 1)) if rader >= _DELT_FRA_RADER else 1
+
+
+async def _delt_pass(
+    conn: asyncpg.Connection, dsn: str, per: date, oversikt: Oversikt, arbeidere: int
+) -> list[Varsel]:
+    """A full pass split by aggregate id over `arbeidere` forked processes (as a rebuild's first pass is:
+    projections/rebuild.py). Each reads its share of the candidates under the snapshot this transaction
+    exports (`pg_export_snapshot`: what this process would have read), decodes and evaluates them
+    (`_vurder`) and sends its alerts back through a pipe. `conn` must be in a transaction."""
+    snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+    grenser = [None, *(UUID(int=(k << 128) // arbeidere) for k in range(1, arbeidere)), None]
+    ctx = multiprocessing.get_context("fork")
+    ror: list[Any] = []
+    prosesser: list[Any] = []
+    try:
+        for k, andel in enumerate(itertools.pairwise(grenser)):
+            mottak, avsender = ctx.Pipe(duplex=False)
+            ror.append(mottak)
+            p = ctx.Process(
+                target=_andel_arbeider,
+                args=(dsn, snapshot, per, oversikt, andel, avsender),
+                name=f"forlop-varsler-{k}",
+                daemon=True,
+            )
+            p.start()
+            prosesser.append(p)
+            avsender.close()  # only the worker holds the sending end now: its death without a word is EOF
+        svar = await asyncio.gather(*(asyncio.to_thread(_motta, m) for m in ror))
+    finally:
+        for p in prosesser:
+            if p.is_alive():
+                p.kill()
+            p.join()
+        for m in ror:
+            m.close()
+    varsler: list[Varsel] = []
+    for p, utfall in zip(prosesser, svar, strict=True):
+        if not isinstance(utfall, list):
+            raise RuntimeError(f"alert pass worker {p.name} failed: {utfall or f'exit code {p.exitcode}'}")
+        varsler += (Varsel(*felter) for felter in utfall)
+    return varsler
+
+
+def _motta(mottak: Any) -> list[tuple[Any, ...]] | str | None:
+    """A worker's alerts, the name of the error it failed with, or None if it died without a word."""
+    try:
+        return mottak.recv()  # type: ignore[no-any-return]
+    except EOFError:
+        return None
+
+
+def _andel_arbeider(
+    dsn: str, snapshot: str, per: date, oversikt: Oversikt, andel: tuple[UUID | None, UUID | None], avsender: Any
+) -> None:
+    """A forked worker: its own event loop in a thread of its own (nothing of the parent's running loop is
+    reused), its own connection; sends the alerts of its share, or an error's name."""
+    svar: list[Any] = []
+
+    def kjor() -> None:
+        try:
+            svar.append(asyncio.run(_andel(dsn, snapshot, per, oversikt, andel)))
+        except BaseException as e:  # noqa: BLE001 - reported to the parent, which fails the pass
+            log.error("alert pass worker failed", exc_info=e)
+            svar.append(type(e).__name__)
+
+    traad = threading.Thread(target=kjor)
+    traad.start()
+    traad.join()
+    avsender.send(svar[0])
+    avsender.close()
+
+
+async def _andel(
+    dsn: str, snapshot: str, per: date, oversikt: Oversikt, andel: tuple[UUID | None, UUID | None]
+) -> list[tuple[Any, ...]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            kandidater = await _kandidater_i_vinduer(conn, oversikt.konfig, None, per, andel)
+            await oversikt.forbered(conn, [k.tilstand for k in kandidater])
+            return [_SOM_TUPPEL(v) for v in _vurder(oversikt, kandidater, per, None)]
+    finally:
+        await conn.close()
 
 
 async def bestem_runde(
@@ -688,14 +830,17 @@ async def run_once(
     *,
     replicas: int = 1,
     ack_timeout: float = 5.0,
+    arbeidere: int | None = None,
 ) -> tuple[int, int, int]:
-    """`forlop varsler kjor --per`: decide everything open on `per` and, unless a running worker holds the
-    lock (it sends them itself), send what is unsent. Returns (decided now, sent now, still unsent)."""
+    """`forlop varsler kjor --per`: decide everything open on `per` (over `arbeidere` processes; default
+    `standard_arbeidere`) and, unless a running worker holds the lock (it sends them itself), send what is
+    unsent. Returns (decided now, sent now, still unsent)."""
     conn = await asyncpg.connect(dsn)
     try:
         await opprett(conn, oversikt)
+        arbeidere = await standard_arbeidere(conn) if arbeidere is None else arbeidere
         async with conn.transaction():
-            besluttet = len(await bestem(conn, per, oversikt))
+            besluttet = len(await bestem(conn, per, oversikt, arbeidere=arbeidere, dsn=dsn))
         sendt = 0
         if nats_url is not None and await try_lock(conn, NAVN):
             try:

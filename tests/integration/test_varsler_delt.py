@@ -1,0 +1,98 @@
+"""The full alert pass split over forked processes (`workers.varsler.bestem(arbeidere=n)`, what
+`forlop varsler kjor` runs on a large database) decides exactly what one process decides, and stores it in
+the same outbox order; a worker that fails fails the pass and nothing of it is stored. On real PostgreSQL,
+over a bulk-seeded log with field encryption (workers/seed_bulk.py) and its rebuilt views."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import asyncpg
+import pytest
+
+from domain.config import STANDARD
+from projections.oversikt import Oversikt
+from projections.rebuild import rebuild_views
+from store.mapper import mapper_for
+from workers.seed_bulk import seed_bulk
+from workers.varsler import TABELL, bestem, run_once, standard_arbeidere
+from workers.varsler import opprett as opprett_varsler
+
+KEY = b"test-person-key"
+I_DAG = date(2026, 11, 24)
+
+
+def oversikt() -> Oversikt:
+    return Oversikt(mapper_for(KEY, kryptert=True), STANDARD, KEY)
+
+
+@pytest.fixture(scope="module")
+async def seeded(postgres_server_url: str) -> AsyncIterator[str]:
+    from tests.conftest import ny_database
+
+    async with ny_database(postgres_server_url) as dsn:
+        await seed_bulk(dsn, STANDARD, KEY, lop=400, garantier=100, seed=11, i_dag=I_DAG, kryptert=True, arbeidere=1)
+        await rebuild_views(dsn, oversikt(), arbeidere=1)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await opprett_varsler(conn, oversikt())
+        finally:
+            await conn.close()
+        yield dsn
+
+
+def _rad(v: object) -> tuple[object, ...]:
+    return tuple(getattr(v, f) for f in ("varsel_id", "type", "frist", "per", "aggregat", "aggregat_id",
+                                         "nav_enhet", "kontaktperson", "forsinket"))  # fmt: skip
+
+
+@pytest.mark.parametrize("arbeidere", [2, 3])
+async def test_a_split_full_pass_decides_what_one_process_decides_in_the_same_order(seeded: str, arbeidere: int):
+    conn = await asyncpg.connect(seeded)
+    try:
+        for dag in (I_DAG, I_DAG + timedelta(days=40)):
+            svar = {}
+            for n in (1, arbeidere):
+                tr = conn.transaction()
+                await tr.start()
+                try:
+                    svar[n] = [_rad(v) for v in await bestem(conn, dag, oversikt(), arbeidere=n, dsn=seeded)]
+                    svar[n, "lagret"] = await conn.fetch(
+                        f"SELECT varsel_id, type, frist, per, dager_igjen, aggregat, aggregat_id, nav_enhet, "
+                        f"kontaktperson, forsinket, besluttet_per FROM {TABELL} ORDER BY nr"
+                    )
+                finally:
+                    await tr.rollback()
+            assert len(svar[1]) > 50  # the seed has open alerts on both days
+            assert svar[arbeidere] == svar[1]
+            assert [dict(r) for r in svar[arbeidere, "lagret"]] == [dict(r) for r in svar[1, "lagret"]]
+    finally:
+        await conn.close()
+
+
+async def test_a_failing_worker_fails_the_pass_and_stores_nothing(seeded: str):
+    conn = await asyncpg.connect(seeded)
+    try:
+        with pytest.raises(RuntimeError, match="alert pass worker forlop-varsler-"):
+            async with conn.transaction():
+                # The workers cannot reach this database (it does not exist): each fails on connecting.
+                await bestem(conn, I_DAG, oversikt(), arbeidere=2, dsn=seeded.replace("/t_", "/borte_"))
+        assert await conn.fetchval(f"SELECT count(*) FROM {TABELL}") == 0
+        with pytest.raises(ValueError, match="dsn"):
+            await bestem(conn, I_DAG, oversikt(), arbeidere=2)
+    finally:
+        await conn.close()
+
+
+async def test_run_once_splits_a_large_database_and_stores_each_alert_once(seeded: str):
+    conn = await asyncpg.connect(seeded)
+    try:
+        assert await standard_arbeidere(conn) == 1  # 500 rows: forking would cost more than it saves
+        dag = I_DAG + timedelta(days=3)
+        besluttet, sendt, usendt = await run_once(seeded, None, oversikt(), dag, arbeidere=2)
+        assert besluttet > 50 and sendt == 0 and usendt == await conn.fetchval(f"SELECT count(*) FROM {TABELL}")
+        assert (await run_once(seeded, None, oversikt(), dag, arbeidere=2))[0] == 0  # decided once
+        await conn.execute(f"DELETE FROM {TABELL}")
+    finally:
+        await conn.close()
