@@ -523,19 +523,24 @@ def varsler() -> None:
 @data_dir_option
 @config_option
 @nats_option
-def varsler_kjor(per: date, data_dir: Path | None, config: Path | None, nats_url: str | None) -> None:
+@click.option("--arbeidere", type=click.IntRange(min=1), default=None,
+              help="Processes that decode and evaluate the pass (default: one per CPU, at most 4, once the views "
+                   "hold 20,000 rows; else one).")  # fmt: skip
+def varsler_kjor(
+    per: date, data_dir: Path | None, config: Path | None, nats_url: str | None, arbeidere: int | None
+) -> None:
     """Decide the alerts open on a business date once and send them."""
     settings = _with_nats(_settings(config, data_dir), nats_url)
     _logging(settings)
-    _run(_with_database(settings, lambda dsn: _varsler_once(settings, dsn, per)))
+    _run(_with_database(settings, lambda dsn: _varsler_once(settings, dsn, per, arbeidere)))
 
 
-async def _varsler_once(settings: Settings, dsn: str, per: date) -> None:
+async def _varsler_once(settings: Settings, dsn: str, per: date, arbeidere: int | None) -> None:
     from workers.registry import oversikt
     from workers.varsler import run_once
 
     besluttet, sendt, usendt = await run_once(
-        dsn, _nats_url(settings), oversikt(settings), per, replicas=settings.nats_replicas
+        dsn, _nats_url(settings), oversikt(settings), per, replicas=settings.nats_replicas, arbeidere=arbeidere
     )
     click.echo(f"varsler {per.isoformat()}: {besluttet} decided, {sendt} published, {usendt} unsent")
 

@@ -27,6 +27,11 @@ What the worker decides on a pass (business date `per`):
 The pass and its tracking row (`forlop_varsler_sporing`: business date, event position) commit together.
 A pass runs at start, whenever the business date changes, and every `intervall` (60 s) otherwise.
 
+`forlop varsler kjor --per D` (`run_once`) decides a full pass for D; on large views it splits the decoding
+and evaluating by aggregate id over a forked process per CPU (`_delt_pass`: the same alerts, stored by this
+process in the same order). The worker's own passes stay in its process: its start pass is the one full
+pass it makes, and its daily passes read only the day's windows.
+
 One replica is active (workers/supervisor.py: an advisory lock on a connection of its own); NATS being
 down only pauses sending.
 """

@@ -22,7 +22,7 @@ CONTRACT = {
     "tail": {"--subject", "--durable", "--nats-url"},
     "relay": {"--data-dir", "--config"},
     "relay replay": {"--fra", "--til", "--data-dir", "--config"},
-    "varsler kjor": {"--per", "--data-dir", "--config"},
+    "varsler kjor": {"--per", "--data-dir", "--config", "--arbeidere"},
     "varsler kjor-arbeider": {"--today", "--data-dir", "--config"},
     "glem": {"--fil", "--data-dir", "--config"},
     "api": {"--host", "--port", "--workers", "--today", "--data-dir", "--config"},
