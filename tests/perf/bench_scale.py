@@ -4,7 +4,8 @@ One fresh database (DATABASE_URL's server if set, else an embedded pgserver) is 
 `forlop seed --bulk` (workers/seed_bulk.py: the seed plan judged by the command service in memory, written
 with COPY) to each size of BENCH_SCALE_SIZES (default 0, 1M, 3M, 10M events; about 8.8 events per løp,
 a quarter as many guarantees as løp, field encryption on as in production). At each size, each figure
-beside its baseline measured in the same run, with the 1-minute load average:
+beside its baseline measured in the same run, with the 1-minute load average and the CPU time the hypervisor
+stole over the size (`steal` of /proc/stat: a shared virtual machine's load average does not show it):
 
 - seed: the bulk rate, and (once, at the first size) the command path's rate (`forlop seed`, 16 writers)
   over BENCH_SCALE_COMMAND_LOP løp into a scratch database on the same server;
@@ -76,6 +77,22 @@ def say(text: str) -> None:
 
 def load() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+def cpu_times() -> Any:
+    import psutil
+
+    return psutil.cpu_times()
+
+
+def steal_pct(start: Any, end: Any) -> float | None:
+    """The share of CPU time the hypervisor gave to others between two `cpu_times()` (Linux's `steal`): on a
+    shared virtual machine the load average does not show it, and it slows every figure of the size."""
+    felter = [f for f in start._fields if f not in ("guest", "guest_nice")]  # guest time is in user already
+    total = sum(getattr(end, f) - getattr(start, f) for f in felter)
+    if not total or "steal" not in felter:
+        return None
+    return round(100 * (end.steal - start.steal) / total, 1)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -526,6 +543,7 @@ async def _run(server_dsn: str, work: Path) -> None:
         write(result)
         seeded = 0
         for nr, size in enumerate(SIZES):
+            cpu_start = cpu_times()
             conn = await asyncpg.connect(dsn)
             now = await conn.fetchval("SELECT count(*) FROM forlop_events")
             await conn.close()
@@ -545,6 +563,8 @@ async def _run(server_dsn: str, work: Path) -> None:
             fig: dict[str, Any] = {"size": size, **bulk}
             result["sizes"].append(fig)
             await measure_size(dsn, data_dir, settings, url, idents, nr, fig, lambda: write(result))
+            fig["steal_pct"] = steal_pct(cpu_start, cpu_times())
+            write(result)
     finally:
         stop_nats(nats_proc)
         admin = await asyncpg.connect(server_dsn)
@@ -579,7 +599,7 @@ def markdown(r: dict[str, Any]) -> str:
             f"`--bulk` {_f(seed.get('bulk_rate'))} events/s ({ratio:.1f}×).",
             "",
         ]
-    head = ["events", "load", "bulk seed /s", "raw read /s", "read+COPY /s", "rebuild s", "rebuild /s (× read+COPY)",
+    head = ["events", "load (CPU steal)", "bulk seed /s", "raw read /s", "read+COPY /s", "rebuild s", "rebuild /s (× read+COPY)",
             "rebuild RSS MB", "verify /s (× raw)", "cmd p50/p99 ms", "open løp", "GET p99 ms (1 / 16 clients)",
             "/frister p99 ms (1 / 16 clients)", "alert pass s (decided); in 1 process (× faster split)", "next day's step s (decided)", "relay /s (× raw)", "events+idx MB per M", "largest index"]  # fmt: skip
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -589,7 +609,8 @@ def markdown(r: dict[str, Any]) -> str:
         def x(a: Any, b: Any) -> str:
             return f" ({a / b:.2f}×)" if a and b else ""
         lines.append("| " + " | ".join([
-            _f(f["events"]), f"{f.get('load_start', '?')}–{f.get('load_end', '?')}", _f(f.get("bulk_rate")), _f(f.get("raw_read_rate")),
+            _f(f["events"]), f"{f.get('load_start', '?')}–{f.get('load_end', '?')}"
+            + (f", steal {f['steal_pct']:.0f}%" if f.get("steal_pct") is not None else ""), _f(f.get("bulk_rate")), _f(f.get("raw_read_rate")),
             _f(f.get("raw_copy_rate")), _f(f.get("rebuild_seconds"), ".1f"),
             _f(f.get("rebuild_rate")) + x(f.get("rebuild_rate"), f.get("raw_copy_rate")),
             _f(f.get("rebuild_rss_mb")), _f(f.get("verify_rate")) + x(f.get("verify_rate"), f.get("raw_read_rate")),
