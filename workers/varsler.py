@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import itertools
 import logging
 import multiprocessing
@@ -483,6 +484,9 @@ def _andel_arbeider(
 ) -> None:
     """A forked worker: its own event loop in a thread of its own (nothing of the parent's running loop is
     reused), its own connection; sends the alerts of its share, or an error's name."""
+    # What this worker inherited, out of its collections' sight: they would touch every object's header and
+    # so copy the parent's pages (Python's docs on gc.freeze and fork; only this process is affected).
+    gc.freeze()
     svar: list[Any] = []
 
     def kjor() -> None:
