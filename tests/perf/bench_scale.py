@@ -618,7 +618,7 @@ def markdown(r: dict[str, Any]) -> str:
             f"{_f(f.get('get_p99_1'), '.1f')} / {_f(f.get('get_p99'), '.1f')}",
             f"{_f(f.get('frister_p99_1'), '.1f')} / {_f(f.get('frister_p99'), '.1f')}",
             f"{_f(f.get('alerts_seconds'), '.1f')} ({_f(f.get('alerts_decided'))}); 1 process {_f(f.get('alerts_seconds_1'), '.1f')}"
-            + x(f.get("alerts_seconds_1"), f.get("alerts_seconds")),
+            + (x(f.get("alerts_seconds_1"), f.get("alerts_seconds")) if f.get("alerts_decided") else ""),
             f"{_f(f.get('alerts_day_seconds'), '.2f')} ({_f(f.get('alerts_day_decided'))})",
             _f(f.get("relay_rate")) + x(f.get("relay_rate"), f.get("relay_raw_rate")), _f(per_m, ".0f"),
             storst,
