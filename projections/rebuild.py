@@ -26,9 +26,9 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -37,6 +37,7 @@ from projections.runner import SPORING, Projection, Rad, opprett, to_notificatio
 from store.mapper import as_uuid
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SKYGGE = "__ny"
 GAMMEL = "__gammel"
@@ -216,8 +217,7 @@ async def forste_gjennomgang(
     rows); the number of events read."""
     arbeidere = arbeidere or standard_arbeidere(hode)
     start = time.monotonic() if start is None else start
-    grenser = [None, *(UUID(int=(k << 128) // arbeidere) for k in range(1, arbeidere)), None]
-    deler = list(itertools.pairwise(grenser))
+    deler = id_andeler(arbeidere)
     if arbeidere == 1:
         teller = _Teller()
         oppgave = asyncio.ensure_future(
@@ -279,22 +279,41 @@ class _Del:
 
 
 def _arbeider(del_: _Del, teller: Any) -> None:
-    """A forked worker: its own event loop (in a thread of its own, so nothing of the parent's running loop
-    is reused) and its own connection."""
-    feil: list[BaseException] = []
+    """A forked worker of the first pass: failures are reported through the exit code."""
+    try:
+        i_egen_loop(lambda: _fyll_del(del_, teller))
+    except BaseException as e:  # noqa: BLE001 - reported through the exit code
+        log.error("rebuild worker failed", exc_info=e)
+        sys.exit(1)
+
+
+# --- for forked workers (this first pass; the split alert pass, workers/varsler.py) -----------------------
+
+
+def id_andeler(antall: int) -> list[tuple[UUID | None, UUID | None]]:
+    """The id space cut into `antall` equal ranges [fra, til) (None: unbounded), one per worker."""
+    grenser = [None, *(UUID(int=(k << 128) // antall) for k in range(1, antall)), None]
+    return list(itertools.pairwise(grenser))
+
+
+def i_egen_loop(lag: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run the coroutine `lag()` makes in an event loop of its own, in a thread of its own, and return its
+    result (or raise its error): a forked worker then reuses nothing of the parent's running loop."""
+    utfall: list[Any] = []
 
     def kjor() -> None:
         try:
-            asyncio.run(_fyll_del(del_, teller))
-        except BaseException as e:  # noqa: BLE001 - reported through the exit code
-            feil.append(e)
+            utfall.append((True, asyncio.run(lag())))
+        except BaseException as e:  # noqa: BLE001 - raised again in the calling thread
+            utfall.append((False, e))
 
     traad = threading.Thread(target=kjor)
     traad.start()
     traad.join()
-    if feil:
-        log.error("rebuild worker failed", exc_info=feil[0])
-        sys.exit(1)
+    ok, verdi = utfall[0]
+    if not ok:
+        raise verdi
+    return verdi  # type: ignore[no-any-return]
 
 
 async def _fyll_del(del_: _Del, teller: Any, *, bit: int = 2000) -> int:

@@ -42,12 +42,10 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-import itertools
 import logging
 import multiprocessing
 import operator
 import os
-import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -69,6 +67,7 @@ from domain.tiltakslop import Varseltype as LopVarsel
 from domain.ungdomsgaranti import Ungdomsgaranti
 from domain.ungdomsgaranti import Varseltype as GarantiVarsel
 from projections.oversikt import Oversikt, satsendringer, tabeller
+from projections.rebuild import i_egen_loop, id_andeler
 from projections.runner import SPORING as PROJEKSJON_SPORING
 from projections.runner import opprett as opprett_visninger
 from store.encryption import er_glemt
@@ -413,7 +412,8 @@ def _vurder(oversikt: Oversikt, kandidater: list[_Kandidat], per: date, fra: dat
 
 # --- a full pass over a process per core ----------------------------------------------------------------------
 
-# A worker's alerts travel as tuples of Varsel's fields (pickled several times faster than the dataclass).
+# A worker's alerts travel as tuples of Varsel's fields: pickled, unpickled and rebuilt in 36 ms per 5,000
+# against 58 ms for pickling and unpickling the dataclasses themselves.
 _SOM_TUPPEL = operator.attrgetter(*(f.name for f in dataclasses.fields(Varsel)))
 _DELT_FRA_RADER = 20_000
 """The views' size (rows, by the planner's estimate) from which `standard_arbeidere` splits a full pass."""
@@ -438,12 +438,11 @@ async def _delt_pass(
     exports (`pg_export_snapshot`: what this process would have read), decodes and evaluates them
     (`_vurder`) and sends its alerts back through a pipe. `conn` must be in a transaction."""
     snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
-    grenser = [None, *(UUID(int=(k << 128) // arbeidere) for k in range(1, arbeidere)), None]
     ctx = multiprocessing.get_context("fork")
     ror: list[Any] = []
     prosesser: list[Any] = []
     try:
-        for k, andel in enumerate(itertools.pairwise(grenser)):
+        for k, andel in enumerate(id_andeler(arbeidere)):
             mottak, avsender = ctx.Pipe(duplex=False)
             ror.append(mottak)
             p = ctx.Process(
@@ -482,24 +481,17 @@ def _motta(mottak: Any) -> list[tuple[Any, ...]] | str | None:
 def _andel_arbeider(
     dsn: str, snapshot: str, per: date, oversikt: Oversikt, andel: tuple[UUID | None, UUID | None], avsender: Any
 ) -> None:
-    """A forked worker: its own event loop in a thread of its own (nothing of the parent's running loop is
-    reused), its own connection; sends the alerts of its share, or an error's name."""
+    """A forked worker (its own event loop and connection: `i_egen_loop`); sends the alerts of its share, or
+    the name of the error it failed with."""
     # What this worker inherited, out of its collections' sight: they would touch every object's header and
     # so copy the parent's pages (Python's docs on gc.freeze and fork; only this process is affected).
     gc.freeze()
-    svar: list[Any] = []
-
-    def kjor() -> None:
-        try:
-            svar.append(asyncio.run(_andel(dsn, snapshot, per, oversikt, andel)))
-        except BaseException as e:  # noqa: BLE001 - reported to the parent, which fails the pass
-            log.error("alert pass worker failed", exc_info=e)
-            svar.append(type(e).__name__)
-
-    traad = threading.Thread(target=kjor)
-    traad.start()
-    traad.join()
-    avsender.send(svar[0])
+    try:
+        svar: Any = i_egen_loop(lambda: _andel(dsn, snapshot, per, oversikt, andel))
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which fails the pass
+        log.error("alert pass worker failed", exc_info=e)
+        svar = type(e).__name__
+    avsender.send(svar)
     avsender.close()
 
 
