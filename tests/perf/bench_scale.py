@@ -23,8 +23,9 @@ stole over the size (`steal` of /proc/stat: a shared virtual machine's load aver
   latency) and with 16 (closed loop on one worker: the queue is in the figure); with the open løp count;
 - one business day's alert pass (`workers.varsler.run_once`, what `forlop varsler kjor --per D` runs:
   everything open that day, over a process per CPU; no NATS, so it decides and leaves the alerts in the
-  outbox): seconds, with the number of alerts decided, beside the same pass in one process; and the running worker's step on the next business date (`bestem(fra=D+1)`:
-  the alerts whose fire date is that day, by the windows on the views' frist columns);
+  outbox): seconds, with the number of alerts decided, beside the same pass in one process; and the
+  running worker's step on the next business date (`bestem(fra=D+1)`: the alerts whose fire date is that
+  day, by the windows on the views' frist columns);
 - relay catch-up from position 0 (`workers.relay.Relay`, a NATS server with `sync_interval: always`)
   over the first BENCH_SCALE_RELAY_WINDOW events, against raw `publish_async` of the same envelopes;
 - disk: the events table with its indexes per million events, and the largest index of the database.
@@ -278,28 +279,28 @@ async def http_figures(dsn: str, data_dir: Path, settings: Any, conn: asyncpg.Co
             )
         ]
         if open_ids:
-            # One client: a request's own latency; 16: the closed loop, with the queue on one worker in it.
-            for key, clients in (("get_p99", CLIENTS), ("get_p99_1", 1)):
-                p99 = []
-                for _ in range(ROUNDS):
-                    s = await bench_http.run_client(
-                        {"port": port, "token": revisor, "mode": "get", "seconds": SECONDS, "clients": clients,
-                         "lop_ids": open_ids}  # fmt: skip
-                    )
-                    p99.append(s.p(0.99))
-                    feil += s.errors
-                out[key] = statistics.median(p99)
             enheter = [r[0] for r in await conn.fetch("SELECT DISTINCT nav_enhet FROM v_lop ORDER BY 1")]
-            for key, clients in (("frister_p99", CLIENTS), ("frister_p99_1", 1)):
-                p99 = []
-                for _ in range(ROUNDS):
-                    r = await run_frister_client(
-                        {"port": port, "token": revisor, "seconds": SECONDS, "enheter": enheter,
-                         "per": I_DAG.isoformat(), "clients": clients}  # fmt: skip
-                    )
-                    p99.append(pct(r["latencies"], 0.99) * 1000)
-                    feil += r["errors"]
-                out[key] = statistics.median(p99)
+
+            async def get_runde(clients: int) -> tuple[float, int]:
+                s = await bench_http.run_client(
+                    {"port": port, "token": revisor, "mode": "get", "seconds": SECONDS, "clients": clients,
+                     "lop_ids": open_ids}  # fmt: skip
+                )
+                return s.p(0.99), s.errors
+
+            async def frister_runde(clients: int) -> tuple[float, int]:
+                r = await run_frister_client(
+                    {"port": port, "token": revisor, "seconds": SECONDS, "enheter": enheter,
+                     "per": I_DAG.isoformat(), "clients": clients}  # fmt: skip
+                )
+                return pct(r["latencies"], 0.99) * 1000, r["errors"]
+
+            # One client: a request's own latency; 16: the closed loop, with the queue on one worker in it.
+            for navn, runde in (("get", get_runde), ("frister", frister_runde)):
+                for suffiks, clients in (("", CLIENTS), ("_1", 1)):
+                    p99, errors = zip(*[await runde(clients) for _ in range(ROUNDS)], strict=True)
+                    out[f"{navn}_p99{suffiks}"] = statistics.median(p99)
+                    feil += sum(errors)
         out["http_errors"] = feil
     finally:
         server.terminate()
