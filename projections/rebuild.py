@@ -257,7 +257,7 @@ async def forste_gjennomgang(
             p.join()
         gc.unfreeze()
     if feilet := [p.name for p in prosesser if p.exitcode != 0]:
-        raise RuntimeError(f"rebuild worker(s) failed: {', '.join(feilet)}")
+        raise WorkerFailed(f"rebuild worker(s) failed: {', '.join(feilet)}")
     return sum(t.value for t in tellere)
 
 
@@ -288,6 +288,11 @@ def _arbeider(del_: _Del, teller: Any) -> None:
 
 
 # --- for forked workers (this first pass; the split alert pass, workers/varsler.py) -----------------------
+
+
+class WorkerFailed(RuntimeError):
+    """A forked worker of a rebuild's first pass or of a split alert pass failed (its own log line says
+    why); nothing of the pass is kept. The CLI reports it in one line."""
 
 
 def id_andeler(antall: int) -> list[tuple[UUID | None, UUID | None]]:

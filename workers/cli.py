@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -272,14 +272,32 @@ async def _rebuild(settings: Settings, dsn: str, views: list[str], arbeidere: in
 
     for navn in views:
         click.echo(f"rebuilding {navn}", err=True)
-        pos = await rebuild_views(
-            dsn,
-            PROJEKSJONER[navn](settings),
-            events_table=settings.events_table,
-            fremdrift=progress_line(),
-            arbeidere=arbeidere,
-        )
+        with _pass_errors(f"rebuild {navn}: nothing swapped in", after_progress=True):
+            pos = await rebuild_views(
+                dsn,
+                PROJEKSJONER[navn](settings),
+                events_table=settings.events_table,
+                fremdrift=progress_line(),
+                arbeidere=arbeidere,
+            )
         click.echo(f"{navn}: rebuilt to position {pos} and swapped in")
+
+
+@contextlib.contextmanager
+def _pass_errors(what: str, *, after_progress: bool = False) -> Iterator[None]:
+    """A pass that failed on a worker or on a stored row that does not decode: one line naming it (the
+    failing worker's own log line says why), exit code 1, instead of a traceback. `after_progress`: on a
+    line of its own after an unfinished progress bar."""
+    from eventsourcing.persistence import MapperDeserialisationError
+
+    from projections.rebuild import WorkerFailed
+
+    try:
+        yield
+    except (WorkerFailed, MapperDeserialisationError) as e:
+        if after_progress:
+            click.echo(err=True)
+        raise click.ClickException(f"{what}: {e}") from None
 
 
 @forlop.command()
@@ -539,9 +557,10 @@ async def _varsler_once(settings: Settings, dsn: str, per: date, arbeidere: int 
     from workers.registry import oversikt
     from workers.varsler import run_once
 
-    besluttet, sendt, usendt = await run_once(
-        dsn, _nats_url(settings), oversikt(settings), per, replicas=settings.nats_replicas, arbeidere=arbeidere
-    )
+    with _pass_errors(f"varsler {per.isoformat()}: nothing decided"):
+        besluttet, sendt, usendt = await run_once(
+            dsn, _nats_url(settings), oversikt(settings), per, replicas=settings.nats_replicas, arbeidere=arbeidere
+        )
     click.echo(f"varsler {per.isoformat()}: {besluttet} decided, {sendt} published, {usendt} unsent")
 
 

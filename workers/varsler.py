@@ -67,7 +67,7 @@ from domain.tiltakslop import Varseltype as LopVarsel
 from domain.ungdomsgaranti import Ungdomsgaranti
 from domain.ungdomsgaranti import Varseltype as GarantiVarsel
 from projections.oversikt import Oversikt, satsendringer, tabeller
-from projections.rebuild import i_egen_loop, id_andeler
+from projections.rebuild import WorkerFailed, i_egen_loop, id_andeler
 from projections.runner import SPORING as PROJEKSJON_SPORING
 from projections.runner import opprett as opprett_visninger
 from store.encryption import er_glemt
@@ -465,7 +465,7 @@ async def _delt_pass(
     varsler: list[Varsel] = []
     for p, utfall in zip(prosesser, svar, strict=True):
         if not isinstance(utfall, list):
-            raise RuntimeError(f"alert pass worker {p.name} failed: {utfall or f'exit code {p.exitcode}'}")
+            raise WorkerFailed(f"alert pass worker {p.name} failed: {utfall or f'exit code {p.exitcode}'}")
         varsler += (Varsel(*felter) for felter in utfall)
     return varsler
 

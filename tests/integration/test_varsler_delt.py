@@ -5,8 +5,13 @@ over a bulk-seeded log with field encryption (workers/seed_bulk.py) and its rebu
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -21,6 +26,7 @@ from workers.varsler import opprett as opprett_varsler
 
 KEY = b"test-person-key"
 I_DAG = date(2026, 11, 24)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def oversikt() -> Oversikt:
@@ -89,5 +95,45 @@ async def test_run_once_splits_a_large_database_and_stores_each_alert_once(seede
         assert besluttet > 50 and sendt == 0 and usendt == await conn.fetchval(f"SELECT count(*) FROM {TABELL}")
         assert (await run_once(seeded, None, oversikt(), dag, arbeidere=2))[0] == 0  # decided once
         await conn.execute(f"DELETE FROM {TABELL}")
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("kommando", "tabell", "kolonne", "feil"),
+    [
+        (["varsler", "kjor", "--per", I_DAG.isoformat()], "v_lop", "lop_id", f"varsler {I_DAG}: nothing decided: "),
+        (["rebuild", "--view", "oversikt"], "forlop_events", "notification_id", "rebuild oversikt: nothing swapped in: "),
+    ],
+)
+async def test_the_cli_names_a_failed_pass_in_one_line_and_keeps_nothing(
+    seeded: str, tmp_path, kommando: list[str], tabell: str, kolonne: str, feil: str
+):
+    """A stored row that does not decode (here: trailing bytes after its JSON) fails `forlop varsler kjor`
+    and `forlop rebuild`, split or not, with exit code 1 and one line saying what failed, not a traceback;
+    the outbox and the views are as before."""
+    felt = "state" if tabell == "forlop_events" else "tilstand"
+    env = {**os.environ, "DATABASE_URL": seeded, "FORLOP_PERSON_KEY": KEY.decode(), "FORLOP_LOG_LEVEL": "CRITICAL"}
+    conn = await asyncpg.connect(seeded)
+    try:
+        for_varsler = await conn.fetchval(f"SELECT count(*) FROM {TABELL}")
+        for_visning = await conn.fetch("SELECT lop_id, versjon, tilstand FROM v_lop ORDER BY lop_id")
+        await conn.execute(f"CREATE TEMP TABLE lagret AS SELECT {kolonne}, {felt} FROM {tabell}")
+        await conn.execute(f"UPDATE {tabell} SET {felt} = {felt} || '\\x20'::bytea || '\\x78'::bytea")
+        try:
+            for arbeidere in ("2", "1"):
+                ut = await asyncio.to_thread(
+                    subprocess.run,
+                    [sys.executable, "-m", "workers.cli", *kommando, "--arbeidere", arbeidere, "--data-dir", str(tmp_path)],
+                    env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                )  # fmt: skip
+                assert ut.returncode == 1, ut.stderr
+                siste = ut.stderr.strip().splitlines()[-1]
+                assert siste.startswith(f"Error: {feil}"), ut.stderr
+                assert ("worker" in siste) == (arbeidere == "2") and "Traceback" not in ut.stderr
+        finally:
+            await conn.execute(f"UPDATE {tabell} t SET {felt} = l.{felt} FROM lagret l WHERE t.{kolonne} = l.{kolonne}")
+        assert await conn.fetchval(f"SELECT count(*) FROM {TABELL}") == for_varsler
+        assert await conn.fetch("SELECT lop_id, versjon, tilstand FROM v_lop ORDER BY lop_id") == for_visning
     finally:
         await conn.close()
