@@ -996,7 +996,14 @@ class Tiltakslop(Aggregate):
             current_rate=self.gjeldende_sats(per),
             next_rate_change_date=neste_sats,
             warnings=tuple(advarsler),
-            open_alerts=self._apne_varsler(per, konfig, total, neste_vurdering, neste_sats),
+            open_alerts=tuple(v for v, _ in self._apne_varsler(per, konfig, total, neste_vurdering, neste_sats)),
+        )
+
+    def varsler_med_frist(self, per: date, konfig: Regelkonfig) -> tuple[tuple[Varseltype, date], ...]:
+        """(type, frist) of each §8.5 alert open on `per`: `tilstand(per).open_alerts` with their `frist`,
+        without the rest of the day's state (the alert worker needs only these)."""
+        return self._apne_varsler(
+            per, konfig, self.total_cap_tom(), self.neste_vurdering(konfig), self.neste_satsendring(per)
         )
 
     def _apne_varsler(
@@ -1006,25 +1013,26 @@ class Tiltakslop(Aggregate):
         total: date | None,
         neste_vurdering: date | None,
         neste_sats: date | None,
-    ) -> tuple[Varseltype, ...]:
-        """§8.5 alert types whose condition holds on `per`; none once closed or after tom (DATE-8)."""
+    ) -> tuple[tuple[Varseltype, date], ...]:
+        """§8.5 alerts whose condition holds on `per`, with their frist; none once closed or after tom
+        (DATE-8)."""
         slutt = self.opptatt_tom
         if self.lukket or (slutt is not None and per > slutt):
             return ()
         lead = konfig.lead_days
 
-        def i_vindu(frist: date | None, navn: str) -> bool:
-            return frist is not None and varseldato(frist, lead.get(navn, 0)) <= per <= frist
+        def i_vindu(frist: date, navn: str) -> bool:
+            return varseldato(frist, lead.get(navn, 0)) <= per <= frist
 
-        varsler: list[Varseltype] = []
-        if i_vindu(total, "CAP_NAERMER_SEG"):
-            varsler.append(Varseltype.CAP_NAERMER_SEG)
-        if i_vindu(self.tom, "TOM_NAERMER_SEG"):
-            varsler.append(Varseltype.TOM_NAERMER_SEG)
-        if i_vindu(neste_vurdering, "VURDERING_FORFALLER"):
-            varsler.append(Varseltype.VURDERING_FORFALLER)
+        varsler: list[tuple[Varseltype, date]] = []
+        if total is not None and i_vindu(total, "CAP_NAERMER_SEG"):
+            varsler.append((Varseltype.CAP_NAERMER_SEG, total))
+        if self.tom is not None and i_vindu(self.tom, "TOM_NAERMER_SEG"):
+            varsler.append((Varseltype.TOM_NAERMER_SEG, self.tom))
+        if neste_vurdering is not None and i_vindu(neste_vurdering, "VURDERING_FORFALLER"):
+            varsler.append((Varseltype.VURDERING_FORFALLER, neste_vurdering))
         if neste_vurdering is not None and per >= add_days(neste_vurdering, 1):
-            varsler.append(Varseltype.VURDERING_FORFALT)
-        if i_vindu(neste_sats, "RATE_ENDRES"):
-            varsler.append(Varseltype.RATE_ENDRES)
+            varsler.append((Varseltype.VURDERING_FORFALT, neste_vurdering))
+        if neste_sats is not None and i_vindu(neste_sats, "RATE_ENDRES"):
+            varsler.append((Varseltype.RATE_ENDRES, neste_sats))
         return tuple(varsler)

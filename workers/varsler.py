@@ -4,8 +4,8 @@ Deciding and sending are two steps with an outbox (`forlop_varsler`) between the
 
 - **Deciding** (`bestem`) reads candidate rows of `v_lop` / `v_garanti` by their `frist` columns in date
   windows derived from the configured leads, decodes each candidate's state and keeps the alert types whose
-  condition holds, computed by the same domain code as the reads (`Tiltakslop.tilstand(per).open_alerts`,
-  `Ungdomsgaranti.open_alerts(per)`). Each alert is stored once: its id is the UUIDv5 of (type, aggregat_id,
+  condition holds, computed by the same domain code as the reads (`Tiltakslop.varsler_med_frist(per)`, which
+  `tilstand(per).open_alerts` lists; `Ungdomsgaranti.open_alerts(per)`). Each alert is stored once: its id is the UUIDv5 of (type, aggregat_id,
   frist), and the insert is `ON CONFLICT DO NOTHING`. The row's `per` is the alert's fire date (frist − lead,
   or the first overdue day), `dager_igjen` = frist − per.
 - **Sending** (`publiser`) sends unsent rows in outbox order to `forlop.varsel.<TYPE>` with `Nats-Msg-Id` =
@@ -166,16 +166,9 @@ def _fyringsdato(type: str, frist: date, konfig: Regelkonfig) -> date:
 
 
 def _lop_varsler(lop: Tiltakslop, dag: date, konfig: Regelkonfig) -> list[tuple[str, date, str | None]]:
-    """(type, frist, kontaktperson) of each alert open on `dag`, from the same code as GET /tiltakslop."""
-    tilstand = lop.tilstand(dag, konfig)
-    frister = {
-        LopVarsel.CAP_NAERMER_SEG: tilstand.total_cap_tom,
-        LopVarsel.TOM_NAERMER_SEG: lop.tom,
-        LopVarsel.VURDERING_FORFALLER: tilstand.next_review_due,
-        LopVarsel.VURDERING_FORFALT: tilstand.next_review_due,
-        LopVarsel.RATE_ENDRES: tilstand.next_rate_change_date,
-    }
-    return [(v.value, frister[v], None) for v in tilstand.open_alerts if frister[v] is not None]  # type: ignore[misc]
+    """(type, frist, kontaktperson) of each alert open on `dag`, from the same code as GET /tiltakslop's
+    `open_alerts` (`Tiltakslop.varsler_med_frist`, which `tilstand` uses)."""
+    return [(v.value, frist, None) for v, frist in lop.varsler_med_frist(dag, konfig)]
 
 
 def _garanti_varsler(

@@ -152,6 +152,29 @@ def test_the_rate_step_down_is_computed_and_announced_never_written():
     assert lop.collect_events() == []
 
 
+def test_the_alerts_with_their_frist_are_the_boards_open_alerts_on_every_day():
+    """`varsler_med_frist` (what the alert worker decides from) lists exactly `tilstand(per).open_alerts`,
+    each with the frist the board shows for it, on every day of a løp's life and after it."""
+    lonn = innvilget(tiltakstype="MIDLERTIDIG_LONNSTILSKUDD", malgruppe=NAE, tom=date(2026, 8, 14))
+    aft = innvilget(tiltakstype="AFT", malgruppe=NAE)  # reviews every few months
+    avsluttet = innvilget(tom=date(2025, 1, 31))
+    avsluttet.avslutt(AvsluttLop(sluttdato=date(2024, 12, 31), aarsak="FULLFORT"), KONTEKST)
+    sett: set[Varseltype] = set()
+    for lop in (lonn, aft, avsluttet):
+        for dag in (FOM + timedelta(days=d) for d in range(0, 800, 3)):
+            t = lop.tilstand(dag)
+            frist = {
+                Varseltype.CAP_NAERMER_SEG: t.total_cap_tom,
+                Varseltype.TOM_NAERMER_SEG: lop.tom,
+                Varseltype.VURDERING_FORFALLER: t.next_review_due,
+                Varseltype.VURDERING_FORFALT: t.next_review_due,
+                Varseltype.RATE_ENDRES: t.next_rate_change_date,
+            }
+            assert lop.varsler_med_frist(dag, STANDARD) == tuple((v, frist[v]) for v in t.open_alerts), (lop, dag)
+            sett |= set(t.open_alerts)
+    assert sett == set(Varseltype)  # every type was open on some day
+
+
 def test_a_change_to_arbeidssoker_never_shortens_but_warns_tom_over_new_cap():
     lop = innvilget(tiltakstype="IPS", malgruppe=NAE, tom=date(2026, 8, 14))
 
