@@ -5,9 +5,9 @@ Deciding and sending are two steps with an outbox (`forlop_varsler`) between the
 - **Deciding** (`bestem`) reads candidate rows of `v_lop` / `v_garanti` by their `frist` columns in date
   windows derived from the configured leads, decodes each candidate's state and keeps the alert types whose
   condition holds, computed by the same domain code as the reads (`Tiltakslop.varsler_med_frist(per)`, which
-  `tilstand(per).open_alerts` lists; `Ungdomsgaranti.open_alerts(per)`). Each alert is stored once: its id is the UUIDv5 of (type, aggregat_id,
-  frist), and the insert is `ON CONFLICT DO NOTHING`. The row's `per` is the alert's fire date (frist − lead,
-  or the first overdue day), `dager_igjen` = frist − per.
+  `tilstand(per).open_alerts` lists; `Ungdomsgaranti.open_alerts(per)`). Each alert is stored once: its id
+  is the UUIDv5 of (type, aggregat_id, frist), and the insert is `ON CONFLICT DO NOTHING`. The row's `per`
+  is the alert's fire date (frist − lead, or the first overdue day), `dager_igjen` = frist − per.
 - **Sending** (`publiser`) sends unsent rows in outbox order to `forlop.varsel.<TYPE>` with `Nats-Msg-Id` =
   varsel_id, pipelined, and marks each row `publisert` with the stream sequence of its ack.
 
