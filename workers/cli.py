@@ -542,8 +542,8 @@ def varsler() -> None:
 @config_option
 @nats_option
 @click.option("--arbeidere", type=click.IntRange(min=1), default=None,
-              help="Processes that decode and evaluate the pass (default: one per CPU, at most 4, once the views "
-                   "hold 20,000 rows; else one).")  # fmt: skip
+              help="Processes that decode and evaluate the pass (default: one per CPU and per 20,000 rows of "
+                   "the views, at most 4).")  # fmt: skip
 def varsler_kjor(
     per: date, data_dir: Path | None, config: Path | None, nats_url: str | None, arbeidere: int | None
 ) -> None:

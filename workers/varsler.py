@@ -45,7 +45,6 @@ import gc
 import logging
 import multiprocessing
 import operator
-import os
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -67,7 +66,7 @@ from domain.tiltakslop import Varseltype as LopVarsel
 from domain.ungdomsgaranti import Ungdomsgaranti
 from domain.ungdomsgaranti import Varseltype as GarantiVarsel
 from projections.oversikt import Oversikt, satsendringer, tabeller
-from projections.rebuild import WorkerFailed, i_egen_loop, id_andeler
+from projections.rebuild import WorkerFailed, i_egen_loop, id_andeler, per_cpu
 from projections.runner import SPORING as PROJEKSJON_SPORING
 from projections.runner import opprett as opprett_visninger
 from store.encryption import er_glemt
@@ -336,8 +335,7 @@ async def bestem(
             kandidater = await _kandidater_med_id(conn, ider) if ider else []
         else:
             kandidater = await _kandidater_i_vinduer(conn, konfig, fra, per)
-        await oversikt.forbered(conn, [k.tilstand for k in kandidater])
-        varsler = _vurder(oversikt, kandidater, per, fra)
+        varsler = await _vurder(conn, oversikt, kandidater, per, fra)
     if not varsler:
         return []
     # Outbox order: by fire date, then type and aggregate, so a pass publishes deterministically.
@@ -369,8 +367,11 @@ async def bestem(
     return [v for v in rader if v.varsel_id in nye]
 
 
-def _vurder(oversikt: Oversikt, kandidater: list[_Kandidat], per: date, fra: date | None) -> list[Varsel]:
-    """The alerts of the candidates (their keys loaded: `oversikt.forbered`), each once."""
+async def _vurder(
+    conn: asyncpg.Connection, oversikt: Oversikt, kandidater: list[_Kandidat], per: date, fra: date | None
+) -> list[Varsel]:
+    """The alerts of the candidates, each once (their persons' keys loaded first)."""
+    await oversikt.forbered(conn, [k.tilstand for k in kandidater])
     konfig = oversikt.konfig
     varsler: dict[UUID, Varsel] = {}
     for k in kandidater:
@@ -408,19 +409,17 @@ def _vurder(oversikt: Oversikt, kandidater: list[_Kandidat], per: date, fra: dat
 # A worker's alerts travel as tuples of Varsel's fields: pickled, unpickled and rebuilt in 36 ms per 5,000
 # against 58 ms for pickling and unpickling the dataclasses themselves.
 _SOM_TUPPEL = operator.attrgetter(*(f.name for f in dataclasses.fields(Varsel)))
-_DELT_FRA_RADER = 20_000
-"""The views' size (rows, by the planner's estimate) from which `standard_arbeidere` splits a full pass."""
 
 
 async def standard_arbeidere(conn: asyncpg.Connection) -> int:
-    """The processes of a full pass by default: one per CPU (at most 4) once the views hold some
-    `_DELT_FRA_RADER` rows, else one (forking would cost more than it saves)."""
+    """The processes of a full pass by default: one per CPU, at most 4, and one per 20,000 rows of the views
+    (the planner's estimate), as a rebuild has one per 25,000 events (`per_cpu`)."""
     lop, garanti = tabeller()
     rader = await conn.fetchval(
         "SELECT coalesce(sum(greatest(reltuples, 0)), 0)::bigint FROM pg_class WHERE oid = ANY($1::regclass[])",
         [lop, garanti],
     )
-    return max(1, min(4, os.cpu_count() or 1)) if rader >= _DELT_FRA_RADER else 1
+    return per_cpu(rader, 20_000)
 
 
 async def _delt_pass(
@@ -496,8 +495,7 @@ async def _andel(
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             kandidater = await _kandidater_i_vinduer(conn, oversikt.konfig, None, per, andel)
-            await oversikt.forbered(conn, [k.tilstand for k in kandidater])
-            return [_SOM_TUPPEL(v) for v in _vurder(oversikt, kandidater, per, None)]
+            return [_SOM_TUPPEL(v) for v in await _vurder(conn, oversikt, kandidater, per, None)]
     finally:
         await conn.close()
 

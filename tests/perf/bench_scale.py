@@ -462,7 +462,7 @@ async def measure_size(
             await tr.rollback()
         fig["alerts_workers"] = await standard_arbeidere(conn)
         start = time.perf_counter()
-        besluttet, _, _ = await run_once(dsn, None, oversikt, dag)
+        besluttet, _, _ = await run_once(dsn, None, oversikt, dag, arbeidere=fig["alerts_workers"])
         fig["alerts_seconds"], fig["alerts_decided"] = time.perf_counter() - start, besluttet
         say(f"alert pass {fig['alerts_seconds']:.1f} s over {fig['alerts_workers']} processes ({besluttet} decided); "
             f"one process {fig['alerts_seconds_1']:.1f} s")
